@@ -1,0 +1,302 @@
+//! Settings, read once per cold start from the environment.
+//!
+//! Variable names follow djoser / simplejwt where such a setting exists. Every value is checked
+//! here, so a bad configuration fails the cold start with one line naming the variable.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::tokens::{JwtAlgorithm, SigningKey};
+
+/// A configuration error: names the variable and says what is wrong, never echoes a secret.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid configuration: {var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(var: &'static str, reason: impl Into<String>) -> Self {
+        Self { var, reason: reason.into() }
+    }
+}
+
+/// Argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Settings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Settings {
+    /// OWASP's recommendation for argon2id.
+    fn default() -> Self {
+        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+    }
+}
+
+/// Everything the services need to know, validated.
+#[derive(Clone)]
+pub struct Settings {
+    pub table_name: String,
+    pub email_from: String,
+    pub site_name: String,
+    pub protocol: String,
+    pub frontend_domain: String,
+    pub activation_url: String,
+    pub send_activation_email: bool,
+    pub send_confirmation_email: bool,
+    pub user_create_password_retype: bool,
+    pub update_last_login: bool,
+    pub activation_token_lifetime: Duration,
+    pub unactivated_account_lifetime: Duration,
+    pub access_token_lifetime: Duration,
+    pub refresh_token_lifetime: Duration,
+    pub session_lifetime: Duration,
+    pub rotate_refresh_tokens: bool,
+    pub jwt_algorithm: JwtAlgorithm,
+    pub jwt_signing_key: SigningKey,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub jwt_leeway: Duration,
+    pub argon2: Argon2Settings,
+    pub password_min_length: usize,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The signing key is deliberately left out.
+        f.debug_struct("Settings")
+            .field("table_name", &self.table_name)
+            .field("email_from", &self.email_from)
+            .field("site_name", &self.site_name)
+            .field("frontend_domain", &self.frontend_domain)
+            .field("jwt_algorithm", &self.jwt_algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_map(&std::env::vars().collect())
+    }
+
+    /// Reads settings from a map of variables (the environment, or a test's map).
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Env(vars);
+        let jwt_algorithm = match env.get("JWT_ALGORITHM").unwrap_or("EdDSA") {
+            "EdDSA" => JwtAlgorithm::EdDsa,
+            "HS256" => JwtAlgorithm::Hs256,
+            other => {
+                return Err(ConfigError::new(
+                    "JWT_ALGORITHM",
+                    format!("\"{other}\" is not supported (use EdDSA or HS256)"),
+                ))
+            }
+        };
+        let raw_key = env.required("JWT_SIGNING_KEY")?;
+        let jwt_signing_key = SigningKey::parse(jwt_algorithm, raw_key, env.get("JWT_KID"))
+            .map_err(|reason| ConfigError::new("JWT_SIGNING_KEY", reason))?;
+
+        let email_from = env.required("EMAIL_FROM")?.to_owned();
+        if crate::domain::Email::parse(&email_from).is_err() {
+            return Err(ConfigError::new("EMAIL_FROM", "not a valid email address"));
+        }
+        let protocol = env.get("PROTOCOL").unwrap_or("https").to_owned();
+        if protocol != "https" && protocol != "http" {
+            return Err(ConfigError::new("PROTOCOL", "must be http or https"));
+        }
+        let activation_url = env.get("ACTIVATION_URL").unwrap_or("activate/{uid}/{token}").to_owned();
+        if !activation_url.contains("{uid}") || !activation_url.contains("{token}") {
+            return Err(ConfigError::new("ACTIVATION_URL", "must contain {uid} and {token}"));
+        }
+        let argon2 = Argon2Settings {
+            memory_kib: env.number("ARGON2_MEMORY_KIB", 19_456, 8, 4 * 1024 * 1024)?,
+            iterations: env.number("ARGON2_ITERATIONS", 2, 1, 100)?,
+            parallelism: env.number("ARGON2_PARALLELISM", 1, 1, 16)?,
+        };
+        if argon2.memory_kib < 8 * argon2.parallelism {
+            return Err(ConfigError::new("ARGON2_MEMORY_KIB", "must be at least 8 × ARGON2_PARALLELISM"));
+        }
+        let settings = Self {
+            table_name: env.get("TABLE_NAME").unwrap_or("gatehouse").to_owned(),
+            email_from,
+            site_name: env.get("SITE_NAME").unwrap_or("Gatehouse").to_owned(),
+            protocol,
+            frontend_domain: env.get("FRONTEND_DOMAIN").unwrap_or("localhost:3000").to_owned(),
+            activation_url,
+            send_activation_email: env.flag("SEND_ACTIVATION_EMAIL", true)?,
+            send_confirmation_email: env.flag("SEND_CONFIRMATION_EMAIL", false)?,
+            user_create_password_retype: env.flag("USER_CREATE_PASSWORD_RETYPE", false)?,
+            update_last_login: env.flag("UPDATE_LAST_LOGIN", true)?,
+            activation_token_lifetime: env.duration("ACTIVATION_TOKEN_LIFETIME", 3 * DAY)?,
+            unactivated_account_lifetime: env.duration("UNACTIVATED_ACCOUNT_LIFETIME", 7 * DAY)?,
+            access_token_lifetime: env.duration("ACCESS_TOKEN_LIFETIME", 5 * MINUTE)?,
+            refresh_token_lifetime: env.duration("REFRESH_TOKEN_LIFETIME", DAY)?,
+            session_lifetime: env.duration("SESSION_LIFETIME", 30 * DAY)?,
+            rotate_refresh_tokens: env.flag("ROTATE_REFRESH_TOKENS", true)?,
+            jwt_algorithm,
+            jwt_signing_key,
+            jwt_issuer: env.get("JWT_ISSUER").unwrap_or("gatehouse").to_owned(),
+            jwt_audience: env.get("JWT_AUDIENCE").unwrap_or("gatehouse").to_owned(),
+            jwt_leeway: env.duration_allow_zero("JWT_LEEWAY", 0)?,
+            argon2,
+            password_min_length: env.number("PASSWORD_MIN_LENGTH", 8, 1, 4096)? as usize,
+        };
+        if settings.unactivated_account_lifetime < settings.activation_token_lifetime {
+            return Err(ConfigError::new(
+                "UNACTIVATED_ACCOUNT_LIFETIME",
+                "must not be shorter than ACTIVATION_TOKEN_LIFETIME",
+            ));
+        }
+        if settings.session_lifetime < settings.refresh_token_lifetime {
+            return Err(ConfigError::new("SESSION_LIFETIME", "must not be shorter than REFRESH_TOKEN_LIFETIME"));
+        }
+        Ok(settings)
+    }
+}
+
+const MINUTE: u64 = 60;
+const DAY: u64 = 86_400;
+
+struct Env<'a>(&'a HashMap<String, String>);
+
+impl Env<'_> {
+    fn get(&self, var: &'static str) -> Option<&str> {
+        self.0.get(var).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, var: &'static str) -> Result<&str, ConfigError> {
+        self.get(var).ok_or_else(|| ConfigError::new(var, "is required but not set"))
+    }
+
+    fn flag(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(var).map(str::to_ascii_lowercase).as_deref() {
+            None => Ok(default),
+            Some("1" | "true" | "yes" | "on") => Ok(true),
+            Some("0" | "false" | "no" | "off") => Ok(false),
+            Some(_) => Err(ConfigError::new(var, "must be true or false")),
+        }
+    }
+
+    fn number(&self, var: &'static str, default: u32, min: u32, max: u32) -> Result<u32, ConfigError> {
+        let Some(raw) = self.get(var) else { return Ok(default) };
+        let value: u32 = raw.parse().map_err(|_| ConfigError::new(var, "must be a whole number"))?;
+        if value < min || value > max {
+            return Err(ConfigError::new(var, format!("must be between {min} and {max}")));
+        }
+        Ok(value)
+    }
+
+    fn duration(&self, var: &'static str, default_secs: u64) -> Result<Duration, ConfigError> {
+        let d = self.duration_allow_zero(var, default_secs)?;
+        if d.is_zero() {
+            return Err(ConfigError::new(var, "must be longer than zero"));
+        }
+        Ok(d)
+    }
+
+    fn duration_allow_zero(&self, var: &'static str, default_secs: u64) -> Result<Duration, ConfigError> {
+        match self.get(var) {
+            None => Ok(Duration::from_secs(default_secs)),
+            Some(raw) => parse_duration(raw).map_err(|reason| ConfigError::new(var, reason)),
+        }
+    }
+}
+
+/// Parses `300`, `300s`, `5m`, `12h` or `7d` (seconds when no unit is given).
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (digits, unit) = match raw.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => raw.split_at(i),
+        None => (raw, "s"),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("\"{raw}\" is not a duration like 300, 5m, 12h or 7d"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(MINUTE),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(DAY),
+        _ => return Err(format!("\"{raw}\" is not a duration like 300, 5m, 12h or 7d")),
+    };
+    if secs > 400 * DAY {
+        return Err("must be at most 400 days".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn base() -> HashMap<String, String> {
+        [
+            ("EMAIL_FROM", "no-reply@example.com"),
+            ("JWT_ALGORITHM", "HS256"),
+            ("JWT_SIGNING_KEY", "0123456789abcdef0123456789abcdef"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    fn err_var(mut vars: HashMap<String, String>, var: &str, value: &str) -> &'static str {
+        vars.insert(var.to_owned(), value.to_owned());
+        match Settings::from_map(&vars) {
+            Err(e) => e.var,
+            Ok(_) => "accepted",
+        }
+    }
+
+    #[test]
+    fn defaults_follow_djoser_and_simplejwt() {
+        let s = Settings::from_map(&base()).unwrap();
+        assert_eq!(s.access_token_lifetime, Duration::from_secs(300));
+        assert_eq!(s.refresh_token_lifetime, Duration::from_secs(86_400));
+        assert!(s.rotate_refresh_tokens);
+        assert!(s.send_activation_email);
+        assert!(!s.user_create_password_retype);
+        assert_eq!(s.activation_url, "activate/{uid}/{token}");
+        assert_eq!(s.argon2, Argon2Settings::default());
+        assert_eq!(s.table_name, "gatehouse");
+    }
+
+    #[test]
+    fn each_bad_variable_is_named() {
+        assert_eq!(err_var(base(), "ACCESS_TOKEN_LIFETIME", "five"), "ACCESS_TOKEN_LIFETIME");
+        assert_eq!(err_var(base(), "ACCESS_TOKEN_LIFETIME", "0"), "ACCESS_TOKEN_LIFETIME");
+        assert_eq!(err_var(base(), "ROTATE_REFRESH_TOKENS", "maybe"), "ROTATE_REFRESH_TOKENS");
+        assert_eq!(err_var(base(), "JWT_ALGORITHM", "none"), "JWT_ALGORITHM");
+        assert_eq!(err_var(base(), "JWT_SIGNING_KEY", "short"), "JWT_SIGNING_KEY");
+        assert_eq!(err_var(base(), "EMAIL_FROM", "not-an-address"), "EMAIL_FROM");
+        assert_eq!(err_var(base(), "ARGON2_MEMORY_KIB", "1"), "ARGON2_MEMORY_KIB");
+        assert_eq!(err_var(base(), "PROTOCOL", "ftp"), "PROTOCOL");
+        assert_eq!(err_var(base(), "ACTIVATION_URL", "activate/{uid}"), "ACTIVATION_URL");
+        let mut no_from = base();
+        no_from.remove("EMAIL_FROM");
+        assert_eq!(Settings::from_map(&no_from).err().map(|e| e.var), Some("EMAIL_FROM"));
+    }
+
+    #[test]
+    fn errors_never_echo_the_key() {
+        let mut vars = base();
+        vars.insert("JWT_SIGNING_KEY".into(), "tiny-secret".into());
+        let msg = Settings::from_map(&vars).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains("JWT_SIGNING_KEY"));
+        assert!(!msg.contains("tiny-secret"));
+    }
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert!(parse_duration("5 weeks").is_err());
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("1000d").is_err());
+    }
+}

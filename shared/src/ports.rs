@@ -1,0 +1,218 @@
+//! What the services need from the outside world, as traits: a store, a mailer and a clock.
+//! The DynamoDB store and SES mailer implement them for real; the memory store and capture
+//! mailer implement them for tests and for the embedded dev mode.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use async_trait::async_trait;
+
+use crate::domain::{CodePurpose, Email, User, UserId};
+
+/// Unix seconds from a clock the caller chooses (tests never sleep).
+pub trait Clock: Send + Sync {
+    fn now(&self) -> i64;
+}
+
+/// The wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default()
+    }
+}
+
+/// A clock that only moves when told to.
+#[derive(Debug)]
+pub struct FixedClock(AtomicI64);
+
+impl FixedClock {
+    pub fn new(now: i64) -> Self {
+        Self(AtomicI64::new(now))
+    }
+    pub fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+    pub fn set(&self, now: i64) {
+        self.0.store(now, Ordering::SeqCst);
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A store failure that is not the caller's fault (throttling, network, service error).
+#[derive(Debug, thiserror::Error)]
+#[error("store unavailable: {0}")]
+pub struct StoreError(pub String);
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A one-time code as stored: only its SHA-256, never the code itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeRecord {
+    pub user_id: UserId,
+    pub purpose: CodePurpose,
+    /// Hex SHA-256 of the code.
+    pub hash: String,
+    pub expires_at: i64,
+    pub attempts: u32,
+}
+
+/// A refresh-token session (one per login on one device).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub user_id: UserId,
+    pub id: String,
+    /// jti of the refresh token that may be used next.
+    pub current_jti: String,
+    /// How many times the session was rotated.
+    pub counter: u64,
+    pub previous_jti: Option<String>,
+    pub rotated_at: Option<i64>,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    /// Absolute end of the session.
+    pub expires_at: i64,
+}
+
+/// Why a registration could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("email already claimed")]
+    EmailTaken,
+    #[error("username already claimed")]
+    UsernameTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why an activation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ActivateError {
+    /// No such code, wrong code, expired code, or already consumed.
+    #[error("invalid code")]
+    InvalidCode,
+    /// The account is active already (or vanished meanwhile).
+    #[error("account not activatable")]
+    NotActivatable,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a profile update did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateUserError {
+    /// Somebody else wrote the user since it was read.
+    #[error("user changed meanwhile")]
+    Conflict,
+    #[error("username already claimed")]
+    UsernameTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Outcome of a conditional session rotation.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rotation {
+    Rotated,
+    /// The presented jti was no longer current (another request rotated first), or the
+    /// session is gone or expired.
+    Stale,
+}
+
+/// Users and their uniqueness claims.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Writes the user, its email claim, its username claim (if any) and, optionally, its first
+    /// one-time code, all or nothing. An email claim left by an expired, never-activated
+    /// account may be taken over.
+    async fn create_user(&self, user: &User, code: Option<&CodeRecord>, now: i64) -> Result<(), CreateUserError>;
+
+    /// The user, unless absent or past its TTL.
+    async fn get_user(&self, id: &UserId, now: i64) -> StoreResult<Option<User>>;
+
+    /// The user holding this email's claim, unless absent or expired.
+    async fn find_user_by_email(&self, email: &Email, now: i64) -> StoreResult<Option<User>>;
+
+    /// Consumes the activation code whose hash is given and activates the account, atomically:
+    /// the code is single-use under races and must be unexpired, the account must be inactive.
+    /// Clears `expires_at` from the user and its email claim.
+    async fn activate(&self, id: &UserId, code_hash: &str, now: i64) -> Result<(), ActivateError>;
+
+    /// Replaces the profile fields of `updated` (names, username) if the stored version is still
+    /// `updated.version`; moves the username claim in the same transaction. Returns the new version.
+    async fn update_profile(&self, current: &User, updated: &User, now: i64) -> Result<u64, UpdateUserError>;
+
+    /// Swaps the password hash if it is still `old_hash` (rehash on login); false otherwise.
+    async fn replace_password_hash(&self, id: &UserId, old_hash: &str, new_hash: &str) -> StoreResult<bool>;
+}
+
+/// One-time codes.
+#[async_trait]
+pub trait CodeStore: Send + Sync {
+    /// Stores (or replaces) the user's code for that purpose.
+    async fn put_code(&self, code: &CodeRecord) -> StoreResult<()>;
+
+    /// The code record, unless absent or expired.
+    async fn get_code(&self, user: &UserId, purpose: CodePurpose, now: i64) -> StoreResult<Option<CodeRecord>>;
+}
+
+/// Refresh-token sessions.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Writes a new session; with `last_login`, also stamps the user's last login in the same
+    /// transaction.
+    async fn create_session(&self, session: &Session, last_login: Option<i64>) -> StoreResult<()>;
+
+    /// The user and one of its sessions, in one round trip; either may be absent or expired.
+    async fn get_user_and_session(&self, user: &UserId, sid: &str, now: i64) -> StoreResult<(Option<User>, Option<Session>)>;
+
+    /// Moves the session from `expected_jti` to `new_jti` if `expected_jti` is still current and
+    /// the session unexpired (a conditional write: two racing refreshes cannot both win).
+    async fn rotate_session(&self, user: &UserId, sid: &str, expected_jti: &str, new_jti: &str, now: i64) -> StoreResult<Rotation>;
+
+    /// Deletes a session (logout / revocation); absent sessions are fine.
+    async fn delete_session(&self, user: &UserId, sid: &str) -> StoreResult<()>;
+}
+
+/// Everything a handler may need from storage.
+pub trait Store: UserStore + CodeStore + SessionStore {}
+impl<T: UserStore + CodeStore + SessionStore> Store for T {}
+
+/// The kinds of email Gatehouse sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmailKind {
+    Activation,
+    Confirmation,
+}
+
+/// An email ready to go: multipart text + HTML.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutgoingEmail {
+    pub kind: EmailKind,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// The action link it carries, if any (the dev server prints it).
+    pub link: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("mail not sent: {0}")]
+pub struct MailError(pub String);
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError>;
+}

@@ -1,0 +1,147 @@
+//! One module per auth action: pure logic over the ports, no HTTP.
+
+pub mod activation;
+pub mod auth;
+pub mod input;
+pub mod login;
+pub mod me;
+pub mod refresh;
+pub mod register;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::password::{PasswordHasher, PasswordPolicy};
+use crate::ports::{Clock, Mailer, Store, StoreError};
+use crate::tokens::{TokenError, TokenService};
+
+pub use input::Form;
+
+/// Everything an action needs, built once per cold start and lent to every request.
+pub struct App {
+    pub settings: Settings,
+    pub store: Arc<dyn Store>,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+    pub hasher: PasswordHasher,
+    pub policy: PasswordPolicy,
+    pub tokens: TokenService,
+}
+
+impl App {
+    pub fn new(settings: Settings, store: Arc<dyn Store>, mailer: Arc<dyn Mailer>, clock: Arc<dyn Clock>) -> Result<Self, crate::password::HashError> {
+        Ok(Self {
+            hasher: PasswordHasher::new(settings.argon2)?,
+            policy: PasswordPolicy { min_length: settings.password_min_length },
+            tokens: TokenService::new(&settings),
+            settings,
+            store,
+            mailer,
+            clock,
+        })
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
+
+/// DRF-shaped field errors: field name -> messages.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FieldErrors(pub BTreeMap<String, Vec<String>>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0.entry(field.to_owned()).or_default().push(message.into());
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn has(&self, field: &str) -> bool {
+        self.0.contains_key(field)
+    }
+    /// `Err(Invalid)` when any error was recorded.
+    pub fn finish(self) -> Result<(), ServiceError> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(ServiceError::Invalid(self))
+        }
+    }
+    pub fn single(field: &str, message: impl Into<String>) -> ServiceError {
+        let mut e = Self::default();
+        e.add(field, message);
+        ServiceError::Invalid(e)
+    }
+}
+
+/// Every way an action can fail; the HTTP edge turns each into a DRF-shaped response.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    #[error("not authenticated")]
+    NotAuthenticated,
+    #[error("token not valid")]
+    TokenNotValid,
+    #[error("user inactive")]
+    UserInactive,
+    #[error("no active account")]
+    NoActiveAccount,
+    #[error("forbidden: {code}")]
+    Forbidden { code: &'static str, detail: &'static str },
+    #[error("not found")]
+    NotFound,
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        Self::Unavailable(e.0)
+    }
+}
+
+impl From<TokenError> for ServiceError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Invalid => Self::TokenNotValid,
+            TokenError::Signing(m) => Self::Internal(m),
+        }
+    }
+}
+
+impl From<crate::password::HashError> for ServiceError {
+    fn from(e: crate::password::HashError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<getrandom::Error> for ServiceError {
+    fn from(e: getrandom::Error) -> Self {
+        Self::Internal(format!("random: {e}"))
+    }
+}
+
+/// Who is calling, as far as sessions record it.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// An access/refresh pair (refresh absent when rotation is off and this was a refresh).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenPair {
+    pub access: String,
+    pub refresh: Option<String>,
+}
+
+/// RFC 3339 UTC timestamp of unix seconds, as DRF renders datetimes.
+pub fn iso8601(secs: i64) -> String {
+    use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
+    DateTime::from_secs(secs).fmt(DateTimeFormat::DateTime).unwrap_or_default()
+}

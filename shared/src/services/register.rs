@@ -1,0 +1,137 @@
+//! `POST /auth/users/`: create an account, inactive until its emailed link is used.
+
+use crate::domain::{CodePurpose, Email, Password, User, UserId, Username};
+use crate::mail;
+use crate::ports::{CodeRecord, CreateUserError, EmailKind};
+use crate::secrets::{encode_uid, random_token, sha256_hex};
+
+use super::{App, FieldErrors, Form, ServiceError};
+
+pub const EMAIL_TAKEN: &str = "user with this email address already exists.";
+pub const USERNAME_TAKEN: &str = "A user with that username already exists.";
+pub const PASSWORDS_DIFFER: &str = "The two password fields didn't match.";
+
+/// Longest first/last name (Django's `AbstractUser`).
+pub const NAME_MAX: usize = 150;
+
+/// Reads and validates a registration; every problem is reported at once.
+struct Registration {
+    email: Email,
+    password: Password,
+    username: Option<Username>,
+    first_name: String,
+    last_name: String,
+}
+
+fn parse(app: &App, form: &Form) -> Result<Registration, ServiceError> {
+    let mut errors = FieldErrors::default();
+    let email = form.required("email", &mut errors).and_then(|raw| match Email::parse(&raw) {
+        Ok(e) => Some(e),
+        Err(msg) => {
+            errors.add("email", msg);
+            None
+        }
+    });
+    let username = match form.optional("username", 150, &mut errors) {
+        Some(raw) if !raw.is_empty() => match Username::parse(&raw) {
+            Ok(u) => Some(u),
+            Err(msg) => {
+                errors.add("username", msg);
+                None
+            }
+        },
+        _ => None,
+    };
+    let first_name = form.optional("first_name", NAME_MAX, &mut errors).unwrap_or_default();
+    let last_name = form.optional("last_name", NAME_MAX, &mut errors).unwrap_or_default();
+    let password = form.required("password", &mut errors).and_then(|raw| match Password::parse(raw) {
+        Ok(p) => Some(p),
+        Err(msg) => {
+            errors.add("password", msg);
+            None
+        }
+    });
+    if let Some(p) = &password {
+        let mut attributes = vec![first_name.as_str(), last_name.as_str()];
+        if let Some(e) = &email {
+            attributes.push(e.as_str());
+        }
+        if let Some(u) = &username {
+            attributes.push(u.as_str());
+        }
+        for msg in app.policy.check(p, &attributes) {
+            errors.add("password", msg);
+        }
+    }
+    if app.settings.user_create_password_retype {
+        let retyped = form.required("re_password", &mut errors);
+        if let (Some(p), Some(r)) = (&password, retyped) {
+            if p.expose() != r {
+                errors.add("non_field_errors", PASSWORDS_DIFFER);
+            }
+        }
+    }
+    errors.finish()?;
+    match (email, password) {
+        (Some(email), Some(password)) => Ok(Registration { email, password, username, first_name, last_name }),
+        _ => Err(ServiceError::Internal("validated registration incomplete".into())),
+    }
+}
+
+/// Creates the user (and its activation code) atomically, then sends the activation email.
+/// A failed email does not undo the registration: `resend_activation` recovers it.
+pub async fn register(app: &App, form: &Form) -> Result<User, ServiceError> {
+    let r = parse(app, form)?;
+    let password_hash = app.hasher.hash(&r.password).await?;
+    let now = app.now();
+    let s = &app.settings;
+    let activate_by_email = s.send_activation_email;
+    let user = User {
+        id: UserId::generate(),
+        email: r.email,
+        username: r.username,
+        first_name: r.first_name,
+        last_name: r.last_name,
+        password_hash,
+        is_active: !activate_by_email,
+        is_staff: false,
+        is_superuser: false,
+        groups: Vec::new(),
+        date_joined: now,
+        last_login: None,
+        tokens_valid_after: now,
+        version: 1,
+        expires_at: activate_by_email.then(|| now + s.unactivated_account_lifetime.as_secs() as i64),
+    };
+    let token = if activate_by_email { Some(random_token()?) } else { None };
+    let code = token.as_ref().map(|t| CodeRecord {
+        user_id: user.id.clone(),
+        purpose: CodePurpose::Activation,
+        hash: sha256_hex(t),
+        expires_at: now + s.activation_token_lifetime.as_secs() as i64,
+        attempts: 0,
+    });
+    match app.store.create_user(&user, code.as_ref(), now).await {
+        Ok(()) => {}
+        Err(CreateUserError::EmailTaken) => return Err(FieldErrors::single("email", EMAIL_TAKEN)),
+        Err(CreateUserError::UsernameTaken) => return Err(FieldErrors::single("username", USERNAME_TAKEN)),
+        Err(CreateUserError::Store(e)) => return Err(e.into()),
+    }
+    tracing::info!(event = "register", outcome = "ok", user_id = %user.id, "account created");
+    let email = match &token {
+        Some(t) => Some(mail::render(s, EmailKind::Activation, &user, Some(activation_link(app, &user.id, t)))),
+        None if s.send_confirmation_email => Some(mail::render(s, EmailKind::Confirmation, &user, None)),
+        None => None,
+    };
+    if let Some(email) = email {
+        if let Err(e) = app.mailer.send(&email).await {
+            tracing::error!(event = "email", outcome = "failed", user_id = %user.id, error = %e, "registration email not sent");
+        }
+    }
+    Ok(user)
+}
+
+/// The activation link for a user and a fresh token.
+pub fn activation_link(app: &App, id: &UserId, token: &str) -> String {
+    mail::action_link(&app.settings, &app.settings.activation_url, &encode_uid(id), token)
+}

@@ -1,0 +1,728 @@
+//! The DynamoDB store: one table, keys `pk`/`sk`, TTL attribute `expires_at`.
+//!
+//! Uniqueness comes only from conditional writes on claim items inside the same transaction as
+//! the user; single use of codes from a conditional delete; every read checks `expires_at`
+//! itself, because DynamoDB removes expired items lazily.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, KeysAndAttributes, Put,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+
+use crate::domain::{CodePurpose, Email, User, UserId, Username};
+use crate::ports::{
+    ActivateError, CodeRecord, CodeStore, CreateUserError, Rotation, Session, SessionStore, StoreError, StoreResult,
+    UpdateUserError, UserStore,
+};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// How often a transaction that lost to a concurrent one (`TransactionConflict`) is retried.
+const CONFLICT_RETRIES: u32 = 8;
+
+/// The DynamoDB-backed store. Cheap to clone; build once per cold start.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_err)?;
+        Ok(out.item)
+    }
+
+    /// Runs a transaction, retrying while it loses to a concurrent transaction on the same items.
+    /// Returns the per-item cancellation codes when a condition failed.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<Result<(), Vec<String>>> {
+        let mut attempt = 0;
+        loop {
+            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let err = match result {
+                Ok(_) => return Ok(Ok(())),
+                Err(e) => e,
+            };
+            let service = match err {
+                SdkError::ServiceError(ctx) => ctx.into_err(),
+                other => return Err(store_err(other)),
+            };
+            let TransactWriteItemsError::TransactionCanceledException(cancelled) = service else {
+                return Err(StoreError(format!("TransactWriteItems: {}", service.code().unwrap_or("unknown"))));
+            };
+            let codes: Vec<String> = cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None").to_owned())
+                .collect();
+            if codes.iter().any(|c| c == "ConditionalCheckFailed") {
+                return Ok(Err(codes));
+            }
+            let conflict = codes.iter().any(|c| c == "TransactionConflict");
+            if !conflict || attempt >= CONFLICT_RETRIES {
+                return Err(StoreError(format!("transaction cancelled: {}", codes.join(","))));
+            }
+            attempt += 1;
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+    }
+
+    fn put(&self, item: Item, condition: Option<(&str, Names, Values)>) -> StoreResult<TransactWriteItem> {
+        let mut b = Put::builder().table_name(&self.table).set_item(Some(item));
+        if let Some((expr, names, values)) = condition {
+            b = b.condition_expression(expr).set_expression_attribute_names(names.0).set_expression_attribute_values(values.0);
+        }
+        Ok(TransactWriteItem::builder().put(b.build().map_err(build_err)?).build())
+    }
+
+    fn update(&self, key: Item, expr: &str, condition: &str, names: Names, values: Values) -> StoreResult<TransactWriteItem> {
+        let u = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(expr)
+            .condition_expression(condition)
+            .set_expression_attribute_names(names.0)
+            .set_expression_attribute_values(values.0)
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(u).build())
+    }
+
+    fn delete(&self, key: Item, condition: Option<(&str, Names, Values)>) -> StoreResult<TransactWriteItem> {
+        let mut b = Delete::builder().table_name(&self.table).set_key(Some(key));
+        if let Some((expr, names, values)) = condition {
+            b = b.condition_expression(expr).set_expression_attribute_names(names.0).set_expression_attribute_values(values.0);
+        }
+        Ok(TransactWriteItem::builder().delete(b.build().map_err(build_err)?).build())
+    }
+
+    /// Creates the table with TTL on `expires_at` if it does not exist (local stack, tests, authctl).
+    pub async fn create_table(&self) -> StoreResult<()> {
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr_def("pk")?)
+            .attribute_definitions(attr_def("sk")?)
+            .key_schema(key_schema("pk", KeyType::Hash)?)
+            .key_schema(key_schema("sk", KeyType::Range)?)
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("ResourceInUseException") => return Ok(()),
+            Err(e) => return Err(store_err(e)),
+        }
+        let ttl = TimeToLiveSpecification::builder().enabled(true).attribute_name("expires_at").build().map_err(build_err)?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(ttl)
+            .send()
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    /// Every item of one partition kind (`USER#`, `EMAIL#`, ...), expired or not: for tests and
+    /// consistency checks, never on a request path.
+    pub async fn scan_prefix(&self, prefix: &str) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(pk, :p)")
+                .expression_attribute_values(":p", s(prefix))
+                .set_exclusive_start_key(start.take())
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(store_err)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+}
+
+fn attr_def(name: &str) -> StoreResult<AttributeDefinition> {
+    AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().map_err(build_err)
+}
+
+fn key_schema(name: &str, kind: KeyType) -> StoreResult<KeySchemaElement> {
+    KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(build_err)
+}
+
+/// Exponential backoff with full jitter, capped at 200 ms.
+fn backoff(attempt: u32) -> Duration {
+    let cap_ms = (10u64 << attempt.min(5)).min(200);
+    let mut b = [0u8; 2];
+    let jitter = if getrandom::fill(&mut b).is_ok() { u64::from(u16::from_le_bytes(b)) } else { 0 };
+    Duration::from_millis(1 + jitter % cap_ms)
+}
+
+fn store_err<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = e.code().unwrap_or("").to_owned();
+    let detail = match &e {
+        SdkError::ServiceError(_) => format!("service error {code}"),
+        SdkError::TimeoutError(_) => "timeout".to_owned(),
+        SdkError::DispatchFailure(_) => "dispatch failure".to_owned(),
+        other => format!("{other}"),
+    };
+    StoreError(format!("dynamodb: {detail}"))
+}
+
+fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError(format!("dynamodb request build: {e}"))
+}
+
+/// Expression attribute names, built fluently.
+#[derive(Default)]
+struct Names(Option<HashMap<String, String>>);
+impl Names {
+    fn of(names: &[&str]) -> Self {
+        Self(Some(names.iter().map(|n| (format!("#{n}"), (*n).to_owned())).collect()))
+    }
+}
+
+/// Expression attribute values, built fluently.
+#[derive(Default)]
+struct Values(Option<HashMap<String, AttributeValue>>);
+impl Values {
+    fn with(mut self, k: &str, v: AttributeValue) -> Self {
+        self.0.get_or_insert_with(HashMap::new).insert(k.to_owned(), v);
+        self
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn user_pk(id: &UserId) -> String {
+    format!("USER#{id}")
+}
+fn email_pk(email: &Email) -> String {
+    format!("EMAIL#{}", email.normalised())
+}
+fn username_pk(key: &str) -> String {
+    format!("USERNAME#{key}")
+}
+fn code_sk(purpose: CodePurpose) -> String {
+    format!("CODE#{}", purpose.as_str())
+}
+fn session_sk(sid: &str) -> String {
+    format!("SESSION#{sid}")
+}
+
+const PROFILE: &str = "PROFILE";
+
+fn get_s(item: &Item, k: &str) -> StoreResult<String> {
+    match item.get(k) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        _ => Err(StoreError(format!("item attribute {k} missing or not a string"))),
+    }
+}
+fn get_opt_s(item: &Item, k: &str) -> Option<String> {
+    match item.get(k) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+fn get_opt_n<T: std::str::FromStr>(item: &Item, k: &str) -> StoreResult<Option<T>> {
+    match item.get(k) {
+        Some(AttributeValue::N(v)) => {
+            v.parse().map(Some).map_err(|_| StoreError(format!("item attribute {k} is not a number")))
+        }
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        _ => Err(StoreError(format!("item attribute {k} is not a number"))),
+    }
+}
+fn get_n<T: std::str::FromStr>(item: &Item, k: &str) -> StoreResult<T> {
+    get_opt_n(item, k)?.ok_or_else(|| StoreError(format!("item attribute {k} missing")))
+}
+fn get_bool(item: &Item, k: &str) -> bool {
+    matches!(item.get(k), Some(AttributeValue::Bool(true)))
+}
+
+/// Whether an item is past its TTL.
+fn expired(item: &Item, now: i64) -> bool {
+    matches!(get_opt_n::<i64>(item, "expires_at"), Ok(Some(t)) if t <= now)
+}
+
+fn user_to_item(u: &User) -> Item {
+    let mut item = key(user_pk(&u.id), PROFILE);
+    item.insert("id".into(), s(u.id.as_str()));
+    item.insert("email".into(), s(u.email.as_str()));
+    item.insert("email_normalised".into(), s(u.email.normalised()));
+    if let Some(name) = &u.username {
+        item.insert("username".into(), s(name.as_str()));
+    }
+    item.insert("first_name".into(), s(&u.first_name));
+    item.insert("last_name".into(), s(&u.last_name));
+    item.insert("password_hash".into(), s(&u.password_hash));
+    item.insert("is_active".into(), AttributeValue::Bool(u.is_active));
+    item.insert("is_staff".into(), AttributeValue::Bool(u.is_staff));
+    item.insert("is_superuser".into(), AttributeValue::Bool(u.is_superuser));
+    item.insert("groups".into(), AttributeValue::L(u.groups.iter().map(s).collect()));
+    item.insert("date_joined".into(), n(u.date_joined));
+    if let Some(t) = u.last_login {
+        item.insert("last_login".into(), n(t));
+    }
+    item.insert("tokens_valid_after".into(), n(u.tokens_valid_after));
+    item.insert("version".into(), n(u.version));
+    if let Some(t) = u.expires_at {
+        item.insert("expires_at".into(), n(t));
+    }
+    item
+}
+
+fn user_from_item(item: &Item) -> StoreResult<User> {
+    let id = UserId::parse(&get_s(item, "id")?).ok_or_else(|| StoreError("stored user id malformed".into()))?;
+    let email = Email::parse(&get_s(item, "email")?).map_err(|_| StoreError("stored email malformed".into()))?;
+    let username = match get_opt_s(item, "username") {
+        Some(u) => Some(Username::parse(&u).map_err(|_| StoreError("stored username malformed".into()))?),
+        None => None,
+    };
+    let groups = match item.get("groups") {
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .filter_map(|v| match v {
+                AttributeValue::S(g) => Some(g.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(User {
+        id,
+        email,
+        username,
+        first_name: get_opt_s(item, "first_name").unwrap_or_default(),
+        last_name: get_opt_s(item, "last_name").unwrap_or_default(),
+        password_hash: get_s(item, "password_hash")?,
+        is_active: get_bool(item, "is_active"),
+        is_staff: get_bool(item, "is_staff"),
+        is_superuser: get_bool(item, "is_superuser"),
+        groups,
+        date_joined: get_n(item, "date_joined")?,
+        last_login: get_opt_n(item, "last_login")?,
+        tokens_valid_after: get_n(item, "tokens_valid_after")?,
+        version: get_n(item, "version")?,
+        expires_at: get_opt_n(item, "expires_at")?,
+    })
+}
+
+fn claim_item(pk: String, sk: &str, user: &UserId, expires_at: Option<i64>) -> Item {
+    let mut item = key(pk, sk);
+    item.insert("user_id".into(), s(user.as_str()));
+    if let Some(t) = expires_at {
+        item.insert("expires_at".into(), n(t));
+    }
+    item
+}
+
+fn code_to_item(c: &CodeRecord) -> Item {
+    let mut item = key(user_pk(&c.user_id), &code_sk(c.purpose));
+    item.insert("code_hash".into(), s(&c.hash));
+    item.insert("expires_at".into(), n(c.expires_at));
+    item.insert("attempts".into(), n(c.attempts));
+    item
+}
+
+fn session_to_item(x: &Session) -> Item {
+    let mut item = key(user_pk(&x.user_id), &session_sk(&x.id));
+    item.insert("current_jti".into(), s(&x.current_jti));
+    item.insert("counter".into(), n(x.counter));
+    if let Some(p) = &x.previous_jti {
+        item.insert("previous_jti".into(), s(p));
+    }
+    if let Some(t) = x.rotated_at {
+        item.insert("rotated_at".into(), n(t));
+    }
+    item.insert("created_at".into(), n(x.created_at));
+    item.insert("last_used_at".into(), n(x.last_used_at));
+    if let Some(ua) = &x.user_agent {
+        item.insert("user_agent".into(), s(ua));
+    }
+    if let Some(ip) = &x.ip {
+        item.insert("ip".into(), s(ip));
+    }
+    item.insert("expires_at".into(), n(x.expires_at));
+    item
+}
+
+fn session_from_item(user: &UserId, item: &Item) -> StoreResult<Session> {
+    let sk = get_s(item, "sk")?;
+    Ok(Session {
+        user_id: user.clone(),
+        id: sk.strip_prefix("SESSION#").unwrap_or(&sk).to_owned(),
+        current_jti: get_s(item, "current_jti")?,
+        counter: get_n(item, "counter")?,
+        previous_jti: get_opt_s(item, "previous_jti"),
+        rotated_at: get_opt_n(item, "rotated_at")?,
+        created_at: get_n(item, "created_at")?,
+        last_used_at: get_n(item, "last_used_at")?,
+        user_agent: get_opt_s(item, "user_agent"),
+        ip: get_opt_s(item, "ip"),
+        expires_at: get_n(item, "expires_at")?,
+    })
+}
+
+const FREE_CLAIM: &str = "attribute_not_exists(pk) OR #expires_at <= :now";
+
+#[async_trait]
+impl UserStore for DynamoStore {
+    async fn create_user(&self, user: &User, code: Option<&CodeRecord>, now: i64) -> Result<(), CreateUserError> {
+        let free = || (FREE_CLAIM, Names::of(&["expires_at"]), Values::default().with(":now", n(now)));
+        let mut items = vec![
+            self.put(user_to_item(user), Some(("attribute_not_exists(pk)", Names::default(), Values::default())))?,
+            self.put(claim_item(email_pk(&user.email), "EMAIL", &user.id, user.expires_at), Some(free()))?,
+        ];
+        if let Some(name) = &user.username {
+            items.push(self.put(claim_item(username_pk(&name.key()), "USERNAME", &user.id, user.expires_at), Some(free()))?);
+        }
+        if let Some(code) = code {
+            items.push(self.put(code_to_item(code), None)?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(codes) if failed(&codes, 1) => Err(CreateUserError::EmailTaken),
+            Err(codes) if failed(&codes, 2) && user.username.is_some() => Err(CreateUserError::UsernameTaken),
+            Err(codes) => Err(StoreError(format!("create_user cancelled: {}", codes.join(","))).into()),
+        }
+    }
+
+    async fn get_user(&self, id: &UserId, now: i64) -> StoreResult<Option<User>> {
+        match self.get(user_pk(id), PROFILE).await? {
+            Some(item) if !expired(&item, now) => user_from_item(&item).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    async fn find_user_by_email(&self, email: &Email, now: i64) -> StoreResult<Option<User>> {
+        let Some(claim) = self.get(email_pk(email), "EMAIL").await? else { return Ok(None) };
+        if expired(&claim, now) {
+            return Ok(None);
+        }
+        let id = UserId::parse(&get_s(&claim, "user_id")?).ok_or_else(|| StoreError("claim user id malformed".into()))?;
+        self.get_user(&id, now).await
+    }
+
+    async fn activate(&self, id: &UserId, code_hash: &str, now: i64) -> Result<(), ActivateError> {
+        let Some(user) = self.get_user(id, now).await? else { return Err(ActivateError::NotActivatable) };
+        if user.is_active {
+            return Err(ActivateError::NotActivatable);
+        }
+        let mut items = vec![
+            self.delete(
+                key(user_pk(id), &code_sk(CodePurpose::Activation)),
+                Some((
+                    "#code_hash = :h AND #expires_at > :now",
+                    Names::of(&["code_hash", "expires_at"]),
+                    Values::default().with(":h", s(code_hash)).with(":now", n(now)),
+                )),
+            )?,
+            self.update(
+                key(user_pk(id), PROFILE),
+                "SET #is_active = :t, #version = #version + :one REMOVE #expires_at",
+                "attribute_exists(pk) AND #is_active = :f AND (attribute_not_exists(#expires_at) OR #expires_at > :now)",
+                Names::of(&["is_active", "version", "expires_at"]),
+                Values::default()
+                    .with(":t", AttributeValue::Bool(true))
+                    .with(":f", AttributeValue::Bool(false))
+                    .with(":one", n(1))
+                    .with(":now", n(now)),
+            )?,
+        ];
+        let mut claims = vec![(email_pk(&user.email), "EMAIL")];
+        if let Some(name) = &user.username {
+            claims.push((username_pk(&name.key()), "USERNAME"));
+        }
+        for (pk, sk) in claims {
+            items.push(self.update(
+                key(pk, sk),
+                "REMOVE #expires_at",
+                "#user_id = :uid",
+                Names::of(&["expires_at", "user_id"]),
+                Values::default().with(":uid", s(id.as_str())),
+            )?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(codes) if failed(&codes, 1) => Err(ActivateError::NotActivatable),
+            Err(codes) if failed(&codes, 0) => Err(ActivateError::InvalidCode),
+            Err(_) => Err(ActivateError::NotActivatable),
+        }
+    }
+
+    async fn update_profile(&self, current: &User, updated: &User, now: i64) -> Result<u64, UpdateUserError> {
+        let version = current.version + 1;
+        let mut set = vec!["#first_name = :fn", "#last_name = :ln", "#version = :v"];
+        let names = ["first_name", "last_name", "version", "expires_at", "username"];
+        let mut values = Values::default()
+            .with(":fn", s(&updated.first_name))
+            .with(":ln", s(&updated.last_name))
+            .with(":v", n(version))
+            .with(":old", n(current.version))
+            .with(":now", n(now));
+        let expr = match &updated.username {
+            Some(name) => {
+                set.push("#username = :un");
+                values = values.with(":un", s(name.as_str()));
+                format!("SET {}", set.join(", "))
+            }
+            None => format!("SET {} REMOVE #username", set.join(", ")),
+        };
+        let condition = "attribute_exists(pk) AND #version = :old AND (attribute_not_exists(#expires_at) OR #expires_at > :now)";
+        let old_key = current.username.as_ref().map(|u| u.key());
+        let new_key = updated.username.as_ref().map(|u| u.key());
+        let mut items = vec![self.update(key(user_pk(&current.id), PROFILE), &expr, condition, Names::of(&names), values)?];
+        if old_key != new_key {
+            if let Some(k) = &new_key {
+                items.push(self.put(
+                    claim_item(username_pk(k), "USERNAME", &current.id, current.expires_at),
+                    Some((
+                        "attribute_not_exists(pk) OR #expires_at <= :now OR #user_id = :uid",
+                        Names::of(&["expires_at", "user_id"]),
+                        Values::default().with(":now", n(now)).with(":uid", s(current.id.as_str())),
+                    )),
+                )?);
+            }
+            if let Some(k) = &old_key {
+                items.push(self.delete(
+                    key(username_pk(k), "USERNAME"),
+                    Some(("#user_id = :uid", Names::of(&["user_id"]), Values::default().with(":uid", s(current.id.as_str())))),
+                )?);
+            }
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(version),
+            Err(codes) if failed(&codes, 0) => Err(UpdateUserError::Conflict),
+            Err(codes) if failed(&codes, 1) && new_key.is_some() => Err(UpdateUserError::UsernameTaken),
+            Err(_) => Err(UpdateUserError::Conflict),
+        }
+    }
+
+    async fn replace_password_hash(&self, id: &UserId, old_hash: &str, new_hash: &str) -> StoreResult<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(id), PROFILE)))
+            .update_expression("SET #password_hash = :new")
+            .condition_expression("#password_hash = :old")
+            .set_expression_attribute_names(Names::of(&["password_hash"]).0)
+            .set_expression_attribute_values(Values::default().with(":new", s(new_hash)).with(":old", s(old_hash)).0)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+}
+
+/// Whether the transaction item at `index` failed its condition.
+fn failed(codes: &[String], index: usize) -> bool {
+    codes.get(index).is_some_and(|c| c == "ConditionalCheckFailed")
+}
+
+#[async_trait]
+impl CodeStore for DynamoStore {
+    async fn put_code(&self, code: &CodeRecord) -> StoreResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(code_to_item(code)))
+            .send()
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn get_code(&self, user: &UserId, purpose: CodePurpose, now: i64) -> StoreResult<Option<CodeRecord>> {
+        let Some(item) = self.get(user_pk(user), &code_sk(purpose)).await? else { return Ok(None) };
+        if expired(&item, now) {
+            return Ok(None);
+        }
+        Ok(Some(CodeRecord {
+            user_id: user.clone(),
+            purpose,
+            hash: get_s(&item, "code_hash")?,
+            expires_at: get_n(&item, "expires_at")?,
+            attempts: get_opt_n(&item, "attempts")?.unwrap_or(0),
+        }))
+    }
+}
+
+#[async_trait]
+impl SessionStore for DynamoStore {
+    async fn create_session(&self, session: &Session, last_login: Option<i64>) -> StoreResult<()> {
+        let Some(at) = last_login else {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(session_to_item(session)))
+                .send()
+                .await
+                .map_err(store_err)?;
+            return Ok(());
+        };
+        let items = vec![
+            self.put(session_to_item(session), None)?,
+            self.update(
+                key(user_pk(&session.user_id), PROFILE),
+                "SET #last_login = :t",
+                "attribute_exists(pk)",
+                Names::of(&["last_login"]),
+                Values::default().with(":t", n(at)),
+            )?,
+        ];
+        self.transact(items)
+            .await?
+            .map_err(|codes| StoreError(format!("create_session cancelled: {}", codes.join(","))))
+    }
+
+    async fn get_user_and_session(&self, user: &UserId, sid: &str, now: i64) -> StoreResult<(Option<User>, Option<Session>)> {
+        let keys = KeysAndAttributes::builder()
+            .keys(key(user_pk(user), PROFILE))
+            .keys(key(user_pk(user), &session_sk(sid)))
+            .consistent_read(true)
+            .build()
+            .map_err(build_err)?;
+        let mut request = HashMap::from([(self.table.clone(), keys)]);
+        let mut found: Vec<Item> = Vec::new();
+        for attempt in 0..5 {
+            let out = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(request))
+                .send()
+                .await
+                .map_err(store_err)?;
+            if let Some(mut responses) = out.responses {
+                found.extend(responses.remove(&self.table).unwrap_or_default());
+            }
+            match out.unprocessed_keys {
+                Some(rest) if !rest.is_empty() => {
+                    request = rest;
+                    tokio::time::sleep(backoff(attempt + 1)).await;
+                }
+                _ => {
+                    let mut u = None;
+                    let mut x = None;
+                    for item in found.iter().filter(|i| !expired(i, now)) {
+                        if get_s(item, "sk")? == PROFILE {
+                            u = Some(user_from_item(item)?);
+                        } else {
+                            x = Some(session_from_item(user, item)?);
+                        }
+                    }
+                    return Ok((u, x));
+                }
+            }
+        }
+        Err(StoreError("BatchGetItem left keys unprocessed".into()))
+    }
+
+    async fn rotate_session(&self, user: &UserId, sid: &str, expected_jti: &str, new_jti: &str, now: i64) -> StoreResult<Rotation> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(user), &session_sk(sid))))
+            .update_expression(
+                "SET #previous_jti = #current_jti, #current_jti = :new, #counter = #counter + :one, #rotated_at = :now, #last_used_at = :now",
+            )
+            .condition_expression("#current_jti = :old AND #expires_at > :now")
+            .set_expression_attribute_names(
+                Names::of(&["previous_jti", "current_jti", "counter", "rotated_at", "last_used_at", "expires_at"]).0,
+            )
+            .set_expression_attribute_values(
+                Values::default()
+                    .with(":new", s(new_jti))
+                    .with(":old", s(expected_jti))
+                    .with(":one", n(1))
+                    .with(":now", n(now))
+                    .0,
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Rotation::Rotated),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(Rotation::Stale),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    async fn delete_session(&self, user: &UserId, sid: &str) -> StoreResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(user), &session_sk(sid))))
+            .send()
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_bounded_and_positive() {
+        for attempt in 0..20 {
+            let d = backoff(attempt);
+            assert!(d >= Duration::from_millis(1) && d <= Duration::from_millis(201), "{d:?}");
+        }
+    }
+}

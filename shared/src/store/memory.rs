@@ -1,0 +1,229 @@
+//! An in-process store with the same semantics as the DynamoDB one: one lock stands in for
+//! DynamoDB's transactions, and expired items linger until read, as they do under TTL.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use crate::domain::{CodePurpose, Email, User, UserId};
+use crate::ports::{
+    ActivateError, CodeRecord, CodeStore, CreateUserError, Rotation, Session, SessionStore, StoreError, StoreResult,
+    UpdateUserError, UserStore,
+};
+
+#[derive(Clone, Debug)]
+struct Claim {
+    user_id: UserId,
+    expires_at: Option<i64>,
+}
+
+impl Claim {
+    fn live(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|t| t > now)
+    }
+}
+
+#[derive(Default)]
+struct State {
+    users: HashMap<UserId, User>,
+    emails: HashMap<String, Claim>,
+    usernames: HashMap<String, Claim>,
+    codes: HashMap<(UserId, CodePurpose), CodeRecord>,
+    sessions: HashMap<(UserId, String), Session>,
+}
+
+/// The memory store.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> StoreResult<MutexGuard<'_, State>> {
+        self.state.lock().map_err(|_| StoreError("memory store lock poisoned".into()))
+    }
+
+    /// Number of users stored, expired or not (for tests).
+    pub fn user_count(&self) -> usize {
+        self.lock().map(|s| s.users.len()).unwrap_or_default()
+    }
+
+    /// Number of email claims stored, expired or not (for tests).
+    pub fn email_claim_count(&self) -> usize {
+        self.lock().map(|s| s.emails.len()).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn create_user(&self, user: &User, code: Option<&CodeRecord>, now: i64) -> Result<(), CreateUserError> {
+        let mut s = self.lock()?;
+        if s.emails.get(user.email.normalised()).is_some_and(|c| c.live(now)) {
+            return Err(CreateUserError::EmailTaken);
+        }
+        let username_key = user.username.as_ref().map(|u| u.key());
+        if let Some(key) = &username_key {
+            if s.usernames.get(key).is_some_and(|c| c.live(now)) {
+                return Err(CreateUserError::UsernameTaken);
+            }
+        }
+        if s.users.contains_key(&user.id) {
+            return Err(StoreError("user id collision".into()).into());
+        }
+        let claim = Claim { user_id: user.id.clone(), expires_at: user.expires_at };
+        s.emails.insert(user.email.normalised().to_owned(), claim.clone());
+        if let Some(key) = username_key {
+            s.usernames.insert(key, claim);
+        }
+        if let Some(code) = code {
+            s.codes.insert((code.user_id.clone(), code.purpose), code.clone());
+        }
+        s.users.insert(user.id.clone(), user.clone());
+        Ok(())
+    }
+
+    async fn get_user(&self, id: &UserId, now: i64) -> StoreResult<Option<User>> {
+        let s = self.lock()?;
+        Ok(s.users.get(id).filter(|u| !u.is_expired(now)).cloned())
+    }
+
+    async fn find_user_by_email(&self, email: &Email, now: i64) -> StoreResult<Option<User>> {
+        let s = self.lock()?;
+        let Some(claim) = s.emails.get(email.normalised()).filter(|c| c.live(now)) else {
+            return Ok(None);
+        };
+        Ok(s.users.get(&claim.user_id).filter(|u| !u.is_expired(now)).cloned())
+    }
+
+    async fn activate(&self, id: &UserId, code_hash: &str, now: i64) -> Result<(), ActivateError> {
+        let mut s = self.lock()?;
+        let key = (id.clone(), CodePurpose::Activation);
+        let code_ok = s.codes.get(&key).is_some_and(|c| c.hash == code_hash && c.expires_at > now);
+        let Some(user) = s.users.get(id).filter(|u| !u.is_expired(now)) else {
+            return Err(ActivateError::NotActivatable);
+        };
+        if user.is_active {
+            return Err(ActivateError::NotActivatable);
+        }
+        if !code_ok {
+            return Err(ActivateError::InvalidCode);
+        }
+        let email_key = user.email.normalised().to_owned();
+        if s.emails.get(&email_key).is_none_or(|c| &c.user_id != id) {
+            return Err(ActivateError::NotActivatable);
+        }
+        s.codes.remove(&key);
+        if let Some(user) = s.users.get_mut(id) {
+            user.is_active = true;
+            user.expires_at = None;
+            user.version += 1;
+            let username_key = user.username.as_ref().map(|u| u.key());
+            if let Some(claim) = s.emails.get_mut(&email_key) {
+                claim.expires_at = None;
+            }
+            if let Some(claim) = username_key.and_then(|k| s.usernames.get_mut(&k)) {
+                claim.expires_at = None;
+            }
+        }
+        Ok(())
+    }
+
+    async fn update_profile(&self, current: &User, updated: &User, now: i64) -> Result<u64, UpdateUserError> {
+        let mut s = self.lock()?;
+        let stored_version = s.users.get(&current.id).filter(|u| !u.is_expired(now)).map(|u| u.version);
+        if stored_version != Some(current.version) {
+            return Err(UpdateUserError::Conflict);
+        }
+        let old_key = current.username.as_ref().map(|u| u.key());
+        let new_key = updated.username.as_ref().map(|u| u.key());
+        if new_key != old_key {
+            if let Some(key) = &new_key {
+                if s.usernames.get(key).is_some_and(|c| c.live(now) && c.user_id != current.id) {
+                    return Err(UpdateUserError::UsernameTaken);
+                }
+                s.usernames.insert(key.clone(), Claim { user_id: current.id.clone(), expires_at: current.expires_at });
+            }
+            if let Some(key) = &old_key {
+                s.usernames.remove(key);
+            }
+        }
+        let version = current.version + 1;
+        if let Some(user) = s.users.get_mut(&current.id) {
+            user.username = updated.username.clone();
+            user.first_name = updated.first_name.clone();
+            user.last_name = updated.last_name.clone();
+            user.version = version;
+        }
+        Ok(version)
+    }
+
+    async fn replace_password_hash(&self, id: &UserId, old_hash: &str, new_hash: &str) -> StoreResult<bool> {
+        let mut s = self.lock()?;
+        match s.users.get_mut(id) {
+            Some(user) if user.password_hash == old_hash => {
+                user.password_hash = new_hash.to_owned();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+#[async_trait]
+impl CodeStore for MemoryStore {
+    async fn put_code(&self, code: &CodeRecord) -> StoreResult<()> {
+        self.lock()?.codes.insert((code.user_id.clone(), code.purpose), code.clone());
+        Ok(())
+    }
+
+    async fn get_code(&self, user: &UserId, purpose: CodePurpose, now: i64) -> StoreResult<Option<CodeRecord>> {
+        let s = self.lock()?;
+        Ok(s.codes.get(&(user.clone(), purpose)).filter(|c| c.expires_at > now).cloned())
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn create_session(&self, session: &Session, last_login: Option<i64>) -> StoreResult<()> {
+        let mut s = self.lock()?;
+        if let Some(at) = last_login {
+            let Some(user) = s.users.get_mut(&session.user_id) else {
+                return Err(StoreError("user vanished during login".into()));
+            };
+            user.last_login = Some(at);
+        }
+        s.sessions.insert((session.user_id.clone(), session.id.clone()), session.clone());
+        Ok(())
+    }
+
+    async fn get_user_and_session(&self, user: &UserId, sid: &str, now: i64) -> StoreResult<(Option<User>, Option<Session>)> {
+        let s = self.lock()?;
+        let u = s.users.get(user).filter(|u| !u.is_expired(now)).cloned();
+        let session = s.sessions.get(&(user.clone(), sid.to_owned())).filter(|x| x.expires_at > now).cloned();
+        Ok((u, session))
+    }
+
+    async fn rotate_session(&self, user: &UserId, sid: &str, expected_jti: &str, new_jti: &str, now: i64) -> StoreResult<Rotation> {
+        let mut s = self.lock()?;
+        match s.sessions.get_mut(&(user.clone(), sid.to_owned())) {
+            Some(session) if session.current_jti == expected_jti && session.expires_at > now => {
+                session.previous_jti = Some(std::mem::replace(&mut session.current_jti, new_jti.to_owned()));
+                session.counter += 1;
+                session.rotated_at = Some(now);
+                session.last_used_at = now;
+                Ok(Rotation::Rotated)
+            }
+            _ => Ok(Rotation::Stale),
+        }
+    }
+
+    async fn delete_session(&self, user: &UserId, sid: &str) -> StoreResult<()> {
+        self.lock()?.sessions.remove(&(user.clone(), sid.to_owned()));
+        Ok(())
+    }
+}

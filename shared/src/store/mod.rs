@@ -1,0 +1,7 @@
+//! Store implementations: DynamoDB (the real one) and memory (tests and the embedded dev mode).
+
+pub mod dynamo;
+pub mod memory;
+
+pub use dynamo::DynamoStore;
+pub use memory::MemoryStore;
