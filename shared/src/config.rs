@@ -18,7 +18,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(var: &'static str, reason: impl Into<String>) -> Self {
-        Self { var, reason: reason.into() }
+        Self {
+            var,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -33,7 +36,11 @@ pub struct Argon2Settings {
 impl Default for Argon2Settings {
     /// OWASP's recommendation for argon2id.
     fn default() -> Self {
-        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 
@@ -109,9 +116,15 @@ impl Settings {
         if protocol != "https" && protocol != "http" {
             return Err(ConfigError::new("PROTOCOL", "must be http or https"));
         }
-        let activation_url = env.get("ACTIVATION_URL").unwrap_or("activate/{uid}/{token}").to_owned();
+        let activation_url = env
+            .get("ACTIVATION_URL")
+            .unwrap_or("activate/{uid}/{token}")
+            .to_owned();
         if !activation_url.contains("{uid}") || !activation_url.contains("{token}") {
-            return Err(ConfigError::new("ACTIVATION_URL", "must contain {uid} and {token}"));
+            return Err(ConfigError::new(
+                "ACTIVATION_URL",
+                "must contain {uid} and {token}",
+            ));
         }
         let argon2 = Argon2Settings {
             memory_kib: env.number("ARGON2_MEMORY_KIB", 19_456, 8, 4 * 1024 * 1024)?,
@@ -119,14 +132,20 @@ impl Settings {
             parallelism: env.number("ARGON2_PARALLELISM", 1, 1, 16)?,
         };
         if argon2.memory_kib < 8 * argon2.parallelism {
-            return Err(ConfigError::new("ARGON2_MEMORY_KIB", "must be at least 8 × ARGON2_PARALLELISM"));
+            return Err(ConfigError::new(
+                "ARGON2_MEMORY_KIB",
+                "must be at least 8 × ARGON2_PARALLELISM",
+            ));
         }
         let settings = Self {
             table_name: env.get("TABLE_NAME").unwrap_or("gatehouse").to_owned(),
             email_from,
             site_name: env.get("SITE_NAME").unwrap_or("Gatehouse").to_owned(),
             protocol,
-            frontend_domain: env.get("FRONTEND_DOMAIN").unwrap_or("localhost:3000").to_owned(),
+            frontend_domain: env
+                .get("FRONTEND_DOMAIN")
+                .unwrap_or("localhost:3000")
+                .to_owned(),
             activation_url,
             send_activation_email: env.flag("SEND_ACTIVATION_EMAIL", true)?,
             send_confirmation_email: env.flag("SEND_CONFIRMATION_EMAIL", false)?,
@@ -153,7 +172,10 @@ impl Settings {
             ));
         }
         if settings.session_lifetime < settings.refresh_token_lifetime {
-            return Err(ConfigError::new("SESSION_LIFETIME", "must not be shorter than REFRESH_TOKEN_LIFETIME"));
+            return Err(ConfigError::new(
+                "SESSION_LIFETIME",
+                "must not be shorter than REFRESH_TOKEN_LIFETIME",
+            ));
         }
         Ok(settings)
     }
@@ -170,7 +192,8 @@ impl Env<'_> {
     }
 
     fn required(&self, var: &'static str) -> Result<&str, ConfigError> {
-        self.get(var).ok_or_else(|| ConfigError::new(var, "is required but not set"))
+        self.get(var)
+            .ok_or_else(|| ConfigError::new(var, "is required but not set"))
     }
 
     fn flag(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
@@ -182,11 +205,24 @@ impl Env<'_> {
         }
     }
 
-    fn number(&self, var: &'static str, default: u32, min: u32, max: u32) -> Result<u32, ConfigError> {
-        let Some(raw) = self.get(var) else { return Ok(default) };
-        let value: u32 = raw.parse().map_err(|_| ConfigError::new(var, "must be a whole number"))?;
+    fn number(
+        &self,
+        var: &'static str,
+        default: u32,
+        min: u32,
+        max: u32,
+    ) -> Result<u32, ConfigError> {
+        let Some(raw) = self.get(var) else {
+            return Ok(default);
+        };
+        let value: u32 = raw
+            .parse()
+            .map_err(|_| ConfigError::new(var, "must be a whole number"))?;
         if value < min || value > max {
-            return Err(ConfigError::new(var, format!("must be between {min} and {max}")));
+            return Err(ConfigError::new(
+                var,
+                format!("must be between {min} and {max}"),
+            ));
         }
         Ok(value)
     }
@@ -199,7 +235,11 @@ impl Env<'_> {
         Ok(d)
     }
 
-    fn duration_allow_zero(&self, var: &'static str, default_secs: u64) -> Result<Duration, ConfigError> {
+    fn duration_allow_zero(
+        &self,
+        var: &'static str,
+        default_secs: u64,
+    ) -> Result<Duration, ConfigError> {
         match self.get(var) {
             None => Ok(Duration::from_secs(default_secs)),
             Some(raw) => parse_duration(raw).map_err(|reason| ConfigError::new(var, reason)),
@@ -214,13 +254,19 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
         Some((i, _)) => raw.split_at(i),
         None => (raw, "s"),
     };
-    let n: u64 = digits.parse().map_err(|_| format!("\"{raw}\" is not a duration like 300, 5m, 12h or 7d"))?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("\"{raw}\" is not a duration like 300, 5m, 12h or 7d"))?;
     let secs = match unit {
         "s" => n,
         "m" => n.saturating_mul(MINUTE),
         "h" => n.saturating_mul(3600),
         "d" => n.saturating_mul(DAY),
-        _ => return Err(format!("\"{raw}\" is not a duration like 300, 5m, 12h or 7d")),
+        _ => {
+            return Err(format!(
+                "\"{raw}\" is not a duration like 300, 5m, 12h or 7d"
+            ))
+        }
     };
     if secs > 400 * DAY {
         return Err("must be at most 400 days".into());
@@ -266,25 +312,52 @@ mod tests {
 
     #[test]
     fn each_bad_variable_is_named() {
-        assert_eq!(err_var(base(), "ACCESS_TOKEN_LIFETIME", "five"), "ACCESS_TOKEN_LIFETIME");
-        assert_eq!(err_var(base(), "ACCESS_TOKEN_LIFETIME", "0"), "ACCESS_TOKEN_LIFETIME");
-        assert_eq!(err_var(base(), "ROTATE_REFRESH_TOKENS", "maybe"), "ROTATE_REFRESH_TOKENS");
+        assert_eq!(
+            err_var(base(), "ACCESS_TOKEN_LIFETIME", "five"),
+            "ACCESS_TOKEN_LIFETIME"
+        );
+        assert_eq!(
+            err_var(base(), "ACCESS_TOKEN_LIFETIME", "0"),
+            "ACCESS_TOKEN_LIFETIME"
+        );
+        assert_eq!(
+            err_var(base(), "ROTATE_REFRESH_TOKENS", "maybe"),
+            "ROTATE_REFRESH_TOKENS"
+        );
         assert_eq!(err_var(base(), "JWT_ALGORITHM", "none"), "JWT_ALGORITHM");
-        assert_eq!(err_var(base(), "JWT_SIGNING_KEY", "short"), "JWT_SIGNING_KEY");
-        assert_eq!(err_var(base(), "EMAIL_FROM", "not-an-address"), "EMAIL_FROM");
-        assert_eq!(err_var(base(), "ARGON2_MEMORY_KIB", "1"), "ARGON2_MEMORY_KIB");
+        assert_eq!(
+            err_var(base(), "JWT_SIGNING_KEY", "short"),
+            "JWT_SIGNING_KEY"
+        );
+        assert_eq!(
+            err_var(base(), "EMAIL_FROM", "not-an-address"),
+            "EMAIL_FROM"
+        );
+        assert_eq!(
+            err_var(base(), "ARGON2_MEMORY_KIB", "1"),
+            "ARGON2_MEMORY_KIB"
+        );
         assert_eq!(err_var(base(), "PROTOCOL", "ftp"), "PROTOCOL");
-        assert_eq!(err_var(base(), "ACTIVATION_URL", "activate/{uid}"), "ACTIVATION_URL");
+        assert_eq!(
+            err_var(base(), "ACTIVATION_URL", "activate/{uid}"),
+            "ACTIVATION_URL"
+        );
         let mut no_from = base();
         no_from.remove("EMAIL_FROM");
-        assert_eq!(Settings::from_map(&no_from).err().map(|e| e.var), Some("EMAIL_FROM"));
+        assert_eq!(
+            Settings::from_map(&no_from).err().map(|e| e.var),
+            Some("EMAIL_FROM")
+        );
     }
 
     #[test]
     fn errors_never_echo_the_key() {
         let mut vars = base();
         vars.insert("JWT_SIGNING_KEY".into(), "tiny-secret".into());
-        let msg = Settings::from_map(&vars).err().map(|e| e.to_string()).unwrap_or_default();
+        let msg = Settings::from_map(&vars)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(msg.contains("JWT_SIGNING_KEY"));
         assert!(!msg.contains("tiny-secret"));
     }

@@ -18,3 +18,39 @@ pub use services::App;
 pub async fn aws_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
+
+/// The app over DynamoDB and SES, configured from the environment. No network call is made
+/// here: clients connect on first use. The error is one line naming the bad variable.
+pub async fn app_from_env() -> Result<App, String> {
+    let settings = Settings::from_env().map_err(|e| e.to_string())?;
+    let sdk = aws_config().await;
+    app_over_aws(settings, &sdk)
+}
+
+/// The app over DynamoDB and SES with the given SDK configuration.
+pub fn app_over_aws(settings: Settings, sdk: &aws_config::SdkConfig) -> Result<App, String> {
+    let store = store::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        settings.table_name.clone(),
+    );
+    let mailer = mail::SesMailer::new(aws_sdk_sesv2::Client::new(sdk), settings.email_from.clone());
+    App::new(
+        settings,
+        std::sync::Arc::new(store),
+        std::sync::Arc::new(mailer),
+        std::sync::Arc::new(ports::SystemClock),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// SDK configuration for a local emulator at `endpoint` with dummy credentials (tests, dev).
+pub async fn local_aws_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "local",
+        ))
+        .load()
+        .await
+}

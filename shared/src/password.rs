@@ -24,7 +24,8 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(cfg: Argon2Settings) -> Result<Self, HashError> {
-        let params = Params::new(cfg.memory_kib, cfg.iterations, cfg.parallelism, None).map_err(|e| HashError(e.to_string()))?;
+        let params = Params::new(cfg.memory_kib, cfg.iterations, cfg.parallelism, None)
+            .map_err(|e| HashError(e.to_string()))?;
         let salt = SaltString::encode_b64(&[0x5a; 16]).map_err(|e| HashError(e.to_string()))?;
         let dummy = format!(
             "$argon2id$v=19$m={},t={},p={}${}${}",
@@ -64,8 +65,12 @@ impl PasswordHasher {
         let phc = hash.unwrap_or(&self.dummy).to_owned();
         let secret = password.expose().to_owned();
         let ok = tokio::task::spawn_blocking(move || {
-            let Ok(parsed) = PasswordHash::new(&phc) else { return false };
-            Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok()
+            let Ok(parsed) = PasswordHash::new(&phc) else {
+                return false;
+            };
+            Argon2::default()
+                .verify_password(secret.as_bytes(), &parsed)
+                .is_ok()
         })
         .await
         .unwrap_or(false);
@@ -74,8 +79,12 @@ impl PasswordHasher {
 
     /// Whether a stored hash was made with other parameters than the configured ones.
     pub fn needs_rehash(&self, hash: &str) -> bool {
-        let Ok(parsed) = PasswordHash::new(hash) else { return true };
-        let Ok(params) = Params::try_from(&parsed) else { return true };
+        let Ok(parsed) = PasswordHash::new(hash) else {
+            return true;
+        };
+        let Ok(params) = Params::try_from(&parsed) else {
+            return true;
+        };
         parsed.algorithm.as_str() != "argon2id"
             || params.m_cost() != self.params.m_cost()
             || params.t_cost() != self.params.t_cost()
@@ -120,10 +129,15 @@ impl PasswordPolicy {
 /// Whether the password is, or mostly consists of, one of the user's attributes or their parts.
 fn too_similar(password: &str, attribute: &str) -> bool {
     let attribute = attribute.to_lowercase();
-    let mut parts: Vec<&str> = attribute.split(|c: char| !c.is_alphanumeric()).filter(|s| s.len() >= 3).collect();
+    let mut parts: Vec<&str> = attribute
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|s| s.len() >= 3)
+        .collect();
     parts.push(&attribute);
     parts.iter().any(|part| {
-        !part.is_empty() && password.contains(part) && part.chars().count() * 10 >= password.chars().count() * 7
+        !part.is_empty()
+            && password.contains(part)
+            && part.chars().count() * 10 >= password.chars().count() * 7
     })
 }
 
@@ -136,7 +150,12 @@ mod tests {
     }
 
     fn cheap() -> PasswordHasher {
-        PasswordHasher::new(Argon2Settings { memory_kib: 64, iterations: 1, parallelism: 1 }).unwrap()
+        PasswordHasher::new(Argon2Settings {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap()
     }
 
     #[tokio::test]
@@ -162,7 +181,12 @@ mod tests {
     #[tokio::test]
     async fn rehash_is_needed_when_parameters_change() {
         let old = cheap().hash(&pw("pw-123456")).await.unwrap();
-        let newer = PasswordHasher::new(Argon2Settings { memory_kib: 128, iterations: 1, parallelism: 1 }).unwrap();
+        let newer = PasswordHasher::new(Argon2Settings {
+            memory_kib: 128,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap();
         assert!(newer.needs_rehash(&old));
         assert!(!cheap().needs_rehash(&old));
     }
@@ -178,8 +202,12 @@ mod tests {
                 "This password is entirely numeric."
             ]
         );
-        assert!(policy.check(&pw("Password"), &[]).contains(&"This password is too common.".to_owned()));
-        assert!(policy.check(&pw("correct horse battery"), &["ada@example.com"]).is_empty());
+        assert!(policy
+            .check(&pw("Password"), &[])
+            .contains(&"This password is too common.".to_owned()));
+        assert!(policy
+            .check(&pw("correct horse battery"), &["ada@example.com"])
+            .is_empty());
         assert_eq!(
             policy.check(&pw("lovelace1"), &["ada.lovelace@example.com"]),
             vec!["The password is too similar to your personal information."]

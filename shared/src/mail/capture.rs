@@ -25,7 +25,10 @@ impl CaptureMailer {
 
     /// The newest email sent to `to`.
     pub fn last_to(&self, to: &str) -> Option<OutgoingEmail> {
-        self.sent().into_iter().rev().find(|e| e.to.eq_ignore_ascii_case(to))
+        self.sent()
+            .into_iter()
+            .rev()
+            .find(|e| e.to.eq_ignore_ascii_case(to))
     }
 
     /// Makes every later send fail (or succeed again).
@@ -40,7 +43,10 @@ impl Mailer for CaptureMailer {
         if self.fail.load(Ordering::SeqCst) {
             return Err(MailError("capture mailer told to fail".into()));
         }
-        self.sent.lock().map_err(|_| MailError("capture lock poisoned".into()))?.push(email.clone());
+        self.sent
+            .lock()
+            .map_err(|_| MailError("capture lock poisoned".into()))?
+            .push(email.clone());
         Ok(())
     }
 }

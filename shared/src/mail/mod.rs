@@ -34,13 +34,27 @@ fn template(kind: EmailKind) -> Template {
 /// The link of an emailed action: `{protocol}://{domain}/{url}` with `uid` and `token` filled in.
 pub fn action_link(settings: &Settings, url_pattern: &str, uid: &str, token: &str) -> String {
     let url = url_pattern.replace("{uid}", uid).replace("{token}", token);
-    format!("{}://{}/{}", settings.protocol, settings.frontend_domain, url.trim_start_matches('/'))
+    format!(
+        "{}://{}/{}",
+        settings.protocol,
+        settings.frontend_domain,
+        url.trim_start_matches('/')
+    )
 }
 
 /// Renders an email of `kind` to `user`, with an optional action link.
-pub fn render(settings: &Settings, kind: EmailKind, user: &User, link: Option<String>) -> OutgoingEmail {
+pub fn render(
+    settings: &Settings,
+    kind: EmailKind,
+    user: &User,
+    link: Option<String>,
+) -> OutgoingEmail {
     let t = template(kind);
-    let name = if user.first_name.is_empty() { user.email.to_string() } else { user.first_name.clone() };
+    let name = if user.first_name.is_empty() {
+        user.email.to_string()
+    } else {
+        user.first_name.clone()
+    };
     let vars: [(&str, &str); 5] = [
         ("site_name", &settings.site_name),
         ("protocol", &settings.protocol),
@@ -50,14 +64,35 @@ pub fn render(settings: &Settings, kind: EmailKind, user: &User, link: Option<St
     ];
     let fill = |s: &str, escape: bool| {
         vars.iter().fold(s.to_owned(), |acc, (k, v)| {
-            acc.replace(&format!("{{{k}}}"), &if escape { html_escape(v) } else { (*v).to_owned() })
+            acc.replace(
+                &format!("{{{k}}}"),
+                &if escape {
+                    html_escape(v)
+                } else {
+                    (*v).to_owned()
+                },
+            )
         })
     };
     // Subjects are single-line: nothing that reaches one may inject a header.
-    let subject: String = fill(t.subject, false).chars().filter(|c| !c.is_control()).collect();
-    OutgoingEmail { kind, to: user.email.to_string(), subject, text: fill(t.text, false), html: fill(t.html, true), link }
+    let subject: String = fill(t.subject, false)
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    OutgoingEmail {
+        kind,
+        to: user.email.to_string(),
+        subject,
+        text: fill(t.text, false),
+        html: fill(t.html, true),
+        link,
+    }
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#x27;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
 }

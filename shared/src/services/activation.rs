@@ -10,7 +10,10 @@ use super::{App, FieldErrors, Form, ServiceError};
 
 pub const INVALID_UID: &str = "Invalid user id or user doesn't exist.";
 pub const INVALID_TOKEN: &str = "Invalid token for given user.";
-pub const STALE: ServiceError = ServiceError::Forbidden { code: "stale_token", detail: "Stale token for given user." };
+pub const STALE: ServiceError = ServiceError::Forbidden {
+    code: "stale_token",
+    detail: "Stale token for given user.",
+};
 
 /// Longest token we bother hashing.
 const MAX_TOKEN_LEN: usize = 256;
@@ -21,10 +24,16 @@ pub async fn activate(app: &App, form: &Form) -> Result<(), ServiceError> {
     let uid = form.required("uid", &mut errors);
     let token = form.required("token", &mut errors);
     errors.finish()?;
-    let (Some(uid), Some(token)) = (uid, token) else { return Err(ServiceError::Internal("validated fields missing".into())) };
+    let (Some(uid), Some(token)) = (uid, token) else {
+        return Err(ServiceError::Internal("validated fields missing".into()));
+    };
     let now = app.now();
-    let Some(id) = decode_uid(&uid) else { return Err(FieldErrors::single("uid", INVALID_UID)) };
-    let Some(user) = app.store.get_user(&id, now).await? else { return Err(FieldErrors::single("uid", INVALID_UID)) };
+    let Some(id) = decode_uid(&uid) else {
+        return Err(FieldErrors::single("uid", INVALID_UID));
+    };
+    let Some(user) = app.store.get_user(&id, now).await? else {
+        return Err(FieldErrors::single("uid", INVALID_UID));
+    };
     if user.is_active {
         return Err(STALE);
     }
@@ -69,12 +78,15 @@ pub async fn resend(app: &App, form: &Form) -> Result<(), ServiceError> {
     };
     let now = app.now();
     let s = &app.settings;
-    let Some(user) = app.store.find_user_by_email(&email, now).await? else { return Ok(()) };
+    let Some(user) = app.store.find_user_by_email(&email, now).await? else {
+        return Ok(());
+    };
     if user.is_active || !s.send_activation_email {
         return Ok(());
     }
     let token = random_token()?;
-    let expires_at = (now + s.activation_token_lifetime.as_secs() as i64).min(user.expires_at.unwrap_or(i64::MAX));
+    let expires_at = (now + s.activation_token_lifetime.as_secs() as i64)
+        .min(user.expires_at.unwrap_or(i64::MAX));
     app.store
         .put_code(&CodeRecord {
             user_id: user.id.clone(),
@@ -84,7 +96,12 @@ pub async fn resend(app: &App, form: &Form) -> Result<(), ServiceError> {
             attempts: 0,
         })
         .await?;
-    let email = mail::render(s, EmailKind::Activation, &user, Some(activation_link(app, &user.id, &token)));
+    let email = mail::render(
+        s,
+        EmailKind::Activation,
+        &user,
+        Some(activation_link(app, &user.id, &token)),
+    );
     if let Err(e) = app.mailer.send(&email).await {
         tracing::error!(event = "email", outcome = "failed", user_id = %user.id, error = %e, "activation email not sent");
     }

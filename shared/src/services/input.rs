@@ -15,7 +15,12 @@ pub struct Form(pub Map<String, Value>);
 
 impl Form {
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Self(pairs.into_iter().map(|(k, v)| (k.to_owned(), Value::String(v.to_owned()))).collect())
+        Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+                .collect(),
+        )
     }
 
     pub fn contains(&self, field: &str) -> bool {
@@ -24,7 +29,12 @@ impl Form {
 
     /// A string field as DRF's CharField reads it: numbers are accepted as text, other types
     /// are not. `Ok(None)` when absent.
-    fn raw(&self, field: &str, errors: &mut FieldErrors, allow_null: bool) -> Option<Option<String>> {
+    fn raw(
+        &self,
+        field: &str,
+        errors: &mut FieldErrors,
+        allow_null: bool,
+    ) -> Option<Option<String>> {
         match self.0.get(field) {
             None => Some(None),
             Some(Value::String(s)) => Some(Some(s.clone())),
@@ -57,10 +67,18 @@ impl Form {
     }
 
     /// An optional string (blank allowed, null treated as absent); `max_chars` enforced.
-    pub fn optional(&self, field: &str, max_chars: usize, errors: &mut FieldErrors) -> Option<String> {
+    pub fn optional(
+        &self,
+        field: &str,
+        max_chars: usize,
+        errors: &mut FieldErrors,
+    ) -> Option<String> {
         let s = self.raw(field, errors, true)??;
         if s.chars().count() > max_chars {
-            errors.add(field, format!("Ensure this field has no more than {max_chars} characters."));
+            errors.add(
+                field,
+                format!("Ensure this field has no more than {max_chars} characters."),
+            );
             return None;
         }
         Some(s)

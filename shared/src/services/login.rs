@@ -6,8 +6,10 @@ use crate::secrets::random_id;
 
 use super::{App, ClientInfo, FieldErrors, ServiceError, TokenPair};
 
-pub const ACCOUNT_INACTIVE: ServiceError =
-    ServiceError::Forbidden { code: "account_inactive", detail: "This account has not been activated yet." };
+pub const ACCOUNT_INACTIVE: ServiceError = ServiceError::Forbidden {
+    code: "account_inactive",
+    detail: "This account has not been activated yet.",
+};
 
 /// Longest user agent kept on a session.
 const MAX_USER_AGENT: usize = 256;
@@ -15,10 +17,22 @@ const MAX_USER_AGENT: usize = 256;
 /// Checks the credentials and opens a session. A wrong password and an unknown account cost the
 /// same (one argon2 verify) and answer the same; the right password on an inactive account is
 /// told apart (403) so the frontend can offer to resend the activation email.
-pub async fn login(app: &App, email: Option<String>, password: Option<String>, client: &ClientInfo) -> Result<TokenPair, ServiceError> {
+pub async fn login(
+    app: &App,
+    email: Option<String>,
+    password: Option<String>,
+    client: &ClientInfo,
+) -> Result<TokenPair, ServiceError> {
     let mut errors = FieldErrors::default();
     if email.as_deref().is_none_or(|e| e.trim().is_empty()) {
-        errors.add("email", if email.is_none() { super::input::REQUIRED } else { super::input::BLANK });
+        errors.add(
+            "email",
+            if email.is_none() {
+                super::input::REQUIRED
+            } else {
+                super::input::BLANK
+            },
+        );
     }
     let password = match password.map(Password::parse) {
         None => {
@@ -32,13 +46,18 @@ pub async fn login(app: &App, email: Option<String>, password: Option<String>, c
         Some(Ok(p)) => Some(p),
     };
     errors.finish()?;
-    let (Some(email), Some(password)) = (email, password) else { return Err(ServiceError::Internal("validated fields missing".into())) };
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(ServiceError::Internal("validated fields missing".into()));
+    };
     let now = app.now();
     let user = match Email::parse(&email) {
         Ok(e) => app.store.find_user_by_email(&e, now).await?,
         Err(_) => None,
     };
-    let ok = app.hasher.verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await;
+    let ok = app
+        .hasher
+        .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
+        .await;
     let user = match user {
         Some(u) if ok => u,
         _ => {
@@ -60,24 +79,43 @@ pub async fn login(app: &App, email: Option<String>, password: Option<String>, c
         rotated_at: None,
         created_at: now,
         last_used_at: now,
-        user_agent: client.user_agent.as_ref().map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
+        user_agent: client
+            .user_agent
+            .as_ref()
+            .map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
         ip: client.ip.clone(),
         expires_at: now + s.session_lifetime.as_secs() as i64,
     };
-    app.store.create_session(&session, s.update_last_login.then_some(now)).await?;
+    app.store
+        .create_session(&session, s.update_last_login.then_some(now))
+        .await?;
     if app.hasher.needs_rehash(&user.password_hash) {
         match app.hasher.hash(&password).await {
             Ok(new_hash) => {
-                if let Err(e) = app.store.replace_password_hash(&user.id, &user.password_hash, &new_hash).await {
+                if let Err(e) = app
+                    .store
+                    .replace_password_hash(&user.id, &user.password_hash, &new_hash)
+                    .await
+                {
                     tracing::warn!(event = "rehash", outcome = "failed", user_id = %user.id, error = %e);
                 }
             }
-            Err(e) => tracing::warn!(event = "rehash", outcome = "failed", user_id = %user.id, error = %e),
+            Err(e) => {
+                tracing::warn!(event = "rehash", outcome = "failed", user_id = %user.id, error = %e)
+            }
         }
     }
     tracing::info!(event = "login", outcome = "ok", user_id = %user.id, session_id = %session.id);
     Ok(TokenPair {
-        access: app.tokens.issue_access(&user, &session.id, random_id()?, now)?,
-        refresh: Some(app.tokens.issue_refresh(&user, &session.id, session.current_jti.clone(), now, session.expires_at)?),
+        access: app
+            .tokens
+            .issue_access(&user, &session.id, random_id()?, now)?,
+        refresh: Some(app.tokens.issue_refresh(
+            &user,
+            &session.id,
+            session.current_jti.clone(),
+            now,
+            session.expires_at,
+        )?),
     })
 }

@@ -33,7 +33,10 @@ fn apply(user: &User, form: &Form) -> Result<User, ServiceError> {
     }
     if let Some(raw) = form.optional("email", 254, &mut errors) {
         // A frontend may send the whole user back; the unchanged address is fine.
-        if Email::parse(&raw).map(|e| e.normalised() != user.email.normalised()).unwrap_or(true) {
+        if Email::parse(&raw)
+            .map(|e| e.normalised() != user.email.normalised())
+            .unwrap_or(true)
+        {
             errors.add("email", EMAIL_READ_ONLY);
         }
     }
@@ -56,12 +59,20 @@ pub async fn update(app: &App, caller: &Caller, form: &Form) -> Result<User, Ser
                 tracing::info!(event = "profile_update", outcome = "ok", user_id = %current.id);
                 return Ok(updated);
             }
-            Err(UpdateUserError::UsernameTaken) => return Err(FieldErrors::single("username", USERNAME_TAKEN)),
+            Err(UpdateUserError::UsernameTaken) => {
+                return Err(FieldErrors::single("username", USERNAME_TAKEN))
+            }
             Err(UpdateUserError::Conflict) => {
-                current = app.store.get_user(&current.id, now).await?.ok_or(ServiceError::TokenNotValid)?;
+                current = app
+                    .store
+                    .get_user(&current.id, now)
+                    .await?
+                    .ok_or(ServiceError::TokenNotValid)?;
             }
             Err(UpdateUserError::Store(e)) => return Err(e.into()),
         }
     }
-    Err(ServiceError::Unavailable("profile kept changing under concurrent writes".into()))
+    Err(ServiceError::Unavailable(
+        "profile kept changing under concurrent writes".into(),
+    ))
 }

@@ -30,10 +30,17 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(settings: Settings, store: Arc<dyn Store>, mailer: Arc<dyn Mailer>, clock: Arc<dyn Clock>) -> Result<Self, crate::password::HashError> {
+    pub fn new(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        mailer: Arc<dyn Mailer>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, crate::password::HashError> {
         Ok(Self {
             hasher: PasswordHasher::new(settings.argon2)?,
-            policy: PasswordPolicy { min_length: settings.password_min_length },
+            policy: PasswordPolicy {
+                min_length: settings.password_min_length,
+            },
             tokens: TokenService::new(&settings),
             settings,
             store,
@@ -53,7 +60,10 @@ pub struct FieldErrors(pub BTreeMap<String, Vec<String>>);
 
 impl FieldErrors {
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.0.entry(field.to_owned()).or_default().push(message.into());
+        self.0
+            .entry(field.to_owned())
+            .or_default()
+            .push(message.into());
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -90,7 +100,10 @@ pub enum ServiceError {
     #[error("no active account")]
     NoActiveAccount,
     #[error("forbidden: {code}")]
-    Forbidden { code: &'static str, detail: &'static str },
+    Forbidden {
+        code: &'static str,
+        detail: &'static str,
+    },
     #[error("not found")]
     NotFound,
     #[error("temporarily unavailable: {0}")]
@@ -143,5 +156,7 @@ pub struct TokenPair {
 /// RFC 3339 UTC timestamp of unix seconds, as DRF renders datetimes.
 pub fn iso8601(secs: i64) -> String {
     use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
-    DateTime::from_secs(secs).fmt(DateTimeFormat::DateTime).unwrap_or_default()
+    DateTime::from_secs(secs)
+        .fmt(DateTimeFormat::DateTime)
+        .unwrap_or_default()
 }

@@ -22,8 +22,13 @@ pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> 
     let now = app.now();
     let claims = app.tokens.verify(&token, TokenType::Refresh, now)?;
     let id = UserId::parse(&claims.user_id).ok_or(ServiceError::TokenNotValid)?;
-    let (user, session) = app.store.get_user_and_session(&id, &claims.sid, now).await?;
-    let (Some(user), Some(session)) = (user, session) else { return Err(ServiceError::TokenNotValid) };
+    let (user, session) = app
+        .store
+        .get_user_and_session(&id, &claims.sid, now)
+        .await?;
+    let (Some(user), Some(session)) = (user, session) else {
+        return Err(ServiceError::TokenNotValid);
+    };
     if !user.is_active || claims.iat < user.tokens_valid_after {
         return Err(ServiceError::TokenNotValid);
     }
@@ -32,12 +37,21 @@ pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> 
         app.store.delete_session(&id, &session.id).await?;
         return Err(ServiceError::TokenNotValid);
     }
-    let access = app.tokens.issue_access(&user, &session.id, random_id()?, now)?;
+    let access = app
+        .tokens
+        .issue_access(&user, &session.id, random_id()?, now)?;
     if !app.settings.rotate_refresh_tokens {
-        return Ok(TokenPair { access, refresh: None });
+        return Ok(TokenPair {
+            access,
+            refresh: None,
+        });
     }
     let new_jti = random_id()?;
-    match app.store.rotate_session(&id, &session.id, &claims.jti, &new_jti, now).await? {
+    match app
+        .store
+        .rotate_session(&id, &session.id, &claims.jti, &new_jti, now)
+        .await?
+    {
         Rotation::Rotated => {}
         Rotation::Stale => {
             tracing::info!(event = "refresh", outcome = "lost_race", user_id = %id, session_id = %session.id);
@@ -45,8 +59,13 @@ pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> 
         }
     }
     tracing::info!(event = "refresh", outcome = "ok", user_id = %id, session_id = %session.id);
-    let refresh = app.tokens.issue_refresh(&user, &session.id, new_jti, now, session.expires_at)?;
-    Ok(TokenPair { access, refresh: Some(refresh) })
+    let refresh = app
+        .tokens
+        .issue_refresh(&user, &session.id, new_jti, now, session.expires_at)?;
+    Ok(TokenPair {
+        access,
+        refresh: Some(refresh),
+    })
 }
 
 /// Checks a token's signature, type and lifetime (either type), as simplejwt's verify does.

@@ -11,15 +11,16 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, KeysAndAttributes, Put,
-    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType,
+    KeysAndAttributes, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+    Update,
 };
 use aws_sdk_dynamodb::Client;
 
 use crate::domain::{CodePurpose, Email, User, UserId, Username};
 use crate::ports::{
-    ActivateError, CodeRecord, CodeStore, CreateUserError, Rotation, Session, SessionStore, StoreError, StoreResult,
-    UpdateUserError, UserStore,
+    ActivateError, CodeRecord, CodeStore, CreateUserError, Rotation, Session, SessionStore,
+    StoreError, StoreResult, UpdateUserError, UserStore,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -36,7 +37,10 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 
     pub fn client(&self) -> &Client {
@@ -63,10 +67,18 @@ impl DynamoStore {
 
     /// Runs a transaction, retrying while it loses to a concurrent transaction on the same items.
     /// Returns the per-item cancellation codes when a condition failed.
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<Result<(), Vec<String>>> {
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> StoreResult<Result<(), Vec<String>>> {
         let mut attempt = 0;
         loop {
-            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
             let err = match result {
                 Ok(_) => return Ok(Ok(())),
                 Err(e) => e,
@@ -76,7 +88,10 @@ impl DynamoStore {
                 other => return Err(store_err(other)),
             };
             let TransactWriteItemsError::TransactionCanceledException(cancelled) = service else {
-                return Err(StoreError(format!("TransactWriteItems: {}", service.code().unwrap_or("unknown"))));
+                return Err(StoreError(format!(
+                    "TransactWriteItems: {}",
+                    service.code().unwrap_or("unknown")
+                )));
             };
             let codes: Vec<String> = cancelled
                 .cancellation_reasons()
@@ -88,22 +103,41 @@ impl DynamoStore {
             }
             let conflict = codes.iter().any(|c| c == "TransactionConflict");
             if !conflict || attempt >= CONFLICT_RETRIES {
-                return Err(StoreError(format!("transaction cancelled: {}", codes.join(","))));
+                return Err(StoreError(format!(
+                    "transaction cancelled: {}",
+                    codes.join(",")
+                )));
             }
             attempt += 1;
             tokio::time::sleep(backoff(attempt)).await;
         }
     }
 
-    fn put(&self, item: Item, condition: Option<(&str, Names, Values)>) -> StoreResult<TransactWriteItem> {
+    fn put(
+        &self,
+        item: Item,
+        condition: Option<(&str, Names, Values)>,
+    ) -> StoreResult<TransactWriteItem> {
         let mut b = Put::builder().table_name(&self.table).set_item(Some(item));
         if let Some((expr, names, values)) = condition {
-            b = b.condition_expression(expr).set_expression_attribute_names(names.0).set_expression_attribute_values(values.0);
+            b = b
+                .condition_expression(expr)
+                .set_expression_attribute_names(names.0)
+                .set_expression_attribute_values(values.0);
         }
-        Ok(TransactWriteItem::builder().put(b.build().map_err(build_err)?).build())
+        Ok(TransactWriteItem::builder()
+            .put(b.build().map_err(build_err)?)
+            .build())
     }
 
-    fn update(&self, key: Item, expr: &str, condition: &str, names: Names, values: Values) -> StoreResult<TransactWriteItem> {
+    fn update(
+        &self,
+        key: Item,
+        expr: &str,
+        condition: &str,
+        names: Names,
+        values: Values,
+    ) -> StoreResult<TransactWriteItem> {
         let u = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key))
@@ -116,12 +150,21 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(u).build())
     }
 
-    fn delete(&self, key: Item, condition: Option<(&str, Names, Values)>) -> StoreResult<TransactWriteItem> {
+    fn delete(
+        &self,
+        key: Item,
+        condition: Option<(&str, Names, Values)>,
+    ) -> StoreResult<TransactWriteItem> {
         let mut b = Delete::builder().table_name(&self.table).set_key(Some(key));
         if let Some((expr, names, values)) = condition {
-            b = b.condition_expression(expr).set_expression_attribute_names(names.0).set_expression_attribute_values(values.0);
+            b = b
+                .condition_expression(expr)
+                .set_expression_attribute_names(names.0)
+                .set_expression_attribute_values(values.0);
         }
-        Ok(TransactWriteItem::builder().delete(b.build().map_err(build_err)?).build())
+        Ok(TransactWriteItem::builder()
+            .delete(b.build().map_err(build_err)?)
+            .build())
     }
 
     /// Creates the table with TTL on `expires_at` if it does not exist (local stack, tests, authctl).
@@ -142,7 +185,11 @@ impl DynamoStore {
             Err(e) if e.code() == Some("ResourceInUseException") => return Ok(()),
             Err(e) => return Err(store_err(e)),
         }
-        let ttl = TimeToLiveSpecification::builder().enabled(true).attribute_name("expires_at").build().map_err(build_err)?;
+        let ttl = TimeToLiveSpecification::builder()
+            .enabled(true)
+            .attribute_name("expires_at")
+            .build()
+            .map_err(build_err)?;
         self.client
             .update_time_to_live()
             .table_name(&self.table)
@@ -180,18 +227,30 @@ impl DynamoStore {
 }
 
 fn attr_def(name: &str) -> StoreResult<AttributeDefinition> {
-    AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().map_err(build_err)
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(build_err)
 }
 
 fn key_schema(name: &str, kind: KeyType) -> StoreResult<KeySchemaElement> {
-    KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(build_err)
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .map_err(build_err)
 }
 
 /// Exponential backoff with full jitter, capped at 200 ms.
 fn backoff(attempt: u32) -> Duration {
     let cap_ms = (10u64 << attempt.min(5)).min(200);
     let mut b = [0u8; 2];
-    let jitter = if getrandom::fill(&mut b).is_ok() { u64::from(u16::from_le_bytes(b)) } else { 0 };
+    let jitter = if getrandom::fill(&mut b).is_ok() {
+        u64::from(u16::from_le_bytes(b))
+    } else {
+        0
+    };
     Duration::from_millis(1 + jitter % cap_ms)
 }
 
@@ -219,7 +278,12 @@ fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
 struct Names(Option<HashMap<String, String>>);
 impl Names {
     fn of(names: &[&str]) -> Self {
-        Self(Some(names.iter().map(|n| (format!("#{n}"), (*n).to_owned())).collect()))
+        Self(Some(
+            names
+                .iter()
+                .map(|n| (format!("#{n}"), (*n).to_owned()))
+                .collect(),
+        ))
     }
 }
 
@@ -228,7 +292,9 @@ impl Names {
 struct Values(Option<HashMap<String, AttributeValue>>);
 impl Values {
     fn with(mut self, k: &str, v: AttributeValue) -> Self {
-        self.0.get_or_insert_with(HashMap::new).insert(k.to_owned(), v);
+        self.0
+            .get_or_insert_with(HashMap::new)
+            .insert(k.to_owned(), v);
         self
     }
 }
@@ -265,7 +331,9 @@ const PROFILE: &str = "PROFILE";
 fn get_s(item: &Item, k: &str) -> StoreResult<String> {
     match item.get(k) {
         Some(AttributeValue::S(v)) => Ok(v.clone()),
-        _ => Err(StoreError(format!("item attribute {k} missing or not a string"))),
+        _ => Err(StoreError(format!(
+            "item attribute {k} missing or not a string"
+        ))),
     }
 }
 fn get_opt_s(item: &Item, k: &str) -> Option<String> {
@@ -276,9 +344,10 @@ fn get_opt_s(item: &Item, k: &str) -> Option<String> {
 }
 fn get_opt_n<T: std::str::FromStr>(item: &Item, k: &str) -> StoreResult<Option<T>> {
     match item.get(k) {
-        Some(AttributeValue::N(v)) => {
-            v.parse().map(Some).map_err(|_| StoreError(format!("item attribute {k} is not a number")))
-        }
+        Some(AttributeValue::N(v)) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| StoreError(format!("item attribute {k} is not a number"))),
         None | Some(AttributeValue::Null(_)) => Ok(None),
         _ => Err(StoreError(format!("item attribute {k} is not a number"))),
     }
@@ -309,7 +378,10 @@ fn user_to_item(u: &User) -> Item {
     item.insert("is_active".into(), AttributeValue::Bool(u.is_active));
     item.insert("is_staff".into(), AttributeValue::Bool(u.is_staff));
     item.insert("is_superuser".into(), AttributeValue::Bool(u.is_superuser));
-    item.insert("groups".into(), AttributeValue::L(u.groups.iter().map(s).collect()));
+    item.insert(
+        "groups".into(),
+        AttributeValue::L(u.groups.iter().map(s).collect()),
+    );
     item.insert("date_joined".into(), n(u.date_joined));
     if let Some(t) = u.last_login {
         item.insert("last_login".into(), n(t));
@@ -323,10 +395,14 @@ fn user_to_item(u: &User) -> Item {
 }
 
 fn user_from_item(item: &Item) -> StoreResult<User> {
-    let id = UserId::parse(&get_s(item, "id")?).ok_or_else(|| StoreError("stored user id malformed".into()))?;
-    let email = Email::parse(&get_s(item, "email")?).map_err(|_| StoreError("stored email malformed".into()))?;
+    let id = UserId::parse(&get_s(item, "id")?)
+        .ok_or_else(|| StoreError("stored user id malformed".into()))?;
+    let email = Email::parse(&get_s(item, "email")?)
+        .map_err(|_| StoreError("stored email malformed".into()))?;
     let username = match get_opt_s(item, "username") {
-        Some(u) => Some(Username::parse(&u).map_err(|_| StoreError("stored username malformed".into()))?),
+        Some(u) => {
+            Some(Username::parse(&u).map_err(|_| StoreError("stored username malformed".into()))?)
+        }
         None => None,
     };
     let groups = match item.get("groups") {
@@ -418,14 +494,43 @@ const FREE_CLAIM: &str = "attribute_not_exists(pk) OR #expires_at <= :now";
 
 #[async_trait]
 impl UserStore for DynamoStore {
-    async fn create_user(&self, user: &User, code: Option<&CodeRecord>, now: i64) -> Result<(), CreateUserError> {
-        let free = || (FREE_CLAIM, Names::of(&["expires_at"]), Values::default().with(":now", n(now)));
+    async fn create_user(
+        &self,
+        user: &User,
+        code: Option<&CodeRecord>,
+        now: i64,
+    ) -> Result<(), CreateUserError> {
+        let free = || {
+            (
+                FREE_CLAIM,
+                Names::of(&["expires_at"]),
+                Values::default().with(":now", n(now)),
+            )
+        };
         let mut items = vec![
-            self.put(user_to_item(user), Some(("attribute_not_exists(pk)", Names::default(), Values::default())))?,
-            self.put(claim_item(email_pk(&user.email), "EMAIL", &user.id, user.expires_at), Some(free()))?,
+            self.put(
+                user_to_item(user),
+                Some((
+                    "attribute_not_exists(pk)",
+                    Names::default(),
+                    Values::default(),
+                )),
+            )?,
+            self.put(
+                claim_item(email_pk(&user.email), "EMAIL", &user.id, user.expires_at),
+                Some(free()),
+            )?,
         ];
         if let Some(name) = &user.username {
-            items.push(self.put(claim_item(username_pk(&name.key()), "USERNAME", &user.id, user.expires_at), Some(free()))?);
+            items.push(self.put(
+                claim_item(
+                    username_pk(&name.key()),
+                    "USERNAME",
+                    &user.id,
+                    user.expires_at,
+                ),
+                Some(free()),
+            )?);
         }
         if let Some(code) = code {
             items.push(self.put(code_to_item(code), None)?);
@@ -433,8 +538,12 @@ impl UserStore for DynamoStore {
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(codes) if failed(&codes, 1) => Err(CreateUserError::EmailTaken),
-            Err(codes) if failed(&codes, 2) && user.username.is_some() => Err(CreateUserError::UsernameTaken),
-            Err(codes) => Err(StoreError(format!("create_user cancelled: {}", codes.join(","))).into()),
+            Err(codes) if failed(&codes, 2) && user.username.is_some() => {
+                Err(CreateUserError::UsernameTaken)
+            }
+            Err(codes) => {
+                Err(StoreError(format!("create_user cancelled: {}", codes.join(","))).into())
+            }
         }
     }
 
@@ -446,16 +555,21 @@ impl UserStore for DynamoStore {
     }
 
     async fn find_user_by_email(&self, email: &Email, now: i64) -> StoreResult<Option<User>> {
-        let Some(claim) = self.get(email_pk(email), "EMAIL").await? else { return Ok(None) };
+        let Some(claim) = self.get(email_pk(email), "EMAIL").await? else {
+            return Ok(None);
+        };
         if expired(&claim, now) {
             return Ok(None);
         }
-        let id = UserId::parse(&get_s(&claim, "user_id")?).ok_or_else(|| StoreError("claim user id malformed".into()))?;
+        let id = UserId::parse(&get_s(&claim, "user_id")?)
+            .ok_or_else(|| StoreError("claim user id malformed".into()))?;
         self.get_user(&id, now).await
     }
 
     async fn activate(&self, id: &UserId, code_hash: &str, now: i64) -> Result<(), ActivateError> {
-        let Some(user) = self.get_user(id, now).await? else { return Err(ActivateError::NotActivatable) };
+        let Some(user) = self.get_user(id, now).await? else {
+            return Err(ActivateError::NotActivatable);
+        };
         if user.is_active {
             return Err(ActivateError::NotActivatable);
         }
@@ -501,10 +615,21 @@ impl UserStore for DynamoStore {
         }
     }
 
-    async fn update_profile(&self, current: &User, updated: &User, now: i64) -> Result<u64, UpdateUserError> {
+    async fn update_profile(
+        &self,
+        current: &User,
+        updated: &User,
+        now: i64,
+    ) -> Result<u64, UpdateUserError> {
         let version = current.version + 1;
         let mut set = vec!["#first_name = :fn", "#last_name = :ln", "#version = :v"];
-        let names = ["first_name", "last_name", "version", "expires_at", "username"];
+        let names = [
+            "first_name",
+            "last_name",
+            "version",
+            "expires_at",
+            "username",
+        ];
         let mut values = Values::default()
             .with(":fn", s(&updated.first_name))
             .with(":ln", s(&updated.last_name))
@@ -522,34 +647,55 @@ impl UserStore for DynamoStore {
         let condition = "attribute_exists(pk) AND #version = :old AND (attribute_not_exists(#expires_at) OR #expires_at > :now)";
         let old_key = current.username.as_ref().map(|u| u.key());
         let new_key = updated.username.as_ref().map(|u| u.key());
-        let mut items = vec![self.update(key(user_pk(&current.id), PROFILE), &expr, condition, Names::of(&names), values)?];
+        let mut items = vec![self.update(
+            key(user_pk(&current.id), PROFILE),
+            &expr,
+            condition,
+            Names::of(&names),
+            values,
+        )?];
         if old_key != new_key {
             if let Some(k) = &new_key {
-                items.push(self.put(
-                    claim_item(username_pk(k), "USERNAME", &current.id, current.expires_at),
-                    Some((
-                        "attribute_not_exists(pk) OR #expires_at <= :now OR #user_id = :uid",
-                        Names::of(&["expires_at", "user_id"]),
-                        Values::default().with(":now", n(now)).with(":uid", s(current.id.as_str())),
-                    )),
-                )?);
+                items.push(
+                    self.put(
+                        claim_item(username_pk(k), "USERNAME", &current.id, current.expires_at),
+                        Some((
+                            "attribute_not_exists(pk) OR #expires_at <= :now OR #user_id = :uid",
+                            Names::of(&["expires_at", "user_id"]),
+                            Values::default()
+                                .with(":now", n(now))
+                                .with(":uid", s(current.id.as_str())),
+                        )),
+                    )?,
+                );
             }
             if let Some(k) = &old_key {
                 items.push(self.delete(
                     key(username_pk(k), "USERNAME"),
-                    Some(("#user_id = :uid", Names::of(&["user_id"]), Values::default().with(":uid", s(current.id.as_str())))),
+                    Some((
+                        "#user_id = :uid",
+                        Names::of(&["user_id"]),
+                        Values::default().with(":uid", s(current.id.as_str())),
+                    )),
                 )?);
             }
         }
         match self.transact(items).await? {
             Ok(()) => Ok(version),
             Err(codes) if failed(&codes, 0) => Err(UpdateUserError::Conflict),
-            Err(codes) if failed(&codes, 1) && new_key.is_some() => Err(UpdateUserError::UsernameTaken),
+            Err(codes) if failed(&codes, 1) && new_key.is_some() => {
+                Err(UpdateUserError::UsernameTaken)
+            }
             Err(_) => Err(UpdateUserError::Conflict),
         }
     }
 
-    async fn replace_password_hash(&self, id: &UserId, old_hash: &str, new_hash: &str) -> StoreResult<bool> {
+    async fn replace_password_hash(
+        &self,
+        id: &UserId,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> StoreResult<bool> {
         let result = self
             .client
             .update_item()
@@ -558,7 +704,12 @@ impl UserStore for DynamoStore {
             .update_expression("SET #password_hash = :new")
             .condition_expression("#password_hash = :old")
             .set_expression_attribute_names(Names::of(&["password_hash"]).0)
-            .set_expression_attribute_values(Values::default().with(":new", s(new_hash)).with(":old", s(old_hash)).0)
+            .set_expression_attribute_values(
+                Values::default()
+                    .with(":new", s(new_hash))
+                    .with(":old", s(old_hash))
+                    .0,
+            )
             .send()
             .await;
         match result {
@@ -571,7 +722,9 @@ impl UserStore for DynamoStore {
 
 /// Whether the transaction item at `index` failed its condition.
 fn failed(codes: &[String], index: usize) -> bool {
-    codes.get(index).is_some_and(|c| c == "ConditionalCheckFailed")
+    codes
+        .get(index)
+        .is_some_and(|c| c == "ConditionalCheckFailed")
 }
 
 #[async_trait]
@@ -587,8 +740,15 @@ impl CodeStore for DynamoStore {
         Ok(())
     }
 
-    async fn get_code(&self, user: &UserId, purpose: CodePurpose, now: i64) -> StoreResult<Option<CodeRecord>> {
-        let Some(item) = self.get(user_pk(user), &code_sk(purpose)).await? else { return Ok(None) };
+    async fn get_code(
+        &self,
+        user: &UserId,
+        purpose: CodePurpose,
+        now: i64,
+    ) -> StoreResult<Option<CodeRecord>> {
+        let Some(item) = self.get(user_pk(user), &code_sk(purpose)).await? else {
+            return Ok(None);
+        };
         if expired(&item, now) {
             return Ok(None);
         }
@@ -630,7 +790,12 @@ impl SessionStore for DynamoStore {
             .map_err(|codes| StoreError(format!("create_session cancelled: {}", codes.join(","))))
     }
 
-    async fn get_user_and_session(&self, user: &UserId, sid: &str, now: i64) -> StoreResult<(Option<User>, Option<Session>)> {
+    async fn get_user_and_session(
+        &self,
+        user: &UserId,
+        sid: &str,
+        now: i64,
+    ) -> StoreResult<(Option<User>, Option<Session>)> {
         let keys = KeysAndAttributes::builder()
             .keys(key(user_pk(user), PROFILE))
             .keys(key(user_pk(user), &session_sk(sid)))
@@ -672,7 +837,14 @@ impl SessionStore for DynamoStore {
         Err(StoreError("BatchGetItem left keys unprocessed".into()))
     }
 
-    async fn rotate_session(&self, user: &UserId, sid: &str, expected_jti: &str, new_jti: &str, now: i64) -> StoreResult<Rotation> {
+    async fn rotate_session(
+        &self,
+        user: &UserId,
+        sid: &str,
+        expected_jti: &str,
+        new_jti: &str,
+        now: i64,
+    ) -> StoreResult<Rotation> {
         let result = self
             .client
             .update_item()
@@ -722,7 +894,10 @@ mod tests {
     fn backoff_is_bounded_and_positive() {
         for attempt in 0..20 {
             let d = backoff(attempt);
-            assert!(d >= Duration::from_millis(1) && d <= Duration::from_millis(201), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(1) && d <= Duration::from_millis(201),
+                "{d:?}"
+            );
         }
     }
 }

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use crate::domain::{CodePurpose, Email, User, UserId};
 use crate::ports::{
-    ActivateError, CodeRecord, CodeStore, CreateUserError, Rotation, Session, SessionStore, StoreError, StoreResult,
-    UpdateUserError, UserStore,
+    ActivateError, CodeRecord, CodeStore, CreateUserError, Rotation, Session, SessionStore,
+    StoreError, StoreResult, UpdateUserError, UserStore,
 };
 
 #[derive(Clone, Debug)]
@@ -45,7 +45,9 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> StoreResult<MutexGuard<'_, State>> {
-        self.state.lock().map_err(|_| StoreError("memory store lock poisoned".into()))
+        self.state
+            .lock()
+            .map_err(|_| StoreError("memory store lock poisoned".into()))
     }
 
     /// Number of users stored, expired or not (for tests).
@@ -61,9 +63,17 @@ impl MemoryStore {
 
 #[async_trait]
 impl UserStore for MemoryStore {
-    async fn create_user(&self, user: &User, code: Option<&CodeRecord>, now: i64) -> Result<(), CreateUserError> {
+    async fn create_user(
+        &self,
+        user: &User,
+        code: Option<&CodeRecord>,
+        now: i64,
+    ) -> Result<(), CreateUserError> {
         let mut s = self.lock()?;
-        if s.emails.get(user.email.normalised()).is_some_and(|c| c.live(now)) {
+        if s.emails
+            .get(user.email.normalised())
+            .is_some_and(|c| c.live(now))
+        {
             return Err(CreateUserError::EmailTaken);
         }
         let username_key = user.username.as_ref().map(|u| u.key());
@@ -75,13 +85,18 @@ impl UserStore for MemoryStore {
         if s.users.contains_key(&user.id) {
             return Err(StoreError("user id collision".into()).into());
         }
-        let claim = Claim { user_id: user.id.clone(), expires_at: user.expires_at };
-        s.emails.insert(user.email.normalised().to_owned(), claim.clone());
+        let claim = Claim {
+            user_id: user.id.clone(),
+            expires_at: user.expires_at,
+        };
+        s.emails
+            .insert(user.email.normalised().to_owned(), claim.clone());
         if let Some(key) = username_key {
             s.usernames.insert(key, claim);
         }
         if let Some(code) = code {
-            s.codes.insert((code.user_id.clone(), code.purpose), code.clone());
+            s.codes
+                .insert((code.user_id.clone(), code.purpose), code.clone());
         }
         s.users.insert(user.id.clone(), user.clone());
         Ok(())
@@ -97,13 +112,19 @@ impl UserStore for MemoryStore {
         let Some(claim) = s.emails.get(email.normalised()).filter(|c| c.live(now)) else {
             return Ok(None);
         };
-        Ok(s.users.get(&claim.user_id).filter(|u| !u.is_expired(now)).cloned())
+        Ok(s.users
+            .get(&claim.user_id)
+            .filter(|u| !u.is_expired(now))
+            .cloned())
     }
 
     async fn activate(&self, id: &UserId, code_hash: &str, now: i64) -> Result<(), ActivateError> {
         let mut s = self.lock()?;
         let key = (id.clone(), CodePurpose::Activation);
-        let code_ok = s.codes.get(&key).is_some_and(|c| c.hash == code_hash && c.expires_at > now);
+        let code_ok = s
+            .codes
+            .get(&key)
+            .is_some_and(|c| c.hash == code_hash && c.expires_at > now);
         let Some(user) = s.users.get(id).filter(|u| !u.is_expired(now)) else {
             return Err(ActivateError::NotActivatable);
         };
@@ -133,9 +154,18 @@ impl UserStore for MemoryStore {
         Ok(())
     }
 
-    async fn update_profile(&self, current: &User, updated: &User, now: i64) -> Result<u64, UpdateUserError> {
+    async fn update_profile(
+        &self,
+        current: &User,
+        updated: &User,
+        now: i64,
+    ) -> Result<u64, UpdateUserError> {
         let mut s = self.lock()?;
-        let stored_version = s.users.get(&current.id).filter(|u| !u.is_expired(now)).map(|u| u.version);
+        let stored_version = s
+            .users
+            .get(&current.id)
+            .filter(|u| !u.is_expired(now))
+            .map(|u| u.version);
         if stored_version != Some(current.version) {
             return Err(UpdateUserError::Conflict);
         }
@@ -143,10 +173,19 @@ impl UserStore for MemoryStore {
         let new_key = updated.username.as_ref().map(|u| u.key());
         if new_key != old_key {
             if let Some(key) = &new_key {
-                if s.usernames.get(key).is_some_and(|c| c.live(now) && c.user_id != current.id) {
+                if s.usernames
+                    .get(key)
+                    .is_some_and(|c| c.live(now) && c.user_id != current.id)
+                {
                     return Err(UpdateUserError::UsernameTaken);
                 }
-                s.usernames.insert(key.clone(), Claim { user_id: current.id.clone(), expires_at: current.expires_at });
+                s.usernames.insert(
+                    key.clone(),
+                    Claim {
+                        user_id: current.id.clone(),
+                        expires_at: current.expires_at,
+                    },
+                );
             }
             if let Some(key) = &old_key {
                 s.usernames.remove(key);
@@ -162,7 +201,12 @@ impl UserStore for MemoryStore {
         Ok(version)
     }
 
-    async fn replace_password_hash(&self, id: &UserId, old_hash: &str, new_hash: &str) -> StoreResult<bool> {
+    async fn replace_password_hash(
+        &self,
+        id: &UserId,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> StoreResult<bool> {
         let mut s = self.lock()?;
         match s.users.get_mut(id) {
             Some(user) if user.password_hash == old_hash => {
@@ -177,13 +221,23 @@ impl UserStore for MemoryStore {
 #[async_trait]
 impl CodeStore for MemoryStore {
     async fn put_code(&self, code: &CodeRecord) -> StoreResult<()> {
-        self.lock()?.codes.insert((code.user_id.clone(), code.purpose), code.clone());
+        self.lock()?
+            .codes
+            .insert((code.user_id.clone(), code.purpose), code.clone());
         Ok(())
     }
 
-    async fn get_code(&self, user: &UserId, purpose: CodePurpose, now: i64) -> StoreResult<Option<CodeRecord>> {
+    async fn get_code(
+        &self,
+        user: &UserId,
+        purpose: CodePurpose,
+        now: i64,
+    ) -> StoreResult<Option<CodeRecord>> {
         let s = self.lock()?;
-        Ok(s.codes.get(&(user.clone(), purpose)).filter(|c| c.expires_at > now).cloned())
+        Ok(s.codes
+            .get(&(user.clone(), purpose))
+            .filter(|c| c.expires_at > now)
+            .cloned())
     }
 }
 
@@ -197,22 +251,44 @@ impl SessionStore for MemoryStore {
             };
             user.last_login = Some(at);
         }
-        s.sessions.insert((session.user_id.clone(), session.id.clone()), session.clone());
+        s.sessions.insert(
+            (session.user_id.clone(), session.id.clone()),
+            session.clone(),
+        );
         Ok(())
     }
 
-    async fn get_user_and_session(&self, user: &UserId, sid: &str, now: i64) -> StoreResult<(Option<User>, Option<Session>)> {
+    async fn get_user_and_session(
+        &self,
+        user: &UserId,
+        sid: &str,
+        now: i64,
+    ) -> StoreResult<(Option<User>, Option<Session>)> {
         let s = self.lock()?;
         let u = s.users.get(user).filter(|u| !u.is_expired(now)).cloned();
-        let session = s.sessions.get(&(user.clone(), sid.to_owned())).filter(|x| x.expires_at > now).cloned();
+        let session = s
+            .sessions
+            .get(&(user.clone(), sid.to_owned()))
+            .filter(|x| x.expires_at > now)
+            .cloned();
         Ok((u, session))
     }
 
-    async fn rotate_session(&self, user: &UserId, sid: &str, expected_jti: &str, new_jti: &str, now: i64) -> StoreResult<Rotation> {
+    async fn rotate_session(
+        &self,
+        user: &UserId,
+        sid: &str,
+        expected_jti: &str,
+        new_jti: &str,
+        now: i64,
+    ) -> StoreResult<Rotation> {
         let mut s = self.lock()?;
         match s.sessions.get_mut(&(user.clone(), sid.to_owned())) {
             Some(session) if session.current_jti == expected_jti && session.expires_at > now => {
-                session.previous_jti = Some(std::mem::replace(&mut session.current_jti, new_jti.to_owned()));
+                session.previous_jti = Some(std::mem::replace(
+                    &mut session.current_jti,
+                    new_jti.to_owned(),
+                ));
                 session.counter += 1;
                 session.rotated_at = Some(now);
                 session.last_used_at = now;
@@ -223,7 +299,9 @@ impl SessionStore for MemoryStore {
     }
 
     async fn delete_session(&self, user: &UserId, sid: &str) -> StoreResult<()> {
-        self.lock()?.sessions.remove(&(user.clone(), sid.to_owned()));
+        self.lock()?
+            .sessions
+            .remove(&(user.clone(), sid.to_owned()));
         Ok(())
     }
 }

@@ -1,0 +1,8 @@
+//! Lambda function `activation`.
+
+use gatehouse_functions::{boot, handlers::activation};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(activation::handler).await
+}

@@ -1,0 +1,8 @@
+//! Lambda function `fallback`.
+
+use gatehouse_functions::{boot, handlers::fallback};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(fallback::handler).await
+}

@@ -1,0 +1,8 @@
+//! Lambda function `jwt_create`.
+
+use gatehouse_functions::{boot, handlers::jwt_create};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(jwt_create::handler).await
+}

@@ -1,0 +1,8 @@
+//! Lambda function `jwt_refresh`.
+
+use gatehouse_functions::{boot, handlers::jwt_refresh};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(jwt_refresh::handler).await
+}

@@ -1,0 +1,8 @@
+//! Lambda function `register`.
+
+use gatehouse_functions::{boot, handlers::register};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(register::handler).await
+}

@@ -1,0 +1,8 @@
+//! Lambda function `resend_activation`.
+
+use gatehouse_functions::{boot, handlers::resend_activation};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(resend_activation::handler).await
+}

@@ -1,0 +1,8 @@
+//! Lambda function `users_me`.
+
+use gatehouse_functions::{boot, handlers::users_me};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(users_me::handler).await
+}

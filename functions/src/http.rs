@@ -1,0 +1,316 @@
+//! Parsing requests and shaping responses the way DRF / djoser / simplejwt do.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use gatehouse_core::domain::User;
+use gatehouse_core::services::{iso8601, ClientInfo, Form, ServiceError, TokenPair};
+use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{json, Map, Value};
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// A JSON response; every response carries `Cache-Control: no-store` (tokens and personal data
+/// must never sit in a cache).
+pub fn json(status: StatusCode, body: &Value) -> Response<Body> {
+    let mut resp = Response::new(Body::Text(body.to_string()));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+pub fn no_content() -> Response<Body> {
+    let mut resp = Response::new(Body::Empty);
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+pub fn detail(status: StatusCode, detail: &str, code: &str) -> Response<Body> {
+    json(status, &json!({"detail": detail, "code": code}))
+}
+
+pub fn not_found() -> Response<Body> {
+    detail(StatusCode::NOT_FOUND, "Not found.", "not_found")
+}
+
+/// 405 with the methods the path does accept.
+pub fn method_not_allowed(method: &str, allowed: &[&str]) -> Response<Body> {
+    let mut resp = detail(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("Method \"{method}\" not allowed."),
+        "method_not_allowed",
+    );
+    let mut allow: Vec<&str> = allowed.to_vec();
+    allow.push("OPTIONS");
+    if let Ok(v) = HeaderValue::from_str(&allow.join(", ")) {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
+    resp
+}
+
+/// The response for a failed action. Server-side failures are logged here, once, and answered
+/// without any internal detail.
+pub fn error(e: &ServiceError) -> Response<Body> {
+    match e {
+        ServiceError::Invalid(fields) => json(StatusCode::BAD_REQUEST, &json!(fields.0)),
+        ServiceError::NotAuthenticated => {
+            let mut r = detail(
+                StatusCode::UNAUTHORIZED,
+                "Authentication credentials were not provided.",
+                "not_authenticated",
+            );
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"api\""),
+            );
+            r
+        }
+        ServiceError::TokenNotValid => {
+            let mut r = detail(
+                StatusCode::UNAUTHORIZED,
+                "Given token not valid for any token type",
+                "token_not_valid",
+            );
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"api\""),
+            );
+            r
+        }
+        ServiceError::UserInactive => detail(
+            StatusCode::UNAUTHORIZED,
+            "User is inactive",
+            "user_inactive",
+        ),
+        ServiceError::NoActiveAccount => detail(
+            StatusCode::UNAUTHORIZED,
+            "No active account found with the given credentials",
+            "no_active_account",
+        ),
+        ServiceError::Forbidden { code, detail: d } => detail(StatusCode::FORBIDDEN, d, code),
+        ServiceError::NotFound => not_found(),
+        ServiceError::Unavailable(reason) => {
+            tracing::error!(outcome = "unavailable", reason = %reason);
+            let mut r = detail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service temporarily unavailable, try again soon.",
+                "service_unavailable",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r
+        }
+        ServiceError::Internal(reason) => {
+            tracing::error!(outcome = "internal_error", reason = %reason);
+            detail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "A server error occurred.",
+                "error",
+            )
+        }
+    }
+}
+
+/// Turns an action's result into a response.
+pub fn respond<T>(
+    result: Result<T, ServiceError>,
+    ok: impl FnOnce(T) -> Response<Body>,
+) -> Response<Body> {
+    match result {
+        Ok(v) => ok(v),
+        Err(e) => error(&e),
+    }
+}
+
+fn media_type(req: &Request) -> Option<String> {
+    let raw = req.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(
+        raw.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
+/// The body's fields: JSON object or `application/x-www-form-urlencoded`. The `Err` is the
+/// response to send (413, 415 or 400).
+pub fn form(req: &Request) -> Result<Form, Response<Body>> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > MAX_BODY {
+        return Err(detail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request body is too large.",
+            "payload_too_large",
+        ));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Form::default());
+    }
+    match media_type(req).as_deref() {
+        Some("application/json") => parse_json(bytes),
+        Some("application/x-www-form-urlencoded") => {
+            match serde_urlencoded::from_bytes::<Vec<(String, String)>>(bytes) {
+                Ok(pairs) => Ok(Form(
+                    pairs
+                        .into_iter()
+                        .map(|(k, v)| (k, Value::String(v)))
+                        .collect(),
+                )),
+                Err(_) => Err(detail(
+                    StatusCode::BAD_REQUEST,
+                    "Form parse error - malformed form data.",
+                    "parse_error",
+                )),
+            }
+        }
+        other => {
+            let shown = other.unwrap_or("");
+            Err(detail(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                &format!(
+                    "Unsupported media type \"{}\" in request.",
+                    shown.escape_default()
+                ),
+                "unsupported_media_type",
+            ))
+        }
+    }
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Form, Response<Body>> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        detail(
+            StatusCode::BAD_REQUEST,
+            &format!("JSON parse error - {e}"),
+            "parse_error",
+        )
+    })?;
+    match value {
+        Value::Object(map) => Ok(Form(map)),
+        other => {
+            let kind = match other {
+                Value::Array(_) => "list",
+                Value::String(_) => "str",
+                Value::Number(_) => "number",
+                Value::Bool(_) => "bool",
+                _ => "null",
+            };
+            Err(json(
+                StatusCode::BAD_REQUEST,
+                &json!({"non_field_errors": [format!("Invalid data. Expected a dictionary, but got {kind}.")]}),
+            ))
+        }
+    }
+}
+
+/// The credential in `Authorization: Bearer <token>` (or `JWT <token>`, as simplejwt allows).
+/// `Ok(None)` when there is no such header or it names another scheme.
+pub fn bearer(req: &Request) -> Result<Option<&str>, Response<Body>> {
+    let Some(raw) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let Ok(raw) = raw.to_str() else {
+        return Ok(None);
+    };
+    let mut parts = raw.split_ascii_whitespace();
+    let scheme = parts.next().unwrap_or("");
+    if !scheme.eq_ignore_ascii_case("bearer") && !scheme.eq_ignore_ascii_case("jwt") {
+        return Ok(None);
+    }
+    match (parts.next(), parts.next()) {
+        (Some(token), None) => Ok(Some(token)),
+        _ => Err(detail(
+            StatusCode::UNAUTHORIZED,
+            "Authorization header must contain two space-delimited values",
+            "bad_authorization_header",
+        )),
+    }
+}
+
+/// `Authorization: Basic base64(login:password)`, if present.
+pub fn basic(req: &Request) -> Result<Option<(String, String)>, Response<Body>> {
+    let Some(raw) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(None);
+    };
+    let Some((scheme, rest)) = raw.trim().split_once(' ') else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let bad = || {
+        detail(
+            StatusCode::UNAUTHORIZED,
+            "Invalid basic header. Credentials not correctly base64 encoded.",
+            "authentication_failed",
+        )
+    };
+    let decoded = STANDARD.decode(rest.trim()).map_err(|_| bad())?;
+    let text = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (login, password) = text.split_once(':').ok_or_else(bad)?;
+    Ok(Some((login.to_owned(), password.to_owned())))
+}
+
+/// The caller's user agent and source IP (from the API Gateway request context).
+pub fn client_info(req: &Request) -> ClientInfo {
+    let ip = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+        _ => None,
+    };
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    ClientInfo { user_agent, ip }
+}
+
+/// The user as `GET /auth/users/me/` shows it.
+pub fn user_body(u: &User) -> Value {
+    json!({
+        "id": u.id.as_str(),
+        "email": u.email.as_str(),
+        "username": u.username.as_ref().map(|n| n.as_str()).unwrap_or(""),
+        "first_name": u.first_name,
+        "last_name": u.last_name,
+        "is_active": u.is_active,
+        "is_staff": u.is_staff,
+        "date_joined": iso8601(u.date_joined),
+        "last_login": u.last_login.map(iso8601),
+        "groups": u.groups,
+    })
+}
+
+/// The user as registration returns it.
+pub fn created_user_body(u: &User) -> Value {
+    json!({
+        "id": u.id.as_str(),
+        "email": u.email.as_str(),
+        "username": u.username.as_ref().map(|n| n.as_str()).unwrap_or(""),
+        "first_name": u.first_name,
+        "last_name": u.last_name,
+    })
+}
+
+pub fn tokens_body(pair: &TokenPair) -> Value {
+    let mut body = Map::new();
+    body.insert("access".into(), Value::String(pair.access.clone()));
+    if let Some(r) = &pair.refresh {
+        body.insert("refresh".into(), Value::String(r.clone()));
+    }
+    Value::Object(body)
+}
