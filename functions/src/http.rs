@@ -18,10 +18,7 @@ pub fn json(status: StatusCode, body: &Value) -> Response<Body> {
     let mut resp = Response::new(Body::Text(body.to_string()));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
@@ -86,11 +83,7 @@ pub fn error(e: &ServiceError) -> Response<Body> {
             );
             r
         }
-        ServiceError::UserInactive => detail(
-            StatusCode::UNAUTHORIZED,
-            "User is inactive",
-            "user_inactive",
-        ),
+        ServiceError::UserInactive => detail(StatusCode::UNAUTHORIZED, "User is inactive", "user_inactive"),
         ServiceError::NoActiveAccount => detail(
             StatusCode::UNAUTHORIZED,
             "No active account found with the given credentials",
@@ -111,111 +104,107 @@ pub fn error(e: &ServiceError) -> Response<Body> {
         }
         ServiceError::Internal(reason) => {
             tracing::error!(outcome = "internal_error", reason = %reason);
-            detail(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "A server error occurred.",
-                "error",
-            )
+            detail(StatusCode::INTERNAL_SERVER_ERROR, "A server error occurred.", "error")
         }
     }
 }
 
-/// Turns an action's result into a response.
-pub fn respond<T>(
-    result: Result<T, ServiceError>,
-    ok: impl FnOnce(T) -> Response<Body>,
-) -> Response<Body> {
-    match result {
-        Ok(v) => ok(v),
-        Err(e) => error(&e),
+/// Why a request was turned away: by the edge itself, or by the action.
+#[derive(Debug)]
+pub enum Reject {
+    Service(ServiceError),
+    TooLarge,
+    UnsupportedMediaType(String),
+    Parse(String),
+    NotAnObject(&'static str),
+    BadAuthorizationHeader,
+    BadBasicHeader,
+}
+
+impl From<ServiceError> for Reject {
+    fn from(e: ServiceError) -> Self {
+        Self::Service(e)
     }
+}
+
+impl Reject {
+    pub fn response(&self) -> Response<Body> {
+        match self {
+            Self::Service(e) => error(e),
+            Self::TooLarge => detail(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body is too large.",
+                "payload_too_large",
+            ),
+            Self::UnsupportedMediaType(m) => detail(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                &format!("Unsupported media type \"{}\" in request.", m.escape_default()),
+                "unsupported_media_type",
+            ),
+            Self::Parse(msg) => detail(StatusCode::BAD_REQUEST, msg, "parse_error"),
+            Self::NotAnObject(kind) => json(
+                StatusCode::BAD_REQUEST,
+                &json!({"non_field_errors": [format!("Invalid data. Expected a dictionary, but got {kind}.")]}),
+            ),
+            Self::BadAuthorizationHeader => detail(
+                StatusCode::UNAUTHORIZED,
+                "Authorization header must contain two space-delimited values",
+                "bad_authorization_header",
+            ),
+            Self::BadBasicHeader => detail(
+                StatusCode::UNAUTHORIZED,
+                "Invalid basic header. Credentials not correctly base64 encoded.",
+                "authentication_failed",
+            ),
+        }
+    }
+}
+
+/// The response for a handler's outcome.
+pub fn reply(outcome: Result<Response<Body>, Reject>) -> Response<Body> {
+    outcome.unwrap_or_else(|r| r.response())
 }
 
 fn media_type(req: &Request) -> Option<String> {
     let raw = req.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
-    Some(
-        raw.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase(),
-    )
+    Some(raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
 }
 
-/// The body's fields: JSON object or `application/x-www-form-urlencoded`. The `Err` is the
-/// response to send (413, 415 or 400).
-pub fn form(req: &Request) -> Result<Form, Response<Body>> {
+/// The body's fields: a JSON object or `application/x-www-form-urlencoded`.
+pub fn form(req: &Request) -> Result<Form, Reject> {
     let bytes: &[u8] = req.body().as_ref();
     if bytes.len() > MAX_BODY {
-        return Err(detail(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Request body is too large.",
-            "payload_too_large",
-        ));
+        return Err(Reject::TooLarge);
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Form::default());
     }
     match media_type(req).as_deref() {
         Some("application/json") => parse_json(bytes),
-        Some("application/x-www-form-urlencoded") => {
-            match serde_urlencoded::from_bytes::<Vec<(String, String)>>(bytes) {
-                Ok(pairs) => Ok(Form(
-                    pairs
-                        .into_iter()
-                        .map(|(k, v)| (k, Value::String(v)))
-                        .collect(),
-                )),
-                Err(_) => Err(detail(
-                    StatusCode::BAD_REQUEST,
-                    "Form parse error - malformed form data.",
-                    "parse_error",
-                )),
-            }
-        }
-        other => {
-            let shown = other.unwrap_or("");
-            Err(detail(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                &format!(
-                    "Unsupported media type \"{}\" in request.",
-                    shown.escape_default()
-                ),
-                "unsupported_media_type",
-            ))
-        }
+        Some("application/x-www-form-urlencoded") => match serde_urlencoded::from_bytes::<Vec<(String, String)>>(bytes)
+        {
+            Ok(pairs) => Ok(Form(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect())),
+            Err(_) => Err(Reject::Parse("Form parse error - malformed form data.".into())),
+        },
+        other => Err(Reject::UnsupportedMediaType(other.unwrap_or("").to_owned())),
     }
 }
 
-fn parse_json(bytes: &[u8]) -> Result<Form, Response<Body>> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        detail(
-            StatusCode::BAD_REQUEST,
-            &format!("JSON parse error - {e}"),
-            "parse_error",
-        )
-    })?;
+fn parse_json(bytes: &[u8]) -> Result<Form, Reject> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| Reject::Parse(format!("JSON parse error - {e}")))?;
     match value {
         Value::Object(map) => Ok(Form(map)),
-        other => {
-            let kind = match other {
-                Value::Array(_) => "list",
-                Value::String(_) => "str",
-                Value::Number(_) => "number",
-                Value::Bool(_) => "bool",
-                _ => "null",
-            };
-            Err(json(
-                StatusCode::BAD_REQUEST,
-                &json!({"non_field_errors": [format!("Invalid data. Expected a dictionary, but got {kind}.")]}),
-            ))
-        }
+        Value::Array(_) => Err(Reject::NotAnObject("list")),
+        Value::String(_) => Err(Reject::NotAnObject("str")),
+        Value::Number(_) => Err(Reject::NotAnObject("number")),
+        Value::Bool(_) => Err(Reject::NotAnObject("bool")),
+        Value::Null => Err(Reject::NotAnObject("null")),
     }
 }
 
 /// The credential in `Authorization: Bearer <token>` (or `JWT <token>`, as simplejwt allows).
 /// `Ok(None)` when there is no such header or it names another scheme.
-pub fn bearer(req: &Request) -> Result<Option<&str>, Response<Body>> {
+pub fn bearer(req: &Request) -> Result<Option<&str>, Reject> {
     let Some(raw) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -229,21 +218,13 @@ pub fn bearer(req: &Request) -> Result<Option<&str>, Response<Body>> {
     }
     match (parts.next(), parts.next()) {
         (Some(token), None) => Ok(Some(token)),
-        _ => Err(detail(
-            StatusCode::UNAUTHORIZED,
-            "Authorization header must contain two space-delimited values",
-            "bad_authorization_header",
-        )),
+        _ => Err(Reject::BadAuthorizationHeader),
     }
 }
 
 /// `Authorization: Basic base64(login:password)`, if present.
-pub fn basic(req: &Request) -> Result<Option<(String, String)>, Response<Body>> {
-    let Some(raw) = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
+pub fn basic(req: &Request) -> Result<Option<(String, String)>, Reject> {
+    let Some(raw) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return Ok(None);
     };
     let Some((scheme, rest)) = raw.trim().split_once(' ') else {
@@ -252,13 +233,7 @@ pub fn basic(req: &Request) -> Result<Option<(String, String)>, Response<Body>> 
     if !scheme.eq_ignore_ascii_case("basic") {
         return Ok(None);
     }
-    let bad = || {
-        detail(
-            StatusCode::UNAUTHORIZED,
-            "Invalid basic header. Credentials not correctly base64 encoded.",
-            "authentication_failed",
-        )
-    };
+    let bad = || Reject::BadBasicHeader;
     let decoded = STANDARD.decode(rest.trim()).map_err(|_| bad())?;
     let text = String::from_utf8(decoded).map_err(|_| bad())?;
     let (login, password) = text.split_once(':').ok_or_else(bad)?;

@@ -62,10 +62,7 @@ pub fn find(method: &str, path: &str) -> Match {
     if on_path.is_empty() {
         return Match::NotFound;
     }
-    match on_path
-        .iter()
-        .find(|r| r.method.eq_ignore_ascii_case(method))
-    {
+    match on_path.iter().find(|r| r.method.eq_ignore_ascii_case(method)) {
         Some(r) => Match::Found(r),
         None => Match::WrongMethod(on_path.iter().map(|r| r.method).collect()),
     }

@@ -116,15 +116,9 @@ impl Settings {
         if protocol != "https" && protocol != "http" {
             return Err(ConfigError::new("PROTOCOL", "must be http or https"));
         }
-        let activation_url = env
-            .get("ACTIVATION_URL")
-            .unwrap_or("activate/{uid}/{token}")
-            .to_owned();
+        let activation_url = env.get("ACTIVATION_URL").unwrap_or("activate/{uid}/{token}").to_owned();
         if !activation_url.contains("{uid}") || !activation_url.contains("{token}") {
-            return Err(ConfigError::new(
-                "ACTIVATION_URL",
-                "must contain {uid} and {token}",
-            ));
+            return Err(ConfigError::new("ACTIVATION_URL", "must contain {uid} and {token}"));
         }
         let argon2 = Argon2Settings {
             memory_kib: env.number("ARGON2_MEMORY_KIB", 19_456, 8, 4 * 1024 * 1024)?,
@@ -142,10 +136,7 @@ impl Settings {
             email_from,
             site_name: env.get("SITE_NAME").unwrap_or("Gatehouse").to_owned(),
             protocol,
-            frontend_domain: env
-                .get("FRONTEND_DOMAIN")
-                .unwrap_or("localhost:3000")
-                .to_owned(),
+            frontend_domain: env.get("FRONTEND_DOMAIN").unwrap_or("localhost:3000").to_owned(),
             activation_url,
             send_activation_email: env.flag("SEND_ACTIVATION_EMAIL", true)?,
             send_confirmation_email: env.flag("SEND_CONFIRMATION_EMAIL", false)?,
@@ -205,13 +196,7 @@ impl Env<'_> {
         }
     }
 
-    fn number(
-        &self,
-        var: &'static str,
-        default: u32,
-        min: u32,
-        max: u32,
-    ) -> Result<u32, ConfigError> {
+    fn number(&self, var: &'static str, default: u32, min: u32, max: u32) -> Result<u32, ConfigError> {
         let Some(raw) = self.get(var) else {
             return Ok(default);
         };
@@ -219,10 +204,7 @@ impl Env<'_> {
             .parse()
             .map_err(|_| ConfigError::new(var, "must be a whole number"))?;
         if value < min || value > max {
-            return Err(ConfigError::new(
-                var,
-                format!("must be between {min} and {max}"),
-            ));
+            return Err(ConfigError::new(var, format!("must be between {min} and {max}")));
         }
         Ok(value)
     }
@@ -235,11 +217,7 @@ impl Env<'_> {
         Ok(d)
     }
 
-    fn duration_allow_zero(
-        &self,
-        var: &'static str,
-        default_secs: u64,
-    ) -> Result<Duration, ConfigError> {
+    fn duration_allow_zero(&self, var: &'static str, default_secs: u64) -> Result<Duration, ConfigError> {
         match self.get(var) {
             None => Ok(Duration::from_secs(default_secs)),
             Some(raw) => parse_duration(raw).map_err(|reason| ConfigError::new(var, reason)),
@@ -262,11 +240,7 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
         "m" => n.saturating_mul(MINUTE),
         "h" => n.saturating_mul(3600),
         "d" => n.saturating_mul(DAY),
-        _ => {
-            return Err(format!(
-                "\"{raw}\" is not a duration like 300, 5m, 12h or 7d"
-            ))
-        }
+        _ => return Err(format!("\"{raw}\" is not a duration like 300, 5m, 12h or 7d")),
     };
     if secs > 400 * DAY {
         return Err("must be at most 400 days".into());
@@ -316,38 +290,20 @@ mod tests {
             err_var(base(), "ACCESS_TOKEN_LIFETIME", "five"),
             "ACCESS_TOKEN_LIFETIME"
         );
-        assert_eq!(
-            err_var(base(), "ACCESS_TOKEN_LIFETIME", "0"),
-            "ACCESS_TOKEN_LIFETIME"
-        );
+        assert_eq!(err_var(base(), "ACCESS_TOKEN_LIFETIME", "0"), "ACCESS_TOKEN_LIFETIME");
         assert_eq!(
             err_var(base(), "ROTATE_REFRESH_TOKENS", "maybe"),
             "ROTATE_REFRESH_TOKENS"
         );
         assert_eq!(err_var(base(), "JWT_ALGORITHM", "none"), "JWT_ALGORITHM");
-        assert_eq!(
-            err_var(base(), "JWT_SIGNING_KEY", "short"),
-            "JWT_SIGNING_KEY"
-        );
-        assert_eq!(
-            err_var(base(), "EMAIL_FROM", "not-an-address"),
-            "EMAIL_FROM"
-        );
-        assert_eq!(
-            err_var(base(), "ARGON2_MEMORY_KIB", "1"),
-            "ARGON2_MEMORY_KIB"
-        );
+        assert_eq!(err_var(base(), "JWT_SIGNING_KEY", "short"), "JWT_SIGNING_KEY");
+        assert_eq!(err_var(base(), "EMAIL_FROM", "not-an-address"), "EMAIL_FROM");
+        assert_eq!(err_var(base(), "ARGON2_MEMORY_KIB", "1"), "ARGON2_MEMORY_KIB");
         assert_eq!(err_var(base(), "PROTOCOL", "ftp"), "PROTOCOL");
-        assert_eq!(
-            err_var(base(), "ACTIVATION_URL", "activate/{uid}"),
-            "ACTIVATION_URL"
-        );
+        assert_eq!(err_var(base(), "ACTIVATION_URL", "activate/{uid}"), "ACTIVATION_URL");
         let mut no_from = base();
         no_from.remove("EMAIL_FROM");
-        assert_eq!(
-            Settings::from_map(&no_from).err().map(|e| e.var),
-            Some("EMAIL_FROM")
-        );
+        assert_eq!(Settings::from_map(&no_from).err().map(|e| e.var), Some("EMAIL_FROM"));
     }
 
     #[test]

@@ -29,10 +29,7 @@ pub async fn app_from_env() -> Result<App, String> {
 
 /// The app over DynamoDB and SES with the given SDK configuration.
 pub fn app_over_aws(settings: Settings, sdk: &aws_config::SdkConfig) -> Result<App, String> {
-    let store = store::DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(sdk),
-        settings.table_name.clone(),
-    );
+    let store = store::DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), settings.table_name.clone());
     let mailer = mail::SesMailer::new(aws_sdk_sesv2::Client::new(sdk), settings.email_from.clone());
     App::new(
         settings,

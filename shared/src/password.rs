@@ -24,8 +24,8 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(cfg: Argon2Settings) -> Result<Self, HashError> {
-        let params = Params::new(cfg.memory_kib, cfg.iterations, cfg.parallelism, None)
-            .map_err(|e| HashError(e.to_string()))?;
+        let params =
+            Params::new(cfg.memory_kib, cfg.iterations, cfg.parallelism, None).map_err(|e| HashError(e.to_string()))?;
         let salt = SaltString::encode_b64(&[0x5a; 16]).map_err(|e| HashError(e.to_string()))?;
         let dummy = format!(
             "$argon2id$v=19$m={},t={},p={}${}${}",
@@ -68,9 +68,7 @@ impl PasswordHasher {
             let Ok(parsed) = PasswordHash::new(&phc) else {
                 return false;
             };
-            Argon2::default()
-                .verify_password(secret.as_bytes(), &parsed)
-                .is_ok()
+            Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok()
         })
         .await
         .unwrap_or(false);
@@ -135,9 +133,7 @@ fn too_similar(password: &str, attribute: &str) -> bool {
         .collect();
     parts.push(&attribute);
     parts.iter().any(|part| {
-        !part.is_empty()
-            && password.contains(part)
-            && part.chars().count() * 10 >= password.chars().count() * 7
+        !part.is_empty() && password.contains(part) && part.chars().count() * 10 >= password.chars().count() * 7
     })
 }
 

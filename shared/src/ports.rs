@@ -136,12 +136,7 @@ pub trait UserStore: Send + Sync {
     /// Writes the user, its email claim, its username claim (if any) and, optionally, its first
     /// one-time code, all or nothing. An email claim left by an expired, never-activated
     /// account may be taken over.
-    async fn create_user(
-        &self,
-        user: &User,
-        code: Option<&CodeRecord>,
-        now: i64,
-    ) -> Result<(), CreateUserError>;
+    async fn create_user(&self, user: &User, code: Option<&CodeRecord>, now: i64) -> Result<(), CreateUserError>;
 
     /// The user, unless absent or past its TTL.
     async fn get_user(&self, id: &UserId, now: i64) -> StoreResult<Option<User>>;
@@ -156,20 +151,10 @@ pub trait UserStore: Send + Sync {
 
     /// Replaces the profile fields of `updated` (names, username) if the stored version is still
     /// `updated.version`; moves the username claim in the same transaction. Returns the new version.
-    async fn update_profile(
-        &self,
-        current: &User,
-        updated: &User,
-        now: i64,
-    ) -> Result<u64, UpdateUserError>;
+    async fn update_profile(&self, current: &User, updated: &User, now: i64) -> Result<u64, UpdateUserError>;
 
     /// Swaps the password hash if it is still `old_hash` (rehash on login); false otherwise.
-    async fn replace_password_hash(
-        &self,
-        id: &UserId,
-        old_hash: &str,
-        new_hash: &str,
-    ) -> StoreResult<bool>;
+    async fn replace_password_hash(&self, id: &UserId, old_hash: &str, new_hash: &str) -> StoreResult<bool>;
 }
 
 /// One-time codes.
@@ -179,12 +164,7 @@ pub trait CodeStore: Send + Sync {
     async fn put_code(&self, code: &CodeRecord) -> StoreResult<()>;
 
     /// The code record, unless absent or expired.
-    async fn get_code(
-        &self,
-        user: &UserId,
-        purpose: CodePurpose,
-        now: i64,
-    ) -> StoreResult<Option<CodeRecord>>;
+    async fn get_code(&self, user: &UserId, purpose: CodePurpose, now: i64) -> StoreResult<Option<CodeRecord>>;
 }
 
 /// Refresh-token sessions.

@@ -73,12 +73,10 @@ impl SigningKey {
                     .map_err(|_| "not a PEM-encoded PKCS#8 Ed25519 private key".to_owned())?;
                 let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(encoding.inner())
                     .map_err(|_| "not a valid Ed25519 private key".to_owned())?;
-                let public = aws_lc_rs::signature::KeyPair::public_key(&pair)
-                    .as_ref()
-                    .to_vec();
+                let public = aws_lc_rs::signature::KeyPair::public_key(&pair).as_ref().to_vec();
                 let x = URL_SAFE_NO_PAD.encode(&public);
-                let decoding = DecodingKey::from_ed_components(&x)
-                    .map_err(|_| "could not derive the public key".to_owned())?;
+                let decoding =
+                    DecodingKey::from_ed_components(&x).map_err(|_| "could not derive the public key".to_owned())?;
                 let kid = kid
                     .map(str::to_owned)
                     .unwrap_or_else(|| URL_SAFE_NO_PAD.encode(&Sha256::digest(&public)[..12]));
@@ -100,9 +98,7 @@ impl SigningKey {
     /// The public JWK, for asymmetric keys.
     pub fn public_jwk(&self) -> Option<serde_json::Value> {
         let x = self.public_x.as_ref()?;
-        Some(
-            serde_json::json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": self.kid, "x": x}),
-        )
+        Some(serde_json::json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": self.kid, "x": x}))
     }
 }
 
@@ -188,19 +184,10 @@ impl TokenService {
         let mut header = Header::new(self.key.alg.jwt());
         header.typ = Some(ty.typ().to_owned());
         header.kid = self.key.kid.clone();
-        jsonwebtoken::encode(&header, claims, &self.key.encoding)
-            .map_err(|e| TokenError::Signing(e.to_string()))
+        jsonwebtoken::encode(&header, claims, &self.key.encoding).map_err(|e| TokenError::Signing(e.to_string()))
     }
 
-    fn base_claims(
-        &self,
-        ty: TokenType,
-        user: &User,
-        sid: &str,
-        jti: String,
-        now: i64,
-        exp: i64,
-    ) -> Claims {
+    fn base_claims(&self, ty: TokenType, user: &User, sid: &str, jti: String, now: i64, exp: i64) -> Claims {
         Claims {
             token_type: ty.as_str().to_owned(),
             exp,
@@ -219,21 +206,8 @@ impl TokenService {
     }
 
     /// An access token for this user and session.
-    pub fn issue_access(
-        &self,
-        user: &User,
-        sid: &str,
-        jti: String,
-        now: i64,
-    ) -> Result<String, TokenError> {
-        let mut claims = self.base_claims(
-            TokenType::Access,
-            user,
-            sid,
-            jti,
-            now,
-            now + self.access_ttl,
-        );
+    pub fn issue_access(&self, user: &User, sid: &str, jti: String, now: i64) -> Result<String, TokenError> {
+        let mut claims = self.base_claims(TokenType::Access, user, sid, jti, now, now + self.access_ttl);
         claims.email = Some(user.email.to_string());
         claims.is_staff = Some(user.is_staff);
         claims.groups = Some(user.groups.clone());
@@ -274,12 +248,11 @@ impl TokenService {
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key.decoding, &validation)
-            .map_err(|_| TokenError::Invalid)?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.key.decoding, &validation).map_err(|_| TokenError::Invalid)?;
         let c = data.claims;
-        let fresh = c.exp + self.leeway > now
-            && c.iat <= now + self.leeway
-            && c.nbf.is_none_or(|nbf| nbf <= now + self.leeway);
+        let fresh =
+            c.exp + self.leeway > now && c.iat <= now + self.leeway && c.nbf.is_none_or(|nbf| nbf <= now + self.leeway);
         if !fresh || c.token_type != expected.as_str() || c.sub != c.user_id {
             return Err(TokenError::Invalid);
         }

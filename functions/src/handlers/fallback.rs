@@ -4,13 +4,13 @@
 use gatehouse_core::App;
 use lambda_http::{Body, Request, Response};
 
-use crate::http;
+use crate::http::{self, Reject};
 use crate::routes::{find, Match};
 
 super::entry_point!();
 
-pub async fn handle(_app: &App, req: Request) -> Response<Body> {
-    answer(&req)
+async fn run(_app: &App, req: &Request) -> Result<Response<Body>, Reject> {
+    Ok(answer(req))
 }
 
 /// The 404/405 for a request no route took (also what the dev server answers).

@@ -6,7 +6,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 
-use crate::http;
+use crate::http::{self, Reject};
 
 super::entry_point!();
 
@@ -18,21 +18,14 @@ fn text(v: Option<&Value>) -> Option<String> {
     }
 }
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    let form = match http::form(&req) {
-        Ok(f) => f,
-        Err(resp) => return resp,
-    };
+async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
+    let form = http::form(req)?;
     let (mut email, mut password) = (text(form.0.get("email")), text(form.0.get("password")));
     if email.is_none() && password.is_none() {
-        match http::basic(&req) {
-            Ok(Some((login, pw))) => (email, password) = (Some(login), Some(pw)),
-            Ok(None) => {}
-            Err(resp) => return resp,
+        if let Some((login, pw)) = http::basic(req)? {
+            (email, password) = (Some(login), Some(pw));
         }
     }
-    let client = http::client_info(&req);
-    http::respond(login::login(app, email, password, &client).await, |pair| {
-        http::json(StatusCode::OK, &http::tokens_body(&pair))
-    })
+    let pair = login::login(app, email, password, &http::client_info(req)).await?;
+    Ok(http::json(StatusCode::OK, &http::tokens_body(&pair)))
 }

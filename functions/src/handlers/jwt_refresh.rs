@@ -5,16 +5,11 @@ use gatehouse_core::App;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
-use crate::http;
+use crate::http::{self, Reject};
 
 super::entry_point!();
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    let form = match http::form(&req) {
-        Ok(f) => f,
-        Err(resp) => return resp,
-    };
-    http::respond(refresh::refresh(app, &form).await, |pair| {
-        http::json(StatusCode::OK, &http::tokens_body(&pair))
-    })
+async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
+    let pair = refresh::refresh(app, &http::form(req)?).await?;
+    Ok(http::json(StatusCode::OK, &http::tokens_body(&pair)))
 }

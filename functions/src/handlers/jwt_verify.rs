@@ -6,16 +6,11 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-use crate::http;
+use crate::http::{self, Reject};
 
 super::entry_point!();
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    let form = match http::form(&req) {
-        Ok(f) => f,
-        Err(resp) => return resp,
-    };
-    http::respond(refresh::verify(app, &form), |()| {
-        http::json(StatusCode::OK, &json!({}))
-    })
+async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
+    refresh::verify(app, &http::form(req)?)?;
+    Ok(http::json(StatusCode::OK, &json!({})))
 }

@@ -10,9 +10,18 @@ pub mod register;
 pub mod resend_activation;
 pub mod users_me;
 
-/// Declares `handler`, boxing the module's `async fn handle(&App, Request) -> Response<Body>`.
+/// Declares `handle` and `handler` around the module's
+/// `async fn run(&App, &Request) -> Result<Response<Body>, Reject>`.
 macro_rules! entry_point {
     () => {
+        /// Answers one request; never fails (every error becomes its DRF-shaped response).
+        pub async fn handle(
+            app: &gatehouse_core::App,
+            req: lambda_http::Request,
+        ) -> lambda_http::Response<lambda_http::Body> {
+            crate::http::reply(run(app, &req).await)
+        }
+
         /// Boxed entry point (binary, route table, dev server).
         pub fn handler(
             app: std::sync::Arc<gatehouse_core::App>,

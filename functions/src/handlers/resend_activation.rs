@@ -4,16 +4,11 @@ use gatehouse_core::services::activation;
 use gatehouse_core::App;
 use lambda_http::{Body, Request, Response};
 
-use crate::http;
+use crate::http::{self, Reject};
 
 super::entry_point!();
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    let form = match http::form(&req) {
-        Ok(f) => f,
-        Err(resp) => return resp,
-    };
-    http::respond(activation::resend(app, &form).await, |()| {
-        http::no_content()
-    })
+async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
+    activation::resend(app, &http::form(req)?).await?;
+    Ok(http::no_content())
 }

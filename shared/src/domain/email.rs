@@ -25,10 +25,7 @@ impl Email {
         }
         let display = format!("{local}@{}", domain.to_ascii_lowercase());
         let normalised = display.to_ascii_lowercase();
-        Ok(Self {
-            display,
-            normalised,
-        })
+        Ok(Self { display, normalised })
     }
 
     /// The address as the user typed it (domain lower-cased).
@@ -92,9 +89,7 @@ mod tests {
         assert_eq!(e.as_str(), "Ada.Lovelace@example.com");
         assert_eq!(e.normalised(), "ada.lovelace@example.com");
         assert_eq!(
-            Email::parse("ADA.LOVELACE@example.com")
-                .unwrap()
-                .normalised(),
+            Email::parse("ADA.LOVELACE@example.com").unwrap().normalised(),
             e.normalised()
         );
     }

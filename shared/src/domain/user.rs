@@ -45,12 +45,10 @@ impl Username {
         if raw.chars().count() > 150 {
             return Err("Ensure this field has no more than 150 characters.");
         }
-        if raw.is_empty()
-            || !raw
-                .chars()
-                .all(|c| c.is_alphanumeric() || "@.+-_".contains(c))
-        {
-            return Err("Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.");
+        if raw.is_empty() || !raw.chars().all(|c| c.is_alphanumeric() || "@.+-_".contains(c)) {
+            return Err(
+                "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.",
+            );
         }
         Ok(Self(raw.to_owned()))
     }

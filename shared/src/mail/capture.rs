@@ -25,10 +25,7 @@ impl CaptureMailer {
 
     /// The newest email sent to `to`.
     pub fn last_to(&self, to: &str) -> Option<OutgoingEmail> {
-        self.sent()
-            .into_iter()
-            .rev()
-            .find(|e| e.to.eq_ignore_ascii_case(to))
+        self.sent().into_iter().rev().find(|e| e.to.eq_ignore_ascii_case(to))
     }
 
     /// Makes every later send fail (or succeed again).

@@ -43,12 +43,7 @@ pub fn action_link(settings: &Settings, url_pattern: &str, uid: &str, token: &st
 }
 
 /// Renders an email of `kind` to `user`, with an optional action link.
-pub fn render(
-    settings: &Settings,
-    kind: EmailKind,
-    user: &User,
-    link: Option<String>,
-) -> OutgoingEmail {
+pub fn render(settings: &Settings, kind: EmailKind, user: &User, link: Option<String>) -> OutgoingEmail {
     let t = template(kind);
     let name = if user.first_name.is_empty() {
         user.email.to_string()
@@ -66,19 +61,12 @@ pub fn render(
         vars.iter().fold(s.to_owned(), |acc, (k, v)| {
             acc.replace(
                 &format!("{{{k}}}"),
-                &if escape {
-                    html_escape(v)
-                } else {
-                    (*v).to_owned()
-                },
+                &if escape { html_escape(v) } else { (*v).to_owned() },
             )
         })
     };
     // Subjects are single-line: nothing that reaches one may inject a header.
-    let subject: String = fill(t.subject, false)
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect();
+    let subject: String = fill(t.subject, false).chars().filter(|c| !c.is_control()).collect();
     OutgoingEmail {
         kind,
         to: user.email.to_string(),

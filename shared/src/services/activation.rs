@@ -85,8 +85,7 @@ pub async fn resend(app: &App, form: &Form) -> Result<(), ServiceError> {
         return Ok(());
     }
     let token = random_token()?;
-    let expires_at = (now + s.activation_token_lifetime.as_secs() as i64)
-        .min(user.expires_at.unwrap_or(i64::MAX));
+    let expires_at = (now + s.activation_token_lifetime.as_secs() as i64).min(user.expires_at.unwrap_or(i64::MAX));
     app.store
         .put_code(&CodeRecord {
             user_id: user.id.clone(),

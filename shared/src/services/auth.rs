@@ -21,10 +21,7 @@ pub async fn authenticate(app: &App, token: Option<&str>) -> Result<Caller, Serv
     let now = app.now();
     let claims = app.tokens.verify(token, TokenType::Access, now)?;
     let id = UserId::parse(&claims.user_id).ok_or(ServiceError::TokenNotValid)?;
-    let (user, session) = app
-        .store
-        .get_user_and_session(&id, &claims.sid, now)
-        .await?;
+    let (user, session) = app.store.get_user_and_session(&id, &claims.sid, now).await?;
     let user = user.ok_or(ServiceError::TokenNotValid)?;
     let session = session.ok_or(ServiceError::TokenNotValid)?;
     if claims.iat < user.tokens_valid_after {
@@ -33,9 +30,5 @@ pub async fn authenticate(app: &App, token: Option<&str>) -> Result<Caller, Serv
     if !user.is_active {
         return Err(ServiceError::UserInactive);
     }
-    Ok(Caller {
-        user,
-        session,
-        claims,
-    })
+    Ok(Caller { user, session, claims })
 }

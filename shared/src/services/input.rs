@@ -29,12 +29,7 @@ impl Form {
 
     /// A string field as DRF's CharField reads it: numbers are accepted as text, other types
     /// are not. `Ok(None)` when absent.
-    fn raw(
-        &self,
-        field: &str,
-        errors: &mut FieldErrors,
-        allow_null: bool,
-    ) -> Option<Option<String>> {
+    fn raw(&self, field: &str, errors: &mut FieldErrors, allow_null: bool) -> Option<Option<String>> {
         match self.0.get(field) {
             None => Some(None),
             Some(Value::String(s)) => Some(Some(s.clone())),
@@ -67,12 +62,7 @@ impl Form {
     }
 
     /// An optional string (blank allowed, null treated as absent); `max_chars` enforced.
-    pub fn optional(
-        &self,
-        field: &str,
-        max_chars: usize,
-        errors: &mut FieldErrors,
-    ) -> Option<String> {
+    pub fn optional(&self, field: &str, max_chars: usize, errors: &mut FieldErrors) -> Option<String> {
         let s = self.raw(field, errors, true)??;
         if s.chars().count() > max_chars {
             errors.add(

@@ -107,9 +107,7 @@ pub async fn login(
     }
     tracing::info!(event = "login", outcome = "ok", user_id = %user.id, session_id = %session.id);
     Ok(TokenPair {
-        access: app
-            .tokens
-            .issue_access(&user, &session.id, random_id()?, now)?,
+        access: app.tokens.issue_access(&user, &session.id, random_id()?, now)?,
         refresh: Some(app.tokens.issue_refresh(
             &user,
             &session.id,

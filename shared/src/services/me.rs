@@ -59,9 +59,7 @@ pub async fn update(app: &App, caller: &Caller, form: &Form) -> Result<User, Ser
                 tracing::info!(event = "profile_update", outcome = "ok", user_id = %current.id);
                 return Ok(updated);
             }
-            Err(UpdateUserError::UsernameTaken) => {
-                return Err(FieldErrors::single("username", USERNAME_TAKEN))
-            }
+            Err(UpdateUserError::UsernameTaken) => return Err(FieldErrors::single("username", USERNAME_TAKEN)),
             Err(UpdateUserError::Conflict) => {
                 current = app
                     .store

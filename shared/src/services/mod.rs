@@ -60,10 +60,7 @@ pub struct FieldErrors(pub BTreeMap<String, Vec<String>>);
 
 impl FieldErrors {
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.0
-            .entry(field.to_owned())
-            .or_default()
-            .push(message.into());
+        self.0.entry(field.to_owned()).or_default().push(message.into());
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -100,10 +97,7 @@ pub enum ServiceError {
     #[error("no active account")]
     NoActiveAccount,
     #[error("forbidden: {code}")]
-    Forbidden {
-        code: &'static str,
-        detail: &'static str,
-    },
+    Forbidden { code: &'static str, detail: &'static str },
     #[error("not found")]
     NotFound,
     #[error("temporarily unavailable: {0}")]

@@ -22,10 +22,7 @@ pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> 
     let now = app.now();
     let claims = app.tokens.verify(&token, TokenType::Refresh, now)?;
     let id = UserId::parse(&claims.user_id).ok_or(ServiceError::TokenNotValid)?;
-    let (user, session) = app
-        .store
-        .get_user_and_session(&id, &claims.sid, now)
-        .await?;
+    let (user, session) = app.store.get_user_and_session(&id, &claims.sid, now).await?;
     let (Some(user), Some(session)) = (user, session) else {
         return Err(ServiceError::TokenNotValid);
     };
@@ -37,14 +34,9 @@ pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> 
         app.store.delete_session(&id, &session.id).await?;
         return Err(ServiceError::TokenNotValid);
     }
-    let access = app
-        .tokens
-        .issue_access(&user, &session.id, random_id()?, now)?;
+    let access = app.tokens.issue_access(&user, &session.id, random_id()?, now)?;
     if !app.settings.rotate_refresh_tokens {
-        return Ok(TokenPair {
-            access,
-            refresh: None,
-        });
+        return Ok(TokenPair { access, refresh: None });
     }
     let new_jti = random_id()?;
     match app

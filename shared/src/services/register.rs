@@ -44,21 +44,17 @@ fn parse(app: &App, form: &Form) -> Result<Registration, ServiceError> {
         },
         _ => None,
     };
-    let first_name = form
-        .optional("first_name", NAME_MAX, &mut errors)
-        .unwrap_or_default();
-    let last_name = form
-        .optional("last_name", NAME_MAX, &mut errors)
-        .unwrap_or_default();
-    let password =
-        form.required("password", &mut errors)
-            .and_then(|raw| match Password::parse(raw) {
-                Ok(p) => Some(p),
-                Err(msg) => {
-                    errors.add("password", msg);
-                    None
-                }
-            });
+    let first_name = form.optional("first_name", NAME_MAX, &mut errors).unwrap_or_default();
+    let last_name = form.optional("last_name", NAME_MAX, &mut errors).unwrap_or_default();
+    let password = form
+        .required("password", &mut errors)
+        .and_then(|raw| match Password::parse(raw) {
+            Ok(p) => Some(p),
+            Err(msg) => {
+                errors.add("password", msg);
+                None
+            }
+        });
     if let Some(p) = &password {
         let mut attributes = vec![first_name.as_str(), last_name.as_str()];
         if let Some(e) = &email {
@@ -88,9 +84,7 @@ fn parse(app: &App, form: &Form) -> Result<Registration, ServiceError> {
             first_name,
             last_name,
         }),
-        _ => Err(ServiceError::Internal(
-            "validated registration incomplete".into(),
-        )),
+        _ => Err(ServiceError::Internal("validated registration incomplete".into())),
     }
 }
 
@@ -117,14 +111,9 @@ pub async fn register(app: &App, form: &Form) -> Result<User, ServiceError> {
         last_login: None,
         tokens_valid_after: now,
         version: 1,
-        expires_at: activate_by_email
-            .then(|| now + s.unactivated_account_lifetime.as_secs() as i64),
+        expires_at: activate_by_email.then(|| now + s.unactivated_account_lifetime.as_secs() as i64),
     };
-    let token = if activate_by_email {
-        Some(random_token()?)
-    } else {
-        None
-    };
+    let token = if activate_by_email { Some(random_token()?) } else { None };
     let code = token.as_ref().map(|t| CodeRecord {
         user_id: user.id.clone(),
         purpose: CodePurpose::Activation,
@@ -135,9 +124,7 @@ pub async fn register(app: &App, form: &Form) -> Result<User, ServiceError> {
     match app.store.create_user(&user, code.as_ref(), now).await {
         Ok(()) => {}
         Err(CreateUserError::EmailTaken) => return Err(FieldErrors::single("email", EMAIL_TAKEN)),
-        Err(CreateUserError::UsernameTaken) => {
-            return Err(FieldErrors::single("username", USERNAME_TAKEN))
-        }
+        Err(CreateUserError::UsernameTaken) => return Err(FieldErrors::single("username", USERNAME_TAKEN)),
         Err(CreateUserError::Store(e)) => return Err(e.into()),
     }
     tracing::info!(event = "register", outcome = "ok", user_id = %user.id, "account created");
@@ -148,9 +135,7 @@ pub async fn register(app: &App, form: &Form) -> Result<User, ServiceError> {
             &user,
             Some(activation_link(app, &user.id, t)),
         )),
-        None if s.send_confirmation_email => {
-            Some(mail::render(s, EmailKind::Confirmation, &user, None))
-        }
+        None if s.send_confirmation_email => Some(mail::render(s, EmailKind::Confirmation, &user, None)),
         None => None,
     };
     if let Some(email) = email {
@@ -163,10 +148,5 @@ pub async fn register(app: &App, form: &Form) -> Result<User, ServiceError> {
 
 /// The activation link for a user and a fresh token.
 pub fn activation_link(app: &App, id: &UserId, token: &str) -> String {
-    mail::action_link(
-        &app.settings,
-        &app.settings.activation_url,
-        &encode_uid(id),
-        token,
-    )
+    mail::action_link(&app.settings, &app.settings.activation_url, &encode_uid(id), token)
 }

@@ -11,16 +11,15 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType,
-    KeysAndAttributes, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
-    Update,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, KeysAndAttributes, Put,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 
 use crate::domain::{CodePurpose, Email, User, UserId, Username};
 use crate::ports::{
-    ActivateError, CodeRecord, CodeStore, CreateUserError, Rotation, Session, SessionStore,
-    StoreError, StoreResult, UpdateUserError, UserStore,
+    ActivateError, CodeRecord, CodeStore, CreateUserError, Rotation, Session, SessionStore, StoreError, StoreResult,
+    UpdateUserError, UserStore,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -67,10 +66,7 @@ impl DynamoStore {
 
     /// Runs a transaction, retrying while it loses to a concurrent transaction on the same items.
     /// Returns the per-item cancellation codes when a condition failed.
-    async fn transact(
-        &self,
-        items: Vec<TransactWriteItem>,
-    ) -> StoreResult<Result<(), Vec<String>>> {
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<Result<(), Vec<String>>> {
         let mut attempt = 0;
         loop {
             let result = self
@@ -103,21 +99,14 @@ impl DynamoStore {
             }
             let conflict = codes.iter().any(|c| c == "TransactionConflict");
             if !conflict || attempt >= CONFLICT_RETRIES {
-                return Err(StoreError(format!(
-                    "transaction cancelled: {}",
-                    codes.join(",")
-                )));
+                return Err(StoreError(format!("transaction cancelled: {}", codes.join(","))));
             }
             attempt += 1;
             tokio::time::sleep(backoff(attempt)).await;
         }
     }
 
-    fn put(
-        &self,
-        item: Item,
-        condition: Option<(&str, Names, Values)>,
-    ) -> StoreResult<TransactWriteItem> {
+    fn put(&self, item: Item, condition: Option<(&str, Names, Values)>) -> StoreResult<TransactWriteItem> {
         let mut b = Put::builder().table_name(&self.table).set_item(Some(item));
         if let Some((expr, names, values)) = condition {
             b = b
@@ -125,9 +114,7 @@ impl DynamoStore {
                 .set_expression_attribute_names(names.0)
                 .set_expression_attribute_values(values.0);
         }
-        Ok(TransactWriteItem::builder()
-            .put(b.build().map_err(build_err)?)
-            .build())
+        Ok(TransactWriteItem::builder().put(b.build().map_err(build_err)?).build())
     }
 
     fn update(
@@ -150,11 +137,7 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(u).build())
     }
 
-    fn delete(
-        &self,
-        key: Item,
-        condition: Option<(&str, Names, Values)>,
-    ) -> StoreResult<TransactWriteItem> {
+    fn delete(&self, key: Item, condition: Option<(&str, Names, Values)>) -> StoreResult<TransactWriteItem> {
         let mut b = Delete::builder().table_name(&self.table).set_key(Some(key));
         if let Some((expr, names, values)) = condition {
             b = b
@@ -278,12 +261,7 @@ fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
 struct Names(Option<HashMap<String, String>>);
 impl Names {
     fn of(names: &[&str]) -> Self {
-        Self(Some(
-            names
-                .iter()
-                .map(|n| (format!("#{n}"), (*n).to_owned()))
-                .collect(),
-        ))
+        Self(Some(names.iter().map(|n| (format!("#{n}"), (*n).to_owned())).collect()))
     }
 }
 
@@ -292,9 +270,7 @@ impl Names {
 struct Values(Option<HashMap<String, AttributeValue>>);
 impl Values {
     fn with(mut self, k: &str, v: AttributeValue) -> Self {
-        self.0
-            .get_or_insert_with(HashMap::new)
-            .insert(k.to_owned(), v);
+        self.0.get_or_insert_with(HashMap::new).insert(k.to_owned(), v);
         self
     }
 }
@@ -331,9 +307,7 @@ const PROFILE: &str = "PROFILE";
 fn get_s(item: &Item, k: &str) -> StoreResult<String> {
     match item.get(k) {
         Some(AttributeValue::S(v)) => Ok(v.clone()),
-        _ => Err(StoreError(format!(
-            "item attribute {k} missing or not a string"
-        ))),
+        _ => Err(StoreError(format!("item attribute {k} missing or not a string"))),
     }
 }
 fn get_opt_s(item: &Item, k: &str) -> Option<String> {
@@ -378,10 +352,7 @@ fn user_to_item(u: &User) -> Item {
     item.insert("is_active".into(), AttributeValue::Bool(u.is_active));
     item.insert("is_staff".into(), AttributeValue::Bool(u.is_staff));
     item.insert("is_superuser".into(), AttributeValue::Bool(u.is_superuser));
-    item.insert(
-        "groups".into(),
-        AttributeValue::L(u.groups.iter().map(s).collect()),
-    );
+    item.insert("groups".into(), AttributeValue::L(u.groups.iter().map(s).collect()));
     item.insert("date_joined".into(), n(u.date_joined));
     if let Some(t) = u.last_login {
         item.insert("last_login".into(), n(t));
@@ -395,14 +366,10 @@ fn user_to_item(u: &User) -> Item {
 }
 
 fn user_from_item(item: &Item) -> StoreResult<User> {
-    let id = UserId::parse(&get_s(item, "id")?)
-        .ok_or_else(|| StoreError("stored user id malformed".into()))?;
-    let email = Email::parse(&get_s(item, "email")?)
-        .map_err(|_| StoreError("stored email malformed".into()))?;
+    let id = UserId::parse(&get_s(item, "id")?).ok_or_else(|| StoreError("stored user id malformed".into()))?;
+    let email = Email::parse(&get_s(item, "email")?).map_err(|_| StoreError("stored email malformed".into()))?;
     let username = match get_opt_s(item, "username") {
-        Some(u) => {
-            Some(Username::parse(&u).map_err(|_| StoreError("stored username malformed".into()))?)
-        }
+        Some(u) => Some(Username::parse(&u).map_err(|_| StoreError("stored username malformed".into()))?),
         None => None,
     };
     let groups = match item.get("groups") {
@@ -494,12 +461,7 @@ const FREE_CLAIM: &str = "attribute_not_exists(pk) OR #expires_at <= :now";
 
 #[async_trait]
 impl UserStore for DynamoStore {
-    async fn create_user(
-        &self,
-        user: &User,
-        code: Option<&CodeRecord>,
-        now: i64,
-    ) -> Result<(), CreateUserError> {
+    async fn create_user(&self, user: &User, code: Option<&CodeRecord>, now: i64) -> Result<(), CreateUserError> {
         let free = || {
             (
                 FREE_CLAIM,
@@ -510,11 +472,7 @@ impl UserStore for DynamoStore {
         let mut items = vec![
             self.put(
                 user_to_item(user),
-                Some((
-                    "attribute_not_exists(pk)",
-                    Names::default(),
-                    Values::default(),
-                )),
+                Some(("attribute_not_exists(pk)", Names::default(), Values::default())),
             )?,
             self.put(
                 claim_item(email_pk(&user.email), "EMAIL", &user.id, user.expires_at),
@@ -523,12 +481,7 @@ impl UserStore for DynamoStore {
         ];
         if let Some(name) = &user.username {
             items.push(self.put(
-                claim_item(
-                    username_pk(&name.key()),
-                    "USERNAME",
-                    &user.id,
-                    user.expires_at,
-                ),
+                claim_item(username_pk(&name.key()), "USERNAME", &user.id, user.expires_at),
                 Some(free()),
             )?);
         }
@@ -538,12 +491,8 @@ impl UserStore for DynamoStore {
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(codes) if failed(&codes, 1) => Err(CreateUserError::EmailTaken),
-            Err(codes) if failed(&codes, 2) && user.username.is_some() => {
-                Err(CreateUserError::UsernameTaken)
-            }
-            Err(codes) => {
-                Err(StoreError(format!("create_user cancelled: {}", codes.join(","))).into())
-            }
+            Err(codes) if failed(&codes, 2) && user.username.is_some() => Err(CreateUserError::UsernameTaken),
+            Err(codes) => Err(StoreError(format!("create_user cancelled: {}", codes.join(","))).into()),
         }
     }
 
@@ -561,8 +510,8 @@ impl UserStore for DynamoStore {
         if expired(&claim, now) {
             return Ok(None);
         }
-        let id = UserId::parse(&get_s(&claim, "user_id")?)
-            .ok_or_else(|| StoreError("claim user id malformed".into()))?;
+        let id =
+            UserId::parse(&get_s(&claim, "user_id")?).ok_or_else(|| StoreError("claim user id malformed".into()))?;
         self.get_user(&id, now).await
     }
 
@@ -615,21 +564,10 @@ impl UserStore for DynamoStore {
         }
     }
 
-    async fn update_profile(
-        &self,
-        current: &User,
-        updated: &User,
-        now: i64,
-    ) -> Result<u64, UpdateUserError> {
+    async fn update_profile(&self, current: &User, updated: &User, now: i64) -> Result<u64, UpdateUserError> {
         let version = current.version + 1;
         let mut set = vec!["#first_name = :fn", "#last_name = :ln", "#version = :v"];
-        let names = [
-            "first_name",
-            "last_name",
-            "version",
-            "expires_at",
-            "username",
-        ];
+        let names = ["first_name", "last_name", "version", "expires_at", "username"];
         let mut values = Values::default()
             .with(":fn", s(&updated.first_name))
             .with(":ln", s(&updated.last_name))
@@ -644,7 +582,8 @@ impl UserStore for DynamoStore {
             }
             None => format!("SET {} REMOVE #username", set.join(", ")),
         };
-        let condition = "attribute_exists(pk) AND #version = :old AND (attribute_not_exists(#expires_at) OR #expires_at > :now)";
+        let condition =
+            "attribute_exists(pk) AND #version = :old AND (attribute_not_exists(#expires_at) OR #expires_at > :now)";
         let old_key = current.username.as_ref().map(|u| u.key());
         let new_key = updated.username.as_ref().map(|u| u.key());
         let mut items = vec![self.update(
@@ -683,19 +622,12 @@ impl UserStore for DynamoStore {
         match self.transact(items).await? {
             Ok(()) => Ok(version),
             Err(codes) if failed(&codes, 0) => Err(UpdateUserError::Conflict),
-            Err(codes) if failed(&codes, 1) && new_key.is_some() => {
-                Err(UpdateUserError::UsernameTaken)
-            }
+            Err(codes) if failed(&codes, 1) && new_key.is_some() => Err(UpdateUserError::UsernameTaken),
             Err(_) => Err(UpdateUserError::Conflict),
         }
     }
 
-    async fn replace_password_hash(
-        &self,
-        id: &UserId,
-        old_hash: &str,
-        new_hash: &str,
-    ) -> StoreResult<bool> {
+    async fn replace_password_hash(&self, id: &UserId, old_hash: &str, new_hash: &str) -> StoreResult<bool> {
         let result = self
             .client
             .update_item()
@@ -704,12 +636,7 @@ impl UserStore for DynamoStore {
             .update_expression("SET #password_hash = :new")
             .condition_expression("#password_hash = :old")
             .set_expression_attribute_names(Names::of(&["password_hash"]).0)
-            .set_expression_attribute_values(
-                Values::default()
-                    .with(":new", s(new_hash))
-                    .with(":old", s(old_hash))
-                    .0,
-            )
+            .set_expression_attribute_values(Values::default().with(":new", s(new_hash)).with(":old", s(old_hash)).0)
             .send()
             .await;
         match result {
@@ -722,9 +649,7 @@ impl UserStore for DynamoStore {
 
 /// Whether the transaction item at `index` failed its condition.
 fn failed(codes: &[String], index: usize) -> bool {
-    codes
-        .get(index)
-        .is_some_and(|c| c == "ConditionalCheckFailed")
+    codes.get(index).is_some_and(|c| c == "ConditionalCheckFailed")
 }
 
 #[async_trait]
@@ -740,12 +665,7 @@ impl CodeStore for DynamoStore {
         Ok(())
     }
 
-    async fn get_code(
-        &self,
-        user: &UserId,
-        purpose: CodePurpose,
-        now: i64,
-    ) -> StoreResult<Option<CodeRecord>> {
+    async fn get_code(&self, user: &UserId, purpose: CodePurpose, now: i64) -> StoreResult<Option<CodeRecord>> {
         let Some(item) = self.get(user_pk(user), &code_sk(purpose)).await? else {
             return Ok(None);
         };

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use crate::domain::{CodePurpose, Email, User, UserId};
 use crate::ports::{
-    ActivateError, CodeRecord, CodeStore, CreateUserError, Rotation, Session, SessionStore,
-    StoreError, StoreResult, UpdateUserError, UserStore,
+    ActivateError, CodeRecord, CodeStore, CreateUserError, Rotation, Session, SessionStore, StoreError, StoreResult,
+    UpdateUserError, UserStore,
 };
 
 #[derive(Clone, Debug)]
@@ -63,17 +63,9 @@ impl MemoryStore {
 
 #[async_trait]
 impl UserStore for MemoryStore {
-    async fn create_user(
-        &self,
-        user: &User,
-        code: Option<&CodeRecord>,
-        now: i64,
-    ) -> Result<(), CreateUserError> {
+    async fn create_user(&self, user: &User, code: Option<&CodeRecord>, now: i64) -> Result<(), CreateUserError> {
         let mut s = self.lock()?;
-        if s.emails
-            .get(user.email.normalised())
-            .is_some_and(|c| c.live(now))
-        {
+        if s.emails.get(user.email.normalised()).is_some_and(|c| c.live(now)) {
             return Err(CreateUserError::EmailTaken);
         }
         let username_key = user.username.as_ref().map(|u| u.key());
@@ -89,14 +81,12 @@ impl UserStore for MemoryStore {
             user_id: user.id.clone(),
             expires_at: user.expires_at,
         };
-        s.emails
-            .insert(user.email.normalised().to_owned(), claim.clone());
+        s.emails.insert(user.email.normalised().to_owned(), claim.clone());
         if let Some(key) = username_key {
             s.usernames.insert(key, claim);
         }
         if let Some(code) = code {
-            s.codes
-                .insert((code.user_id.clone(), code.purpose), code.clone());
+            s.codes.insert((code.user_id.clone(), code.purpose), code.clone());
         }
         s.users.insert(user.id.clone(), user.clone());
         Ok(())
@@ -112,10 +102,7 @@ impl UserStore for MemoryStore {
         let Some(claim) = s.emails.get(email.normalised()).filter(|c| c.live(now)) else {
             return Ok(None);
         };
-        Ok(s.users
-            .get(&claim.user_id)
-            .filter(|u| !u.is_expired(now))
-            .cloned())
+        Ok(s.users.get(&claim.user_id).filter(|u| !u.is_expired(now)).cloned())
     }
 
     async fn activate(&self, id: &UserId, code_hash: &str, now: i64) -> Result<(), ActivateError> {
@@ -154,12 +141,7 @@ impl UserStore for MemoryStore {
         Ok(())
     }
 
-    async fn update_profile(
-        &self,
-        current: &User,
-        updated: &User,
-        now: i64,
-    ) -> Result<u64, UpdateUserError> {
+    async fn update_profile(&self, current: &User, updated: &User, now: i64) -> Result<u64, UpdateUserError> {
         let mut s = self.lock()?;
         let stored_version = s
             .users
@@ -201,12 +183,7 @@ impl UserStore for MemoryStore {
         Ok(version)
     }
 
-    async fn replace_password_hash(
-        &self,
-        id: &UserId,
-        old_hash: &str,
-        new_hash: &str,
-    ) -> StoreResult<bool> {
+    async fn replace_password_hash(&self, id: &UserId, old_hash: &str, new_hash: &str) -> StoreResult<bool> {
         let mut s = self.lock()?;
         match s.users.get_mut(id) {
             Some(user) if user.password_hash == old_hash => {
@@ -227,12 +204,7 @@ impl CodeStore for MemoryStore {
         Ok(())
     }
 
-    async fn get_code(
-        &self,
-        user: &UserId,
-        purpose: CodePurpose,
-        now: i64,
-    ) -> StoreResult<Option<CodeRecord>> {
+    async fn get_code(&self, user: &UserId, purpose: CodePurpose, now: i64) -> StoreResult<Option<CodeRecord>> {
         let s = self.lock()?;
         Ok(s.codes
             .get(&(user.clone(), purpose))
@@ -251,10 +223,8 @@ impl SessionStore for MemoryStore {
             };
             user.last_login = Some(at);
         }
-        s.sessions.insert(
-            (session.user_id.clone(), session.id.clone()),
-            session.clone(),
-        );
+        s.sessions
+            .insert((session.user_id.clone(), session.id.clone()), session.clone());
         Ok(())
     }
 
@@ -285,10 +255,7 @@ impl SessionStore for MemoryStore {
         let mut s = self.lock()?;
         match s.sessions.get_mut(&(user.clone(), sid.to_owned())) {
             Some(session) if session.current_jti == expected_jti && session.expires_at > now => {
-                session.previous_jti = Some(std::mem::replace(
-                    &mut session.current_jti,
-                    new_jti.to_owned(),
-                ));
+                session.previous_jti = Some(std::mem::replace(&mut session.current_jti, new_jti.to_owned()));
                 session.counter += 1;
                 session.rotated_at = Some(now);
                 session.last_used_at = now;
@@ -299,9 +266,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn delete_session(&self, user: &UserId, sid: &str) -> StoreResult<()> {
-        self.lock()?
-            .sessions
-            .remove(&(user.clone(), sid.to_owned()));
+        self.lock()?.sessions.remove(&(user.clone(), sid.to_owned()));
         Ok(())
     }
 }

@@ -34,10 +34,7 @@ struct Options {
 
 fn options() -> Result<Options, String> {
     let mut o = Options {
-        port: std::env::var("PORT")
-            .ok()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(3000),
+        port: std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000),
         memory: false,
         create_table: false,
     };
@@ -73,14 +70,8 @@ async fn build(o: &Options) -> Result<Server, String> {
         (Arc::new(MemoryStore::new()), Arc::new(CaptureMailer::new()))
     } else {
         let sdk = gatehouse_core::aws_config().await;
-        let store = DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            settings.table_name.clone(),
-        );
-        let ses = SesMailer::new(
-            aws_sdk_sesv2::Client::new(&sdk),
-            settings.email_from.clone(),
-        );
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), settings.table_name.clone());
+        let ses = SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), settings.email_from.clone());
         if o.create_table {
             store
                 .create_table()
@@ -93,8 +84,7 @@ async fn build(o: &Options) -> Result<Server, String> {
         (Arc::new(store), Arc::new(ses))
     };
     let mailbox = Arc::new(Mailbox::new(inner));
-    let app = App::new(settings, store, mailbox.clone(), Arc::new(SystemClock))
-        .map_err(|e| e.to_string())?;
+    let app = App::new(settings, store, mailbox.clone(), Arc::new(SystemClock)).map_err(|e| e.to_string())?;
     Ok(Server {
         app: Arc::new(app),
         mailbox,
@@ -123,10 +113,7 @@ async fn serve(
     if parts.uri.path() == "/_dev/emails" {
         return Ok(to_hyper(server.mailbox.listing(parts.uri.query())));
     }
-    let bytes = match Limited::new(body, gatehouse_functions::http::MAX_BODY)
-        .collect()
-        .await
-    {
+    let bytes = match Limited::new(body, gatehouse_functions::http::MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
             return Ok(to_hyper(gatehouse_functions::http::detail(
@@ -145,8 +132,7 @@ async fn serve(
     } else {
         Body::Binary(bytes.to_vec())
     };
-    let request = lambda_http::Request::from_parts(parts, body)
-        .with_request_context(RequestContext::ApiGatewayV2(ctx));
+    let request = lambda_http::Request::from_parts(parts, body).with_request_context(RequestContext::ApiGatewayV2(ctx));
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
     let resp = match routes::find(&method, &path) {
