@@ -259,3 +259,163 @@ impl TokenService {
         Ok(c)
     }
 }
+
+/// A fresh Ed25519 private key as PKCS#8 PEM (for local development and `authctl`).
+pub fn generate_ed25519_pem() -> Result<String, String> {
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let doc = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| "key generation failed".to_owned())?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(doc.as_ref());
+    let lines: Vec<&str> = b64.as_bytes().chunks(64).filter_map(|c| std::str::from_utf8(c).ok()).collect();
+    Ok(format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::domain::{Email, UserId};
+    use crate::Settings;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn settings(alg: &str, key: &str) -> Settings {
+        let vars: HashMap<String, String> = [
+            ("EMAIL_FROM", "no-reply@example.com"),
+            ("JWT_ALGORITHM", alg),
+            ("JWT_SIGNING_KEY", key),
+            ("JWT_LEEWAY", "10"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        Settings::from_map(&vars).unwrap()
+    }
+
+    fn ed() -> TokenService {
+        TokenService::new(&settings("EdDSA", &generate_ed25519_pem().unwrap()))
+    }
+
+    fn user() -> User {
+        User {
+            id: UserId::generate(),
+            email: Email::parse("ada@example.com").unwrap(),
+            username: None,
+            first_name: String::new(),
+            last_name: String::new(),
+            password_hash: String::new(),
+            is_active: true,
+            is_staff: false,
+            is_superuser: false,
+            groups: vec!["editors".into()],
+            date_joined: NOW,
+            last_login: None,
+            tokens_valid_after: NOW,
+            version: 1,
+            expires_at: None,
+        }
+    }
+
+    fn b64(v: &serde_json::Value) -> String {
+        URL_SAFE_NO_PAD.encode(v.to_string())
+    }
+
+    #[test]
+    fn issued_tokens_carry_simplejwt_claims_and_verify() {
+        let t = ed();
+        let u = user();
+        let access = t.issue_access(&u, "sid1", "jti1".into(), NOW).unwrap();
+        let c = t.verify(&access, TokenType::Access, NOW + 1).unwrap();
+        assert_eq!(c.token_type, "access");
+        assert_eq!(c.user_id, u.id.to_string());
+        assert_eq!(c.sub, c.user_id);
+        assert_eq!(c.sid, "sid1");
+        assert_eq!(c.exp, NOW + 300);
+        assert_eq!(c.email.as_deref(), Some("ada@example.com"));
+        assert_eq!(c.groups, Some(vec!["editors".to_owned()]));
+        let header = jsonwebtoken::decode_header(&access).unwrap();
+        assert_eq!(header.alg, Algorithm::EdDSA);
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        assert_eq!(header.kid.as_deref(), t.key().kid());
+        let refresh = t.issue_refresh(&u, "sid1", "r1".into(), NOW, NOW + 100).unwrap();
+        let rc = t.verify(&refresh, TokenType::Refresh, NOW).unwrap();
+        assert_eq!(rc.exp, NOW + 100, "refresh never outlives its session");
+        assert_eq!(rc.email, None);
+    }
+
+    #[test]
+    fn each_type_is_refused_where_the_other_is_expected() {
+        let t = ed();
+        let u = user();
+        let access = t.issue_access(&u, "s", "j".into(), NOW).unwrap();
+        let refresh = t.issue_refresh(&u, "s", "j".into(), NOW, NOW + 1000).unwrap();
+        assert_eq!(t.verify(&access, TokenType::Refresh, NOW), Err(TokenError::Invalid));
+        assert_eq!(t.verify(&refresh, TokenType::Access, NOW), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn expiry_is_checked_against_our_clock_with_leeway() {
+        let t = ed();
+        let access = t.issue_access(&user(), "s", "j".into(), NOW).unwrap();
+        assert!(t.verify(&access, TokenType::Access, NOW + 300 + 9).is_ok());
+        assert_eq!(t.verify(&access, TokenType::Access, NOW + 300 + 10), Err(TokenError::Invalid));
+        assert_eq!(t.verify(&access, TokenType::Access, NOW - 11), Err(TokenError::Invalid), "issued in the future");
+    }
+
+    #[test]
+    fn attacks_are_refused() {
+        let t = ed();
+        let u = user();
+        let access = t.issue_access(&u, "s", "j".into(), NOW).unwrap();
+        let parts: Vec<&str> = access.split('.').collect();
+        let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        // alg none
+        let none = format!("{}.{}.", b64(&serde_json::json!({"alg": "none", "typ": "at+jwt"})), parts[1]);
+        assert_eq!(t.verify(&none, TokenType::Access, NOW), Err(TokenError::Invalid));
+        // HS256 signed with the public key (algorithm confusion)
+        let x = t.key().public_jwk().unwrap()["x"].as_str().unwrap().to_owned();
+        let mut h = Header::new(Algorithm::HS256);
+        h.typ = Some("at+jwt".into());
+        h.kid = t.key().kid().map(str::to_owned);
+        let confused = jsonwebtoken::encode(&h, &claims, &EncodingKey::from_secret(x.as_bytes())).unwrap();
+        assert_eq!(t.verify(&confused, TokenType::Access, NOW), Err(TokenError::Invalid));
+        // a tampered payload
+        let mut evil = claims.clone();
+        evil["is_staff"] = serde_json::json!(true);
+        let tampered = format!("{}.{}.{}", parts[0], b64(&evil), parts[2]);
+        assert_eq!(t.verify(&tampered, TokenType::Access, NOW), Err(TokenError::Invalid));
+        // another key, another issuer, another audience
+        assert_eq!(ed().verify(&access, TokenType::Access, NOW), Err(TokenError::Invalid));
+        let mut other = settings("EdDSA", &generate_ed25519_pem().unwrap());
+        other.jwt_signing_key = t.key().clone();
+        other.jwt_issuer = "someone-else".into();
+        assert_eq!(TokenService::new(&other).verify(&access, TokenType::Access, NOW), Err(TokenError::Invalid));
+        other.jwt_issuer = "gatehouse".into();
+        other.jwt_audience = "another-api".into();
+        assert_eq!(TokenService::new(&other).verify(&access, TokenType::Access, NOW), Err(TokenError::Invalid));
+        // oversized and garbage
+        assert_eq!(t.verify(&"a".repeat(MAX_TOKEN_LEN + 1), TokenType::Access, NOW), Err(TokenError::Invalid));
+        assert_eq!(t.verify("not.a.jwt", TokenType::Access, NOW), Err(TokenError::Invalid));
+        assert_eq!(t.verify("", TokenType::Access, NOW), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn hs256_works_and_refuses_eddsa_tokens() {
+        let hs = TokenService::new(&settings("HS256", "0123456789abcdef0123456789abcdef"));
+        let u = user();
+        let token = hs.issue_access(&u, "s", "j".into(), NOW).unwrap();
+        assert!(hs.verify(&token, TokenType::Access, NOW).is_ok());
+        assert!(hs.key().public_jwk().is_none());
+        let ed_token = ed().issue_access(&u, "s", "j".into(), NOW).unwrap();
+        assert_eq!(hs.verify(&ed_token, TokenType::Access, NOW), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn generated_pem_round_trips_and_bad_keys_are_refused() {
+        let pem = generate_ed25519_pem().unwrap();
+        assert!(SigningKey::parse(JwtAlgorithm::EdDsa, &pem, None).is_ok());
+        assert!(SigningKey::parse(JwtAlgorithm::EdDsa, &pem.replace('\n', "\\n"), None).is_ok());
+        assert!(SigningKey::parse(JwtAlgorithm::EdDsa, "not a key", None).is_err());
+        assert!(SigningKey::parse(JwtAlgorithm::Hs256, "short", None).is_err());
+    }
+}

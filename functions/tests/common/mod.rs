@@ -1,0 +1,168 @@
+//! In-process test harness: the real handlers over the memory store (or DynamoDB at the
+//! emulator), the capture mailer and a fixed clock.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use gatehouse_core::mail::CaptureMailer;
+use gatehouse_core::ports::{FixedClock, Store};
+use gatehouse_core::store::{DynamoStore, MemoryStore};
+use gatehouse_core::{App, Settings};
+use gatehouse_functions::handlers::fallback;
+use gatehouse_functions::routes::{self, Match};
+use lambda_http::http::{HeaderMap, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::Value;
+
+pub const T0: i64 = 1_800_000_000;
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub app: Arc<App>,
+    pub mail: Arc<CaptureMailer>,
+    pub clock: Arc<FixedClock>,
+    pub memory: Option<Arc<MemoryStore>>,
+    pub dynamo: Option<DynamoStore>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: HeaderMap,
+}
+
+fn settings(overrides: &[(&str, &str)]) -> Settings {
+    let mut vars: HashMap<String, String> = [
+        ("EMAIL_FROM", "no-reply@gatehouse.test"),
+        ("JWT_ALGORITHM", "HS256"),
+        ("JWT_SIGNING_KEY", "test-secret-test-secret-test-secret!"),
+        ("FRONTEND_DOMAIN", "app.example.com"),
+        ("ARGON2_MEMORY_KIB", "64"),
+        ("ARGON2_ITERATIONS", "1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in overrides {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    Settings::from_map(&vars).unwrap()
+}
+
+fn assemble(store: Arc<dyn Store>, overrides: &[(&str, &str)]) -> (Arc<App>, Arc<CaptureMailer>, Arc<FixedClock>) {
+    let mail = Arc::new(CaptureMailer::new());
+    let clock = Arc::new(FixedClock::new(T0));
+    let app = App::new(settings(overrides), store, mail.clone(), clock.clone()).unwrap();
+    (Arc::new(app), mail, clock)
+}
+
+/// The app over the memory store.
+pub fn spawn_app(overrides: &[(&str, &str)]) -> TestApp {
+    let memory = Arc::new(MemoryStore::new());
+    let (app, mail, clock) = assemble(memory.clone(), overrides);
+    TestApp { app, mail, clock, memory: Some(memory), dynamo: None }
+}
+
+/// The emulator's endpoint; `make test` sets it. Tests that need it fail without it.
+pub fn emulator_endpoint() -> String {
+    std::env::var("GATEHOUSE_TEST_DYNAMODB_ENDPOINT")
+        .expect("GATEHOUSE_TEST_DYNAMODB_ENDPOINT is not set: run these tests through `make test`, which starts the emulator")
+}
+
+/// The app over DynamoDB at the emulator, in a fresh table of its own.
+pub async fn spawn_app_dynamo(overrides: &[(&str, &str)]) -> TestApp {
+    let sdk = gatehouse_core::local_aws_config(&emulator_endpoint()).await;
+    let table = format!("t-{}", gatehouse_core::secrets::random_id().unwrap().to_lowercase().replace(['-', '_'], "x"));
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    store.create_table().await.unwrap();
+    let (app, mail, clock) = assemble(Arc::new(store.clone()), overrides);
+    TestApp { app, mail, clock, memory: None, dynamo: Some(store) }
+}
+
+/// Routes a request as API Gateway (or the dev server) would.
+pub async fn dispatch(app: &Arc<App>, req: Request) -> Response<Body> {
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    match routes::find(&method, &path) {
+        Match::Found(route) => (route.handler)(app.clone(), req).await,
+        _ => fallback::answer(&req),
+    }
+}
+
+pub fn reply(resp: Response<Body>) -> Reply {
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes: &[u8] = resp.body().as_ref();
+    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(bytes).expect("responses are JSON") };
+    Reply { status, body, headers }
+}
+
+pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: Body) -> Request {
+    let mut b = lambda_http::http::Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let mut ctx = lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext::default();
+    ctx.http.source_ip = Some("203.0.113.7".into());
+    b.body(body).unwrap().with_request_context(RequestContext::ApiGatewayV2(ctx))
+}
+
+impl TestApp {
+    pub async fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Body) -> Reply {
+        reply(dispatch(&self.app, request(method, path, headers, body)).await)
+    }
+
+    /// A JSON request, optionally with a bearer token.
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>, bearer: Option<&str>) -> Reply {
+        let auth = bearer.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(a) = &auth {
+            headers.push(("authorization", a.as_str()));
+        }
+        let body = body.map(|b| Body::Text(b.to_string())).unwrap_or(Body::Empty);
+        self.raw(method, path, &headers, body).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call("POST", path, Some(body), None).await
+    }
+
+    /// Registers `email` and returns the (uid, token) of its activation link.
+    pub async fn register(&self, email: &str) -> (String, String) {
+        let r = self.post("/auth/users/", serde_json::json!({"email": email, "password": PASSWORD})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        self.link_parts(email)
+    }
+
+    /// (uid, token) of the newest link emailed to `email`.
+    pub fn link_parts(&self, email: &str) -> (String, String) {
+        let link = self.mail.last_to(email).and_then(|m| m.link).expect("an email with a link");
+        let mut parts = link.rsplit('/');
+        let token = parts.next().unwrap().to_owned();
+        let uid = parts.next().unwrap().to_owned();
+        (uid, token)
+    }
+
+    /// Registers and activates `email`, then logs in: (access, refresh).
+    pub async fn active_user(&self, email: &str) -> (String, String) {
+        let (uid, token) = self.register(email).await;
+        let r = self.post("/auth/users/activation/", serde_json::json!({"uid": uid, "token": token})).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+        self.login(email).await
+    }
+
+    pub async fn login(&self, email: &str) -> (String, String) {
+        let r = self.post("/auth/jwt/create/", serde_json::json!({"email": email, "password": PASSWORD})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        (r.body["access"].as_str().unwrap().to_owned(), r.body["refresh"].as_str().unwrap().to_owned())
+    }
+}
+
+/// An event from `events/`, as API Gateway would deliver it.
+pub fn event(name: &str) -> Request {
+    let path = format!("{}/../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
