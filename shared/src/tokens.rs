@@ -263,10 +263,18 @@ impl TokenService {
 /// A fresh Ed25519 private key as PKCS#8 PEM (for local development and `authctl`).
 pub fn generate_ed25519_pem() -> Result<String, String> {
     let rng = aws_lc_rs::rand::SystemRandom::new();
-    let doc = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| "key generation failed".to_owned())?;
+    let doc =
+        aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| "key generation failed".to_owned())?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(doc.as_ref());
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).filter_map(|c| std::str::from_utf8(c).ok()).collect();
-    Ok(format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n")))
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .filter_map(|c| std::str::from_utf8(c).ok())
+        .collect();
+    Ok(format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    ))
 }
 
 #[cfg(test)]
@@ -358,8 +366,15 @@ mod tests {
         let t = ed();
         let access = t.issue_access(&user(), "s", "j".into(), NOW).unwrap();
         assert!(t.verify(&access, TokenType::Access, NOW + 300 + 9).is_ok());
-        assert_eq!(t.verify(&access, TokenType::Access, NOW + 300 + 10), Err(TokenError::Invalid));
-        assert_eq!(t.verify(&access, TokenType::Access, NOW - 11), Err(TokenError::Invalid), "issued in the future");
+        assert_eq!(
+            t.verify(&access, TokenType::Access, NOW + 300 + 10),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(
+            t.verify(&access, TokenType::Access, NOW - 11),
+            Err(TokenError::Invalid),
+            "issued in the future"
+        );
     }
 
     #[test]
@@ -370,7 +385,11 @@ mod tests {
         let parts: Vec<&str> = access.split('.').collect();
         let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         // alg none
-        let none = format!("{}.{}.", b64(&serde_json::json!({"alg": "none", "typ": "at+jwt"})), parts[1]);
+        let none = format!(
+            "{}.{}.",
+            b64(&serde_json::json!({"alg": "none", "typ": "at+jwt"})),
+            parts[1]
+        );
         assert_eq!(t.verify(&none, TokenType::Access, NOW), Err(TokenError::Invalid));
         // HS256 signed with the public key (algorithm confusion)
         let x = t.key().public_jwk().unwrap()["x"].as_str().unwrap().to_owned();
@@ -389,12 +408,21 @@ mod tests {
         let mut other = settings("EdDSA", &generate_ed25519_pem().unwrap());
         other.jwt_signing_key = t.key().clone();
         other.jwt_issuer = "someone-else".into();
-        assert_eq!(TokenService::new(&other).verify(&access, TokenType::Access, NOW), Err(TokenError::Invalid));
+        assert_eq!(
+            TokenService::new(&other).verify(&access, TokenType::Access, NOW),
+            Err(TokenError::Invalid)
+        );
         other.jwt_issuer = "gatehouse".into();
         other.jwt_audience = "another-api".into();
-        assert_eq!(TokenService::new(&other).verify(&access, TokenType::Access, NOW), Err(TokenError::Invalid));
+        assert_eq!(
+            TokenService::new(&other).verify(&access, TokenType::Access, NOW),
+            Err(TokenError::Invalid)
+        );
         // oversized and garbage
-        assert_eq!(t.verify(&"a".repeat(MAX_TOKEN_LEN + 1), TokenType::Access, NOW), Err(TokenError::Invalid));
+        assert_eq!(
+            t.verify(&"a".repeat(MAX_TOKEN_LEN + 1), TokenType::Access, NOW),
+            Err(TokenError::Invalid)
+        );
         assert_eq!(t.verify("not.a.jwt", TokenType::Access, NOW), Err(TokenError::Invalid));
         assert_eq!(t.verify("", TokenType::Access, NOW), Err(TokenError::Invalid));
     }

@@ -20,7 +20,11 @@ struct Harness {
 impl Harness {
     fn memory() -> Self {
         let m = Arc::new(MemoryStore::new());
-        Self { store: m.clone(), dynamo: None, memory: Some(m) }
+        Self {
+            store: m.clone(),
+            dynamo: None,
+            memory: Some(m),
+        }
     }
 
     async fn dynamo() -> Self {
@@ -28,10 +32,17 @@ impl Harness {
             "GATEHOUSE_TEST_DYNAMODB_ENDPOINT is not set: run the DynamoDB contract through `make test`, which starts the emulator",
         );
         let sdk = gatehouse_core::local_aws_config(&endpoint).await;
-        let table = format!("c-{}", gatehouse_core::secrets::random_id().unwrap().replace(['-', '_'], "x"));
+        let table = format!(
+            "c-{}",
+            gatehouse_core::secrets::random_id().unwrap().replace(['-', '_'], "x")
+        );
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
         store.create_table().await.unwrap();
-        Self { store: Arc::new(store.clone()), dynamo: Some(store), memory: None }
+        Self {
+            store: Arc::new(store.clone()),
+            dynamo: Some(store),
+            memory: None,
+        }
     }
 
     /// Email claim items stored, expired or not.
@@ -46,9 +57,13 @@ impl Harness {
     /// User items stored, expired or not.
     async fn users(&self) -> usize {
         match (&self.dynamo, &self.memory) {
-            (Some(d), _) => {
-                d.scan_prefix("USER#").await.unwrap().iter().filter(|i| i["sk"].as_s().unwrap() == "PROFILE").count()
-            }
+            (Some(d), _) => d
+                .scan_prefix("USER#")
+                .await
+                .unwrap()
+                .iter()
+                .filter(|i| i["sk"].as_s().unwrap() == "PROFILE")
+                .count(),
             (_, Some(m)) => m.user_count(),
             _ => unreachable!(),
         }
@@ -62,7 +77,8 @@ fn user(email: &str, username: Option<&str>, expires_at: Option<i64>) -> User {
         username: username.map(|u| Username::parse(u).unwrap()),
         first_name: "Ada".into(),
         last_name: "Lovelace".into(),
-        password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g".into(),
+        password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
+            .into(),
         is_active: expires_at.is_none(),
         is_staff: false,
         is_superuser: false,
@@ -76,7 +92,13 @@ fn user(email: &str, username: Option<&str>, expires_at: Option<i64>) -> User {
 }
 
 fn code(user: &User, secret: &str, expires_at: i64) -> CodeRecord {
-    CodeRecord { user_id: user.id.clone(), purpose: CodePurpose::Activation, hash: sha256_hex(secret), expires_at, attempts: 0 }
+    CodeRecord {
+        user_id: user.id.clone(),
+        purpose: CodePurpose::Activation,
+        hash: sha256_hex(secret),
+        expires_at,
+        attempts: 0,
+    }
 }
 
 fn session(user: &User, sid: &str, jti: &str) -> Session {
@@ -97,13 +119,28 @@ fn session(user: &User, sid: &str, jti: &str) -> Session {
 
 async fn create_then_read_back(h: Harness) {
     let u = user("Ada@Example.com", Some("Ada"), Some(NOW + 100));
-    h.store.create_user(&u, Some(&code(&u, "s3cret", NOW + 50)), NOW).await.unwrap();
+    h.store
+        .create_user(&u, Some(&code(&u, "s3cret", NOW + 50)), NOW)
+        .await
+        .unwrap();
     assert_eq!(h.store.get_user(&u.id, NOW).await.unwrap(), Some(u.clone()));
-    let by_email = h.store.find_user_by_email(&Email::parse("ada@EXAMPLE.com").unwrap(), NOW).await.unwrap();
+    let by_email = h
+        .store
+        .find_user_by_email(&Email::parse("ada@EXAMPLE.com").unwrap(), NOW)
+        .await
+        .unwrap();
     assert_eq!(by_email, Some(u.clone()));
-    let c = h.store.get_code(&u.id, CodePurpose::Activation, NOW).await.unwrap().unwrap();
+    let c = h
+        .store
+        .get_code(&u.id, CodePurpose::Activation, NOW)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.hash, sha256_hex("s3cret"));
-    assert_eq!(h.store.get_code(&u.id, CodePurpose::PasswordReset, NOW).await.unwrap(), None);
+    assert_eq!(
+        h.store.get_code(&u.id, CodePurpose::PasswordReset, NOW).await.unwrap(),
+        None
+    );
     assert_eq!(h.store.get_user(&UserId::generate(), NOW).await.unwrap(), None);
 }
 
@@ -111,9 +148,15 @@ async fn duplicates_are_refused_and_nothing_half_written(h: Harness) {
     let a = user("ada@example.com", Some("ada"), None);
     h.store.create_user(&a, None, NOW).await.unwrap();
     let same_email = user("ADA@example.com", None, None);
-    assert!(matches!(h.store.create_user(&same_email, None, NOW).await, Err(CreateUserError::EmailTaken)));
+    assert!(matches!(
+        h.store.create_user(&same_email, None, NOW).await,
+        Err(CreateUserError::EmailTaken)
+    ));
     let same_name = user("grace@example.com", Some("ADA"), None);
-    assert!(matches!(h.store.create_user(&same_name, None, NOW).await, Err(CreateUserError::UsernameTaken)));
+    assert!(matches!(
+        h.store.create_user(&same_name, None, NOW).await,
+        Err(CreateUserError::UsernameTaken)
+    ));
     assert_eq!(h.store.get_user(&same_name.id, NOW).await.unwrap(), None);
     // The loser's email claim was not left behind.
     let retry = user("grace@example.com", Some("grace"), None);
@@ -124,46 +167,111 @@ async fn duplicates_are_refused_and_nothing_half_written(h: Harness) {
 
 async fn expired_items_are_invisible_and_claims_reusable(h: Harness) {
     let old = user("ada@example.com", Some("ada"), Some(NOW + 10));
-    h.store.create_user(&old, Some(&code(&old, "c", NOW + 5)), NOW).await.unwrap();
-    assert!(h.store.get_code(&old.id, CodePurpose::Activation, NOW + 4).await.unwrap().is_some());
-    assert_eq!(h.store.get_code(&old.id, CodePurpose::Activation, NOW + 5).await.unwrap(), None);
-    assert!(matches!(h.store.create_user(&user("ada@example.com", None, None), None, NOW + 9).await, Err(CreateUserError::EmailTaken)));
+    h.store
+        .create_user(&old, Some(&code(&old, "c", NOW + 5)), NOW)
+        .await
+        .unwrap();
+    assert!(h
+        .store
+        .get_code(&old.id, CodePurpose::Activation, NOW + 4)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        h.store
+            .get_code(&old.id, CodePurpose::Activation, NOW + 5)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(matches!(
+        h.store
+            .create_user(&user("ada@example.com", None, None), None, NOW + 9)
+            .await,
+        Err(CreateUserError::EmailTaken)
+    ));
     // At expiry the item may still be in the table, but it is gone for us and its claims are free.
     assert_eq!(h.store.get_user(&old.id, NOW + 10).await.unwrap(), None);
     assert_eq!(h.store.find_user_by_email(&old.email, NOW + 10).await.unwrap(), None);
     let new = user("ada@example.com", Some("ada"), None);
     h.store.create_user(&new, None, NOW + 10).await.unwrap();
-    assert_eq!(h.store.find_user_by_email(&old.email, NOW + 10).await.unwrap().map(|u| u.id), Some(new.id.clone()));
+    assert_eq!(
+        h.store
+            .find_user_by_email(&old.email, NOW + 10)
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        Some(new.id.clone())
+    );
     let mut s = session(&new, "s1", "j1");
     s.expires_at = NOW + 20;
     h.store.create_session(&s, None).await.unwrap();
-    assert!(h.store.get_user_and_session(&new.id, "s1", NOW + 19).await.unwrap().1.is_some());
-    assert_eq!(h.store.get_user_and_session(&new.id, "s1", NOW + 20).await.unwrap().1, None);
-    assert_eq!(h.store.rotate_session(&new.id, "s1", "j1", "j2", NOW + 20).await.unwrap(), Rotation::Stale);
+    assert!(h
+        .store
+        .get_user_and_session(&new.id, "s1", NOW + 19)
+        .await
+        .unwrap()
+        .1
+        .is_some());
+    assert_eq!(
+        h.store.get_user_and_session(&new.id, "s1", NOW + 20).await.unwrap().1,
+        None
+    );
+    assert_eq!(
+        h.store
+            .rotate_session(&new.id, "s1", "j1", "j2", NOW + 20)
+            .await
+            .unwrap(),
+        Rotation::Stale
+    );
 }
 
 async fn activation_consumes_the_code_once(h: Harness) {
     let u = user("ada@example.com", Some("ada"), Some(NOW + 100));
-    h.store.create_user(&u, Some(&code(&u, "right", NOW + 50)), NOW).await.unwrap();
-    assert!(matches!(h.store.activate(&u.id, &sha256_hex("wrong"), NOW).await, Err(ActivateError::InvalidCode)));
+    h.store
+        .create_user(&u, Some(&code(&u, "right", NOW + 50)), NOW)
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.store.activate(&u.id, &sha256_hex("wrong"), NOW).await,
+        Err(ActivateError::InvalidCode)
+    ));
     h.store.activate(&u.id, &sha256_hex("right"), NOW).await.unwrap();
-    assert!(matches!(h.store.activate(&u.id, &sha256_hex("right"), NOW).await, Err(ActivateError::NotActivatable)));
+    assert!(matches!(
+        h.store.activate(&u.id, &sha256_hex("right"), NOW).await,
+        Err(ActivateError::NotActivatable)
+    ));
     let stored = h.store.get_user(&u.id, NOW).await.unwrap().unwrap();
     assert!(stored.is_active);
     assert_eq!(stored.expires_at, None);
     assert_eq!(stored.version, 2);
-    assert_eq!(h.store.get_code(&u.id, CodePurpose::Activation, NOW).await.unwrap(), None);
+    assert_eq!(
+        h.store.get_code(&u.id, CodePurpose::Activation, NOW).await.unwrap(),
+        None
+    );
     // Neither the user nor its claims expire any more.
     let later = NOW + 10_000;
-    assert_eq!(h.store.find_user_by_email(&u.email, later).await.unwrap().map(|x| x.id), Some(u.id.clone()));
+    assert_eq!(
+        h.store.find_user_by_email(&u.email, later).await.unwrap().map(|x| x.id),
+        Some(u.id.clone())
+    );
     let squatter = user("other@example.com", Some("ADA"), None);
-    assert!(matches!(h.store.create_user(&squatter, None, later).await, Err(CreateUserError::UsernameTaken)));
+    assert!(matches!(
+        h.store.create_user(&squatter, None, later).await,
+        Err(CreateUserError::UsernameTaken)
+    ));
 }
 
 async fn an_expired_code_does_not_activate(h: Harness) {
     let u = user("ada@example.com", None, Some(NOW + 100));
-    h.store.create_user(&u, Some(&code(&u, "right", NOW + 50)), NOW).await.unwrap();
-    assert!(matches!(h.store.activate(&u.id, &sha256_hex("right"), NOW + 50).await, Err(ActivateError::InvalidCode)));
+    h.store
+        .create_user(&u, Some(&code(&u, "right", NOW + 50)), NOW)
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.store.activate(&u.id, &sha256_hex("right"), NOW + 50).await,
+        Err(ActivateError::InvalidCode)
+    ));
     assert!(!h.store.get_user(&u.id, NOW + 50).await.unwrap().unwrap().is_active);
 }
 
@@ -191,11 +299,16 @@ async fn concurrent_creates_of_one_email_make_one_user(h: Harness) {
 
 async fn concurrent_activations_succeed_once(h: Harness) {
     let u = user("ada@example.com", None, Some(NOW + 100));
-    h.store.create_user(&u, Some(&code(&u, "right", NOW + 50)), NOW).await.unwrap();
+    h.store
+        .create_user(&u, Some(&code(&u, "right", NOW + 50)), NOW)
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for _ in 0..10 {
         let (store, id) = (h.store.clone(), u.id.clone());
-        tasks.push(tokio::spawn(async move { store.activate(&id, &sha256_hex("right"), NOW).await }));
+        tasks.push(tokio::spawn(async move {
+            store.activate(&id, &sha256_hex("right"), NOW).await
+        }));
     }
     let mut wins = 0;
     for t in tasks {
@@ -211,20 +324,41 @@ async fn concurrent_activations_succeed_once(h: Harness) {
 async fn sessions_rotate_conditionally(h: Harness) {
     let u = user("ada@example.com", None, None);
     h.store.create_user(&u, None, NOW).await.unwrap();
-    h.store.create_session(&session(&u, "s1", "j1"), Some(NOW + 1)).await.unwrap();
+    h.store
+        .create_session(&session(&u, "s1", "j1"), Some(NOW + 1))
+        .await
+        .unwrap();
     let (got_user, got) = h.store.get_user_and_session(&u.id, "s1", NOW + 1).await.unwrap();
     assert_eq!(got_user.unwrap().last_login, Some(NOW + 1));
     assert_eq!(got, Some(session(&u, "s1", "j1")));
     assert_eq!(h.store.get_user_and_session(&u.id, "nope", NOW).await.unwrap().1, None);
-    assert_eq!(h.store.rotate_session(&u.id, "s1", "j1", "j2", NOW + 5).await.unwrap(), Rotation::Rotated);
-    assert_eq!(h.store.rotate_session(&u.id, "s1", "j1", "j3", NOW + 6).await.unwrap(), Rotation::Stale);
-    let s = h.store.get_user_and_session(&u.id, "s1", NOW + 6).await.unwrap().1.unwrap();
-    assert_eq!((s.current_jti.as_str(), s.previous_jti.as_deref(), s.counter), ("j2", Some("j1"), 1));
+    assert_eq!(
+        h.store.rotate_session(&u.id, "s1", "j1", "j2", NOW + 5).await.unwrap(),
+        Rotation::Rotated
+    );
+    assert_eq!(
+        h.store.rotate_session(&u.id, "s1", "j1", "j3", NOW + 6).await.unwrap(),
+        Rotation::Stale
+    );
+    let s = h
+        .store
+        .get_user_and_session(&u.id, "s1", NOW + 6)
+        .await
+        .unwrap()
+        .1
+        .unwrap();
+    assert_eq!(
+        (s.current_jti.as_str(), s.previous_jti.as_deref(), s.counter),
+        ("j2", Some("j1"), 1)
+    );
     assert_eq!((s.rotated_at, s.last_used_at), (Some(NOW + 5), NOW + 5));
     h.store.delete_session(&u.id, "s1").await.unwrap();
     h.store.delete_session(&u.id, "s1").await.unwrap();
     assert_eq!(h.store.get_user_and_session(&u.id, "s1", NOW).await.unwrap().1, None);
-    assert_eq!(h.store.rotate_session(&u.id, "s1", "j2", "j4", NOW).await.unwrap(), Rotation::Stale);
+    assert_eq!(
+        h.store.rotate_session(&u.id, "s1", "j2", "j4", NOW).await.unwrap(),
+        Rotation::Stale
+    );
 }
 
 async fn concurrent_rotations_of_one_token_fork_nothing(h: Harness) {
@@ -234,7 +368,12 @@ async fn concurrent_rotations_of_one_token_fork_nothing(h: Harness) {
     let mut tasks = Vec::new();
     for i in 0..10 {
         let (store, id) = (h.store.clone(), u.id.clone());
-        tasks.push(tokio::spawn(async move { store.rotate_session(&id, "s1", "j0", &format!("n{i}"), NOW).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            store
+                .rotate_session(&id, "s1", "j0", &format!("n{i}"), NOW)
+                .await
+                .unwrap()
+        }));
     }
     let mut wins = 0;
     for t in tasks {
@@ -257,13 +396,19 @@ async fn profile_updates_are_optimistic(h: Harness) {
     renamed.first_name = "Augusta".into();
     assert_eq!(h.store.update_profile(&a, &renamed, NOW).await.unwrap(), 2);
     // A stale copy loses.
-    assert!(matches!(h.store.update_profile(&a, &renamed, NOW).await, Err(UpdateUserError::Conflict)));
+    assert!(matches!(
+        h.store.update_profile(&a, &renamed, NOW).await,
+        Err(UpdateUserError::Conflict)
+    ));
     let stored = h.store.get_user(&a.id, NOW).await.unwrap().unwrap();
     assert_eq!((stored.first_name.as_str(), stored.version), ("Augusta", 2));
     // The old username is free, the new one taken.
     let mut g2 = g.clone();
     g2.username = Some(Username::parse("Countess").unwrap());
-    assert!(matches!(h.store.update_profile(&g, &g2, NOW).await, Err(UpdateUserError::UsernameTaken)));
+    assert!(matches!(
+        h.store.update_profile(&g, &g2, NOW).await,
+        Err(UpdateUserError::UsernameTaken)
+    ));
     g2.username = Some(Username::parse("ADA").unwrap());
     h.store.update_profile(&g, &g2, NOW).await.unwrap();
     // Dropping a username frees it.
@@ -272,15 +417,29 @@ async fn profile_updates_are_optimistic(h: Harness) {
     none.username = None;
     h.store.update_profile(&current, &none, NOW).await.unwrap();
     assert_eq!(h.store.get_user(&g.id, NOW).await.unwrap().unwrap().username, None);
-    h.store.create_user(&user("x@example.com", Some("ada"), None), None, NOW).await.unwrap();
+    h.store
+        .create_user(&user("x@example.com", Some("ada"), None), None, NOW)
+        .await
+        .unwrap();
 }
 
 async fn password_hash_replacement_is_conditional(h: Harness) {
     let u = user("ada@example.com", None, None);
     h.store.create_user(&u, None, NOW).await.unwrap();
-    assert!(!h.store.replace_password_hash(&u.id, "not-current", "new").await.unwrap());
-    assert!(h.store.replace_password_hash(&u.id, &u.password_hash, "new").await.unwrap());
-    assert_eq!(h.store.get_user(&u.id, NOW).await.unwrap().unwrap().password_hash, "new");
+    assert!(!h
+        .store
+        .replace_password_hash(&u.id, "not-current", "new")
+        .await
+        .unwrap());
+    assert!(h
+        .store
+        .replace_password_hash(&u.id, &u.password_hash, "new")
+        .await
+        .unwrap());
+    assert_eq!(
+        h.store.get_user(&u.id, NOW).await.unwrap().unwrap().password_hash,
+        "new"
+    );
 }
 
 macro_rules! contract {

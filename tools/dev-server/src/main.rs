@@ -30,6 +30,7 @@ struct Options {
     port: u16,
     memory: bool,
     create_table: bool,
+    dev_key: Option<std::path::PathBuf>,
 }
 
 fn options() -> Result<Options, String> {
@@ -37,12 +38,14 @@ fn options() -> Result<Options, String> {
         port: std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000),
         memory: false,
         create_table: false,
+        dev_key: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--memory" => o.memory = true,
             "--create-table" => o.create_table = true,
+            "--dev-key" => o.dev_key = Some(args.next().ok_or("--dev-key needs a path")?.into()),
             "--port" => {
                 o.port = args
                     .next()
@@ -50,7 +53,7 @@ fn options() -> Result<Options, String> {
                     .ok_or("--port needs a number")?
             }
             "-h" | "--help" => {
-                println!("usage: gatehouse-dev-server [--port N] [--memory] [--create-table]\n\n  --memory        memory store and no SES (nothing else needed)\n  --create-table  create the table and verify EMAIL_FROM at AWS_ENDPOINT_URL first\n\nSettings come from the environment (see README).");
+                println!("usage: gatehouse-dev-server [--port N] [--memory] [--create-table] [--dev-key PATH]\n\n  --memory        memory store and no SES (nothing else needed)\n  --create-table  create the table and verify EMAIL_FROM at AWS_ENDPOINT_URL first\n  --dev-key PATH  without JWT_SIGNING_KEY, sign with the Ed25519 key at PATH (created if missing)\n\nSettings come from the environment (see README).");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other} (try --help)")),
@@ -65,7 +68,11 @@ struct Server {
 }
 
 async fn build(o: &Options) -> Result<Server, String> {
-    let settings = Settings::from_env().map_err(|e| e.to_string())?;
+    let mut vars: std::collections::HashMap<String, String> = std::env::vars().collect();
+    if let (Some(path), None) = (&o.dev_key, vars.get("JWT_SIGNING_KEY")) {
+        vars.insert("JWT_SIGNING_KEY".into(), dev_key(path)?);
+    }
+    let settings = Settings::from_map(&vars).map_err(|e| e.to_string())?;
     let (store, inner): (Arc<dyn Store>, Arc<dyn Mailer>) = if o.memory {
         (Arc::new(MemoryStore::new()), Arc::new(CaptureMailer::new()))
     } else {
@@ -89,6 +96,20 @@ async fn build(o: &Options) -> Result<Server, String> {
         app: Arc::new(app),
         mailbox,
     })
+}
+
+/// The local signing key: read, or generated once and kept (never used outside development).
+fn dev_key(path: &std::path::Path) -> Result<String, String> {
+    if let Ok(pem) = std::fs::read_to_string(path) {
+        return Ok(pem);
+    }
+    let pem = gatehouse_core::tokens::generate_ed25519_pem()?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, &pem).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("Generated a development signing key at {}", path.display());
+    Ok(pem)
 }
 
 type HttpResponse = hyper::Response<Full<Bytes>>;

@@ -1,0 +1,36 @@
+# Gatehouse. The two commands: `make dev` and `make test`.
+.PHONY: dev test build release package lint lint-infra fmt clean help
+
+help:
+	@echo "make dev        local stack: AWS emulator + every route on http://127.0.0.1:3000"
+	@echo "make test       everything CI runs (installs what it needs)"
+	@echo "make lint       cargo fmt --check, clippy -D warnings, cfn-lint"
+	@echo "make package    cargo lambda build --release --arm64 for every function"
+	@echo "make clean      remove build output, .venv and .dev"
+
+dev:
+	@bash tools/dev.sh
+
+test:
+	@bash tools/test.sh
+
+build:
+	cargo build --workspace
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(MAKE) lint-infra
+
+lint-infra:
+	@bash -c 'source tools/lib.sh && ensure_venv && "$$VENV/bin/cfn-lint" infra/template.yaml'
+
+fmt:
+	cargo fmt --all
+
+package:
+	@bash -c 'source tools/lib.sh && ensure_venv && "$$VENV/bin/pip" install --quiet cargo-lambda==1.9.2 && PATH="$$VENV/bin:$$PATH" cargo lambda build --release --arm64 -p gatehouse-functions'
+
+clean:
+	cargo clean
+	rm -rf .venv .dev

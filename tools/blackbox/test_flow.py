@@ -1,0 +1,186 @@
+"""Black-box tests: the dev server over HTTP, backed by DynamoDB and SES v2 in the emulator.
+
+Run by `make test` (tools/test.sh), which starts both and sets GATEHOUSE_URL, MOTO_URL and
+TABLE_NAME.
+"""
+
+import base64
+import json
+import os
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+import pytest
+
+BASE = os.environ.get("GATEHOUSE_URL", "http://127.0.0.1:3000")
+MOTO = os.environ.get("MOTO_URL", "http://127.0.0.1:4566")
+TABLE = os.environ.get("TABLE_NAME", "gatehouse")
+PASSWORD = "correct horse battery"
+
+
+def call(method, path, body=None, token=None, headers=None, raw=None):
+    """One HTTP request; returns (status, parsed JSON body or None, headers)."""
+    data = raw
+    hdrs = dict(headers or {})
+    if body is not None:
+        data = json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    if token:
+        hdrs["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(BASE + path, data=data, method=method, headers=hdrs)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            status, text, h = resp.status, resp.read(), resp.headers
+    except urllib.error.HTTPError as e:
+        status, text, h = e.code, e.read(), e.headers
+    return status, (json.loads(text) if text else None), h
+
+
+def unique_email(prefix="user"):
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def ses_messages_to(address):
+    """Emails the emulator's SES received for `address`."""
+    with urllib.request.urlopen(MOTO + "/moto-api/data.json", timeout=30) as resp:
+        data = json.load(resp)
+    out = []
+    for m in data.get("ses", {}).get("Message", []):
+        to = m.get("destinations", {}).get("ToAddresses", [])
+        if address.lower() in (a.lower() for a in to):
+            out.append(m)
+    return out
+
+
+def activation_link(email):
+    status, mails, _ = call("GET", "/_dev/emails?to=" + email)
+    assert status == 200
+    assert mails, f"no email to {email}"
+    return mails[-1]["link"]
+
+
+def table():
+    return boto3.resource(
+        "dynamodb",
+        endpoint_url=MOTO,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    ).Table(TABLE)
+
+
+def test_register_activate_login_me_refresh_verify():
+    email = unique_email("ada")
+    status, body, _ = call("POST", "/auth/users/", {"email": email, "password": PASSWORD, "first_name": "Ada"})
+    assert status == 201, body
+    assert body["email"] == email and body["first_name"] == "Ada" and "password" not in body
+
+    # The email really went through SES v2 (multipart: the emulator keeps the HTML part).
+    link = activation_link(email)
+    sent = ses_messages_to(email)
+    assert len(sent) == 1 and link in sent[0]["body"]
+    assert PASSWORD not in sent[0]["body"]
+    uid, token = link.rstrip("/").split("/")[-2:]
+
+    status, body, _ = call("POST", "/auth/jwt/create/", {"email": email, "password": PASSWORD})
+    assert (status, body["code"]) == (403, "account_inactive")
+
+    status, _, _ = call("POST", "/auth/users/activation/", {"uid": uid, "token": token})
+    assert status == 204
+    status, body, _ = call("POST", "/auth/users/activation/", {"uid": uid, "token": token})
+    assert (status, body) == (403, {"detail": "Stale token for given user.", "code": "stale_token"})
+
+    # djoser's own quick start logs in with a form post.
+    form = f"email={email.replace('@', '%40')}&password={PASSWORD.replace(' ', '+')}".encode()
+    status, pair, headers = call(
+        "POST", "/auth/jwt/create/", raw=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert status == 200, pair
+    assert headers["Cache-Control"] == "no-store"
+
+    status, me, _ = call("GET", "/auth/users/me/", token=pair["access"])
+    assert status == 200
+    assert me["email"] == email and me["is_active"] is True and me["groups"] == []
+
+    status, me, _ = call("PATCH", "/auth/users/me/", {"last_name": "Lovelace"}, token=pair["access"])
+    assert (status, me["last_name"]) == (200, "Lovelace")
+
+    status, rotated, _ = call("POST", "/auth/jwt/refresh/", {"refresh": pair["refresh"]})
+    assert status == 200 and rotated["refresh"] != pair["refresh"]
+    status, body, _ = call("POST", "/auth/jwt/verify/", {"token": rotated["access"]})
+    assert (status, body) == (200, {})
+
+    # Replaying the first refresh token revokes the session.
+    status, body, _ = call("POST", "/auth/jwt/refresh/", {"refresh": pair["refresh"]})
+    assert (status, body["code"]) == (401, "token_not_valid")
+    status, _, _ = call("GET", "/auth/users/me/", token=rotated["access"])
+    assert status == 401
+
+
+def test_basic_auth_login():
+    email = unique_email("basic")
+    assert call("POST", "/auth/users/", {"email": email, "password": PASSWORD})[0] == 201
+    uid, token = activation_link(email).split("/")[-2:]
+    assert call("POST", "/auth/users/activation/", {"uid": uid, "token": token})[0] == 204
+    creds = base64.b64encode(f"{email}:{PASSWORD}".encode()).decode()
+    status, body, _ = call("POST", "/auth/jwt/create", headers={"Authorization": f"Basic {creds}"})
+    assert status == 200 and set(body) == {"access", "refresh"}
+
+
+def test_wrong_password_and_unknown_account_answer_alike():
+    email = unique_email("known")
+    assert call("POST", "/auth/users/", {"email": email, "password": PASSWORD})[0] == 201
+    a = call("POST", "/auth/jwt/create/", {"email": email, "password": "wrong password"})
+    b = call("POST", "/auth/jwt/create/", {"email": unique_email("nobody"), "password": PASSWORD})
+    assert a[0] == b[0] == 401
+    assert a[1] == b[1] == {"detail": "No active account found with the given credentials", "code": "no_active_account"}
+
+
+def test_fifty_concurrent_registrations_make_one_user():
+    email = unique_email("race")
+
+    def register(i):
+        return call("POST", "/auth/users/", {"email": email.upper() if i % 2 else email, "password": PASSWORD})
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(register, range(50)))
+    statuses = sorted(r[0] for r in results)
+    assert statuses.count(201) == 1 and statuses.count(400) == 49, statuses
+    for status, body, _ in results:
+        if status == 400:
+            assert body == {"email": ["user with this email address already exists."]}
+    items = table().scan()["Items"]
+    claims = [i for i in items if i["pk"] == f"EMAIL#{email.lower()}"]
+    users = [i for i in items if i["sk"] == "PROFILE" and i.get("email_normalised") == email.lower()]
+    assert len(claims) == 1 and len(users) == 1
+    assert claims[0]["user_id"] == users[0]["id"]
+    assert len(ses_messages_to(email)) == 1
+
+
+@pytest.mark.parametrize(
+    "method,path,headers,raw,status,code",
+    [
+        ("GET", "/auth/nope/", {}, None, 404, "not_found"),
+        ("DELETE", "/auth/users/", {}, None, 405, "method_not_allowed"),
+        ("POST", "/auth/users/", {"Content-Type": "text/plain"}, b"hello", 415, "unsupported_media_type"),
+        ("POST", "/auth/users/", {"Content-Type": "application/json"}, b'{"email": ', 400, "parse_error"),
+        ("POST", "/auth/users/", {"Content-Type": "application/json"}, b"x" * (17 * 1024), 413, "payload_too_large"),
+        ("GET", "/auth/users/me/", {}, None, 401, "not_authenticated"),
+        ("GET", "/auth/users/me/", {"Authorization": "Bearer not.a.token"}, None, 401, "token_not_valid"),
+    ],
+)
+def test_bad_requests_get_drf_shaped_errors(method, path, headers, raw, status, code):
+    got, body, h = call(method, path, headers=headers, raw=raw)
+    assert (got, body["code"]) == (status, code), body
+    assert h["Content-Type"] == "application/json"
+    if status == 405:
+        assert h["Allow"] == "POST, OPTIONS"
+
+
+def test_both_path_forms_are_served():
+    for path in ("/auth/users", "/auth/users/"):
+        status, body, _ = call("POST", path, {})
+        assert status == 400 and body["email"] == ["This field is required."]

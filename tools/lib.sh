@@ -1,0 +1,70 @@
+# Shared helpers for tools/dev.sh and tools/test.sh (sourced, not run).
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$ROOT/.venv"
+PIDS=()
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# A project-local virtualenv with moto, cfn-lint and pytest, (re)installed when
+# tools/requirements.txt changes.
+ensure_venv() {
+  local want have=""
+  want=$(sha256sum "$ROOT/tools/requirements.txt" | cut -d' ' -f1)
+  [ -f "$VENV/.requirements" ] && have=$(cat "$VENV/.requirements")
+  if [ ! -x "$VENV/bin/python" ] || [ "$want" != "$have" ]; then
+    log "installing Python tools into .venv (moto, cfn-lint, pytest)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tools/requirements.txt"
+    echo "$want" > "$VENV/.requirements"
+  fi
+}
+
+# A TCP port nobody listens on.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+port_open() {
+  python3 -c 'import socket,sys; s=socket.socket(); s.settimeout(0.5); sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)' "$1"
+}
+
+# wait_port PORT SECONDS NAME
+wait_port() {
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    port_open "$1" && return 0
+    sleep 0.1
+  done
+  echo "$3 did not start on port $1 within $2 s" >&2
+  return 1
+}
+
+# start_moto PORT LOGFILE: the DynamoDB + SES v2 emulator on 127.0.0.1:PORT.
+start_moto() {
+  "$VENV/bin/python" "$ROOT/tools/emulator.py" "$1" > "$2" 2>&1 &
+  PIDS+=($!)
+  wait_port "$1" 30 "the AWS emulator (moto)" || { cat "$2" >&2; return 1; }
+}
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+}
+
+# Settings for the local stack; anything already set in the environment wins.
+local_env() {
+  export AWS_ENDPOINT_URL=${AWS_ENDPOINT_URL:-http://127.0.0.1:$1}
+  export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test}
+  export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}
+  export AWS_REGION=${AWS_REGION:-us-east-1}
+  export TABLE_NAME=${TABLE_NAME:-gatehouse}
+  export EMAIL_FROM=${EMAIL_FROM:-no-reply@gatehouse.test}
+  export SITE_NAME=${SITE_NAME:-Gatehouse (local)}
+  export PROTOCOL=${PROTOCOL:-http}
+  export FRONTEND_DOMAIN=${FRONTEND_DOMAIN:-localhost:3000}
+  export RUST_LOG=${RUST_LOG:-info}
+}
