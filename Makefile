@@ -1,9 +1,10 @@
 # Gatehouse. The two commands: `make dev` and `make test`.
-.PHONY: dev test build release package lint lint-infra fmt clean help
+.PHONY: dev test watch build release package lint lint-infra fmt clean help
 
 help:
 	@echo "make dev        local stack: AWS emulator + every route on http://127.0.0.1:3000"
 	@echo "make test       everything CI runs (installs what it needs)"
+	@echo "make watch      every function under cargo lambda watch (needs make dev running)"
 	@echo "make lint       cargo fmt --check, clippy -D warnings, cfn-lint"
 	@echo "make package    cargo lambda build --release --arm64 for every function"
 	@echo "make clean      remove build output, .venv and .dev"
@@ -13,6 +14,9 @@ dev:
 
 test:
 	@bash tools/test.sh
+
+watch:
+	@bash tools/watch.sh
 
 build:
 	cargo build --workspace
