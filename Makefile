@@ -1,5 +1,5 @@
 # Gatehouse. The two commands: `make dev` and `make test`.
-.PHONY: dev test watch build release package lint lint-infra fmt clean help
+.PHONY: dev test watch build release package lint lint-infra fmt clean help bench
 
 help:
 	@echo "make dev        local stack: AWS emulator + every route on http://127.0.0.1:3000"
@@ -7,6 +7,7 @@ help:
 	@echo "make watch      every function under cargo lambda watch (needs make dev running)"
 	@echo "make lint       cargo fmt --check, clippy -D warnings, cfn-lint"
 	@echo "make package    cargo lambda build --release --arm64 for every function"
+	@echo "make bench      cold start, size, DynamoDB calls, latency/throughput vs djoser -> bench/results.md"
 	@echo "make clean      remove build output, .venv and .dev"
 
 dev:
@@ -31,6 +32,9 @@ lint-infra:
 
 fmt:
 	cargo fmt --all
+
+bench:
+	@bash bench/run.sh
 
 package:
 	@bash -c 'source tools/lib.sh && ensure_venv && "$$VENV/bin/pip" install --quiet cargo-lambda==1.9.2 && PATH="$$VENV/bin:$$PATH" cargo lambda build --release --arm64 -p gatehouse-functions'

@@ -6,8 +6,14 @@ requests can both pass (seen here: two users created for one email claim). Seria
 restores the atomicity the store's race tests rely on; connections are still served concurrently.
 
 usage: python tools/emulator.py PORT
+
+Opt-in for `make bench`: with GATEHOUSE_EMULATOR_COUNT_CALLS=1 it also counts the requests it
+serves, by DynamoDB operation (the X-Amz-Target header) or "METHOD /path" for others (SES v2):
+GET /_bench/calls returns the counts since the last reset, DELETE /_bench/calls resets them.
+Without the variable nothing changes.
 """
 
+import json
 import os
 import signal
 import sys
@@ -30,7 +36,30 @@ def main() -> None:
             # Materialise the body inside the lock: the request is complete when we let go.
             return list(app(environ, start_response))
 
-    run_simple("127.0.0.1", port, one_at_a_time, threaded=True, request_handler=MotoRequestHandler)
+    served = one_at_a_time
+    if os.environ.get("GATEHOUSE_EMULATOR_COUNT_CALLS") == "1":
+        served = counting(one_at_a_time, lock)
+    run_simple("127.0.0.1", port, served, threaded=True, request_handler=MotoRequestHandler)
+
+
+def counting(inner, lock):
+    """Wraps the app: counts each request (under the same lock) and serves /_bench/calls."""
+    counts = {}
+
+    def app(environ, start_response):
+        if environ.get("PATH_INFO") == "/_bench/calls":
+            with lock:
+                body = json.dumps(counts, sort_keys=True).encode()
+                if environ.get("REQUEST_METHOD") == "DELETE":
+                    counts.clear()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        key = environ.get("HTTP_X_AMZ_TARGET") or f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
+        with lock:
+            counts[key] = counts.get(key, 0) + 1
+        return inner(environ, start_response)
+
+    return app
 
 
 if __name__ == "__main__":

@@ -240,6 +240,17 @@ pub fn basic(req: &Request) -> Result<Option<(String, String)>, Reject> {
     Ok(Some((login.to_owned(), password.to_owned())))
 }
 
+/// A query-string parameter (the last one of that name).
+pub fn query(req: &Request, name: &str) -> Option<String> {
+    let raw = req.uri().query()?;
+    serde_urlencoded::from_str::<Vec<(String, String)>>(raw)
+        .ok()?
+        .into_iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
 /// The caller's user agent and source IP (from the API Gateway request context).
 pub fn client_info(req: &Request) -> ClientInfo {
     let ip = match req.request_context_ref() {

@@ -37,11 +37,22 @@ macro_rules! route {
 
 pub static ROUTES: &[Route] = &[
     route!("POST", "/auth/users", register),
+    route!("GET", "/auth/users", users),
     route!("POST", "/auth/users/activation", activation),
     route!("POST", "/auth/users/resend_activation", resend_activation),
     route!("GET", "/auth/users/me", users_me),
     route!("PUT", "/auth/users/me", users_me),
     route!("PATCH", "/auth/users/me", users_me),
+    route!("DELETE", "/auth/users/me", users_me),
+    route!("POST", "/auth/users/set_password", set_password),
+    route!("POST", "/auth/users/reset_password", reset_password),
+    route!("POST", "/auth/users/reset_password_confirm", reset_password_confirm),
+    route!("POST", "/auth/users/set_email", set_email),
+    route!("POST", "/auth/users/set_email_confirm", set_email_confirm),
+    route!("GET", "/auth/users/{id}", users_detail),
+    route!("PUT", "/auth/users/{id}", users_detail),
+    route!("PATCH", "/auth/users/{id}", users_detail),
+    route!("DELETE", "/auth/users/{id}", users_detail),
     route!("POST", "/auth/jwt/create", jwt_create),
     route!("POST", "/auth/jwt/refresh", jwt_refresh),
     route!("POST", "/auth/jwt/verify", jwt_verify),
@@ -49,22 +60,69 @@ pub static ROUTES: &[Route] = &[
 
 /// What the table says about a request.
 pub enum Match {
-    Found(&'static Route),
+    /// The route, and the values of its `{param}` segments.
+    Found(&'static Route, Vec<(&'static str, String)>),
     /// The path exists, but not with this method: these are the methods it takes.
     WrongMethod(Vec<&'static str>),
     NotFound,
 }
 
-/// Looks a request up; a trailing slash is ignored.
+/// The parameters if `path` fits `pattern` (`{name}` matches one non-empty segment).
+fn fit(pattern: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
+    let mut params = Vec::new();
+    let mut want = pattern.split('/');
+    let mut have = path.split('/');
+    loop {
+        match (want.next(), have.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(h)) if w.starts_with('{') && w.ends_with('}') && !h.is_empty() => {
+                params.push((&w[1..w.len() - 1], h.to_owned()));
+            }
+            (Some(w), Some(h)) if w == h => {}
+            _ => return None,
+        }
+    }
+}
+
+/// Looks a request up; a trailing slash is ignored. Literal paths win over `{param}` paths, as
+/// in API Gateway.
 pub fn find(method: &str, path: &str) -> Match {
     let path = canonical(path);
-    let on_path: Vec<&'static Route> = ROUTES.iter().filter(|r| r.path == path).collect();
-    if on_path.is_empty() {
-        return Match::NotFound;
+    let literal = |r: &&Route| !r.path.contains('{');
+    for pass in [true, false] {
+        let on_path: Vec<(&'static Route, Vec<(&'static str, String)>)> = ROUTES
+            .iter()
+            .filter(|r| literal(r) == pass)
+            .filter_map(|r| fit(r.path, path).map(|p| (r, p)))
+            .collect();
+        if on_path.is_empty() {
+            continue;
+        }
+        return match on_path.iter().find(|(r, _)| r.method.eq_ignore_ascii_case(method)) {
+            Some((r, params)) => Match::Found(r, params.clone()),
+            None => Match::WrongMethod(on_path.iter().map(|(r, _)| r.method).collect()),
+        };
     }
-    match on_path.iter().find(|r| r.method.eq_ignore_ascii_case(method)) {
-        Some(r) => Match::Found(r),
-        None => Match::WrongMethod(on_path.iter().map(|r| r.method).collect()),
+    Match::NotFound
+}
+
+/// Routes a request through the table as API Gateway would (the dev server and the tests):
+/// path parameters filled in, unmatched requests answered by `fallback`.
+pub async fn dispatch(app: Arc<App>, req: Request) -> Response<Body> {
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    match find(&method, &path) {
+        Match::Found(route, params) => {
+            let req = if params.is_empty() {
+                req
+            } else {
+                let map: std::collections::HashMap<String, String> =
+                    params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                lambda_http::RequestExt::with_path_parameters(req, map)
+            };
+            (route.handler)(app, req).await
+        }
+        _ => handlers::fallback::answer(&req),
     }
 }
 
@@ -73,5 +131,29 @@ pub fn canonical(path: &str) -> &str {
     match path.strip_suffix('/') {
         Some(p) if !p.is_empty() => p,
         _ => path,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_paths_win_and_params_are_extracted() {
+        match find("GET", "/auth/users/me/") {
+            Match::Found(r, p) => assert_eq!((r.function, p.len()), ("users_me", 0)),
+            _ => panic!("me"),
+        }
+        match find("GET", "/auth/users/0192d7b0-0000-7000-8000-000000000001") {
+            Match::Found(r, p) => {
+                assert_eq!(r.function, "users_detail");
+                assert_eq!(p, vec![("id", "0192d7b0-0000-7000-8000-000000000001".to_owned())]);
+            }
+            _ => panic!("detail"),
+        }
+        assert!(matches!(find("GET", "/auth/users/activation/"), Match::WrongMethod(m) if m == vec!["POST"]));
+        assert!(matches!(find("GET", "/auth/users/a/b"), Match::NotFound));
+        assert!(matches!(find("GET", "/auth/users/"), Match::Found(r, _) if r.function == "users"));
+        assert!(matches!(find("GET", "/auth/users//"), Match::NotFound));
     }
 }

@@ -25,6 +25,15 @@ impl ConfigError {
     }
 }
 
+/// How emailed one-time codes look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeFormat {
+    /// A 256-bit URL-safe token inside a `{uid}/{token}` link.
+    Link,
+    /// A 6-digit code users type (the link carries it too); dies after 5 wrong guesses.
+    Numeric,
+}
+
 /// Argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Argon2Settings {
@@ -53,10 +62,27 @@ pub struct Settings {
     pub protocol: String,
     pub frontend_domain: String,
     pub activation_url: String,
+    pub password_reset_confirm_url: String,
+    pub email_change_confirm_url: String,
+    pub code_format: CodeFormat,
     pub send_activation_email: bool,
     pub send_confirmation_email: bool,
     pub user_create_password_retype: bool,
+    pub set_password_retype: bool,
+    pub password_reset_confirm_retype: bool,
+    pub set_username_retype: bool,
+    pub logout_on_password_change: bool,
+    pub password_changed_email_confirmation: bool,
+    pub password_reset_show_email_not_found: bool,
+    pub email_change_verification: bool,
+    pub login_after_activation: bool,
+    pub hide_users: bool,
     pub update_last_login: bool,
+    pub password_reset_timeout: Duration,
+    pub email_change_timeout: Duration,
+    /// reset_password and resend_activation answer no sooner than this, whatever they did,
+    /// so known and unknown addresses take the same time.
+    pub timing_floor: Duration,
     pub activation_token_lifetime: Duration,
     pub unactivated_account_lifetime: Duration,
     pub access_token_lifetime: Duration,
@@ -120,6 +146,18 @@ impl Settings {
         if !activation_url.contains("{uid}") || !activation_url.contains("{token}") {
             return Err(ConfigError::new("ACTIVATION_URL", "must contain {uid} and {token}"));
         }
+        let url = |var: &'static str, default: &str| -> Result<String, ConfigError> {
+            let v = env.get(var).unwrap_or(default).to_owned();
+            if !v.contains("{uid}") || !v.contains("{token}") {
+                return Err(ConfigError::new(var, "must contain {uid} and {token}"));
+            }
+            Ok(v)
+        };
+        let code_format = match env.get("CODE_FORMAT").unwrap_or("link") {
+            "link" => CodeFormat::Link,
+            "numeric" => CodeFormat::Numeric,
+            _ => return Err(ConfigError::new("CODE_FORMAT", "must be link or numeric")),
+        };
         let argon2 = Argon2Settings {
             memory_kib: env.number("ARGON2_MEMORY_KIB", 19_456, 8, 4 * 1024 * 1024)?,
             iterations: env.number("ARGON2_ITERATIONS", 2, 1, 100)?,
@@ -138,10 +176,25 @@ impl Settings {
             protocol,
             frontend_domain: env.get("FRONTEND_DOMAIN").unwrap_or("localhost:3000").to_owned(),
             activation_url,
+            password_reset_confirm_url: url("PASSWORD_RESET_CONFIRM_URL", "password/reset/confirm/{uid}/{token}")?,
+            email_change_confirm_url: url("EMAIL_CHANGE_CONFIRM_URL", "email/change/confirm/{uid}/{token}")?,
+            code_format,
             send_activation_email: env.flag("SEND_ACTIVATION_EMAIL", true)?,
             send_confirmation_email: env.flag("SEND_CONFIRMATION_EMAIL", false)?,
             user_create_password_retype: env.flag("USER_CREATE_PASSWORD_RETYPE", false)?,
+            set_password_retype: env.flag("SET_PASSWORD_RETYPE", false)?,
+            password_reset_confirm_retype: env.flag("PASSWORD_RESET_CONFIRM_RETYPE", false)?,
+            set_username_retype: env.flag("SET_USERNAME_RETYPE", false)?,
+            logout_on_password_change: env.flag("LOGOUT_ON_PASSWORD_CHANGE", false)?,
+            password_changed_email_confirmation: env.flag("PASSWORD_CHANGED_EMAIL_CONFIRMATION", false)?,
+            password_reset_show_email_not_found: env.flag("PASSWORD_RESET_SHOW_EMAIL_NOT_FOUND", false)?,
+            email_change_verification: env.flag("EMAIL_CHANGE_VERIFICATION", true)?,
+            login_after_activation: env.flag("LOGIN_AFTER_ACTIVATION", false)?,
+            hide_users: env.flag("HIDE_USERS", true)?,
             update_last_login: env.flag("UPDATE_LAST_LOGIN", true)?,
+            password_reset_timeout: env.duration("PASSWORD_RESET_TIMEOUT", 3600)?,
+            email_change_timeout: env.duration("EMAIL_CHANGE_TIMEOUT", DAY)?,
+            timing_floor: env.duration_allow_zero("TIMING_FLOOR", Duration::from_millis(400))?,
             activation_token_lifetime: env.duration("ACTIVATION_TOKEN_LIFETIME", 3 * DAY)?,
             unactivated_account_lifetime: env.duration("UNACTIVATED_ACCOUNT_LIFETIME", 7 * DAY)?,
             access_token_lifetime: env.duration("ACCESS_TOKEN_LIFETIME", 5 * MINUTE)?,
@@ -152,7 +205,7 @@ impl Settings {
             jwt_signing_key,
             jwt_issuer: env.get("JWT_ISSUER").unwrap_or("gatehouse").to_owned(),
             jwt_audience: env.get("JWT_AUDIENCE").unwrap_or("gatehouse").to_owned(),
-            jwt_leeway: env.duration_allow_zero("JWT_LEEWAY", 0)?,
+            jwt_leeway: env.duration_allow_zero("JWT_LEEWAY", Duration::ZERO)?,
             argon2,
             password_min_length: env.number("PASSWORD_MIN_LENGTH", 8, 1, 4096)? as usize,
         };
@@ -210,22 +263,22 @@ impl Env<'_> {
     }
 
     fn duration(&self, var: &'static str, default_secs: u64) -> Result<Duration, ConfigError> {
-        let d = self.duration_allow_zero(var, default_secs)?;
+        let d = self.duration_allow_zero(var, Duration::from_secs(default_secs))?;
         if d.is_zero() {
             return Err(ConfigError::new(var, "must be longer than zero"));
         }
         Ok(d)
     }
 
-    fn duration_allow_zero(&self, var: &'static str, default_secs: u64) -> Result<Duration, ConfigError> {
+    fn duration_allow_zero(&self, var: &'static str, default: Duration) -> Result<Duration, ConfigError> {
         match self.get(var) {
-            None => Ok(Duration::from_secs(default_secs)),
+            None => Ok(default),
             Some(raw) => parse_duration(raw).map_err(|reason| ConfigError::new(var, reason)),
         }
     }
 }
 
-/// Parses `300`, `300s`, `5m`, `12h` or `7d` (seconds when no unit is given).
+/// Parses `300`, `300s`, `5m`, `12h`, `7d` or `250ms` (seconds when no unit is given).
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let (digits, unit) = match raw.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
@@ -235,6 +288,13 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let n: u64 = digits
         .parse()
         .map_err(|_| format!("\"{raw}\" is not a duration like 300, 5m, 12h or 7d"))?;
+    if unit == "ms" {
+        return if n > 60_000 {
+            Err("must be at most 60000ms".into())
+        } else {
+            Ok(Duration::from_millis(n))
+        };
+    }
     let secs = match unit {
         "s" => n,
         "m" => n.saturating_mul(MINUTE),
@@ -327,5 +387,6 @@ mod tests {
         assert!(parse_duration("5 weeks").is_err());
         assert!(parse_duration("-1").is_err());
         assert!(parse_duration("1000d").is_err());
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
     }
 }

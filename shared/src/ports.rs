@@ -63,7 +63,22 @@ pub struct CodeRecord {
     /// Hex SHA-256 of the code.
     pub hash: String,
     pub expires_at: i64,
+    /// Wrong guesses so far; the code dies at [`MAX_CODE_ATTEMPTS`].
     pub attempts: u32,
+    /// What the code confirms, when that is not implied (the new address of an email change).
+    pub data: Option<String>,
+}
+
+/// Wrong guesses a one-time code survives.
+pub const MAX_CODE_ATTEMPTS: u32 = 5;
+
+impl CodeRecord {
+    /// Whether this code accepts `hash` at `now`: right hash, unexpired, guesses left.
+    pub fn usable(&self, hash: &str, now: i64) -> bool {
+        crate::secrets::constant_time_eq(self.hash.as_bytes(), hash.as_bytes())
+            && self.expires_at > now
+            && self.attempts < MAX_CODE_ATTEMPTS
+    }
 }
 
 /// A refresh-token session (one per login on one device).
@@ -109,6 +124,20 @@ pub enum ActivateError {
     Store(#[from] StoreError),
 }
 
+/// Why an email change did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeEmailError {
+    #[error("invalid code")]
+    InvalidCode,
+    #[error("email already claimed")]
+    EmailTaken,
+    /// The user changed (or vanished) since it was read.
+    #[error("user changed meanwhile")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Why a profile update did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateUserError {
@@ -149,9 +178,39 @@ pub trait UserStore: Send + Sync {
     /// Clears `expires_at` from the user and its email claim.
     async fn activate(&self, id: &UserId, code_hash: &str, now: i64) -> Result<(), ActivateError>;
 
-    /// Replaces the profile fields of `updated` (names, username) if the stored version is still
-    /// `updated.version`; moves the username claim in the same transaction. Returns the new version.
-    async fn update_profile(&self, current: &User, updated: &User, now: i64) -> Result<u64, UpdateUserError>;
+    /// Writes the mutable fields of `updated` (names, username, password hash, flags, groups,
+    /// `tokens_valid_after`) if the stored version is still `current.version`; moves the username
+    /// claim in the same transaction. Returns the new version. The email is changed only by
+    /// [`UserStore::change_email`].
+    async fn update_user(&self, current: &User, updated: &User, now: i64) -> Result<u64, UpdateUserError>;
+
+    /// Consumes the password-reset code whose hash is given and sets the new password hash and
+    /// `tokens_valid_after = now`, atomically. The account must be active.
+    async fn reset_password(&self, id: &UserId, code_hash: &str, new_hash: &str, now: i64)
+        -> Result<(), ActivateError>;
+
+    /// Moves `current` to `new_email` atomically: the old claim is released, the new one taken
+    /// (an expired claim may be taken over), and, with `code_hash`, the email-change code is
+    /// consumed in the same transaction.
+    async fn change_email(
+        &self,
+        current: &User,
+        new_email: &Email,
+        code_hash: Option<&str>,
+        now: i64,
+    ) -> Result<(), ChangeEmailError>;
+
+    /// Deletes the user and its claims atomically (if still at `user.version`), then its codes
+    /// and sessions.
+    async fn delete_user(&self, user: &User) -> Result<(), UpdateUserError>;
+
+    /// Up to `limit` live users after the cursor `after`, and the cursor for the next page.
+    async fn list_users(
+        &self,
+        after: Option<&UserId>,
+        limit: usize,
+        now: i64,
+    ) -> StoreResult<(Vec<User>, Option<UserId>)>;
 
     /// Swaps the password hash if it is still `old_hash` (rehash on login); false otherwise.
     async fn replace_password_hash(&self, id: &UserId, old_hash: &str, new_hash: &str) -> StoreResult<bool>;
@@ -165,6 +224,9 @@ pub trait CodeStore: Send + Sync {
 
     /// The code record, unless absent or expired.
     async fn get_code(&self, user: &UserId, purpose: CodePurpose, now: i64) -> StoreResult<Option<CodeRecord>>;
+
+    /// Counts a wrong guess; the code is deleted at [`MAX_CODE_ATTEMPTS`].
+    async fn record_code_failure(&self, user: &UserId, purpose: CodePurpose) -> StoreResult<()>;
 }
 
 /// Refresh-token sessions.
@@ -195,6 +257,12 @@ pub trait SessionStore: Send + Sync {
 
     /// Deletes a session (logout / revocation); absent sessions are fine.
     async fn delete_session(&self, user: &UserId, sid: &str) -> StoreResult<()>;
+
+    /// The user's live sessions, oldest first.
+    async fn list_sessions(&self, user: &UserId, now: i64) -> StoreResult<Vec<Session>>;
+
+    /// Deletes every session of the user but `except`.
+    async fn delete_sessions(&self, user: &UserId, except: Option<&str>) -> StoreResult<()>;
 }
 
 /// Everything a handler may need from storage.
@@ -206,6 +274,10 @@ impl<T: UserStore + CodeStore + SessionStore> Store for T {}
 pub enum EmailKind {
     Activation,
     Confirmation,
+    PasswordReset,
+    PasswordChanged,
+    EmailChange,
+    EmailChanged,
 }
 
 /// An email ready to go: multipart text + HTML.

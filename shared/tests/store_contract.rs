@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use gatehouse_core::domain::{CodePurpose, Email, User, UserId, Username};
-use gatehouse_core::ports::{ActivateError, CodeRecord, CreateUserError, Rotation, Session, Store, UpdateUserError};
+use gatehouse_core::ports::{
+    ActivateError, ChangeEmailError, CodeRecord, CreateUserError, Rotation, Session, Store, UpdateUserError,
+};
 use gatehouse_core::secrets::sha256_hex;
 use gatehouse_core::store::{DynamoStore, MemoryStore};
 
@@ -92,12 +94,17 @@ fn user(email: &str, username: Option<&str>, expires_at: Option<i64>) -> User {
 }
 
 fn code(user: &User, secret: &str, expires_at: i64) -> CodeRecord {
+    code_for(user, CodePurpose::Activation, secret, expires_at, None)
+}
+
+fn code_for(user: &User, purpose: CodePurpose, secret: &str, expires_at: i64, data: Option<&str>) -> CodeRecord {
     CodeRecord {
         user_id: user.id.clone(),
-        purpose: CodePurpose::Activation,
+        purpose,
         hash: sha256_hex(secret),
         expires_at,
         attempts: 0,
+        data: data.map(str::to_owned),
     }
 }
 
@@ -394,10 +401,10 @@ async fn profile_updates_are_optimistic(h: Harness) {
     let mut renamed = a.clone();
     renamed.username = Some(Username::parse("countess").unwrap());
     renamed.first_name = "Augusta".into();
-    assert_eq!(h.store.update_profile(&a, &renamed, NOW).await.unwrap(), 2);
+    assert_eq!(h.store.update_user(&a, &renamed, NOW).await.unwrap(), 2);
     // A stale copy loses.
     assert!(matches!(
-        h.store.update_profile(&a, &renamed, NOW).await,
+        h.store.update_user(&a, &renamed, NOW).await,
         Err(UpdateUserError::Conflict)
     ));
     let stored = h.store.get_user(&a.id, NOW).await.unwrap().unwrap();
@@ -406,16 +413,16 @@ async fn profile_updates_are_optimistic(h: Harness) {
     let mut g2 = g.clone();
     g2.username = Some(Username::parse("Countess").unwrap());
     assert!(matches!(
-        h.store.update_profile(&g, &g2, NOW).await,
+        h.store.update_user(&g, &g2, NOW).await,
         Err(UpdateUserError::UsernameTaken)
     ));
     g2.username = Some(Username::parse("ADA").unwrap());
-    h.store.update_profile(&g, &g2, NOW).await.unwrap();
+    h.store.update_user(&g, &g2, NOW).await.unwrap();
     // Dropping a username frees it.
     let current = h.store.get_user(&g.id, NOW).await.unwrap().unwrap();
     let mut none = current.clone();
     none.username = None;
-    h.store.update_profile(&current, &none, NOW).await.unwrap();
+    h.store.update_user(&current, &none, NOW).await.unwrap();
     assert_eq!(h.store.get_user(&g.id, NOW).await.unwrap().unwrap().username, None);
     h.store
         .create_user(&user("x@example.com", Some("ada"), None), None, NOW)
@@ -440,6 +447,294 @@ async fn password_hash_replacement_is_conditional(h: Harness) {
         h.store.get_user(&u.id, NOW).await.unwrap().unwrap().password_hash,
         "new"
     );
+}
+
+async fn wrong_guesses_kill_a_code(h: Harness) {
+    let u = user("ada@example.com", None, Some(NOW + 100));
+    h.store
+        .create_user(&u, Some(&code(&u, "right", NOW + 50)), NOW)
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        h.store
+            .record_code_failure(&u.id, CodePurpose::Activation)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        h.store
+            .get_code(&u.id, CodePurpose::Activation, NOW)
+            .await
+            .unwrap()
+            .unwrap()
+            .attempts,
+        4
+    );
+    h.store
+        .record_code_failure(&u.id, CodePurpose::Activation)
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.store.activate(&u.id, &sha256_hex("right"), NOW).await,
+        Err(ActivateError::InvalidCode)
+    ));
+    // A missing code is fine to count against.
+    h.store
+        .record_code_failure(&u.id, CodePurpose::PasswordReset)
+        .await
+        .unwrap();
+}
+
+async fn codes_are_purpose_bound(h: Harness) {
+    let u = user("ada@example.com", None, None);
+    h.store.create_user(&u, None, NOW).await.unwrap();
+    h.store
+        .put_code(&code_for(&u, CodePurpose::PasswordReset, "reset", NOW + 50, None))
+        .await
+        .unwrap();
+    // A reset code does not activate, an activation code does not reset.
+    let inactive = user("grace@example.com", None, Some(NOW + 100));
+    h.store
+        .create_user(&inactive, Some(&code(&inactive, "act", NOW + 50)), NOW)
+        .await
+        .unwrap();
+    h.store
+        .put_code(&code_for(
+            &inactive,
+            CodePurpose::PasswordReset,
+            "reset2",
+            NOW + 50,
+            None,
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.store.activate(&inactive.id, &sha256_hex("reset2"), NOW).await,
+        Err(ActivateError::InvalidCode)
+    ));
+    assert!(h
+        .store
+        .reset_password(&u.id, &sha256_hex("act"), "h", NOW)
+        .await
+        .is_err());
+    h.store
+        .reset_password(&u.id, &sha256_hex("reset"), "new-hash", NOW + 1)
+        .await
+        .unwrap();
+    let stored = h.store.get_user(&u.id, NOW).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.password_hash.as_str(), stored.tokens_valid_after, stored.version),
+        ("new-hash", NOW + 1, 2)
+    );
+    assert!(matches!(
+        h.store.reset_password(&u.id, &sha256_hex("reset"), "again", NOW).await,
+        Err(ActivateError::InvalidCode)
+    ));
+}
+
+async fn concurrent_resets_succeed_once(h: Harness) {
+    let u = user("ada@example.com", None, None);
+    h.store.create_user(&u, None, NOW).await.unwrap();
+    h.store
+        .put_code(&code_for(&u, CodePurpose::PasswordReset, "reset", NOW + 50, None))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let (store, id) = (h.store.clone(), u.id.clone());
+        tasks.push(tokio::spawn(async move {
+            store
+                .reset_password(&id, &sha256_hex("reset"), &format!("h{i}"), NOW)
+                .await
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        if t.await.unwrap().is_ok() {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+async fn email_changes_swap_claims_atomically(h: Harness) {
+    let u = user("ada@example.com", Some("ada"), None);
+    h.store.create_user(&u, None, NOW).await.unwrap();
+    h.store
+        .put_code(&code_for(
+            &u,
+            CodePurpose::EmailChange,
+            "chg",
+            NOW + 50,
+            Some("countess@example.com"),
+        ))
+        .await
+        .unwrap();
+    let new = Email::parse("Countess@example.com").unwrap();
+    assert!(matches!(
+        h.store.change_email(&u, &new, Some(&sha256_hex("bad")), NOW).await,
+        Err(ChangeEmailError::InvalidCode)
+    ));
+    h.store
+        .change_email(&u, &new, Some(&sha256_hex("chg")), NOW)
+        .await
+        .unwrap();
+    let stored = h.store.find_user_by_email(&new, NOW).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.id.clone(), stored.email.as_str()),
+        (u.id.clone(), "Countess@example.com")
+    );
+    assert_eq!(h.store.find_user_by_email(&u.email, NOW).await.unwrap(), None);
+    assert_eq!(h.email_claims().await, 1);
+    // The old address is free again; the new one is taken.
+    h.store
+        .create_user(&user("ada@example.com", None, None), None, NOW)
+        .await
+        .unwrap();
+    let other = user("grace@example.com", None, None);
+    h.store.create_user(&other, None, NOW).await.unwrap();
+    assert!(matches!(
+        h.store.change_email(&other, &new, None, NOW).await,
+        Err(ChangeEmailError::EmailTaken)
+    ));
+    // A stale copy of the user loses.
+    assert!(matches!(
+        h.store
+            .change_email(&u, &Email::parse("x@example.com").unwrap(), None, NOW)
+            .await,
+        Err(ChangeEmailError::Conflict)
+    ));
+    // Only the case changes: one claim, updated display address.
+    let current = h.store.get_user(&u.id, NOW).await.unwrap().unwrap();
+    h.store
+        .change_email(&current, &Email::parse("COUNTESS@example.com").unwrap(), None, NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store.get_user(&u.id, NOW).await.unwrap().unwrap().email.as_str(),
+        "COUNTESS@example.com"
+    );
+    assert_eq!(h.email_claims().await, 3);
+}
+
+async fn an_email_swap_racing_a_registration_has_one_winner(h: Harness) {
+    for round in 0..5 {
+        let target = format!("wanted{round}@example.com");
+        let u = user(&format!("mover{round}@example.com"), None, None);
+        h.store.create_user(&u, None, NOW).await.unwrap();
+        let (s1, s2) = (h.store.clone(), h.store.clone());
+        let (t1, t2) = (target.clone(), target.clone());
+        let mover = u.clone();
+        let swap = tokio::spawn(async move {
+            s1.change_email(&mover, &Email::parse(&t1).unwrap(), None, NOW)
+                .await
+                .is_ok()
+        });
+        let register = tokio::spawn(async move { s2.create_user(&user(&t2, None, None), None, NOW).await.is_ok() });
+        let (a, b) = (swap.await.unwrap(), register.await.unwrap());
+        assert!(a ^ b, "exactly one of the swap ({a}) and the registration ({b}) wins");
+        let holder = h
+            .store
+            .find_user_by_email(&Email::parse(&target).unwrap(), NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(holder.id == u.id, a);
+        // No orphan: the mover still owns exactly one address.
+        let old = h.store.find_user_by_email(&u.email, NOW).await.unwrap();
+        assert_eq!(old.is_some(), !a);
+    }
+    assert_eq!(h.email_claims().await, h.users().await);
+}
+
+async fn deleting_a_user_removes_everything(h: Harness) {
+    let u = user("ada@example.com", Some("ada"), None);
+    h.store.create_user(&u, None, NOW).await.unwrap();
+    h.store
+        .put_code(&code_for(&u, CodePurpose::PasswordReset, "r", NOW + 50, None))
+        .await
+        .unwrap();
+    h.store.create_session(&session(&u, "s1", "j"), None).await.unwrap();
+    h.store.create_session(&session(&u, "s2", "j"), None).await.unwrap();
+    let stale = u.clone();
+    let mut current = u.clone();
+    current.first_name = "Augusta".into();
+    h.store.update_user(&u, &current, NOW).await.unwrap();
+    assert!(matches!(
+        h.store.delete_user(&stale).await,
+        Err(UpdateUserError::Conflict)
+    ));
+    let current = h.store.get_user(&u.id, NOW).await.unwrap().unwrap();
+    h.store.delete_user(&current).await.unwrap();
+    assert_eq!(h.store.get_user(&u.id, NOW).await.unwrap(), None);
+    assert_eq!(h.store.list_sessions(&u.id, NOW).await.unwrap(), vec![]);
+    assert_eq!(
+        h.store.get_code(&u.id, CodePurpose::PasswordReset, NOW).await.unwrap(),
+        None
+    );
+    assert_eq!((h.users().await, h.email_claims().await), (0, 0));
+    h.store
+        .create_user(&user("ada@example.com", Some("ada"), None), None, NOW)
+        .await
+        .unwrap();
+}
+
+async fn sessions_are_listed_and_revoked_in_bulk(h: Harness) {
+    let u = user("ada@example.com", None, None);
+    h.store.create_user(&u, None, NOW).await.unwrap();
+    for (i, sid) in ["a", "b", "c"].iter().enumerate() {
+        let mut s = session(&u, sid, "j");
+        s.created_at = NOW + i as i64;
+        h.store.create_session(&s, None).await.unwrap();
+    }
+    let ids: Vec<String> = h
+        .store
+        .list_sessions(&u.id, NOW)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids, vec!["a", "b", "c"]);
+    h.store.delete_sessions(&u.id, Some("b")).await.unwrap();
+    let ids: Vec<String> = h
+        .store
+        .list_sessions(&u.id, NOW)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids, vec!["b"]);
+    h.store.delete_sessions(&u.id, None).await.unwrap();
+    assert!(h.store.list_sessions(&u.id, NOW).await.unwrap().is_empty());
+}
+
+async fn users_page_through_every_live_user_once(h: Harness) {
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let u = user(&format!("u{i}@example.com"), None, None);
+        ids.push(u.id.clone());
+        h.store.create_user(&u, None, NOW).await.unwrap();
+    }
+    h.store
+        .create_user(&user("expired@example.com", None, Some(NOW - 1)), None, NOW - 10)
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = h.store.list_users(cursor.as_ref(), 3, NOW).await.unwrap();
+        assert!(page.len() <= 3);
+        seen.extend(page.into_iter().map(|u| u.id));
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    seen.sort();
+    ids.sort();
+    assert_eq!(seen, ids);
 }
 
 macro_rules! contract {
@@ -467,4 +762,12 @@ contract!(
     concurrent_rotations_of_one_token_fork_nothing,
     profile_updates_are_optimistic,
     password_hash_replacement_is_conditional,
+    wrong_guesses_kill_a_code,
+    codes_are_purpose_bound,
+    concurrent_resets_succeed_once,
+    email_changes_swap_claims_atomically,
+    an_email_swap_racing_a_registration_has_one_winner,
+    deleting_a_user_removes_everything,
+    sessions_are_listed_and_revoked_in_bulk,
+    users_page_through_every_live_user_once,
 );

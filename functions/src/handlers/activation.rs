@@ -1,7 +1,8 @@
-//! `POST /auth/users/activation/`
+//! `POST /auth/users/activation/`: 204, or 200 with a token pair under `LOGIN_AFTER_ACTIVATION`.
 
 use gatehouse_core::services::activation;
 use gatehouse_core::App;
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
 use crate::http::{self, Reject};
@@ -9,6 +10,8 @@ use crate::http::{self, Reject};
 super::entry_point!();
 
 async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
-    activation::activate(app, &http::form(req)?).await?;
-    Ok(http::no_content())
+    match activation::activate(app, &http::form(req)?, &http::client_info(req)).await? {
+        Some(pair) => Ok(http::json(StatusCode::OK, &http::tokens_body(&pair))),
+        None => Ok(http::no_content()),
+    }
 }

@@ -17,6 +17,6 @@ async fn run(_app: &App, req: &Request) -> Result<Response<Body>, Reject> {
 pub fn answer(req: &Request) -> Response<Body> {
     match find(req.method().as_str(), req.uri().path()) {
         Match::WrongMethod(allowed) => http::method_not_allowed(req.method().as_str(), &allowed),
-        Match::Found(_) | Match::NotFound => http::not_found(),
+        Match::Found(..) | Match::NotFound => http::not_found(),
     }
 }

@@ -8,6 +8,13 @@ pub mod jwt_refresh;
 pub mod jwt_verify;
 pub mod register;
 pub mod resend_activation;
+pub mod reset_password;
+pub mod reset_password_confirm;
+pub mod set_email;
+pub mod set_email_confirm;
+pub mod set_password;
+pub mod users;
+pub mod users_detail;
 pub mod users_me;
 
 /// Declares `handle` and `handler` around the module's

@@ -1,6 +1,6 @@
-//! `GET/PUT/PATCH /auth/users/me/`
+//! `GET/PUT/PATCH/DELETE /auth/users/me/`
 
-use gatehouse_core::services::{auth, me};
+use gatehouse_core::services::{auth, me, users};
 use gatehouse_core::App;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -9,15 +9,23 @@ use crate::http::{self, Reject};
 
 super::entry_point!();
 
+const METHODS: [&str; 4] = ["GET", "PUT", "PATCH", "DELETE"];
+
 async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
-    let method = req.method();
-    if method != Method::GET && method != Method::PUT && method != Method::PATCH {
-        return Ok(http::method_not_allowed(method.as_str(), &["GET", "PUT", "PATCH"]));
+    let method = req.method().clone();
+    if !METHODS.contains(&method.as_str()) {
+        return Ok(http::method_not_allowed(method.as_str(), &METHODS));
     }
     let caller = auth::authenticate(app, http::bearer(req)?).await?;
-    if method == Method::GET {
-        return Ok(http::json(StatusCode::OK, &http::user_body(&caller.user)));
+    match method {
+        Method::GET => Ok(http::json(StatusCode::OK, &http::user_body(&caller.user))),
+        Method::DELETE => {
+            users::delete(app, &caller, caller.user.id.as_str(), &http::form(req)?).await?;
+            Ok(http::no_content())
+        }
+        _ => {
+            let user = me::update(app, &caller.user, &http::form(req)?, false).await?;
+            Ok(http::json(StatusCode::OK, &http::user_body(&user)))
+        }
     }
-    let user = me::update(app, &caller, &http::form(req)?).await?;
-    Ok(http::json(StatusCode::OK, &http::user_body(&user)))
 }

@@ -9,8 +9,7 @@ use gatehouse_core::mail::CaptureMailer;
 use gatehouse_core::ports::{FixedClock, Store};
 use gatehouse_core::store::{DynamoStore, MemoryStore};
 use gatehouse_core::{App, Settings};
-use gatehouse_functions::handlers::fallback;
-use gatehouse_functions::routes::{self, Match};
+use gatehouse_functions::routes;
 use lambda_http::http::{HeaderMap, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -102,12 +101,7 @@ pub async fn spawn_app_dynamo(overrides: &[(&str, &str)]) -> TestApp {
 
 /// Routes a request as API Gateway (or the dev server) would.
 pub async fn dispatch(app: &Arc<App>, req: Request) -> Response<Body> {
-    let method = req.method().as_str().to_owned();
-    let path = req.uri().path().to_owned();
-    match routes::find(&method, &path) {
-        Match::Found(route) => (route.handler)(app.clone(), req).await,
-        _ => fallback::answer(&req),
-    }
+    routes::dispatch(app.clone(), req).await
 }
 
 pub fn reply(resp: Response<Body>) -> Reply {

@@ -28,6 +28,26 @@ fn template(kind: EmailKind) -> Template {
             text: include_str!("templates/confirmation.txt"),
             html: include_str!("templates/confirmation.html"),
         },
+        EmailKind::PasswordReset => Template {
+            subject: "Reset your {site_name} password",
+            text: include_str!("templates/password_reset.txt"),
+            html: include_str!("templates/password_reset.html"),
+        },
+        EmailKind::PasswordChanged => Template {
+            subject: "Your {site_name} password was changed",
+            text: include_str!("templates/password_changed.txt"),
+            html: include_str!("templates/password_changed.html"),
+        },
+        EmailKind::EmailChange => Template {
+            subject: "Confirm your new {site_name} email address",
+            text: include_str!("templates/email_change.txt"),
+            html: include_str!("templates/email_change.html"),
+        },
+        EmailKind::EmailChanged => Template {
+            subject: "Your {site_name} email address is being changed",
+            text: include_str!("templates/email_changed.txt"),
+            html: include_str!("templates/email_changed.html"),
+        },
     }
 }
 
@@ -42,20 +62,39 @@ pub fn action_link(settings: &Settings, url_pattern: &str, uid: &str, token: &st
     )
 }
 
-/// Renders an email of `kind` to `user`, with an optional action link.
-pub fn render(settings: &Settings, kind: EmailKind, user: &User, link: Option<String>) -> OutgoingEmail {
+/// What an email is about, beyond its kind and its user.
+#[derive(Clone, Debug, Default)]
+pub struct Extras {
+    /// The action link.
+    pub link: Option<String>,
+    /// The code to type, when codes are numeric.
+    pub code: Option<String>,
+    /// The other address of an email change (shown in the notices).
+    pub other_address: Option<String>,
+}
+
+/// Renders an email of `kind` to `user`'s address.
+pub fn render(settings: &Settings, kind: EmailKind, user: &User, extras: Extras) -> OutgoingEmail {
     let t = template(kind);
     let name = if user.first_name.is_empty() {
         user.email.to_string()
     } else {
         user.first_name.clone()
     };
-    let vars: [(&str, &str); 5] = [
+    let code_line = extras
+        .code
+        .as_deref()
+        .map(|c| format!("Or type this code: {c}"))
+        .unwrap_or_default();
+    let vars: [(&str, &str); 8] = [
         ("site_name", &settings.site_name),
         ("protocol", &settings.protocol),
         ("domain", &settings.frontend_domain),
         ("name", &name),
-        ("link", link.as_deref().unwrap_or("")),
+        ("link", extras.link.as_deref().unwrap_or("")),
+        ("code_line", &code_line),
+        ("email", user.email.as_str()),
+        ("other_address", extras.other_address.as_deref().unwrap_or("")),
     ];
     let fill = |s: &str, escape: bool| {
         vars.iter().fold(s.to_owned(), |acc, (k, v)| {
@@ -73,7 +112,7 @@ pub fn render(settings: &Settings, kind: EmailKind, user: &User, link: Option<St
         subject,
         text: fill(t.text, false),
         html: fill(t.html, true),
-        link,
+        link: extras.link.clone(),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `POST /auth/jwt/create/`: email + password for a new session and its token pair.
 
-use crate::domain::{Email, Password};
+use crate::domain::{Email, Password, User};
 use crate::ports::Session;
 use crate::secrets::random_id;
 
@@ -69,6 +69,29 @@ pub async fn login(
         tracing::info!(event = "login", outcome = "inactive", user_id = %user.id);
         return Err(ACCOUNT_INACTIVE);
     }
+    let pair = open_session(app, &user, client, now).await?;
+    if app.hasher.needs_rehash(&user.password_hash) {
+        match app.hasher.hash(&password).await {
+            Ok(new_hash) => {
+                if let Err(e) = app
+                    .store
+                    .replace_password_hash(&user.id, &user.password_hash, &new_hash)
+                    .await
+                {
+                    tracing::warn!(event = "rehash", outcome = "failed", user_id = %user.id, error = %e);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(event = "rehash", outcome = "failed", user_id = %user.id, error = %e)
+            }
+        }
+    }
+    tracing::info!(event = "login", outcome = "ok", user_id = %user.id);
+    Ok(pair)
+}
+
+/// Opens a new session for an active user and issues its first token pair.
+pub async fn open_session(app: &App, user: &User, client: &ClientInfo, now: i64) -> Result<TokenPair, ServiceError> {
     let s = &app.settings;
     let session = Session {
         user_id: user.id.clone(),
@@ -89,27 +112,11 @@ pub async fn login(
     app.store
         .create_session(&session, s.update_last_login.then_some(now))
         .await?;
-    if app.hasher.needs_rehash(&user.password_hash) {
-        match app.hasher.hash(&password).await {
-            Ok(new_hash) => {
-                if let Err(e) = app
-                    .store
-                    .replace_password_hash(&user.id, &user.password_hash, &new_hash)
-                    .await
-                {
-                    tracing::warn!(event = "rehash", outcome = "failed", user_id = %user.id, error = %e);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(event = "rehash", outcome = "failed", user_id = %user.id, error = %e)
-            }
-        }
-    }
-    tracing::info!(event = "login", outcome = "ok", user_id = %user.id, session_id = %session.id);
+    tracing::info!(event = "session", outcome = "opened", user_id = %user.id, session_id = %session.id);
     Ok(TokenPair {
-        access: app.tokens.issue_access(&user, &session.id, random_id()?, now)?,
+        access: app.tokens.issue_access(user, &session.id, random_id()?, now)?,
         refresh: Some(app.tokens.issue_refresh(
-            &user,
+            user,
             &session.id,
             session.current_jti.clone(),
             now,

@@ -2,11 +2,15 @@
 
 pub mod activation;
 pub mod auth;
+pub mod codes;
+pub mod email_change;
 pub mod input;
 pub mod login;
 pub mod me;
+pub mod passwords;
 pub mod refresh;
 pub mod register;
+pub mod users;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -145,6 +149,26 @@ pub struct ClientInfo {
 pub struct TokenPair {
     pub access: String,
     pub refresh: Option<String>,
+}
+
+/// Sends an email; a failure is logged, never fatal to the action that sent it (each action
+/// documents how its user recovers).
+pub(crate) async fn deliver(app: &App, email: &crate::ports::OutgoingEmail, user: &crate::domain::UserId) {
+    if let Err(e) = app.mailer.send(email).await {
+        tracing::error!(event = "email", outcome = "failed", kind = ?email.kind, user_id = %user, error = %e);
+    }
+}
+
+/// Ends every session of the user (but `except`) and, without an exception, refuses every token
+/// issued before now: used by password reset, account disabling and "log out everywhere".
+pub(crate) async fn revoke_sessions(
+    app: &App,
+    user: &crate::domain::UserId,
+    except: Option<&str>,
+) -> Result<(), ServiceError> {
+    app.store.delete_sessions(user, except).await?;
+    tracing::info!(event = "sessions_revoked", user_id = %user, kept = except.is_some());
+    Ok(())
 }
 
 /// RFC 3339 UTC timestamp of unix seconds, as DRF renders datetimes.

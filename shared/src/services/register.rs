@@ -1,11 +1,10 @@
 //! `POST /auth/users/`: create an account, inactive until its emailed link is used.
 
 use crate::domain::{CodePurpose, Email, Password, User, UserId, Username};
-use crate::mail;
-use crate::ports::{CodeRecord, CreateUserError, EmailKind};
-use crate::secrets::{encode_uid, random_token, sha256_hex};
+use crate::mail::{self, Extras};
+use crate::ports::{CreateUserError, EmailKind};
 
-use super::{App, FieldErrors, Form, ServiceError};
+use super::{codes, deliver, App, FieldErrors, Form, ServiceError};
 
 pub const EMAIL_TAKEN: &str = "user with this email address already exists.";
 pub const USERNAME_TAKEN: &str = "A user with that username already exists.";
@@ -113,14 +112,13 @@ pub async fn register(app: &App, form: &Form) -> Result<User, ServiceError> {
         version: 1,
         expires_at: activate_by_email.then(|| now + s.unactivated_account_lifetime.as_secs() as i64),
     };
-    let token = if activate_by_email { Some(random_token()?) } else { None };
-    let code = token.as_ref().map(|t| CodeRecord {
-        user_id: user.id.clone(),
-        purpose: CodePurpose::Activation,
-        hash: sha256_hex(t),
-        expires_at: now + s.activation_token_lifetime.as_secs() as i64,
-        attempts: 0,
-    });
+    let (token, code) = match activate_by_email {
+        true => {
+            let (token, record) = codes::record(app, &user.id, CodePurpose::Activation, None)?;
+            (Some(token), Some(record))
+        }
+        false => (None, None),
+    };
     match app.store.create_user(&user, code.as_ref(), now).await {
         Ok(()) => {}
         Err(CreateUserError::EmailTaken) => return Err(FieldErrors::single("email", EMAIL_TAKEN)),
@@ -129,24 +127,12 @@ pub async fn register(app: &App, form: &Form) -> Result<User, ServiceError> {
     }
     tracing::info!(event = "register", outcome = "ok", user_id = %user.id, "account created");
     let email = match &token {
-        Some(t) => Some(mail::render(
-            s,
-            EmailKind::Activation,
-            &user,
-            Some(activation_link(app, &user.id, t)),
-        )),
-        None if s.send_confirmation_email => Some(mail::render(s, EmailKind::Confirmation, &user, None)),
+        Some(t) => Some(codes::email(app, EmailKind::Activation, &user, &s.activation_url, t)),
+        None if s.send_confirmation_email => Some(mail::render(s, EmailKind::Confirmation, &user, Extras::default())),
         None => None,
     };
     if let Some(email) = email {
-        if let Err(e) = app.mailer.send(&email).await {
-            tracing::error!(event = "email", outcome = "failed", user_id = %user.id, error = %e, "registration email not sent");
-        }
+        deliver(app, &email, &user.id).await;
     }
     Ok(user)
-}
-
-/// The activation link for a user and a fresh token.
-pub fn activation_link(app: &App, id: &UserId, token: &str) -> String {
-    mail::action_link(&app.settings, &app.settings.activation_url, &encode_uid(id), token)
 }

@@ -11,15 +11,15 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, KeysAndAttributes, Put,
-    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, KeySchemaElement, KeyType,
+    KeysAndAttributes, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 
 use crate::domain::{CodePurpose, Email, User, UserId, Username};
 use crate::ports::{
-    ActivateError, CodeRecord, CodeStore, CreateUserError, Rotation, Session, SessionStore, StoreError, StoreResult,
-    UpdateUserError, UserStore,
+    ActivateError, ChangeEmailError, CodeRecord, CodeStore, CreateUserError, Rotation, Session, SessionStore,
+    StoreError, StoreResult, UpdateUserError, UserStore, MAX_CODE_ATTEMPTS,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -150,6 +150,89 @@ impl DynamoStore {
             .build())
     }
 
+    /// A transaction item consuming a one-time code: right hash, unexpired, guesses left.
+    fn consume_code(
+        &self,
+        id: &UserId,
+        purpose: CodePurpose,
+        code_hash: &str,
+        now: i64,
+    ) -> StoreResult<TransactWriteItem> {
+        self.delete(
+            key(user_pk(id), &code_sk(purpose)),
+            Some((
+                "#code_hash = :h AND #expires_at > :now AND (attribute_not_exists(#attempts) OR #attempts < :max)",
+                Names::of(&["code_hash", "expires_at", "attempts"]),
+                Values::default()
+                    .with(":h", s(code_hash))
+                    .with(":now", n(now))
+                    .with(":max", n(MAX_CODE_ATTEMPTS)),
+            )),
+        )
+    }
+
+    /// Every item of a user's partition whose sort key starts with `sk_prefix`.
+    async fn query_partition(&self, id: &UserId, sk_prefix: &str) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_values(":pk", s(user_pk(id)))
+                .set_exclusive_start_key(start.take())
+                .consistent_read(true);
+            q = if sk_prefix.is_empty() {
+                q.key_condition_expression("pk = :pk")
+            } else {
+                q.key_condition_expression("pk = :pk AND begins_with(sk, :sk)")
+                    .expression_attribute_values(":sk", s(sk_prefix))
+            };
+            let out = q.send().await.map_err(store_err)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Deletes items by key, 25 per request, retrying what DynamoDB leaves unprocessed.
+    async fn batch_delete(&self, keys: Vec<Item>) -> StoreResult<()> {
+        for chunk in keys.chunks(25) {
+            let mut requests = Vec::new();
+            for k in chunk {
+                let delete = DeleteRequest::builder()
+                    .set_key(Some(k.clone()))
+                    .build()
+                    .map_err(build_err)?;
+                requests.push(WriteRequest::builder().delete_request(delete).build());
+            }
+            let mut pending = HashMap::from([(self.table.clone(), requests)]);
+            for attempt in 0.. {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(store_err)?;
+                match out.unprocessed_items {
+                    Some(rest) if !rest.is_empty() && attempt < 5 => {
+                        pending = rest;
+                        tokio::time::sleep(backoff(attempt + 1)).await;
+                    }
+                    Some(rest) if !rest.is_empty() => {
+                        return Err(StoreError("BatchWriteItem left items unprocessed".into()))
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Creates the table with TTL on `expires_at` if it does not exist (local stack, tests, authctl).
     pub async fn create_table(&self) -> StoreResult<()> {
         let created = self
@@ -209,6 +292,15 @@ impl DynamoStore {
     }
 }
 
+/// A condition: the claim belongs to this user.
+fn owned_by(id: &UserId) -> (&'static str, Names, Values) {
+    (
+        "#user_id = :uid",
+        Names::of(&["user_id"]),
+        Values::default().with(":uid", s(id.as_str())),
+    )
+}
+
 fn attr_def(name: &str) -> StoreResult<AttributeDefinition> {
     AttributeDefinition::builder()
         .attribute_name(name)
@@ -244,7 +336,7 @@ where
 {
     let code = e.code().unwrap_or("").to_owned();
     let detail = match &e {
-        SdkError::ServiceError(_) => format!("service error {code}"),
+        SdkError::ServiceError(_) => format!("service error {code}: {}", e.message().unwrap_or("")),
         SdkError::TimeoutError(_) => "timeout".to_owned(),
         SdkError::DispatchFailure(_) => "dispatch failure".to_owned(),
         other => format!("{other}"),
@@ -415,6 +507,9 @@ fn code_to_item(c: &CodeRecord) -> Item {
     item.insert("code_hash".into(), s(&c.hash));
     item.insert("expires_at".into(), n(c.expires_at));
     item.insert("attempts".into(), n(c.attempts));
+    if let Some(d) = &c.data {
+        item.insert("data".into(), s(d));
+    }
     item
 }
 
@@ -523,14 +618,7 @@ impl UserStore for DynamoStore {
             return Err(ActivateError::NotActivatable);
         }
         let mut items = vec![
-            self.delete(
-                key(user_pk(id), &code_sk(CodePurpose::Activation)),
-                Some((
-                    "#code_hash = :h AND #expires_at > :now",
-                    Names::of(&["code_hash", "expires_at"]),
-                    Values::default().with(":h", s(code_hash)).with(":now", n(now)),
-                )),
-            )?,
+            self.consume_code(id, CodePurpose::Activation, code_hash, now)?,
             self.update(
                 key(user_pk(id), PROFILE),
                 "SET #is_active = :t, #version = #version + :one REMOVE #expires_at",
@@ -564,13 +652,28 @@ impl UserStore for DynamoStore {
         }
     }
 
-    async fn update_profile(&self, current: &User, updated: &User, now: i64) -> Result<u64, UpdateUserError> {
+    async fn update_user(&self, current: &User, updated: &User, now: i64) -> Result<u64, UpdateUserError> {
         let version = current.version + 1;
-        let mut set = vec!["#first_name = :fn", "#last_name = :ln", "#version = :v"];
-        let names = ["first_name", "last_name", "version", "expires_at", "username"];
+        let mut set = vec![
+            "#first_name = :fn",
+            "#last_name = :ln",
+            "#password_hash = :ph",
+            "#is_active = :ia",
+            "#is_staff = :is",
+            "#is_superuser = :su",
+            "#groups = :g",
+            "#tokens_valid_after = :tva",
+            "#version = :v",
+        ];
         let mut values = Values::default()
             .with(":fn", s(&updated.first_name))
             .with(":ln", s(&updated.last_name))
+            .with(":ph", s(&updated.password_hash))
+            .with(":ia", AttributeValue::Bool(updated.is_active))
+            .with(":is", AttributeValue::Bool(updated.is_staff))
+            .with(":su", AttributeValue::Bool(updated.is_superuser))
+            .with(":g", AttributeValue::L(updated.groups.iter().map(s).collect()))
+            .with(":tva", n(updated.tokens_valid_after))
             .with(":v", n(version))
             .with(":old", n(current.version))
             .with(":now", n(now));
@@ -582,6 +685,19 @@ impl UserStore for DynamoStore {
             }
             None => format!("SET {} REMOVE #username", set.join(", ")),
         };
+        let names = [
+            "first_name",
+            "last_name",
+            "password_hash",
+            "is_active",
+            "is_staff",
+            "is_superuser",
+            "groups",
+            "tokens_valid_after",
+            "version",
+            "expires_at",
+            "username",
+        ];
         let condition =
             "attribute_exists(pk) AND #version = :old AND (attribute_not_exists(#expires_at) OR #expires_at > :now)";
         let old_key = current.username.as_ref().map(|u| u.key());
@@ -609,14 +725,7 @@ impl UserStore for DynamoStore {
                 );
             }
             if let Some(k) = &old_key {
-                items.push(self.delete(
-                    key(username_pk(k), "USERNAME"),
-                    Some((
-                        "#user_id = :uid",
-                        Names::of(&["user_id"]),
-                        Values::default().with(":uid", s(current.id.as_str())),
-                    )),
-                )?);
+                items.push(self.delete(key(username_pk(k), "USERNAME"), Some(owned_by(&current.id)))?);
             }
         }
         match self.transact(items).await? {
@@ -624,6 +733,149 @@ impl UserStore for DynamoStore {
             Err(codes) if failed(&codes, 0) => Err(UpdateUserError::Conflict),
             Err(codes) if failed(&codes, 1) && new_key.is_some() => Err(UpdateUserError::UsernameTaken),
             Err(_) => Err(UpdateUserError::Conflict),
+        }
+    }
+
+    async fn reset_password(
+        &self,
+        id: &UserId,
+        code_hash: &str,
+        new_hash: &str,
+        now: i64,
+    ) -> Result<(), ActivateError> {
+        let items = vec![
+            self.consume_code(id, CodePurpose::PasswordReset, code_hash, now)?,
+            self.update(
+                key(user_pk(id), PROFILE),
+                "SET #password_hash = :ph, #tokens_valid_after = :now, #version = #version + :one",
+                "attribute_exists(pk) AND #is_active = :t",
+                Names::of(&["password_hash", "tokens_valid_after", "version", "is_active"]),
+                Values::default()
+                    .with(":ph", s(new_hash))
+                    .with(":now", n(now))
+                    .with(":one", n(1))
+                    .with(":t", AttributeValue::Bool(true)),
+            )?,
+        ];
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(codes) if failed(&codes, 1) => Err(ActivateError::NotActivatable),
+            Err(_) => Err(ActivateError::InvalidCode),
+        }
+    }
+
+    async fn change_email(
+        &self,
+        current: &User,
+        new_email: &Email,
+        code_hash: Option<&str>,
+        now: i64,
+    ) -> Result<(), ChangeEmailError> {
+        let mut items = vec![self.update(
+            key(user_pk(&current.id), PROFILE),
+            "SET #email = :e, #email_normalised = :en, #version = #version + :one",
+            "attribute_exists(pk) AND #version = :old AND (attribute_not_exists(#expires_at) OR #expires_at > :now)",
+            Names::of(&["email", "email_normalised", "version", "expires_at"]),
+            Values::default()
+                .with(":e", s(new_email.as_str()))
+                .with(":en", s(new_email.normalised()))
+                .with(":one", n(1))
+                .with(":old", n(current.version))
+                .with(":now", n(now)),
+        )?];
+        let moves_claim = new_email.normalised() != current.email.normalised();
+        if moves_claim {
+            items.push(self.put(
+                claim_item(email_pk(new_email), "EMAIL", &current.id, current.expires_at),
+                Some((
+                    FREE_CLAIM,
+                    Names::of(&["expires_at"]),
+                    Values::default().with(":now", n(now)),
+                )),
+            )?);
+            items.push(self.delete(key(email_pk(&current.email), "EMAIL"), Some(owned_by(&current.id)))?);
+        }
+        if let Some(hash) = code_hash {
+            items.push(self.consume_code(&current.id, CodePurpose::EmailChange, hash, now)?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(codes) if failed(&codes, 0) => Err(ChangeEmailError::Conflict),
+            Err(codes) if moves_claim && failed(&codes, 1) => Err(ChangeEmailError::EmailTaken),
+            Err(codes) if code_hash.is_some() && failed(&codes, codes.len() - 1) => Err(ChangeEmailError::InvalidCode),
+            Err(_) => Err(ChangeEmailError::Conflict),
+        }
+    }
+
+    async fn delete_user(&self, user: &User) -> Result<(), UpdateUserError> {
+        let mut items = vec![
+            self.delete(
+                key(user_pk(&user.id), PROFILE),
+                Some((
+                    "#version = :v",
+                    Names::of(&["version"]),
+                    Values::default().with(":v", n(user.version)),
+                )),
+            )?,
+            self.delete(key(email_pk(&user.email), "EMAIL"), Some(owned_by(&user.id)))?,
+        ];
+        if let Some(name) = &user.username {
+            items.push(self.delete(key(username_pk(&name.key()), "USERNAME"), Some(owned_by(&user.id)))?);
+        }
+        if let Err(codes) = self.transact(items).await? {
+            return Err(if failed(&codes, 0) {
+                UpdateUserError::Conflict
+            } else {
+                StoreError(format!("delete_user cancelled: {}", codes.join(","))).into()
+            });
+        }
+        // The rest of the partition (codes, sessions) is unreachable now; remove it too.
+        let rest = self.query_partition(&user.id, "").await?;
+        self.batch_delete(
+            rest.iter()
+                .map(|i| key(get_s(i, "pk").unwrap_or_default(), &get_s(i, "sk").unwrap_or_default()))
+                .collect(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn list_users(
+        &self,
+        after: Option<&UserId>,
+        limit: usize,
+        now: i64,
+    ) -> StoreResult<(Vec<User>, Option<UserId>)> {
+        let mut start = after.map(|id| key(user_pk(id), PROFILE));
+        let mut page = Vec::new();
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(pk, :p) AND sk = :profile")
+                .expression_attribute_values(":p", s("USER#"))
+                .expression_attribute_values(":profile", s(PROFILE))
+                .set_exclusive_start_key(start.take())
+                .limit(i32::try_from(limit.max(1) * 4).unwrap_or(i32::MAX))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(store_err)?;
+            for item in out.items.unwrap_or_default() {
+                if expired(&item, now) {
+                    continue;
+                }
+                if page.len() == limit {
+                    let next = page.last().map(|u: &User| u.id.clone());
+                    return Ok((page, next));
+                }
+                page.push(user_from_item(&item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok((page, None)),
+            }
         }
     }
 
@@ -678,7 +930,42 @@ impl CodeStore for DynamoStore {
             hash: get_s(&item, "code_hash")?,
             expires_at: get_n(&item, "expires_at")?,
             attempts: get_opt_n(&item, "attempts")?.unwrap_or(0),
+            data: get_opt_s(&item, "data"),
         }))
+    }
+
+    async fn record_code_failure(&self, user: &UserId, purpose: CodePurpose) -> StoreResult<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(user), &code_sk(purpose))))
+            .update_expression("ADD #attempts :one")
+            .condition_expression("attribute_exists(pk)")
+            .set_expression_attribute_names(Names::of(&["attempts"]).0)
+            .set_expression_attribute_values(Values::default().with(":one", n(1)).0)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        let attempts: u32 = match result {
+            Ok(out) => out
+                .attributes
+                .as_ref()
+                .and_then(|a| get_opt_n(a, "attempts").ok().flatten())
+                .unwrap_or(0),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => return Ok(()),
+            Err(e) => return Err(store_err(e)),
+        };
+        if attempts >= MAX_CODE_ATTEMPTS {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(user), &code_sk(purpose))))
+                .send()
+                .await
+                .map_err(store_err)?;
+        }
+        Ok(())
     }
 }
 
@@ -803,6 +1090,30 @@ impl SessionStore for DynamoStore {
             .await
             .map_err(store_err)?;
         Ok(())
+    }
+
+    async fn list_sessions(&self, user: &UserId, now: i64) -> StoreResult<Vec<Session>> {
+        let mut out = Vec::new();
+        for item in self.query_partition(user, "SESSION#").await? {
+            if !expired(&item, now) {
+                out.push(session_from_item(user, &item)?);
+            }
+        }
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(out)
+    }
+
+    async fn delete_sessions(&self, user: &UserId, except: Option<&str>) -> StoreResult<()> {
+        let keep = except.map(session_sk);
+        let keys = self
+            .query_partition(user, "SESSION#")
+            .await?
+            .iter()
+            .filter_map(|i| get_s(i, "sk").ok())
+            .filter(|sk| Some(sk) != keep.as_ref())
+            .map(|sk| key(user_pk(user), &sk))
+            .collect();
+        self.batch_delete(keys).await
     }
 }
 

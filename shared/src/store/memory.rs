@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use crate::domain::{CodePurpose, Email, User, UserId};
 use crate::ports::{
-    ActivateError, CodeRecord, CodeStore, CreateUserError, Rotation, Session, SessionStore, StoreError, StoreResult,
-    UpdateUserError, UserStore,
+    ActivateError, ChangeEmailError, CodeRecord, CodeStore, CreateUserError, Rotation, Session, SessionStore,
+    StoreError, StoreResult, UpdateUserError, UserStore, MAX_CODE_ATTEMPTS,
 };
 
 #[derive(Clone, Debug)]
@@ -141,7 +141,7 @@ impl UserStore for MemoryStore {
         Ok(())
     }
 
-    async fn update_profile(&self, current: &User, updated: &User, now: i64) -> Result<u64, UpdateUserError> {
+    async fn update_user(&self, current: &User, updated: &User, now: i64) -> Result<u64, UpdateUserError> {
         let mut s = self.lock()?;
         let stored_version = s
             .users
@@ -161,26 +161,137 @@ impl UserStore for MemoryStore {
                 {
                     return Err(UpdateUserError::UsernameTaken);
                 }
+            }
+            if let Some(key) = &old_key {
+                s.usernames.remove(key);
+            }
+            if let Some(key) = new_key {
                 s.usernames.insert(
-                    key.clone(),
+                    key,
                     Claim {
                         user_id: current.id.clone(),
                         expires_at: current.expires_at,
                     },
                 );
             }
-            if let Some(key) = &old_key {
-                s.usernames.remove(key);
-            }
         }
         let version = current.version + 1;
         if let Some(user) = s.users.get_mut(&current.id) {
-            user.username = updated.username.clone();
-            user.first_name = updated.first_name.clone();
-            user.last_name = updated.last_name.clone();
-            user.version = version;
+            let email = user.email.clone();
+            let (date_joined, last_login, expires_at) = (user.date_joined, user.last_login, user.expires_at);
+            *user = User {
+                email,
+                date_joined,
+                last_login,
+                expires_at,
+                version,
+                ..updated.clone()
+            };
         }
         Ok(version)
+    }
+
+    async fn reset_password(
+        &self,
+        id: &UserId,
+        code_hash: &str,
+        new_hash: &str,
+        now: i64,
+    ) -> Result<(), ActivateError> {
+        let mut s = self.lock()?;
+        let key = (id.clone(), CodePurpose::PasswordReset);
+        if !s.users.get(id).is_some_and(|u| u.is_active && !u.is_expired(now)) {
+            return Err(ActivateError::NotActivatable);
+        }
+        if !s.codes.get(&key).is_some_and(|c| c.usable(code_hash, now)) {
+            return Err(ActivateError::InvalidCode);
+        }
+        s.codes.remove(&key);
+        if let Some(user) = s.users.get_mut(id) {
+            user.password_hash = new_hash.to_owned();
+            user.tokens_valid_after = now;
+            user.version += 1;
+        }
+        Ok(())
+    }
+
+    async fn change_email(
+        &self,
+        current: &User,
+        new_email: &Email,
+        code_hash: Option<&str>,
+        now: i64,
+    ) -> Result<(), ChangeEmailError> {
+        let mut s = self.lock()?;
+        if s.users
+            .get(&current.id)
+            .filter(|u| !u.is_expired(now))
+            .map(|u| u.version)
+            != Some(current.version)
+        {
+            return Err(ChangeEmailError::Conflict);
+        }
+        let code_key = (current.id.clone(), CodePurpose::EmailChange);
+        if let Some(hash) = code_hash {
+            if !s.codes.get(&code_key).is_some_and(|c| c.usable(hash, now)) {
+                return Err(ChangeEmailError::InvalidCode);
+            }
+        }
+        let old_key = current.email.normalised().to_owned();
+        let new_key = new_email.normalised().to_owned();
+        if new_key != old_key {
+            if s.emails.get(&new_key).is_some_and(|c| c.live(now)) {
+                return Err(ChangeEmailError::EmailTaken);
+            }
+            s.emails.remove(&old_key);
+            s.emails.insert(
+                new_key,
+                Claim {
+                    user_id: current.id.clone(),
+                    expires_at: current.expires_at,
+                },
+            );
+        }
+        if code_hash.is_some() {
+            s.codes.remove(&code_key);
+        }
+        if let Some(user) = s.users.get_mut(&current.id) {
+            user.email = new_email.clone();
+            user.version += 1;
+        }
+        Ok(())
+    }
+
+    async fn delete_user(&self, user: &User) -> Result<(), UpdateUserError> {
+        let mut s = self.lock()?;
+        if s.users.get(&user.id).map(|u| u.version) != Some(user.version) {
+            return Err(UpdateUserError::Conflict);
+        }
+        s.users.remove(&user.id);
+        s.emails.retain(|_, c| c.user_id != user.id);
+        s.usernames.retain(|_, c| c.user_id != user.id);
+        s.codes.retain(|(id, _), _| id != &user.id);
+        s.sessions.retain(|(id, _), _| id != &user.id);
+        Ok(())
+    }
+
+    async fn list_users(
+        &self,
+        after: Option<&UserId>,
+        limit: usize,
+        now: i64,
+    ) -> StoreResult<(Vec<User>, Option<UserId>)> {
+        let s = self.lock()?;
+        let mut live: Vec<&User> = s
+            .users
+            .values()
+            .filter(|u| !u.is_expired(now) && after.is_none_or(|a| &u.id > a))
+            .collect();
+        live.sort_by(|a, b| a.id.cmp(&b.id));
+        let more = live.len() > limit;
+        let page: Vec<User> = live.into_iter().take(limit).cloned().collect();
+        let next = if more { page.last().map(|u| u.id.clone()) } else { None };
+        Ok((page, next))
     }
 
     async fn replace_password_hash(&self, id: &UserId, old_hash: &str, new_hash: &str) -> StoreResult<bool> {
@@ -210,6 +321,22 @@ impl CodeStore for MemoryStore {
             .get(&(user.clone(), purpose))
             .filter(|c| c.expires_at > now)
             .cloned())
+    }
+
+    async fn record_code_failure(&self, user: &UserId, purpose: CodePurpose) -> StoreResult<()> {
+        let mut s = self.lock()?;
+        let key = (user.clone(), purpose);
+        let dead = match s.codes.get_mut(&key) {
+            Some(code) => {
+                code.attempts += 1;
+                code.attempts >= MAX_CODE_ATTEMPTS
+            }
+            None => false,
+        };
+        if dead {
+            s.codes.remove(&key);
+        }
+        Ok(())
     }
 }
 
@@ -267,6 +394,25 @@ impl SessionStore for MemoryStore {
 
     async fn delete_session(&self, user: &UserId, sid: &str) -> StoreResult<()> {
         self.lock()?.sessions.remove(&(user.clone(), sid.to_owned()));
+        Ok(())
+    }
+
+    async fn list_sessions(&self, user: &UserId, now: i64) -> StoreResult<Vec<Session>> {
+        let s = self.lock()?;
+        let mut out: Vec<Session> = s
+            .sessions
+            .values()
+            .filter(|x| &x.user_id == user && x.expires_at > now)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(out)
+    }
+
+    async fn delete_sessions(&self, user: &UserId, except: Option<&str>) -> StoreResult<()> {
+        self.lock()?
+            .sessions
+            .retain(|(id, sid), _| id != user || except == Some(sid.as_str()));
         Ok(())
     }
 }

@@ -15,8 +15,7 @@ use gatehouse_core::mail::{CaptureMailer, SesMailer};
 use gatehouse_core::ports::{Mailer, Store, SystemClock};
 use gatehouse_core::store::{DynamoStore, MemoryStore};
 use gatehouse_core::{App, Settings};
-use gatehouse_functions::handlers::fallback;
-use gatehouse_functions::routes::{self, Match};
+use gatehouse_functions::routes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
@@ -156,10 +155,7 @@ async fn serve(
     let request = lambda_http::Request::from_parts(parts, body).with_request_context(RequestContext::ApiGatewayV2(ctx));
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
-    let resp = match routes::find(&method, &path) {
-        Match::Found(route) => (route.handler)(server.app.clone(), request).await,
-        _ => fallback::answer(&request),
-    };
+    let resp = routes::dispatch(server.app.clone(), request).await;
     tracing::info!(method = %method, path = %path, status = resp.status().as_u16(), "request");
     Ok(to_hyper(resp))
 }

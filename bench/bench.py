@@ -1,0 +1,959 @@
+"""`make bench`: measures Gatehouse beside djoser on this machine, in one run.
+
+Run by bench/run.sh (which installs and builds everything first); writes bench/results.md,
+bench/results.json and bench/results.png and prints the table. Everything it starts listens on
+127.0.0.1 and is stopped at the end; every loop is bounded by a count or a duration.
+
+Environment: BENCH_QUICK=1 shortens every measurement (for trying the script, not for results).
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime
+import json
+import os
+import platform
+import re
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench"
+WORK = ROOT / "target" / "bench"
+HARNESS = ROOT / "target" / "release" / "bench-harness"
+HELLO = ROOT / "target" / "release" / "bench-hello"
+DEV_SERVER = ROOT / "target" / "release" / "gatehouse-dev-server"
+EMULATOR_PYTHON = os.environ.get("BENCH_EMULATOR_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
+BENCH_BIN = Path(sys.executable).parent
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+COLD_RUNS = 5 if QUICK else 25
+CONNECTIONS = 16
+LAT_S, LAT_WARM = (1.0, 0.3) if QUICK else (3.0, 0.5)
+THR_S, THR_WARM = (1.5, 0.5) if QUICK else (5.0, 1.0)
+TIMING_BLOCKS, TIMING_PER_BLOCK = (2, 8) if QUICK else (5, 24)
+OVERHEAD_BLOCKS, OVERHEAD_PER_BLOCK = (2, 5) if QUICK else (4, 12)
+ARGON2 = {"m": 19456, "t": 2, "p": 1}  # Gatehouse's defaults (OWASP); djoser is set to the same
+MIB = 1024 * 1024
+
+PASSWORD = "plenty-Of-entropy-42!"
+SCENARIOS = [
+    ("verify", "POST /auth/jwt/verify/"),
+    ("me", "GET /auth/users/me/"),
+    ("refresh", "POST /auth/jwt/refresh/"),
+    ("create", "POST /auth/jwt/create/"),
+    ("register", "POST /auth/users/"),
+]
+TARGETS = [("memory", "Gatehouse, memory store"), ("emulator", "Gatehouse, DynamoDB emulator"), ("djoser", "djoser")]
+
+
+def log(msg: str) -> None:
+    print(f"\033[1m==> {msg}\033[0m", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- processes and HTTP
+
+PROCS: list[subprocess.Popen] = []
+
+
+def start(name: str, cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> subprocess.Popen:
+    logf = open(WORK / f"{name}.log", "w")
+    p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+    PROCS.append(p)
+    return p
+
+
+def stop(p: subprocess.Popen) -> None:
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)  # its own session: the process and its children only
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+@atexit.register
+def stop_all() -> None:
+    for p in reversed(PROCS):
+        stop(p)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, seconds: float, what: str, proc: subprocess.Popen, logname: str) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            break
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    tail = (WORK / f"{logname}.log").read_text(errors="replace")[-3000:]
+    sys.exit(f"{what} did not start on port {port}:\n{tail}")
+
+
+def call(base: str, method: str, path: str, body=None, token: str | None = None):
+    """One HTTP request; returns (status, parsed JSON or None)."""
+    headers = {}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            status, text = resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        status, text = e.code, e.read()
+    try:
+        return status, (json.loads(text) if text else None)
+    except ValueError:
+        return status, None
+
+
+def harness(cmd: str, spec: dict, name: str) -> dict:
+    path = WORK / f"{name}.spec.json"
+    path.write_text(json.dumps(spec))
+    out = subprocess.run([str(HARNESS), cmd, str(path)], capture_output=True, text=True, timeout=900)
+    if out.returncode != 0:
+        sys.exit(f"bench-harness {cmd} ({name}) failed: {out.stderr}")
+    return json.loads(out.stdout)
+
+
+# ---------------------------------------------------------------- statistics
+
+def pct(values, q: float) -> float:
+    """Nearest-rank percentile."""
+    v = sorted(values)
+    if not v:
+        return float("nan")
+    k = max(1, min(len(v), int(-(-q * len(v) // 100))))
+    return v[k - 1]
+
+
+def med(values) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def fmt(x: float, digits: int = 1) -> str:
+    if x is None or x != x:
+        return "–"
+    return f"{x:,.{digits}f}"
+
+
+# ---------------------------------------------------------------- the stack
+
+def gatehouse_env(base_env: dict[str, str], secret: str, **extra: str) -> dict[str, str]:
+    env = dict(base_env)
+    env.update(
+        {
+            "EMAIL_FROM": "no-reply@gatehouse.test",
+            "JWT_ALGORITHM": "HS256",
+            "JWT_SIGNING_KEY": secret,
+            "RUST_LOG": "warn",
+            "PROTOCOL": "http",
+            "FRONTEND_DOMAIN": "localhost:3000",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def aws_env(moto_port: int) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+def start_dev_server(name: str, env: dict[str, str], memory: bool) -> tuple[str, subprocess.Popen]:
+    port = free_port()
+    args = [str(DEV_SERVER), "--port", str(port)] + (["--memory"] if memory else ["--create-table"])
+    p = start(name, args, env)
+    wait_port(port, 60, f"the dev server ({name})", p, name)
+    return f"http://127.0.0.1:{port}", p
+
+
+def register_and_login(base: str, email: str) -> dict:
+    status, body = call(base, "POST", "/auth/users/", {"email": email, "password": PASSWORD})
+    if status != 201:
+        sys.exit(f"{base}: registering {email}: {status} {body}")
+    return login(base, email)
+
+
+def login(base: str, email: str) -> dict:
+    status, body = call(base, "POST", "/auth/jwt/create/", {"email": email, "password": PASSWORD})
+    if status != 200:
+        sys.exit(f"{base}: logging in {email}: {status} {body}")
+    return {"email": email, "password": PASSWORD, "access": body["access"], "refresh": body["refresh"]}
+
+
+# ---------------------------------------------------------------- measurements
+
+def functions() -> list[str]:
+    return sorted(p.stem for p in (ROOT / "functions" / "src" / "bin").glob("*.rs"))
+
+
+def sizes(fns: list[str]) -> dict:
+    out = {}
+    for fn in fns:
+        arm = ROOT / "target" / "lambda" / fn / "bootstrap"
+        x86 = ROOT / "target" / "release" / fn
+        out[fn] = {
+            "arm64": arm.stat().st_size if arm.exists() else None,
+            "x86_64": x86.stat().st_size if x86.exists() else None,
+        }
+    out["hello (floor)"] = {"arm64": None, "x86_64": HELLO.stat().st_size}
+    return out
+
+
+def argon2_times() -> dict:
+    runs = 5 if QUICK else 20
+    rust = json.loads(
+        subprocess.run(
+            [str(HARNESS), "argon2", str(ARGON2["m"]), str(ARGON2["t"]), str(ARGON2["p"]), str(runs)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    from argon2 import low_level  # argon2-cffi, what Django's Argon2PasswordHasher uses
+
+    py = []
+    for i in range(runs + 1):
+        t0 = time.perf_counter()
+        low_level.hash_secret(
+            b"correct horse battery staple",
+            i.to_bytes(16, "little"),
+            time_cost=ARGON2["t"],
+            memory_cost=ARGON2["m"],
+            parallelism=ARGON2["p"],
+            hash_len=32,
+            type=low_level.Type.ID,
+        )
+        py.append((time.perf_counter() - t0) * 1000)
+    return {
+        "gatehouse_ms": med([s / 1000 for s in rust["samples_us"]]),
+        "argon2_cffi_ms": med(py[1:]),
+        "runs": runs,
+    }
+
+
+class Calls:
+    """DynamoDB (and SES) calls counted by the emulator (GATEHOUSE_EMULATOR_COUNT_CALLS=1)."""
+
+    def __init__(self, moto: str):
+        self.moto = moto
+
+    def reset(self) -> None:
+        call(self.moto, "DELETE", "/_bench/calls")
+
+    def read(self) -> dict:
+        return call(self.moto, "GET", "/_bench/calls")[1] or {}
+
+
+def count_calls(base: str, moto: str) -> tuple[dict, dict]:
+    """One request per action against the dev server on the emulator; returns the counts and a
+    logged-in session (for the cold-start events)."""
+    calls = Calls(moto)
+    results: dict[str, dict] = {}
+
+    def counted(label: str, method: str, path: str, body=None, token=None):
+        calls.reset()
+        status, resp = call(base, method, path, body, token)
+        got = calls.read()
+        dynamo = {k.split(".", 1)[1]: v for k, v in got.items() if k.startswith("DynamoDB_20120810.")}
+        other = {k: v for k, v in got.items() if not k.startswith("DynamoDB_20120810.")}
+        results[label] = {"status": status, "dynamodb": dynamo, "other": other, "route": f"{method} {path}"}
+        return status, resp
+
+    def link(email: str) -> tuple[str, str]:
+        _, mails = call(base, "GET", "/_dev/emails?to=" + email)
+        parts = (mails or [{}])[-1].get("link", "").rstrip("/").split("/")
+        return parts[-2], parts[-1]
+
+    # The user the cold-start events log in as (events/jwt_create.json).
+    call(base, "POST", "/auth/users/", {"email": "ada@example.com", "password": "correct horse battery"})
+    uid, token = link("ada@example.com")
+    call(base, "POST", "/auth/users/activation/", {"uid": uid, "token": token})
+
+    email = f"calls-{secrets.token_hex(4)}@bench.example.com"
+    counted("register", "POST", "/auth/users/", {"email": email, "password": PASSWORD})
+    counted("resend_activation", "POST", "/auth/users/resend_activation/", {"email": email})
+    uid, token = link(email)
+    counted("activation", "POST", "/auth/users/activation/", {"uid": uid, "token": token})
+    status, tokens = counted("jwt/create", "POST", "/auth/jwt/create/", {"email": email, "password": PASSWORD})
+    if status != 200:
+        sys.exit(f"login failed in the call count: {status} {tokens}")
+    counted("jwt/create, wrong password", "POST", "/auth/jwt/create/", {"email": email, "password": PASSWORD + "x"})
+    counted(
+        "jwt/create, unknown email",
+        "POST",
+        "/auth/jwt/create/",
+        {"email": "nobody-" + email, "password": PASSWORD},
+    )
+    counted("jwt/verify", "POST", "/auth/jwt/verify/", {"token": tokens["access"]})
+    counted("users/me GET", "GET", "/auth/users/me/", token=tokens["access"])
+    counted("users/me PATCH", "PATCH", "/auth/users/me/", {"first_name": "Ada"}, token=tokens["access"])
+    _, rotated = counted("jwt/refresh", "POST", "/auth/jwt/refresh/", {"refresh": tokens["refresh"]})
+    # Routes that may not exist yet: measured when they answer (anything but 404).
+    counted("reset_password, existing email", "POST", "/auth/users/reset_password/", {"email": email})
+    counted(
+        "reset_password, unknown email", "POST", "/auth/users/reset_password/", {"email": "nobody-" + email}
+    )
+    counted("sessions GET", "GET", "/auth/sessions/", token=tokens["access"])
+    if rotated and "refresh" in rotated:
+        counted("jwt/blacklist", "POST", "/auth/jwt/blacklist/", {"refresh": rotated["refresh"]})
+    status, ada_tokens = call(
+        base, "POST", "/auth/jwt/create/", {"email": "ada@example.com", "password": "correct horse battery"}
+    )
+    return results, (ada_tokens if status == 200 else {})
+
+
+def cold_starts(fns: list[str], moto_port: int, secret: str, table: str, access: str) -> dict:
+    events = WORK / "events"
+    events.mkdir(exist_ok=True)
+    binaries = []
+    for fn in fns + ["hello"]:
+        src = ROOT / "events" / f"{fn}.json"
+        if fn == "hello" or not src.exists():
+            src = ROOT / "events" / "jwt_verify.json"
+        text = src.read_text().replace("REPLACE_WITH_ACCESS_TOKEN", access)
+        if fn == "register":
+            text = text.replace("ada@example.com", "cold-{{RUN}}@bench.example.com")
+        (events / f"{fn}.json").write_text(text)
+        path = HELLO if fn == "hello" else ROOT / "target" / "release" / fn
+        binaries.append(
+            {
+                "name": fn,
+                "path": str(path),
+                "event": str(events / f"{fn}.json"),
+                "log": str(WORK / f"cold-{fn}.log"),
+                "event_source": src.name,
+            }
+        )
+    env = {
+        "EMAIL_FROM": "no-reply@gatehouse.test",
+        "JWT_ALGORITHM": "HS256",
+        "JWT_SIGNING_KEY": secret,
+        "TABLE_NAME": table,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "RUST_LOG": "info",
+        "TZ": "UTC",
+    }
+    for b in binaries:
+        (WORK / f"cold-{b['name']}.log").write_text("")
+    res = harness(
+        "coldstart",
+        {"runs": COLD_RUNS, "timeout_s": 20, "aws_upstream": f"127.0.0.1:{moto_port}", "env": env, "binaries": binaries},
+        "coldstart",
+    )
+    for b in binaries:
+        res["results"][b["name"]]["event"] = b["event_source"]
+    return res
+
+
+def load_runs(targets: dict[str, str], tag: str) -> dict:
+    """Per scenario, per target (interleaved, so that drift hits all alike): a latency pass on
+    one connection and a throughput pass on CONNECTIONS connections."""
+    out: dict = {t: {} for t in targets}
+    for scenario, _route in SCENARIOS:
+        for target, base in targets.items():
+            log(f"load: {scenario} on {target}")
+            out[target][scenario] = {}
+            for mode, conns, dur, warm in (("latency", 1, LAT_S, LAT_WARM), ("throughput", CONNECTIONS, THR_S, THR_WARM)):
+                sessions = []
+                if scenario != "register":
+                    sessions = [
+                        login(base, f"load-{tag}-{i}@bench.example.com")
+                        for i in range(conns if scenario in ("refresh", "create") else 1)
+                    ]
+                spec = {
+                    "base": base,
+                    "scenario": scenario,
+                    "connections": conns,
+                    "warmup_s": warm,
+                    "duration_s": dur,
+                    "password": PASSWORD,
+                    "register_prefix": f"reg-{tag}-{mode}",
+                    "sessions": sessions,
+                }
+                out[target][scenario][mode] = harness("load", spec, f"load-{target}-{scenario}-{mode}")
+    return out
+
+
+def login_overhead(base: str, email: str, name: str) -> dict:
+    spec = {
+        "base": base,
+        "blocks": OVERHEAD_BLOCKS,
+        "per_block": OVERHEAD_PER_BLOCK,
+        "warmup": 3,
+        "seed": 7,
+        "argon2": ARGON2,
+        "requests": [
+            {
+                "label": "login",
+                "method": "POST",
+                "path": "/auth/jwt/create/",
+                "body": {"email": email, "password": PASSWORD},
+            }
+        ],
+    }
+    res = harness("timing", spec, f"overhead-{name}")
+    login_us = [s[1] for s in res["samples"]["login"] if s[2] == 200]
+    hash_us = [s[1] for s in res["samples"]["argon2"]]
+    login_ms, hash_ms = med(login_us) / 1000, med(hash_us) / 1000
+    return {
+        "login_ms": login_ms,
+        "hash_ms": hash_ms,
+        "overhead_ms": login_ms - hash_ms,
+        "overhead_pct": 100 * (login_ms - hash_ms) / hash_ms,
+        "n": len(login_us),
+        "statuses": sorted({s[2] for s in res["samples"]["login"]}),
+    }
+
+
+def timing_safety(base: str, email: str, name: str, with_reset: bool) -> dict:
+    unknown = f"nobody-{secrets.token_hex(4)}@bench.example.com"
+    reqs = [
+        ("jwt/create", "existing", "/auth/jwt/create/", {"email": email, "password": PASSWORD + "-wrong"}),
+        ("jwt/create", "unknown", "/auth/jwt/create/", {"email": unknown, "password": PASSWORD + "-wrong"}),
+    ]
+    if with_reset:
+        reqs += [
+            ("reset_password", "existing", "/auth/users/reset_password/", {"email": email}),
+            ("reset_password", "unknown", "/auth/users/reset_password/", {"email": unknown}),
+        ]
+    spec = {
+        "base": base,
+        "blocks": TIMING_BLOCKS,
+        "per_block": TIMING_PER_BLOCK,
+        "warmup": 3,
+        "seed": 11,
+        "requests": [
+            {"label": f"{route}|{kind}", "method": "POST", "path": path, "body": body}
+            for route, kind, path, body in reqs
+        ],
+    }
+    res = harness("timing", spec, f"timing-{name}")
+    out = {}
+    for route in dict.fromkeys(r[0] for r in reqs):
+        per = {}
+        for kind in ("existing", "unknown"):
+            samples = res["samples"][f"{route}|{kind}"]
+            ms = [s[1] / 1000 for s in samples]
+            blocks = {}
+            for b, us, _ in samples:
+                blocks.setdefault(b, []).append(us / 1000)
+            per[kind] = {
+                "p50": pct(ms, 50),
+                "p95": pct(ms, 95),
+                "block_p50": [pct(v, 50) for v in blocks.values()],
+                "block_p95": [pct(v, 95) for v in blocks.values()],
+                "statuses": sorted({s[2] for s in samples}),
+                "n": len(ms),
+            }
+        d50 = per["existing"]["p50"] - per["unknown"]["p50"]
+        d95 = per["existing"]["p95"] - per["unknown"]["p95"]
+        # Run-to-run noise: how far apart the blocks (runs) of one kind land, the larger of the two kinds.
+        n50 = max(max(per[k]["block_p50"]) - min(per[k]["block_p50"]) for k in per)
+        n95 = max(max(per[k]["block_p95"]) - min(per[k]["block_p95"]) for k in per)
+        out[route] = {
+            **per,
+            "diff_p50": d50,
+            "diff_p95": d95,
+            "noise_p50": n50,
+            "noise_p95": n95,
+            "within_noise": abs(d50) <= n50 and abs(d95) <= n95,
+        }
+    return out
+
+
+# ---------------------------------------------------------------- report
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}"
+
+
+def git_rev() -> str:
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "shared", "functions", "tools/dev-server", "Cargo.toml", "Cargo.lock"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return rev + (" + uncommitted changes to the Rust code" if dirty else "")
+
+
+def dynamo_total(entry: dict) -> int:
+    return sum(entry["dynamodb"].values())
+
+
+READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
+
+
+def report(r: dict) -> str:
+    cs = r["coldstart"]["results"]
+    floor = med(cs["hello"]["next_ms"])
+    floor_resp = med(cs["hello"]["response_ms"])
+    fns = r["functions"]
+    calls = r["calls"]
+    load = r["load"]
+    lines: list[str] = []
+    add = lines.append
+
+    # --- targets
+    cold_ratio = {fn: med(cs[fn]["next_ms"]) / floor for fn in fns}
+    worst_fn = max(cold_ratio, key=cold_ratio.get)
+    arm = {fn: r["sizes"][fn]["arm64"] for fn in fns}
+    have_arm = all(v is not None for v in arm.values())
+    biggest = max(arm, key=lambda f: arm[f] or 0)
+    init_conns = sum(cs[fn]["init_connections"] for fn in fns)
+
+    def thr_ratio(sc: str, target: str = "memory") -> float:
+        g = load[target][sc]["throughput"]["rps"]
+        d = load["djoser"][sc]["throughput"]["rps"]
+        return g / d if d else float("nan")
+
+    me = calls["users/me GET"]
+    me_reads = dynamo_total(me) == 1 and set(me["dynamodb"]) <= READS
+    created = dynamo_total(calls["jwt/create"])
+    refreshed = dynamo_total(calls["jwt/refresh"])
+    ov = r["overhead"]["memory"]
+    ts = r["timing"]
+
+    def mark(ok: bool) -> str:
+        return "**met**" if ok else "**missed**"
+
+    add("## Targets")
+    add("")
+    add("| target | measured (this run) | |")
+    add("|---|---|---|")
+    add(
+        f"| cold start of every function ≤ 1.5 × the hello-world floor (first poll, median of {r['coldstart']['runs']}) "
+        f"| floor {fmt(floor, 2)} ms; worst `{worst_fn}` {fmt(med(cs[worst_fn]['next_ms']), 2)} ms = "
+        f"{fmt(cold_ratio[worst_fn], 2)} × floor; best {fmt(min(cold_ratio.values()), 2)} × "
+        f"| {mark(max(cold_ratio.values()) <= 1.5)} |"
+    )
+    add(
+        f"| no network call at init | {init_conns} connection(s) to the AWS endpoint before the first poll, "
+        f"over {len(fns) * r['coldstart']['runs']} starts | {mark(init_conns == 0)} |"
+    )
+    if have_arm:
+        add(
+            f"| every arm64 `bootstrap` ≤ 8 MiB | largest `{biggest}` {fmt(arm[biggest] / MIB, 2)} MiB "
+            f"| {mark(max(arm.values()) <= 8 * MIB)} |"
+        )
+    else:
+        add("| every arm64 `bootstrap` ≤ 8 MiB | not measured: the arm64 build did not run | **not measured** |")
+    add(
+        f"| users/me: 1 DynamoDB read | {dynamo_total(me)} call(s): {ops(me)} | {mark(me_reads)} |"
+    )
+    add(f"| jwt/create ≤ 3 DynamoDB calls | {created}: {ops(calls['jwt/create'])} | {mark(created <= 3)} |")
+    add(f"| jwt/refresh ≤ 2 DynamoDB calls | {refreshed}: {ops(calls['jwt/refresh'])} | {mark(refreshed <= 2)} |")
+    for sc, name in (("me", "users/me"), ("refresh", "jwt/refresh")):
+        add(
+            f"| warm {name} throughput ≥ 20 × djoser's (memory store) | "
+            f"{fmt(load['memory'][sc]['throughput']['rps'], 0)} vs {fmt(load['djoser'][sc]['throughput']['rps'], 0)} req/s "
+            f"= {fmt(thr_ratio(sc), 1)} ×; on the emulator {fmt(thr_ratio(sc, 'emulator'), 1)} × "
+            f"| {mark(thr_ratio(sc) >= 20)} |"
+        )
+    add(
+        f"| login overhead beyond the hash ≤ 10 % (memory store) | login {fmt(ov['login_ms'], 2)} ms − hash "
+        f"{fmt(ov['hash_ms'], 2)} ms = {fmt(ov['overhead_ms'], 2)} ms = {fmt(ov['overhead_pct'], 1)} %; on the "
+        f"emulator {fmt(r['overhead']['emulator']['overhead_pct'], 1)} % | {mark(ov['overhead_pct'] <= 10)} |"
+    )
+    for backend in ("memory", "emulator"):
+        for route, t in ts[backend].items():
+            add(
+                f"| {route}: existing vs unknown email within run-to-run noise ({backend}) | "
+                f"Δp50 {fmt(t['diff_p50'], 2)} ms (noise {fmt(t['noise_p50'], 2)}), "
+                f"Δp95 {fmt(t['diff_p95'], 2)} ms (noise {fmt(t['noise_p95'], 2)}) | {mark(t['within_noise'])} |"
+            )
+    if not r["reset_password_available"]:
+        add("| reset_password: existing vs unknown email | not measured: `POST /auth/users/reset_password/` answered 404 "
+            "(the route does not exist yet) | **not measured** |")
+    add("")
+
+    # --- cold start and size
+    add(f"## 1–2. Cold start and size per function")
+    add("")
+    add(
+        f"Median of {r['coldstart']['runs']} starts each, all binaries interleaved in a new random order "
+        "per round; from just before the spawn to the first `GET /runtime/invocation/next` (init done) and "
+        "to the `POST .../response` for one event (the function's `events/<fn>.json`, with a real access "
+        "token where it asks for one; `register` gets a new email each start; statuses as answered). "
+        "The first response includes the event's own work against the emulator (argon2id for "
+        "`register`/`jwt_create`, moto's latency for every DynamoDB call)."
+    )
+    add("")
+    add("| function | first poll (ms) | × floor | first response (ms) | statuses | AWS conns at init | arm64 bootstrap | x86_64 binary |")
+    add("|---|---:|---:|---:|---|---:|---:|---:|")
+    for fn in fns + ["hello"]:
+        c = cs[fn]
+        s = r["sizes"]["hello (floor)" if fn == "hello" else fn]
+        name = "hello-world floor" if fn == "hello" else f"`{fn}`"
+        add(
+            f"| {name} | {fmt(med(c['next_ms']), 2)} | {fmt(med(c['next_ms']) / floor, 2)} | "
+            f"{fmt(med(c['response_ms']), 2)} | {', '.join(f'{k}×{v}' for k, v in c['statuses'].items()) or '–'}"
+            f"{' ⚠ ' + '; '.join(c['failures']) if c['failures'] else ''} | "
+            f"{c['init_connections'] if fn != 'hello' else '–'} | "
+            f"{fmt(s['arm64'] / MIB, 2) + ' MiB' if s['arm64'] else '–'} | {fmt(s['x86_64'] / MIB, 2)} MiB |"
+        )
+    add("")
+
+    # --- calls
+    add("## 3. DynamoDB calls per action")
+    add("")
+    add(
+        "One request per action to the dev server on the emulator (same store code as the functions), "
+        "counted at the emulator by `X-Amz-Target`; SES calls shown apart. Routes that answered 404 "
+        "do not exist yet."
+    )
+    add("")
+    add("| action | route | status | DynamoDB calls | operations | other calls |")
+    add("|---|---|---:|---:|---|---|")
+    for label, c in calls.items():
+        if c["status"] == 404:
+            add(f"| {label} | `{c['route']}` | 404 | – | route not there yet | – |")
+            continue
+        other = ", ".join(f"{k} ×{v}" for k, v in c["other"].items()) or "–"
+        add(f"| {label} | `{c['route']}` | {c['status']} | {dynamo_total(c)} | {ops(c)} | {other} |")
+    add("")
+
+    # --- load
+    add("## 4. Warm latency and throughput, Gatehouse beside djoser")
+    add("")
+    add(
+        f"Latency: one connection, {LAT_S:g} s after {LAT_WARM:g} s of warm-up. Throughput: {CONNECTIONS} connections, "
+        f"{THR_S:g} s after {THR_WARM:g} s of warm-up. Load generator: `bench-harness load` (Rust, one thread, "
+        "keep-alive where the server allows it; gunicorn's sync workers close every connection, so djoser's "
+        "figures include a TCP connect per request). Ratios are Gatehouse / djoser from this run "
+        "(throughput: higher is better for Gatehouse; latency: lower is better)."
+    )
+    add("")
+    add("| route | backend | p50 (ms) | p99 (ms) | req/s | errors | p50 ratio | req/s ratio |")
+    add("|---|---|---:|---:|---:|---:|---:|---:|")
+    for sc, route in SCENARIOS:
+        dj = load["djoser"][sc]
+        for target, tname in TARGETS:
+            l = load[target][sc]
+            lat, thr = l["latency"], l["throughput"]
+            errs = lat["errors"] + thr["errors"]
+            if target == "djoser":
+                ratio50 = ratio_rps = "1"
+            else:
+                ratio50 = fmt(lat["p50_ms"] / dj["latency"]["p50_ms"], 3) if dj["latency"]["p50_ms"] else "–"
+                ratio_rps = fmt(thr["rps"] / dj["throughput"]["rps"], 1) if dj["throughput"]["rps"] else "–"
+            add(
+                f"| `{route}` | {tname} | {fmt(lat['p50_ms'], 2)} | {fmt(lat['p99_ms'], 2)} | "
+                f"{fmt(thr['rps'], 0)} | {errs} | {ratio50} | {ratio_rps} |"
+            )
+    add("")
+    add(
+        "The emulator is moto, a Python server that here handles one request at a time (tools/emulator.py): "
+        "its rows measure moto as much as Gatehouse, which is why the throughput targets are judged on the "
+        "memory store. djoser runs under gunicorn with "
+        f"{r['djoser_workers']} sync workers (one per core) on SQLite (WAL)."
+    )
+    add("")
+
+    # --- argon2
+    a = r["argon2"]
+    add("## 5. argon2id and the login overhead")
+    add("")
+    add(
+        f"argon2id m={ARGON2['m']} KiB, t={ARGON2['t']}, p={ARGON2['p']} (Gatehouse's defaults; djoser set to the same): "
+        f"{fmt(a['gatehouse_ms'], 2)} ms per hash with the Rust `argon2` crate built with the functions' release profile "
+        f"(`opt-level = \"z\"`), {fmt(a['argon2_cffi_ms'], 2)} ms with argon2-cffi (djoser's hasher), median of {a['runs']}."
+    )
+    add("")
+    add("Login overhead: successful `POST /auth/jwt/create/` requests interleaved at random with local hashes "
+        "at the same parameters, one at a time; overhead = median login − median hash.")
+    add("")
+    add("| backend | login p50 (ms) | hash p50 (ms) | overhead (ms) | overhead (%) | logins |")
+    add("|---|---:|---:|---:|---:|---:|")
+    for backend in ("memory", "emulator"):
+        o = r["overhead"][backend]
+        add(
+            f"| {backend} | {fmt(o['login_ms'], 2)} | {fmt(o['hash_ms'], 2)} | {fmt(o['overhead_ms'], 2)} | "
+            f"{fmt(o['overhead_pct'], 1)} | {o['n']} |"
+        )
+    add("")
+
+    # --- timing safety
+    add("## 6. Timing safety: existing vs unknown email")
+    add("")
+    add(
+        f"One connection, {TIMING_BLOCKS} runs (blocks) of {TIMING_PER_BLOCK} requests of each kind, shuffled together. "
+        "`jwt/create` with a wrong password for an existing account vs an unknown email (both 401); "
+        "`reset_password` for an existing vs an unknown email. Noise = the widest spread of one kind's "
+        "per-run p50 (p95) across the runs; a difference within it is within run-to-run noise."
+    )
+    add("")
+    add("| backend | route | existing p50 / p95 (ms) | unknown p50 / p95 (ms) | Δp50 (noise) | Δp95 (noise) | statuses | within noise |")
+    add("|---|---|---:|---:|---:|---:|---|---|")
+    for backend in ("memory", "emulator"):
+        for route, t in ts[backend].items():
+            e, u = t["existing"], t["unknown"]
+            add(
+                f"| {backend} | `{route}` | {fmt(e['p50'], 2)} / {fmt(e['p95'], 2)} | {fmt(u['p50'], 2)} / {fmt(u['p95'], 2)} | "
+                f"{fmt(t['diff_p50'], 2)} ({fmt(t['noise_p50'], 2)}) | {fmt(t['diff_p95'], 2)} ({fmt(t['noise_p95'], 2)}) | "
+                f"{'/'.join(map(str, e['statuses']))} vs {'/'.join(map(str, u['statuses']))} | {'yes' if t['within_noise'] else 'no'} |"
+            )
+    if not r["reset_password_available"]:
+        add("")
+        add("`reset_password` was not measured: `POST /auth/users/reset_password/` answered 404 in this run.")
+    add("")
+    return "\n".join(lines)
+
+
+def ops(entry: dict) -> str:
+    return ", ".join(f"{k}{' ×' + str(v) if v > 1 else ''}" for k, v in sorted(entry["dynamodb"].items())) or "none"
+
+
+def chart(r: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fns = r["functions"]
+    cs = r["coldstart"]["results"]
+    floor = med(cs["hello"]["next_ms"])
+    fig, axes = plt.subplots(2, 3, figsize=(18, 10))
+    fig.suptitle(f"Gatehouse make bench — {r['date']} — {r['machine']}", fontsize=11)
+
+    ax = axes[0][0]
+    names = ["floor"] + fns
+    vals = [floor] + [med(cs[f]["next_ms"]) for f in fns]
+    ax.barh(names, vals, color=["grey"] + ["tab:blue"] * len(fns))
+    ax.axvline(1.5 * floor, color="red", ls="--", label="target 1.5 × floor")
+    ax.set_xlabel("ms to first poll of the Runtime API (median)")
+    ax.set_title("1. Cold start")
+    ax.invert_yaxis()
+    ax.legend(loc="lower right", fontsize=8)
+
+    ax = axes[0][1]
+    arm = [(f, r["sizes"][f]["arm64"]) for f in fns if r["sizes"][f]["arm64"]]
+    if arm:
+        ax.barh([f for f, _ in arm], [s / MIB for _, s in arm], color="tab:green")
+        ax.axvline(8, color="red", ls="--", label="target 8 MiB")
+        ax.legend(loc="lower right", fontsize=8)
+        ax.invert_yaxis()
+    else:
+        ax.text(0.5, 0.5, "arm64 build not run", ha="center")
+    ax.set_xlabel("MiB")
+    ax.set_title("2. arm64 bootstrap size")
+
+    ax = axes[0][2]
+    calls = [(k, v) for k, v in r["calls"].items() if v["status"] != 404]
+    ax.barh([k for k, _ in calls], [dynamo_total(v) for _, v in calls], color="tab:purple")
+    ax.set_xlabel("DynamoDB calls per request")
+    ax.set_title("3. DynamoDB calls per action")
+    ax.invert_yaxis()
+
+    import numpy as np
+
+    x = np.arange(len(SCENARIOS))
+    w = 0.27
+    colors = {"memory": "tab:blue", "emulator": "tab:cyan", "djoser": "tab:orange"}
+    for row, (key, mode, label) in enumerate(
+        [("rps", "throughput", f"req/s ({CONNECTIONS} connections)"), ("p50_ms", "latency", "p50 ms (1 connection)")]
+    ):
+        ax = axes[1][row]
+        for i, (t, tname) in enumerate(TARGETS):
+            ax.bar(x + (i - 1) * w, [r["load"][t][sc][mode][key] for sc, _ in SCENARIOS], w, label=tname, color=colors[t])
+        ax.set_xticks(x, [route.split(" ")[1].replace("/auth/", "") for _, route in SCENARIOS], fontsize=8)
+        ax.set_yscale("log")
+        ax.set_ylabel(label + ", log scale")
+        ax.set_title("4. Warm " + ("throughput" if mode == "throughput" else "latency"))
+        ax.legend(fontsize=8)
+
+    ax = axes[1][2]
+    labels, data = [], []
+    for backend in ("memory", "emulator"):
+        for route, t in r["timing"][backend].items():
+            for kind in ("existing", "unknown"):
+                labels.append(f"{route}\n{kind} ({backend})")
+                data.append([t[kind]["p50"], t[kind]["p95"]])
+    if data:
+        yy = np.arange(len(labels))
+        ax.barh(yy - 0.2, [d[0] for d in data], 0.4, label="p50", color="tab:blue")
+        ax.barh(yy + 0.2, [d[1] for d in data], 0.4, label="p95", color="tab:red")
+        ax.set_yticks(yy, labels, fontsize=7)
+        ax.invert_yaxis()
+        ax.legend(fontsize=8)
+    ax.set_xlabel("ms")
+    ax.set_title("6. Timing: existing vs unknown email")
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+# ---------------------------------------------------------------- main
+
+def main() -> None:
+    t_start = time.time()
+    WORK.mkdir(parents=True, exist_ok=True)
+    for binary in (HARNESS, HELLO, DEV_SERVER):
+        if not binary.exists():
+            sys.exit(f"{binary} is missing: run `make bench` (bench/run.sh builds it)")
+    fns = functions()
+    missing = [f for f in fns if not (ROOT / "target" / "release" / f).exists()]
+    if missing:
+        sys.exit(f"missing release binaries {missing}: run `make bench`")
+    secret = "bench-hs256-" + secrets.token_hex(24)
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GATEHOUSE_"))}
+    r: dict = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "commit": git_rev(),
+        "functions": fns,
+        "quick": QUICK,
+        "build_s": float(os.environ.get("BENCH_BUILD_S", "nan")),
+    }
+
+    log("sizes and argon2id")
+    r["sizes"] = sizes(fns)
+    r["argon2"] = argon2_times()
+
+    log("starting the emulator (counting calls)")
+    moto_port = free_port()
+    moto = start("emulator", [EMULATOR_PYTHON, str(ROOT / "tools" / "emulator.py"), str(moto_port)],
+                 {**base_env, "GATEHOUSE_EMULATOR_COUNT_CALLS": "1"})
+    wait_port(moto_port, 60, "the AWS emulator", moto, "emulator")
+    moto_url = f"http://127.0.0.1:{moto_port}"
+    aws = aws_env(moto_port)
+
+    log("DynamoDB calls per action")
+    table_a = f"bench-calls-{secrets.token_hex(3)}"
+    env_a = gatehouse_env(base_env, secret, TABLE_NAME=table_a, **aws)
+    dev_a_url, dev_a = start_dev_server("dev-calls", env_a, memory=False)
+    r["calls"], ada = count_calls(dev_a_url, moto_url)
+    r["reset_password_available"] = r["calls"]["reset_password, existing email"]["status"] != 404
+
+    log(f"cold starts: {len(fns)} functions + the floor, {COLD_RUNS} starts each")
+    r["coldstart"] = cold_starts(fns, moto_port, secret, table_a, ada.get("access", "none"))
+    stop(dev_a)
+
+    log("starting the servers for the load runs")
+    table_b = f"bench-load-{secrets.token_hex(3)}"
+    quiet = {"SEND_ACTIVATION_EMAIL": "false"}
+    targets = {
+        "memory": start_dev_server("dev-memory", gatehouse_env(base_env, secret, **quiet), memory=True)[0],
+        "emulator": start_dev_server(
+            "dev-emulator", gatehouse_env(base_env, secret, TABLE_NAME=table_b, **quiet, **aws), memory=False
+        )[0],
+    }
+    djdir = WORK / "djoser"
+    if djdir.exists():
+        subprocess.run(["rm", "-rf", str(djdir)], check=True)
+    py = str(BENCH_BIN / "python")
+    subprocess.run([py, str(ROOT / "tools" / "bench" / "djoser_project.py"), str(djdir)], check=True)
+    dj_env = {**base_env, "BENCH_JWT_SECRET": secret, "DJANGO_SETTINGS_MODULE": "benchproj.settings"}
+    for args in (["makemigrations", "accounts", "-v", "0"], ["migrate", "-v", "0"]):
+        subprocess.run([py, "manage.py", *args], cwd=djdir, env=dj_env, check=True)
+    workers = os.cpu_count() or 2
+    r["djoser_workers"] = workers
+    dj_port = free_port()
+    dj = start(
+        "djoser",
+        [str(BENCH_BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{dj_port}",
+         "--no-control-socket", "--log-level", "warning", "benchproj.wsgi:application"],
+        dj_env,
+        cwd=djdir,
+    )
+    wait_port(dj_port, 60, "gunicorn (djoser)", dj, "djoser")
+    targets["djoser"] = f"http://127.0.0.1:{dj_port}"
+    r["versions"] = package_versions()
+
+    # Users that exist before any load: registered once per target.
+    tag = secrets.token_hex(3)
+    for t, base in targets.items():
+        for i in range(CONNECTIONS):
+            status, body = call(base, "POST", "/auth/users/", {"email": f"load-{tag}-{i}@bench.example.com", "password": PASSWORD})
+            if status != 201:
+                sys.exit(f"{t}: register: {status} {body}")
+    r["load"] = load_runs(targets, tag)
+
+    log("login overhead and timing safety")
+    r["overhead"] = {}
+    r["timing"] = {}
+    for backend in ("memory", "emulator"):
+        email = f"load-{tag}-0@bench.example.com"
+        r["overhead"][backend] = login_overhead(targets[backend], email, backend)
+        r["timing"][backend] = timing_safety(targets[backend], email, backend, r["reset_password_available"])
+
+    stop_all()
+    r["bench_s"] = time.time() - t_start
+
+    body = report(r)
+    head = [
+        "# Gatehouse benchmark (`make bench`)",
+        "",
+        f"Run {r['date']} on {r['machine']}, commit {r['commit']}; the machine was shared with other work, "
+        f"so absolute figures are noisy, ratios come from the same run. Measuring took {r['bench_s'] / 60:.1f} min"
+        + (f" after {r['build_s'] / 60:.1f} min of building" if r["build_s"] == r["build_s"] else "")
+        + ". "
+        f"Both sides sign HS256 with the same secret and hash with argon2id m={ARGON2['m']}, t={ARGON2['t']}, "
+        f"p={ARGON2['p']}; Gatehouse runs its default settings otherwise (refresh rotation on, `last_login` "
+        "updated), with `SEND_ACTIVATION_EMAIL=false` for the load runs and `RUST_LOG=warn` on the dev server. "
+        f"Versions: {r['versions']}."
+        + (" **BENCH_QUICK=1: shortened run, not for results.**" if QUICK else ""),
+        "",
+        "Regenerate with `make bench`; raw figures are in bench/results.json, the chart in bench/results.png.",
+        "",
+    ]
+    text = "\n".join(head) + body
+    (OUT / "results.md").write_text(text)
+    (OUT / "results.json").write_text(json.dumps(r, indent=1, sort_keys=True, default=str))
+    chart(r, OUT / "results.png")
+    print(text)
+
+
+def package_versions() -> str:
+    from importlib.metadata import version
+
+    names = ["Django", "djoser", "djangorestframework", "djangorestframework-simplejwt", "gunicorn", "argon2-cffi"]
+    return ", ".join(f"{n} {version(n)}" for n in names)
+
+
+if __name__ == "__main__":
+    main()

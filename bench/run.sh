@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# make bench: installs what the benchmark needs, builds Gatehouse (release, and arm64 for the
+# sizes), the floor and the harness, then runs bench/bench.py, which measures, writes
+# bench/results.{md,json,png} and prints the table.
+#
+#   BENCH_SKIP_BUILD=1   reuse the binaries already built (only while trying the script)
+#   BENCH_SKIP_ARM64=1   skip the arm64 build (the size target is then reported as not measured)
+#   BENCH_QUICK=1        shortened measurements (not for results)
+set -euo pipefail
+source "$(dirname "$0")/../tools/lib.sh"
+cd "$ROOT"
+BENCH_VENV="$ROOT/tools/bench/.venv"
+export CARGO_TARGET_DIR="$ROOT/target"
+
+# The project venv: moto for the emulator.
+ensure_venv
+
+# The bench venv: Django, djoser, simplejwt, gunicorn, argon2-cffi, matplotlib, cargo-lambda, zig.
+want=$(sha256sum tools/bench/requirements.txt | cut -d' ' -f1)
+have=""
+[ -f "$BENCH_VENV/.requirements" ] && have=$(cat "$BENCH_VENV/.requirements")
+if [ ! -x "$BENCH_VENV/bin/python" ] || [ "$want" != "$have" ]; then
+  log "installing the bench tools into tools/bench/.venv (djoser, Django, gunicorn, matplotlib, cargo-lambda)"
+  python3 -m venv "$BENCH_VENV"
+  "$BENCH_VENV/bin/pip" install --quiet --disable-pip-version-check -r tools/bench/requirements.txt
+  echo "$want" > "$BENCH_VENV/.requirements"
+fi
+
+# The floor must be built exactly as the functions are.
+"$BENCH_VENV/bin/python" - <<'PY'
+import sys, tomllib
+main = tomllib.load(open("Cargo.toml", "rb"))["profile"]["release"]
+bench = tomllib.load(open("tools/bench/Cargo.toml", "rb"))["profile"]["release"]
+if main != bench:
+    sys.exit(f"[profile.release] differs: Cargo.toml {main} vs tools/bench/Cargo.toml {bench}; make them equal")
+PY
+
+start=$(date +%s)
+if [ "${BENCH_SKIP_BUILD:-}" != 1 ]; then
+  log "building the functions and the dev server (release)"
+  cargo build --release --quiet -p gatehouse-functions -p gatehouse-dev-server
+  log "building the hello-world floor and the bench harness (release, same profile)"
+  cargo build --release --quiet --manifest-path tools/bench/Cargo.toml
+  if [ "${BENCH_SKIP_ARM64:-}" != 1 ]; then
+    if command -v rustup > /dev/null && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+      log "adding the aarch64-unknown-linux-gnu target"
+      rustup target add aarch64-unknown-linux-gnu
+    fi
+    log "cargo lambda build --release --arm64 (bootstrap sizes)"
+    PATH="$BENCH_VENV/bin:$PATH" cargo lambda build --release --arm64 -p gatehouse-functions
+  fi
+fi
+export BENCH_BUILD_S=$(( $(date +%s) - start ))
+
+export BENCH_EMULATOR_PYTHON="$VENV/bin/python"
+exec "$BENCH_VENV/bin/python" bench/bench.py

@@ -1,0 +1,8 @@
+//! Lambda function `users`.
+
+use gatehouse_functions::{boot, handlers::users};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(users::handler).await
+}

@@ -1,0 +1,8 @@
+//! Lambda function `users_detail`.
+
+use gatehouse_functions::{boot, handlers::users_detail};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(users_detail::handler).await
+}

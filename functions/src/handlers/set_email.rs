@@ -1,0 +1,15 @@
+//! `POST /auth/users/set_email/`
+
+use gatehouse_core::services::{auth, email_change};
+use gatehouse_core::App;
+use lambda_http::{Body, Request, Response};
+
+use crate::http::{self, Reject};
+
+super::entry_point!();
+
+async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
+    let caller = auth::authenticate(app, http::bearer(req)?).await?;
+    email_change::set_email(app, &caller, &http::form(req)?).await?;
+    Ok(http::no_content())
+}

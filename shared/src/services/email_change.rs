@@ -1,0 +1,125 @@
+//! `set_email` and `set_email_confirm`: a verified change of address.
+
+use crate::domain::{CodePurpose, Email};
+use crate::mail::{self, Extras};
+use crate::ports::{ChangeEmailError, EmailKind};
+use crate::secrets::{encode_uid, sha256_hex};
+
+use super::auth::Caller;
+use super::codes::{self, wrong_guess, Via};
+use super::passwords::check_current;
+use super::register::EMAIL_TAKEN;
+use super::{deliver, App, FieldErrors, Form, ServiceError};
+
+pub const EMAILS_DIFFER: &str = "The two email fields didn't match.";
+
+/// Starts a change of the caller's address (current password required). With
+/// `EMAIL_CHANGE_VERIFICATION` (default) nothing changes until the link sent to the new address
+/// is used; the old address gets a notice either way.
+pub async fn set_email(app: &App, caller: &Caller, form: &Form) -> Result<(), ServiceError> {
+    let s = &app.settings;
+    let user = &caller.user;
+    let mut errors = FieldErrors::default();
+    check_current(app, user, form, &mut errors).await?;
+    let new_email = form
+        .required("new_email", &mut errors)
+        .and_then(|raw| match Email::parse(&raw) {
+            Ok(e) => Some(e),
+            Err(msg) => {
+                errors.add("new_email", msg);
+                None
+            }
+        });
+    if s.set_username_retype {
+        let again = form.required("re_new_email", &mut errors);
+        if let (Some(e), Some(r)) = (&new_email, again) {
+            if Email::parse(&r)
+                .map(|r| r.normalised() != e.normalised())
+                .unwrap_or(true)
+            {
+                errors.add("non_field_errors", EMAILS_DIFFER);
+            }
+        }
+    }
+    errors.finish()?;
+    let Some(new_email) = new_email else {
+        return Err(ServiceError::Internal("validated email missing".into()));
+    };
+    let now = app.now();
+    let taken = new_email.normalised() != user.email.normalised()
+        && app.store.find_user_by_email(&new_email, now).await?.is_some();
+    if taken {
+        return Err(FieldErrors::single("new_email", EMAIL_TAKEN));
+    }
+    let notice = Extras {
+        other_address: Some(new_email.to_string()),
+        ..Extras::default()
+    };
+    if !s.email_change_verification {
+        apply(app, user, &new_email, None, Via::Link).await?;
+        deliver(app, &mail::render(s, EmailKind::EmailChanged, user, notice), &user.id).await;
+        return Ok(());
+    }
+    let code = codes::issue(app, user, CodePurpose::EmailChange, Some(new_email.as_str().to_owned())).await?;
+    let link = mail::action_link(s, &s.email_change_confirm_url, &encode_uid(&user.id), &code);
+    let extras = Extras {
+        link: Some(link),
+        code: None,
+        other_address: Some(new_email.to_string()),
+    };
+    let mut confirm = mail::render(s, EmailKind::EmailChange, user, extras);
+    confirm.to = new_email.to_string();
+    deliver(app, &confirm, &user.id).await;
+    deliver(app, &mail::render(s, EmailKind::EmailChanged, user, notice), &user.id).await;
+    tracing::info!(event = "email_change", outcome = "requested", user_id = %user.id);
+    Ok(())
+}
+
+/// Confirms an email change with the link's `{uid, token}`: the old claim is released and the
+/// new one taken in one transaction.
+pub async fn set_email_confirm(app: &App, form: &Form) -> Result<(), ServiceError> {
+    let mut errors = FieldErrors::default();
+    let found = codes::claimant(app, form, &mut errors).await?;
+    errors.finish()?;
+    let Some((user, code, via)) = found else {
+        return Err(ServiceError::Internal("validated fields missing".into()));
+    };
+    let now = app.now();
+    let stored = app.store.get_code(&user.id, CodePurpose::EmailChange, now).await?;
+    let new_email = match stored
+        .as_ref()
+        .filter(|c| c.usable(&sha256_hex(&code), now))
+        .and_then(|c| c.data.as_deref())
+    {
+        Some(raw) => Email::parse(raw).map_err(|_| ServiceError::Internal("stored new email malformed".into()))?,
+        None => return Err(wrong_guess(app, &user.id, CodePurpose::EmailChange, via).await),
+    };
+    apply(app, &user, &new_email, Some(&sha256_hex(&code)), via).await?;
+    tracing::info!(event = "email_change", outcome = "confirmed", user_id = %user.id);
+    Ok(())
+}
+
+async fn apply(
+    app: &App,
+    user: &crate::domain::User,
+    new_email: &Email,
+    code_hash: Option<&str>,
+    via: Via,
+) -> Result<(), ServiceError> {
+    match app.store.change_email(user, new_email, code_hash, app.now()).await {
+        Ok(()) => Ok(()),
+        Err(ChangeEmailError::EmailTaken) => Err(FieldErrors::single(
+            if code_hash.is_some() {
+                "non_field_errors"
+            } else {
+                "new_email"
+            },
+            EMAIL_TAKEN,
+        )),
+        Err(ChangeEmailError::InvalidCode) => Err(via.invalid()),
+        Err(ChangeEmailError::Conflict) => Err(ServiceError::Unavailable(
+            "account changed during the email change".into(),
+        )),
+        Err(ChangeEmailError::Store(e)) => Err(e.into()),
+    }
+}

@@ -1,0 +1,199 @@
+//! `set_password`, `reset_password` and `reset_password_confirm`.
+
+use std::time::Instant;
+
+use crate::domain::{CodePurpose, Email, Password, User};
+use crate::mail::{self, Extras};
+use crate::ports::{ActivateError, EmailKind, UpdateUserError};
+use crate::secrets::sha256_hex;
+
+use super::auth::Caller;
+use super::codes::{self, claimant, wrong_guess};
+use super::register::PASSWORDS_DIFFER;
+use super::{deliver, revoke_sessions, App, FieldErrors, Form, ServiceError};
+
+pub const INVALID_PASSWORD: &str = "Invalid password.";
+pub const EMAIL_NOT_FOUND: &str = "User with given email does not exist.";
+
+/// Checks the caller's `current_password` (recording the error in `errors`).
+pub async fn check_current(app: &App, user: &User, form: &Form, errors: &mut FieldErrors) -> Result<(), ServiceError> {
+    let Some(raw) = form.required("current_password", errors) else {
+        return Ok(());
+    };
+    let ok = match Password::parse(raw) {
+        Ok(p) => app.hasher.verify(&p, Some(&user.password_hash)).await,
+        Err(_) => false,
+    };
+    if !ok {
+        errors.add("current_password", INVALID_PASSWORD);
+    }
+    Ok(())
+}
+
+/// Reads a new password from `field` (and its retype from `retype`, when required) and checks it
+/// against the policy and the user's own attributes.
+pub fn new_password(
+    app: &App,
+    user: &User,
+    form: &Form,
+    field: &str,
+    retype: Option<&str>,
+    errors: &mut FieldErrors,
+) -> Option<Password> {
+    let password = match form.required(field, errors).map(Password::parse) {
+        Some(Ok(p)) => Some(p),
+        Some(Err(msg)) => {
+            errors.add(field, msg);
+            None
+        }
+        None => None,
+    };
+    if let Some(p) = &password {
+        let mut attributes = vec![user.email.as_str(), user.first_name.as_str(), user.last_name.as_str()];
+        if let Some(u) = &user.username {
+            attributes.push(u.as_str());
+        }
+        for msg in app.policy.check(p, &attributes) {
+            errors.add(field, msg);
+        }
+    }
+    if let Some(retype) = retype {
+        let again = form.required(retype, errors);
+        if let (Some(p), Some(r)) = (&password, again) {
+            if p.expose() != r {
+                errors.add("non_field_errors", PASSWORDS_DIFFER);
+            }
+        }
+    }
+    password
+}
+
+/// Changes the caller's password. With `LOGOUT_ON_PASSWORD_CHANGE`, every other session ends.
+pub async fn set_password(app: &App, caller: &Caller, form: &Form) -> Result<(), ServiceError> {
+    let s = &app.settings;
+    let mut errors = FieldErrors::default();
+    check_current(app, &caller.user, form, &mut errors).await?;
+    let retype = s.set_password_retype.then_some("re_new_password");
+    let password = new_password(app, &caller.user, form, "new_password", retype, &mut errors);
+    errors.finish()?;
+    let Some(password) = password else {
+        return Err(ServiceError::Internal("validated password missing".into()));
+    };
+    let hash = app.hasher.hash(&password).await?;
+    let mut updated = caller.user.clone();
+    updated.password_hash = hash;
+    match app.store.update_user(&caller.user, &updated, app.now()).await {
+        Ok(_) => {}
+        Err(UpdateUserError::Conflict) => {
+            return Err(ServiceError::Unavailable(
+                "account changed during the password change".into(),
+            ))
+        }
+        Err(UpdateUserError::UsernameTaken) => {
+            return Err(ServiceError::Internal("username moved during set_password".into()))
+        }
+        Err(UpdateUserError::Store(e)) => return Err(e.into()),
+    }
+    tracing::info!(event = "password_change", outcome = "ok", user_id = %caller.user.id);
+    if s.logout_on_password_change {
+        revoke_sessions(app, &caller.user.id, Some(&caller.session.id)).await?;
+    }
+    if s.password_changed_email_confirmation {
+        deliver(
+            app,
+            &mail::render(s, EmailKind::PasswordChanged, &updated, Extras::default()),
+            &updated.id,
+        )
+        .await;
+    }
+    Ok(())
+}
+
+/// Emails a reset code to an active account. Answers alike, and no sooner than `TIMING_FLOOR`,
+/// for every address (400 for an unknown one only with `PASSWORD_RESET_SHOW_EMAIL_NOT_FOUND`).
+pub async fn reset_password(app: &App, form: &Form) -> Result<(), ServiceError> {
+    let started = Instant::now();
+    let outcome = send_reset(app, form).await;
+    if let Some(rest) = app.settings.timing_floor.checked_sub(started.elapsed()) {
+        tokio::time::sleep(rest).await;
+    }
+    outcome
+}
+
+async fn send_reset(app: &App, form: &Form) -> Result<(), ServiceError> {
+    let mut errors = FieldErrors::default();
+    let raw = form.required("email", &mut errors);
+    errors.finish()?;
+    let email = match raw.as_deref().map(Email::parse) {
+        Some(Ok(e)) => e,
+        Some(Err(msg)) => return Err(FieldErrors::single("email", msg)),
+        None => return Err(FieldErrors::single("email", super::input::REQUIRED)),
+    };
+    let s = &app.settings;
+    let user = app
+        .store
+        .find_user_by_email(&email, app.now())
+        .await?
+        .filter(|u| u.is_active);
+    let Some(user) = user else {
+        tracing::info!(event = "password_reset", outcome = "unknown_email");
+        if s.password_reset_show_email_not_found {
+            return Err(FieldErrors::single("email", EMAIL_NOT_FOUND));
+        }
+        return Ok(());
+    };
+    let code = codes::issue(app, &user, CodePurpose::PasswordReset, None).await?;
+    deliver(
+        app,
+        &codes::email(
+            app,
+            EmailKind::PasswordReset,
+            &user,
+            &s.password_reset_confirm_url,
+            &code,
+        ),
+        &user.id,
+    )
+    .await;
+    tracing::info!(event = "password_reset", outcome = "sent", user_id = %user.id);
+    Ok(())
+}
+
+/// Sets a new password with an emailed reset code. Every session ends and every token issued
+/// before now is refused; the code is spent.
+pub async fn reset_password_confirm(app: &App, form: &Form) -> Result<(), ServiceError> {
+    let s = &app.settings;
+    let mut errors = FieldErrors::default();
+    let found = claimant(app, form, &mut errors).await?;
+    let retype = s.password_reset_confirm_retype.then_some("re_new_password");
+    // Policy checks need the user; without one, still report the missing/mismatched fields.
+    let password = match &found {
+        Some((user, _, _)) => new_password(app, user, form, "new_password", retype, &mut errors),
+        None => {
+            form.required("new_password", &mut errors);
+            None
+        }
+    };
+    errors.finish()?;
+    let (Some((user, code, via)), Some(password)) = (found, password) else {
+        return Err(ServiceError::Internal("validated fields missing".into()));
+    };
+    let hash = app.hasher.hash(&password).await?;
+    let now = app.now();
+    match app.store.reset_password(&user.id, &sha256_hex(&code), &hash, now).await {
+        Ok(()) => {}
+        Err(ActivateError::InvalidCode | ActivateError::NotActivatable) => {
+            return Err(wrong_guess(app, &user.id, CodePurpose::PasswordReset, via).await)
+        }
+        Err(ActivateError::Store(e)) => return Err(e.into()),
+    }
+    revoke_sessions(app, &user.id, None).await?;
+    tracing::info!(event = "password_reset", outcome = "confirmed", user_id = %user.id);
+    deliver(
+        app,
+        &mail::render(s, EmailKind::PasswordChanged, &user, Extras::default()),
+        &user.id,
+    )
+    .await;
+    Ok(())
+}

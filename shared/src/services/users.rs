@@ -1,0 +1,152 @@
+//! `GET /auth/users/`, `GET/PUT/PATCH/DELETE /auth/users/{id}/` and `DELETE /auth/users/me/`.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use crate::domain::{Email, User, UserId};
+use crate::ports::UpdateUserError;
+
+use super::auth::Caller;
+use super::passwords::check_current;
+use super::{me, App, FieldErrors, Form, ServiceError};
+
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 200;
+
+pub const PERMISSION_DENIED: ServiceError = ServiceError::Forbidden {
+    code: "permission_denied",
+    detail: "You do not have permission to perform this action.",
+};
+
+/// A page of users.
+pub struct Page {
+    pub users: Vec<User>,
+    /// Cursor of the next page, if any.
+    pub next: Option<String>,
+    pub limit: usize,
+}
+
+/// The query of a listing.
+#[derive(Default)]
+pub struct ListQuery {
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+    pub email: Option<String>,
+}
+
+fn encode_cursor(id: &UserId) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_str())
+}
+
+fn decode_cursor(raw: &str) -> Option<UserId> {
+    let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
+    UserId::parse(std::str::from_utf8(&bytes).ok()?)
+}
+
+/// Staff see every user; others see only themselves under `HIDE_USERS` (default), as djoser.
+pub async fn list(app: &App, caller: &Caller, q: &ListQuery) -> Result<Page, ServiceError> {
+    let mut errors = FieldErrors::default();
+    let limit = match q.limit.as_deref().map(str::parse::<usize>) {
+        None => DEFAULT_LIMIT,
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
+        Some(_) => {
+            errors.add(
+                "limit",
+                format!("Ensure this value is an integer between 1 and {MAX_LIMIT}."),
+            );
+            0
+        }
+    };
+    let after = match q.cursor.as_deref() {
+        None | Some("") => None,
+        Some(raw) => match decode_cursor(raw) {
+            Some(id) => Some(id),
+            None => {
+                errors.add("cursor", "Invalid cursor.");
+                None
+            }
+        },
+    };
+    errors.finish()?;
+    let now = app.now();
+    let sees_all = caller.user.is_staff || !app.settings.hide_users;
+    if let Some(raw) = q.email.as_deref().filter(|e| !e.is_empty()) {
+        let found = match Email::parse(raw) {
+            Ok(e) => app.store.find_user_by_email(&e, now).await?,
+            Err(_) => None,
+        };
+        let users = found
+            .into_iter()
+            .filter(|u| sees_all || u.id == caller.user.id)
+            .collect();
+        return Ok(Page {
+            users,
+            next: None,
+            limit,
+        });
+    }
+    if !sees_all {
+        let users = if after.is_none() {
+            vec![caller.user.clone()]
+        } else {
+            Vec::new()
+        };
+        return Ok(Page {
+            users,
+            next: None,
+            limit,
+        });
+    }
+    let (users, next) = app.store.list_users(after.as_ref(), limit, now).await?;
+    Ok(Page {
+        users,
+        next: next.as_ref().map(encode_cursor),
+        limit,
+    })
+}
+
+/// The user `id`, if the caller may see it: staff, or themselves. Others get 404 under
+/// `HIDE_USERS` (nothing tells them the account exists), 403 otherwise.
+pub async fn target(app: &App, caller: &Caller, id: &str) -> Result<User, ServiceError> {
+    let Some(id) = UserId::parse(id) else {
+        return Err(ServiceError::NotFound);
+    };
+    if id == caller.user.id {
+        return Ok(caller.user.clone());
+    }
+    if !caller.user.is_staff {
+        return Err(if app.settings.hide_users {
+            ServiceError::NotFound
+        } else {
+            PERMISSION_DENIED
+        });
+    }
+    app.store.get_user(&id, app.now()).await?.ok_or(ServiceError::NotFound)
+}
+
+/// Updates a user the caller may see; only staff may set `is_active`, `is_staff` and `groups`.
+pub async fn update(app: &App, caller: &Caller, id: &str, form: &Form) -> Result<User, ServiceError> {
+    let user = target(app, caller, id).await?;
+    me::update(app, &user, form, caller.user.is_staff).await
+}
+
+/// Deletes a user the caller may see; the caller confirms with their own `current_password`.
+/// The user, its claims, codes and sessions go.
+pub async fn delete(app: &App, caller: &Caller, id: &str, form: &Form) -> Result<(), ServiceError> {
+    let user = target(app, caller, id).await?;
+    let mut errors = FieldErrors::default();
+    check_current(app, &caller.user, form, &mut errors).await?;
+    errors.finish()?;
+    match app.store.delete_user(&user).await {
+        Ok(()) => {}
+        Err(UpdateUserError::Conflict) => {
+            return Err(ServiceError::Unavailable("account changed during the deletion".into()))
+        }
+        Err(UpdateUserError::UsernameTaken) => {
+            return Err(ServiceError::Internal("unexpected username conflict".into()))
+        }
+        Err(UpdateUserError::Store(e)) => return Err(e.into()),
+    }
+    tracing::info!(event = "account_deleted", user_id = %user.id, by = %caller.user.id);
+    Ok(())
+}
