@@ -26,8 +26,7 @@ pub fn json(status: StatusCode, body: &Value) -> Response<Body> {
 pub fn no_content() -> Response<Body> {
     let mut resp = Response::new(Body::Empty);
     *resp.status_mut() = StatusCode::NO_CONTENT;
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 
@@ -41,11 +40,8 @@ pub fn not_found() -> Response<Body> {
 
 /// 405 with the methods the path does accept.
 pub fn method_not_allowed(method: &str, allowed: &[&str]) -> Response<Body> {
-    let mut resp = detail(
-        StatusCode::METHOD_NOT_ALLOWED,
-        &format!("Method \"{method}\" not allowed."),
-        "method_not_allowed",
-    );
+    let mut resp =
+        detail(StatusCode::METHOD_NOT_ALLOWED, &format!("Method \"{method}\" not allowed."), "method_not_allowed");
     let mut allow: Vec<&str> = allowed.to_vec();
     allow.push("OPTIONS");
     if let Ok(v) = HeaderValue::from_str(&allow.join(", ")) {
@@ -60,35 +56,20 @@ pub fn error(e: &ServiceError) -> Response<Body> {
     match e {
         ServiceError::Invalid(fields) => json(StatusCode::BAD_REQUEST, &json!(fields.0)),
         ServiceError::NotAuthenticated => {
-            let mut r = detail(
-                StatusCode::UNAUTHORIZED,
-                "Authentication credentials were not provided.",
-                "not_authenticated",
-            );
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"api\""),
-            );
+            let mut r =
+                detail(StatusCode::UNAUTHORIZED, "Authentication credentials were not provided.", "not_authenticated");
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"api\""));
             r
         }
         ServiceError::TokenNotValid => {
-            let mut r = detail(
-                StatusCode::UNAUTHORIZED,
-                "Given token not valid for any token type",
-                "token_not_valid",
-            );
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"api\""),
-            );
+            let mut r = detail(StatusCode::UNAUTHORIZED, "Given token not valid for any token type", "token_not_valid");
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"api\""));
             r
         }
         ServiceError::UserInactive => detail(StatusCode::UNAUTHORIZED, "User is inactive", "user_inactive"),
-        ServiceError::NoActiveAccount => detail(
-            StatusCode::UNAUTHORIZED,
-            "No active account found with the given credentials",
-            "no_active_account",
-        ),
+        ServiceError::NoActiveAccount => {
+            detail(StatusCode::UNAUTHORIZED, "No active account found with the given credentials", "no_active_account")
+        }
         ServiceError::Forbidden { code, detail: d } => detail(StatusCode::FORBIDDEN, d, code),
         ServiceError::NotFound => not_found(),
         ServiceError::Unavailable(reason) => {
@@ -98,8 +79,7 @@ pub fn error(e: &ServiceError) -> Response<Body> {
                 "Service temporarily unavailable, try again soon.",
                 "service_unavailable",
             );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             r
         }
         ServiceError::Internal(reason) => {
@@ -131,11 +111,7 @@ impl Reject {
     pub fn response(&self) -> Response<Body> {
         match self {
             Self::Service(e) => error(e),
-            Self::TooLarge => detail(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Request body is too large.",
-                "payload_too_large",
-            ),
+            Self::TooLarge => detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large.", "payload_too_large"),
             Self::UnsupportedMediaType(m) => detail(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 &format!("Unsupported media type \"{}\" in request.", m.escape_default()),
@@ -257,11 +233,7 @@ pub fn client_info(req: &Request) -> ClientInfo {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
         _ => None,
     };
-    let user_agent = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     ClientInfo { user_agent, ip }
 }
 

@@ -26,12 +26,7 @@ pub struct Route {
 
 macro_rules! route {
     ($method:literal, $path:literal, $module:ident) => {
-        Route {
-            method: $method,
-            path: $path,
-            function: stringify!($module),
-            handler: handlers::$module::handler,
-        }
+        Route { method: $method, path: $path, function: stringify!($module), handler: handlers::$module::handler }
     };
 }
 
@@ -90,11 +85,8 @@ pub fn find(method: &str, path: &str) -> Match {
     let path = canonical(path);
     let literal = |r: &&Route| !r.path.contains('{');
     for pass in [true, false] {
-        let on_path: Vec<(&'static Route, Vec<(&'static str, String)>)> = ROUTES
-            .iter()
-            .filter(|r| literal(r) == pass)
-            .filter_map(|r| fit(r.path, path).map(|p| (r, p)))
-            .collect();
+        let on_path: Vec<(&'static Route, Vec<(&'static str, String)>)> =
+            ROUTES.iter().filter(|r| literal(r) == pass).filter_map(|r| fit(r.path, path).map(|p| (r, p))).collect();
         if on_path.is_empty() {
             continue;
         }

@@ -26,20 +26,16 @@ async fn fifty_concurrent_registrations_leave_one_user_in_the_table() {
         let r = task.await.unwrap();
         match r.status {
             StatusCode::CREATED => created += 1,
-            StatusCode::BAD_REQUEST => assert_eq!(
-                r.body,
-                json!({"email": ["user with this email address already exists."]})
-            ),
+            StatusCode::BAD_REQUEST => {
+                assert_eq!(r.body, json!({"email": ["user with this email address already exists."]}))
+            }
             other => panic!("unexpected {other}: {}", r.body),
         }
     }
     assert_eq!(created, 1);
     let store = t.dynamo.as_ref().unwrap();
     let profiles = store.scan_prefix("USER#").await.unwrap();
-    assert_eq!(
-        profiles.iter().filter(|i| i["sk"].as_s().unwrap() == "PROFILE").count(),
-        1
-    );
+    assert_eq!(profiles.iter().filter(|i| i["sk"].as_s().unwrap() == "PROFILE").count(), 1);
     let claims = store.scan_prefix("EMAIL#").await.unwrap();
     assert_eq!(claims.len(), 1);
     assert_eq!(claims[0]["pk"].as_s().unwrap(), "EMAIL#race@example.com");
@@ -54,32 +50,17 @@ async fn the_flow_over_dynamodb() {
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.body["email"], "ada@example.com");
     let r = t
-        .call(
-            "PATCH",
-            "/auth/users/me/",
-            Some(json!({"username": "ada", "last_name": "Lovelace"})),
-            Some(&access),
-        )
+        .call("PATCH", "/auth/users/me/", Some(json!({"username": "ada", "last_name": "Lovelace"})), Some(&access))
         .await;
     assert_eq!(r.body["username"], "ada");
     let r = t.post("/auth/jwt/refresh/", json!({"refresh": refresh})).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(
-        t.post("/auth/jwt/refresh/", json!({"refresh": refresh})).await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        t.call("GET", "/auth/users/me/", None, Some(&access)).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(t.post("/auth/jwt/refresh/", json!({"refresh": refresh})).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.call("GET", "/auth/users/me/", None, Some(&access)).await.status, StatusCode::UNAUTHORIZED);
     // The activated user no longer carries a TTL, nor does its claim.
     let store = t.dynamo.as_ref().unwrap();
-    for item in store
-        .scan_prefix("USER#")
-        .await
-        .unwrap()
-        .iter()
-        .chain(store.scan_prefix("EMAIL#").await.unwrap().iter())
+    for item in
+        store.scan_prefix("USER#").await.unwrap().iter().chain(store.scan_prefix("EMAIL#").await.unwrap().iter())
     {
         if item["sk"].as_s().unwrap() == "PROFILE" || item["sk"].as_s().unwrap() == "EMAIL" {
             assert!(!item.contains_key("expires_at"), "{item:?}");

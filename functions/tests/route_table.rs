@@ -23,10 +23,7 @@ fn template_routes() -> BTreeSet<(String, String, String)> {
         if res["Type"].as_str() != Some("AWS::Serverless::Function") {
             continue;
         }
-        let binary = res["Metadata"]["Binary"]
-            .as_str()
-            .expect("every function names its binary")
-            .to_owned();
+        let binary = res["Metadata"]["Binary"].as_str().expect("every function names its binary").to_owned();
         assert_eq!(res["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"));
         for (_, ev) in res["Properties"]["Events"].as_mapping().unwrap() {
             if ev["Type"].as_str() != Some("HttpApi") {
@@ -69,11 +66,8 @@ fn every_binary_has_a_function_and_an_event() {
         .collect();
     let in_template: BTreeSet<String> = template_routes().into_iter().map(|(f, _, _)| f).collect();
     assert_eq!(binaries, in_template);
-    let in_table: BTreeSet<String> = ROUTES
-        .iter()
-        .map(|r| r.function.to_owned())
-        .chain(["fallback".to_owned()])
-        .collect();
+    let in_table: BTreeSet<String> =
+        ROUTES.iter().map(|r| r.function.to_owned()).chain(["fallback".to_owned()]).collect();
     assert_eq!(binaries, in_table);
     binaries.retain(|b| !std::path::Path::new(&root(&format!("events/{b}.json"))).exists());
     assert!(binaries.is_empty(), "binaries without a sample event: {binaries:?}");
@@ -87,10 +81,7 @@ fn functions_get_only_the_table_actions_they_use() {
             continue;
         }
         let policies = serde_yaml_ng::to_string(&res["Properties"]["Policies"]).unwrap();
-        assert!(
-            !policies.contains("dynamodb:*") && !policies.contains("ses:*"),
-            "{name:?} has a wildcard action"
-        );
+        assert!(!policies.contains("dynamodb:*") && !policies.contains("ses:*"), "{name:?} has a wildcard action");
         let binary = res["Metadata"]["Binary"].as_str().unwrap();
         if binary == "jwt_verify" || binary == "fallback" {
             assert!(!policies.contains("dynamodb:"), "{binary} needs no table access");

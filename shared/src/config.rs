@@ -18,10 +18,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(var: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            var,
-            reason: reason.into(),
-        }
+        Self { var, reason: reason.into() }
     }
 }
 
@@ -45,11 +42,7 @@ pub struct Argon2Settings {
 impl Default for Argon2Settings {
     /// OWASP's recommendation for argon2id.
     fn default() -> Self {
-        Self {
-            memory_kib: 19_456,
-            iterations: 2,
-            parallelism: 1,
-        }
+        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
     }
 }
 
@@ -164,10 +157,7 @@ impl Settings {
             parallelism: env.number("ARGON2_PARALLELISM", 1, 1, 16)?,
         };
         if argon2.memory_kib < 8 * argon2.parallelism {
-            return Err(ConfigError::new(
-                "ARGON2_MEMORY_KIB",
-                "must be at least 8 × ARGON2_PARALLELISM",
-            ));
+            return Err(ConfigError::new("ARGON2_MEMORY_KIB", "must be at least 8 × ARGON2_PARALLELISM"));
         }
         let settings = Self {
             table_name: env.get("TABLE_NAME").unwrap_or("gatehouse").to_owned(),
@@ -216,10 +206,7 @@ impl Settings {
             ));
         }
         if settings.session_lifetime < settings.refresh_token_lifetime {
-            return Err(ConfigError::new(
-                "SESSION_LIFETIME",
-                "must not be shorter than REFRESH_TOKEN_LIFETIME",
-            ));
+            return Err(ConfigError::new("SESSION_LIFETIME", "must not be shorter than REFRESH_TOKEN_LIFETIME"));
         }
         Ok(settings)
     }
@@ -236,8 +223,7 @@ impl Env<'_> {
     }
 
     fn required(&self, var: &'static str) -> Result<&str, ConfigError> {
-        self.get(var)
-            .ok_or_else(|| ConfigError::new(var, "is required but not set"))
+        self.get(var).ok_or_else(|| ConfigError::new(var, "is required but not set"))
     }
 
     fn flag(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
@@ -253,9 +239,7 @@ impl Env<'_> {
         let Some(raw) = self.get(var) else {
             return Ok(default);
         };
-        let value: u32 = raw
-            .parse()
-            .map_err(|_| ConfigError::new(var, "must be a whole number"))?;
+        let value: u32 = raw.parse().map_err(|_| ConfigError::new(var, "must be a whole number"))?;
         if value < min || value > max {
             return Err(ConfigError::new(var, format!("must be between {min} and {max}")));
         }
@@ -285,15 +269,9 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
         Some((i, _)) => raw.split_at(i),
         None => (raw, "s"),
     };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("\"{raw}\" is not a duration like 300, 5m, 12h or 7d"))?;
+    let n: u64 = digits.parse().map_err(|_| format!("\"{raw}\" is not a duration like 300, 5m, 12h or 7d"))?;
     if unit == "ms" {
-        return if n > 60_000 {
-            Err("must be at most 60000ms".into())
-        } else {
-            Ok(Duration::from_millis(n))
-        };
+        return if n > 60_000 { Err("must be at most 60000ms".into()) } else { Ok(Duration::from_millis(n)) };
     }
     let secs = match unit {
         "s" => n,
@@ -346,15 +324,9 @@ mod tests {
 
     #[test]
     fn each_bad_variable_is_named() {
-        assert_eq!(
-            err_var(base(), "ACCESS_TOKEN_LIFETIME", "five"),
-            "ACCESS_TOKEN_LIFETIME"
-        );
+        assert_eq!(err_var(base(), "ACCESS_TOKEN_LIFETIME", "five"), "ACCESS_TOKEN_LIFETIME");
         assert_eq!(err_var(base(), "ACCESS_TOKEN_LIFETIME", "0"), "ACCESS_TOKEN_LIFETIME");
-        assert_eq!(
-            err_var(base(), "ROTATE_REFRESH_TOKENS", "maybe"),
-            "ROTATE_REFRESH_TOKENS"
-        );
+        assert_eq!(err_var(base(), "ROTATE_REFRESH_TOKENS", "maybe"), "ROTATE_REFRESH_TOKENS");
         assert_eq!(err_var(base(), "JWT_ALGORITHM", "none"), "JWT_ALGORITHM");
         assert_eq!(err_var(base(), "JWT_SIGNING_KEY", "short"), "JWT_SIGNING_KEY");
         assert_eq!(err_var(base(), "EMAIL_FROM", "not-an-address"), "EMAIL_FROM");
@@ -370,10 +342,7 @@ mod tests {
     fn errors_never_echo_the_key() {
         let mut vars = base();
         vars.insert("JWT_SIGNING_KEY".into(), "tiny-secret".into());
-        let msg = Settings::from_map(&vars)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let msg = Settings::from_map(&vars).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(msg.contains("JWT_SIGNING_KEY"));
         assert!(!msg.contains("tiny-secret"));
     }

@@ -31,13 +31,8 @@ pub async fn app_from_env() -> Result<App, String> {
 pub fn app_over_aws(settings: Settings, sdk: &aws_config::SdkConfig) -> Result<App, String> {
     let store = store::DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), settings.table_name.clone());
     let mailer = mail::SesMailer::new(aws_sdk_sesv2::Client::new(sdk), settings.email_from.clone());
-    App::new(
-        settings,
-        std::sync::Arc::new(store),
-        std::sync::Arc::new(mailer),
-        std::sync::Arc::new(ports::SystemClock),
-    )
-    .map_err(|e| e.to_string())
+    App::new(settings, std::sync::Arc::new(store), std::sync::Arc::new(mailer), std::sync::Arc::new(ports::SystemClock))
+        .map_err(|e| e.to_string())
 }
 
 /// SDK configuration for a local emulator at `endpoint` with dummy credentials (tests, dev).
@@ -45,9 +40,7 @@ pub async fn local_aws_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "local",
-        ))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "local"))
         .load()
         .await
 }

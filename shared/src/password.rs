@@ -1,6 +1,9 @@
 //! Password hashing (argon2id on a blocking thread) and the password policy.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use base64::Engine;
@@ -49,10 +52,7 @@ impl PasswordHasher {
         let salt_bytes = random_bytes::<16>().map_err(|e| HashError(e.to_string()))?;
         tokio::task::spawn_blocking(move || {
             let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| HashError(e.to_string()))?;
-            argon2
-                .hash_password(secret.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| HashError(e.to_string()))
+            argon2.hash_password(secret.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| HashError(e.to_string()))
         })
         .await
         .map_err(|e| HashError(e.to_string()))?
@@ -98,9 +98,19 @@ pub struct PasswordPolicy {
 
 const COMMON: &str = include_str!("common-passwords.txt");
 
+/// The bundled common passwords (lower-case), indexed once per process.
+fn common() -> &'static HashSet<&'static str> {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| COMMON.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect())
+}
+
+/// Largest similarity ratio accepted between a password and a personal attribute (Django's).
+const MAX_SIMILARITY: f64 = 0.7;
+
 impl PasswordPolicy {
-    /// All the reasons `password` is refused, given the user's own attributes (email, names).
-    pub fn check(&self, password: &Password, attributes: &[&str]) -> Vec<String> {
+    /// All the reasons `password` is refused, given the user's own attributes as
+    /// `(name, value)` pairs ("email address", ...). Messages are Django's.
+    pub fn check(&self, password: &Password, attributes: &[(&str, &str)]) -> Vec<String> {
         let p = password.expose();
         let mut errors = Vec::new();
         if p.chars().count() < self.min_length {
@@ -111,30 +121,58 @@ impl PasswordPolicy {
             ));
         }
         let lower = p.to_lowercase();
-        if COMMON.lines().any(|c| c == lower) {
+        if common().contains(lower.trim()) {
             errors.push("This password is too common.".to_owned());
         }
         if !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) {
             errors.push("This password is entirely numeric.".to_owned());
         }
-        if attributes.iter().any(|a| too_similar(&lower, a)) {
-            errors.push("The password is too similar to your personal information.".to_owned());
+        if let Some((name, _)) = attributes.iter().find(|(_, value)| too_similar(&lower, value)) {
+            errors.push(format!("The password is too similar to the {name}."));
         }
         errors
     }
 }
 
-/// Whether the password is, or mostly consists of, one of the user's attributes or their parts.
+/// Whether the password is too much like the attribute or one of its parts (split on
+/// non-word characters), by the Ratcliff/Obershelp ratio Django's validator uses.
 fn too_similar(password: &str, attribute: &str) -> bool {
     let attribute = attribute.to_lowercase();
-    let mut parts: Vec<&str> = attribute
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|s| s.len() >= 3)
-        .collect();
-    parts.push(&attribute);
-    parts.iter().any(|part| {
-        !part.is_empty() && password.contains(part) && part.chars().count() * 10 >= password.chars().count() * 7
-    })
+    let p: Vec<char> = password.chars().collect();
+    std::iter::once(attribute.as_str())
+        .chain(attribute.split(|c: char| !c.is_alphanumeric() && c != '_'))
+        .filter(|part| !part.is_empty())
+        .any(|part| {
+            let a: Vec<char> = part.chars().collect();
+            // Upper bound first: no ratio can beat 2·min/(sum), so long passwords cost nothing.
+            let bound = 2.0 * a.len().min(p.len()) as f64 / (a.len() + p.len()) as f64;
+            bound >= MAX_SIMILARITY && 2.0 * matching(&p, &a) as f64 / (a.len() + p.len()) as f64 >= MAX_SIMILARITY
+        })
+}
+
+/// Characters in matching blocks: the longest common run, then recursively left and right of it.
+fn matching(a: &[char], b: &[char]) -> usize {
+    if a.is_empty() || b.is_empty() {
+        return 0;
+    }
+    let (mut best, mut at_a, mut at_b) = (0, 0, 0);
+    let mut prev = vec![0usize; b.len() + 1];
+    for i in 1..=a.len() {
+        let mut row = vec![0usize; b.len() + 1];
+        for j in 1..=b.len() {
+            if a[i - 1] == b[j - 1] {
+                row[j] = prev[j - 1] + 1;
+                if row[j] > best {
+                    (best, at_a, at_b) = (row[j], i - row[j], j - row[j]);
+                }
+            }
+        }
+        prev = row;
+    }
+    if best == 0 {
+        return 0;
+    }
+    best + matching(&a[..at_a], &b[..at_b]) + matching(&a[at_a + best..], &b[at_b + best..])
 }
 
 #[cfg(test)]
@@ -146,12 +184,7 @@ mod tests {
     }
 
     fn cheap() -> PasswordHasher {
-        PasswordHasher::new(Argon2Settings {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap()
+        PasswordHasher::new(Argon2Settings { memory_kib: 64, iterations: 1, parallelism: 1 }).unwrap()
     }
 
     #[tokio::test]
@@ -177,12 +210,7 @@ mod tests {
     #[tokio::test]
     async fn rehash_is_needed_when_parameters_change() {
         let old = cheap().hash(&pw("pw-123456")).await.unwrap();
-        let newer = PasswordHasher::new(Argon2Settings {
-            memory_kib: 128,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap();
+        let newer = PasswordHasher::new(Argon2Settings { memory_kib: 128, iterations: 1, parallelism: 1 }).unwrap();
         assert!(newer.needs_rehash(&old));
         assert!(!cheap().needs_rehash(&old));
     }
@@ -198,15 +226,16 @@ mod tests {
                 "This password is entirely numeric."
             ]
         );
-        assert!(policy
-            .check(&pw("Password"), &[])
-            .contains(&"This password is too common.".to_owned()));
-        assert!(policy
-            .check(&pw("correct horse battery"), &["ada@example.com"])
-            .is_empty());
+        assert!(policy.check(&pw("Password"), &[]).contains(&"This password is too common.".to_owned()));
+        let email = [("email address", "ada.lovelace@example.com")];
+        assert!(policy.check(&pw("correct horse battery"), &email).is_empty());
+        assert_eq!(policy.check(&pw("lovelace1"), &email), vec!["The password is too similar to the email address."]);
         assert_eq!(
-            policy.check(&pw("lovelace1"), &["ada.lovelace@example.com"]),
-            vec!["The password is too similar to your personal information."]
+            policy.check(&pw("Augusta!!"), &[("first name", "Augusta")]),
+            vec!["The password is too similar to the first name."]
         );
+        assert!(policy.check(&pw(&"x".repeat(4096)), &email).is_empty(), "long passwords are cheap to check");
+        assert!(policy.check(&pw("DRAGON"), &[]).contains(&"This password is too common.".to_owned()));
+        assert!(common().len() >= 10_000);
     }
 }

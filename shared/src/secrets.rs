@@ -25,10 +25,7 @@ pub fn random_id() -> Result<String, getrandom::Error> {
 
 /// Hex SHA-256: what is stored instead of a code.
 pub fn sha256_hex(code: &str) -> String {
-    Sha256::digest(code.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(code.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The `uid` of an emailed link: the user id, base64url-encoded (as djoser encodes the pk).
@@ -70,10 +67,7 @@ mod tests {
         let b = random_token().unwrap();
         assert_ne!(a, b);
         assert_eq!(a.len(), 43);
-        assert_eq!(
-            sha256_hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert!(constant_time_eq(b"same", b"same"));
         assert!(!constant_time_eq(b"same", b"diff"));
         assert!(!constant_time_eq(b"same", b"samee"));

@@ -42,10 +42,7 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey")
-            .field("alg", &self.alg)
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
+        f.debug_struct("SigningKey").field("alg", &self.alg).field("kid", &self.kid).finish_non_exhaustive()
     }
 }
 
@@ -77,16 +74,9 @@ impl SigningKey {
                 let x = URL_SAFE_NO_PAD.encode(&public);
                 let decoding =
                     DecodingKey::from_ed_components(&x).map_err(|_| "could not derive the public key".to_owned())?;
-                let kid = kid
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| URL_SAFE_NO_PAD.encode(&Sha256::digest(&public)[..12]));
-                Ok(Self {
-                    alg,
-                    encoding,
-                    decoding,
-                    kid: Some(kid),
-                    public_x: Some(x),
-                })
+                let kid =
+                    kid.map(str::to_owned).unwrap_or_else(|| URL_SAFE_NO_PAD.encode(&Sha256::digest(&public)[..12]));
+                Ok(Self { alg, encoding, decoding, kid: Some(kid), public_x: Some(x) })
             }
         }
     }
@@ -224,10 +214,7 @@ impl TokenService {
         session_expires_at: i64,
     ) -> Result<String, TokenError> {
         let exp = (now + self.refresh_ttl).min(session_expires_at);
-        self.sign(
-            TokenType::Refresh,
-            &self.base_claims(TokenType::Refresh, user, sid, jti, now, exp),
-        )
+        self.sign(TokenType::Refresh, &self.base_claims(TokenType::Refresh, user, sid, jti, now, exp))
     }
 
     /// Verifies signature, algorithm, `typ`, `iss`, `aud`, `exp`, `nbf` and `token_type`.
@@ -266,15 +253,8 @@ pub fn generate_ed25519_pem() -> Result<String, String> {
     let doc =
         aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| "key generation failed".to_owned())?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(doc.as_ref());
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .filter_map(|c| std::str::from_utf8(c).ok())
-        .collect();
-    Ok(format!(
-        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-        lines.join("\n")
-    ))
+    let lines: Vec<&str> = b64.as_bytes().chunks(64).filter_map(|c| std::str::from_utf8(c).ok()).collect();
+    Ok(format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n")))
 }
 
 #[cfg(test)]
@@ -366,15 +346,8 @@ mod tests {
         let t = ed();
         let access = t.issue_access(&user(), "s", "j".into(), NOW).unwrap();
         assert!(t.verify(&access, TokenType::Access, NOW + 300 + 9).is_ok());
-        assert_eq!(
-            t.verify(&access, TokenType::Access, NOW + 300 + 10),
-            Err(TokenError::Invalid)
-        );
-        assert_eq!(
-            t.verify(&access, TokenType::Access, NOW - 11),
-            Err(TokenError::Invalid),
-            "issued in the future"
-        );
+        assert_eq!(t.verify(&access, TokenType::Access, NOW + 300 + 10), Err(TokenError::Invalid));
+        assert_eq!(t.verify(&access, TokenType::Access, NOW - 11), Err(TokenError::Invalid), "issued in the future");
     }
 
     #[test]
@@ -385,11 +358,7 @@ mod tests {
         let parts: Vec<&str> = access.split('.').collect();
         let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         // alg none
-        let none = format!(
-            "{}.{}.",
-            b64(&serde_json::json!({"alg": "none", "typ": "at+jwt"})),
-            parts[1]
-        );
+        let none = format!("{}.{}.", b64(&serde_json::json!({"alg": "none", "typ": "at+jwt"})), parts[1]);
         assert_eq!(t.verify(&none, TokenType::Access, NOW), Err(TokenError::Invalid));
         // HS256 signed with the public key (algorithm confusion)
         let x = t.key().public_jwk().unwrap()["x"].as_str().unwrap().to_owned();
@@ -408,21 +377,12 @@ mod tests {
         let mut other = settings("EdDSA", &generate_ed25519_pem().unwrap());
         other.jwt_signing_key = t.key().clone();
         other.jwt_issuer = "someone-else".into();
-        assert_eq!(
-            TokenService::new(&other).verify(&access, TokenType::Access, NOW),
-            Err(TokenError::Invalid)
-        );
+        assert_eq!(TokenService::new(&other).verify(&access, TokenType::Access, NOW), Err(TokenError::Invalid));
         other.jwt_issuer = "gatehouse".into();
         other.jwt_audience = "another-api".into();
-        assert_eq!(
-            TokenService::new(&other).verify(&access, TokenType::Access, NOW),
-            Err(TokenError::Invalid)
-        );
+        assert_eq!(TokenService::new(&other).verify(&access, TokenType::Access, NOW), Err(TokenError::Invalid));
         // oversized and garbage
-        assert_eq!(
-            t.verify(&"a".repeat(MAX_TOKEN_LEN + 1), TokenType::Access, NOW),
-            Err(TokenError::Invalid)
-        );
+        assert_eq!(t.verify(&"a".repeat(MAX_TOKEN_LEN + 1), TokenType::Access, NOW), Err(TokenError::Invalid));
         assert_eq!(t.verify("not.a.jwt", TokenType::Access, NOW), Err(TokenError::Invalid));
         assert_eq!(t.verify("", TokenType::Access, NOW), Err(TokenError::Invalid));
     }

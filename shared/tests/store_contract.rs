@@ -22,11 +22,7 @@ struct Harness {
 impl Harness {
     fn memory() -> Self {
         let m = Arc::new(MemoryStore::new());
-        Self {
-            store: m.clone(),
-            dynamo: None,
-            memory: Some(m),
-        }
+        Self { store: m.clone(), dynamo: None, memory: Some(m) }
     }
 
     async fn dynamo() -> Self {
@@ -34,17 +30,10 @@ impl Harness {
             "GATEHOUSE_TEST_DYNAMODB_ENDPOINT is not set: run the DynamoDB contract through `make test`, which starts the emulator",
         );
         let sdk = gatehouse_core::local_aws_config(&endpoint).await;
-        let table = format!(
-            "c-{}",
-            gatehouse_core::secrets::random_id().unwrap().replace(['-', '_'], "x")
-        );
+        let table = format!("c-{}", gatehouse_core::secrets::random_id().unwrap().replace(['-', '_'], "x"));
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
         store.create_table().await.unwrap();
-        Self {
-            store: Arc::new(store.clone()),
-            dynamo: Some(store),
-            memory: None,
-        }
+        Self { store: Arc::new(store.clone()), dynamo: Some(store), memory: None }
     }
 
     /// Email claim items stored, expired or not.
@@ -59,13 +48,9 @@ impl Harness {
     /// User items stored, expired or not.
     async fn users(&self) -> usize {
         match (&self.dynamo, &self.memory) {
-            (Some(d), _) => d
-                .scan_prefix("USER#")
-                .await
-                .unwrap()
-                .iter()
-                .filter(|i| i["sk"].as_s().unwrap() == "PROFILE")
-                .count(),
+            (Some(d), _) => {
+                d.scan_prefix("USER#").await.unwrap().iter().filter(|i| i["sk"].as_s().unwrap() == "PROFILE").count()
+            }
             (_, Some(m)) => m.user_count(),
             _ => unreachable!(),
         }
@@ -126,28 +111,13 @@ fn session(user: &User, sid: &str, jti: &str) -> Session {
 
 async fn create_then_read_back(h: Harness) {
     let u = user("Ada@Example.com", Some("Ada"), Some(NOW + 100));
-    h.store
-        .create_user(&u, Some(&code(&u, "s3cret", NOW + 50)), NOW)
-        .await
-        .unwrap();
+    h.store.create_user(&u, Some(&code(&u, "s3cret", NOW + 50)), NOW).await.unwrap();
     assert_eq!(h.store.get_user(&u.id, NOW).await.unwrap(), Some(u.clone()));
-    let by_email = h
-        .store
-        .find_user_by_email(&Email::parse("ada@EXAMPLE.com").unwrap(), NOW)
-        .await
-        .unwrap();
+    let by_email = h.store.find_user_by_email(&Email::parse("ada@EXAMPLE.com").unwrap(), NOW).await.unwrap();
     assert_eq!(by_email, Some(u.clone()));
-    let c = h
-        .store
-        .get_code(&u.id, CodePurpose::Activation, NOW)
-        .await
-        .unwrap()
-        .unwrap();
+    let c = h.store.get_code(&u.id, CodePurpose::Activation, NOW).await.unwrap().unwrap();
     assert_eq!(c.hash, sha256_hex("s3cret"));
-    assert_eq!(
-        h.store.get_code(&u.id, CodePurpose::PasswordReset, NOW).await.unwrap(),
-        None
-    );
+    assert_eq!(h.store.get_code(&u.id, CodePurpose::PasswordReset, NOW).await.unwrap(), None);
     assert_eq!(h.store.get_user(&UserId::generate(), NOW).await.unwrap(), None);
 }
 
@@ -155,15 +125,9 @@ async fn duplicates_are_refused_and_nothing_half_written(h: Harness) {
     let a = user("ada@example.com", Some("ada"), None);
     h.store.create_user(&a, None, NOW).await.unwrap();
     let same_email = user("ADA@example.com", None, None);
-    assert!(matches!(
-        h.store.create_user(&same_email, None, NOW).await,
-        Err(CreateUserError::EmailTaken)
-    ));
+    assert!(matches!(h.store.create_user(&same_email, None, NOW).await, Err(CreateUserError::EmailTaken)));
     let same_name = user("grace@example.com", Some("ADA"), None);
-    assert!(matches!(
-        h.store.create_user(&same_name, None, NOW).await,
-        Err(CreateUserError::UsernameTaken)
-    ));
+    assert!(matches!(h.store.create_user(&same_name, None, NOW).await, Err(CreateUserError::UsernameTaken)));
     assert_eq!(h.store.get_user(&same_name.id, NOW).await.unwrap(), None);
     // The loser's email claim was not left behind.
     let retry = user("grace@example.com", Some("grace"), None);
@@ -174,27 +138,11 @@ async fn duplicates_are_refused_and_nothing_half_written(h: Harness) {
 
 async fn expired_items_are_invisible_and_claims_reusable(h: Harness) {
     let old = user("ada@example.com", Some("ada"), Some(NOW + 10));
-    h.store
-        .create_user(&old, Some(&code(&old, "c", NOW + 5)), NOW)
-        .await
-        .unwrap();
-    assert!(h
-        .store
-        .get_code(&old.id, CodePurpose::Activation, NOW + 4)
-        .await
-        .unwrap()
-        .is_some());
-    assert_eq!(
-        h.store
-            .get_code(&old.id, CodePurpose::Activation, NOW + 5)
-            .await
-            .unwrap(),
-        None
-    );
+    h.store.create_user(&old, Some(&code(&old, "c", NOW + 5)), NOW).await.unwrap();
+    assert!(h.store.get_code(&old.id, CodePurpose::Activation, NOW + 4).await.unwrap().is_some());
+    assert_eq!(h.store.get_code(&old.id, CodePurpose::Activation, NOW + 5).await.unwrap(), None);
     assert!(matches!(
-        h.store
-            .create_user(&user("ada@example.com", None, None), None, NOW + 9)
-            .await,
+        h.store.create_user(&user("ada@example.com", None, None), None, NOW + 9).await,
         Err(CreateUserError::EmailTaken)
     ));
     // At expiry the item may still be in the table, but it is gone for us and its claims are free.
@@ -202,83 +150,37 @@ async fn expired_items_are_invisible_and_claims_reusable(h: Harness) {
     assert_eq!(h.store.find_user_by_email(&old.email, NOW + 10).await.unwrap(), None);
     let new = user("ada@example.com", Some("ada"), None);
     h.store.create_user(&new, None, NOW + 10).await.unwrap();
-    assert_eq!(
-        h.store
-            .find_user_by_email(&old.email, NOW + 10)
-            .await
-            .unwrap()
-            .map(|u| u.id),
-        Some(new.id.clone())
-    );
+    assert_eq!(h.store.find_user_by_email(&old.email, NOW + 10).await.unwrap().map(|u| u.id), Some(new.id.clone()));
     let mut s = session(&new, "s1", "j1");
     s.expires_at = NOW + 20;
     h.store.create_session(&s, None).await.unwrap();
-    assert!(h
-        .store
-        .get_user_and_session(&new.id, "s1", NOW + 19)
-        .await
-        .unwrap()
-        .1
-        .is_some());
-    assert_eq!(
-        h.store.get_user_and_session(&new.id, "s1", NOW + 20).await.unwrap().1,
-        None
-    );
-    assert_eq!(
-        h.store
-            .rotate_session(&new.id, "s1", "j1", "j2", NOW + 20)
-            .await
-            .unwrap(),
-        Rotation::Stale
-    );
+    assert!(h.store.get_user_and_session(&new.id, "s1", NOW + 19).await.unwrap().1.is_some());
+    assert_eq!(h.store.get_user_and_session(&new.id, "s1", NOW + 20).await.unwrap().1, None);
+    assert_eq!(h.store.rotate_session(&new.id, "s1", "j1", "j2", NOW + 20).await.unwrap(), Rotation::Stale);
 }
 
 async fn activation_consumes_the_code_once(h: Harness) {
     let u = user("ada@example.com", Some("ada"), Some(NOW + 100));
-    h.store
-        .create_user(&u, Some(&code(&u, "right", NOW + 50)), NOW)
-        .await
-        .unwrap();
-    assert!(matches!(
-        h.store.activate(&u.id, &sha256_hex("wrong"), NOW).await,
-        Err(ActivateError::InvalidCode)
-    ));
+    h.store.create_user(&u, Some(&code(&u, "right", NOW + 50)), NOW).await.unwrap();
+    assert!(matches!(h.store.activate(&u.id, &sha256_hex("wrong"), NOW).await, Err(ActivateError::InvalidCode)));
     h.store.activate(&u.id, &sha256_hex("right"), NOW).await.unwrap();
-    assert!(matches!(
-        h.store.activate(&u.id, &sha256_hex("right"), NOW).await,
-        Err(ActivateError::NotActivatable)
-    ));
+    assert!(matches!(h.store.activate(&u.id, &sha256_hex("right"), NOW).await, Err(ActivateError::NotActivatable)));
     let stored = h.store.get_user(&u.id, NOW).await.unwrap().unwrap();
     assert!(stored.is_active);
     assert_eq!(stored.expires_at, None);
     assert_eq!(stored.version, 2);
-    assert_eq!(
-        h.store.get_code(&u.id, CodePurpose::Activation, NOW).await.unwrap(),
-        None
-    );
+    assert_eq!(h.store.get_code(&u.id, CodePurpose::Activation, NOW).await.unwrap(), None);
     // Neither the user nor its claims expire any more.
     let later = NOW + 10_000;
-    assert_eq!(
-        h.store.find_user_by_email(&u.email, later).await.unwrap().map(|x| x.id),
-        Some(u.id.clone())
-    );
+    assert_eq!(h.store.find_user_by_email(&u.email, later).await.unwrap().map(|x| x.id), Some(u.id.clone()));
     let squatter = user("other@example.com", Some("ADA"), None);
-    assert!(matches!(
-        h.store.create_user(&squatter, None, later).await,
-        Err(CreateUserError::UsernameTaken)
-    ));
+    assert!(matches!(h.store.create_user(&squatter, None, later).await, Err(CreateUserError::UsernameTaken)));
 }
 
 async fn an_expired_code_does_not_activate(h: Harness) {
     let u = user("ada@example.com", None, Some(NOW + 100));
-    h.store
-        .create_user(&u, Some(&code(&u, "right", NOW + 50)), NOW)
-        .await
-        .unwrap();
-    assert!(matches!(
-        h.store.activate(&u.id, &sha256_hex("right"), NOW + 50).await,
-        Err(ActivateError::InvalidCode)
-    ));
+    h.store.create_user(&u, Some(&code(&u, "right", NOW + 50)), NOW).await.unwrap();
+    assert!(matches!(h.store.activate(&u.id, &sha256_hex("right"), NOW + 50).await, Err(ActivateError::InvalidCode)));
     assert!(!h.store.get_user(&u.id, NOW + 50).await.unwrap().unwrap().is_active);
 }
 
@@ -306,16 +208,11 @@ async fn concurrent_creates_of_one_email_make_one_user(h: Harness) {
 
 async fn concurrent_activations_succeed_once(h: Harness) {
     let u = user("ada@example.com", None, Some(NOW + 100));
-    h.store
-        .create_user(&u, Some(&code(&u, "right", NOW + 50)), NOW)
-        .await
-        .unwrap();
+    h.store.create_user(&u, Some(&code(&u, "right", NOW + 50)), NOW).await.unwrap();
     let mut tasks = Vec::new();
     for _ in 0..10 {
         let (store, id) = (h.store.clone(), u.id.clone());
-        tasks.push(tokio::spawn(async move {
-            store.activate(&id, &sha256_hex("right"), NOW).await
-        }));
+        tasks.push(tokio::spawn(async move { store.activate(&id, &sha256_hex("right"), NOW).await }));
     }
     let mut wins = 0;
     for t in tasks {
@@ -331,41 +228,20 @@ async fn concurrent_activations_succeed_once(h: Harness) {
 async fn sessions_rotate_conditionally(h: Harness) {
     let u = user("ada@example.com", None, None);
     h.store.create_user(&u, None, NOW).await.unwrap();
-    h.store
-        .create_session(&session(&u, "s1", "j1"), Some(NOW + 1))
-        .await
-        .unwrap();
+    h.store.create_session(&session(&u, "s1", "j1"), Some(NOW + 1)).await.unwrap();
     let (got_user, got) = h.store.get_user_and_session(&u.id, "s1", NOW + 1).await.unwrap();
     assert_eq!(got_user.unwrap().last_login, Some(NOW + 1));
     assert_eq!(got, Some(session(&u, "s1", "j1")));
     assert_eq!(h.store.get_user_and_session(&u.id, "nope", NOW).await.unwrap().1, None);
-    assert_eq!(
-        h.store.rotate_session(&u.id, "s1", "j1", "j2", NOW + 5).await.unwrap(),
-        Rotation::Rotated
-    );
-    assert_eq!(
-        h.store.rotate_session(&u.id, "s1", "j1", "j3", NOW + 6).await.unwrap(),
-        Rotation::Stale
-    );
-    let s = h
-        .store
-        .get_user_and_session(&u.id, "s1", NOW + 6)
-        .await
-        .unwrap()
-        .1
-        .unwrap();
-    assert_eq!(
-        (s.current_jti.as_str(), s.previous_jti.as_deref(), s.counter),
-        ("j2", Some("j1"), 1)
-    );
+    assert_eq!(h.store.rotate_session(&u.id, "s1", "j1", "j2", NOW + 5).await.unwrap(), Rotation::Rotated);
+    assert_eq!(h.store.rotate_session(&u.id, "s1", "j1", "j3", NOW + 6).await.unwrap(), Rotation::Stale);
+    let s = h.store.get_user_and_session(&u.id, "s1", NOW + 6).await.unwrap().1.unwrap();
+    assert_eq!((s.current_jti.as_str(), s.previous_jti.as_deref(), s.counter), ("j2", Some("j1"), 1));
     assert_eq!((s.rotated_at, s.last_used_at), (Some(NOW + 5), NOW + 5));
     h.store.delete_session(&u.id, "s1").await.unwrap();
     h.store.delete_session(&u.id, "s1").await.unwrap();
     assert_eq!(h.store.get_user_and_session(&u.id, "s1", NOW).await.unwrap().1, None);
-    assert_eq!(
-        h.store.rotate_session(&u.id, "s1", "j2", "j4", NOW).await.unwrap(),
-        Rotation::Stale
-    );
+    assert_eq!(h.store.rotate_session(&u.id, "s1", "j2", "j4", NOW).await.unwrap(), Rotation::Stale);
 }
 
 async fn concurrent_rotations_of_one_token_fork_nothing(h: Harness) {
@@ -375,12 +251,9 @@ async fn concurrent_rotations_of_one_token_fork_nothing(h: Harness) {
     let mut tasks = Vec::new();
     for i in 0..10 {
         let (store, id) = (h.store.clone(), u.id.clone());
-        tasks.push(tokio::spawn(async move {
-            store
-                .rotate_session(&id, "s1", "j0", &format!("n{i}"), NOW)
-                .await
-                .unwrap()
-        }));
+        tasks.push(tokio::spawn(
+            async move { store.rotate_session(&id, "s1", "j0", &format!("n{i}"), NOW).await.unwrap() },
+        ));
     }
     let mut wins = 0;
     for t in tasks {
@@ -403,19 +276,13 @@ async fn profile_updates_are_optimistic(h: Harness) {
     renamed.first_name = "Augusta".into();
     assert_eq!(h.store.update_user(&a, &renamed, NOW).await.unwrap(), 2);
     // A stale copy loses.
-    assert!(matches!(
-        h.store.update_user(&a, &renamed, NOW).await,
-        Err(UpdateUserError::Conflict)
-    ));
+    assert!(matches!(h.store.update_user(&a, &renamed, NOW).await, Err(UpdateUserError::Conflict)));
     let stored = h.store.get_user(&a.id, NOW).await.unwrap().unwrap();
     assert_eq!((stored.first_name.as_str(), stored.version), ("Augusta", 2));
     // The old username is free, the new one taken.
     let mut g2 = g.clone();
     g2.username = Some(Username::parse("Countess").unwrap());
-    assert!(matches!(
-        h.store.update_user(&g, &g2, NOW).await,
-        Err(UpdateUserError::UsernameTaken)
-    ));
+    assert!(matches!(h.store.update_user(&g, &g2, NOW).await, Err(UpdateUserError::UsernameTaken)));
     g2.username = Some(Username::parse("ADA").unwrap());
     h.store.update_user(&g, &g2, NOW).await.unwrap();
     // Dropping a username frees it.
@@ -424,108 +291,46 @@ async fn profile_updates_are_optimistic(h: Harness) {
     none.username = None;
     h.store.update_user(&current, &none, NOW).await.unwrap();
     assert_eq!(h.store.get_user(&g.id, NOW).await.unwrap().unwrap().username, None);
-    h.store
-        .create_user(&user("x@example.com", Some("ada"), None), None, NOW)
-        .await
-        .unwrap();
+    h.store.create_user(&user("x@example.com", Some("ada"), None), None, NOW).await.unwrap();
 }
 
 async fn password_hash_replacement_is_conditional(h: Harness) {
     let u = user("ada@example.com", None, None);
     h.store.create_user(&u, None, NOW).await.unwrap();
-    assert!(!h
-        .store
-        .replace_password_hash(&u.id, "not-current", "new")
-        .await
-        .unwrap());
-    assert!(h
-        .store
-        .replace_password_hash(&u.id, &u.password_hash, "new")
-        .await
-        .unwrap());
-    assert_eq!(
-        h.store.get_user(&u.id, NOW).await.unwrap().unwrap().password_hash,
-        "new"
-    );
+    assert!(!h.store.replace_password_hash(&u.id, "not-current", "new").await.unwrap());
+    assert!(h.store.replace_password_hash(&u.id, &u.password_hash, "new").await.unwrap());
+    assert_eq!(h.store.get_user(&u.id, NOW).await.unwrap().unwrap().password_hash, "new");
 }
 
 async fn wrong_guesses_kill_a_code(h: Harness) {
     let u = user("ada@example.com", None, Some(NOW + 100));
-    h.store
-        .create_user(&u, Some(&code(&u, "right", NOW + 50)), NOW)
-        .await
-        .unwrap();
+    h.store.create_user(&u, Some(&code(&u, "right", NOW + 50)), NOW).await.unwrap();
     for _ in 0..4 {
-        h.store
-            .record_code_failure(&u.id, CodePurpose::Activation)
-            .await
-            .unwrap();
+        h.store.record_code_failure(&u.id, CodePurpose::Activation).await.unwrap();
     }
-    assert_eq!(
-        h.store
-            .get_code(&u.id, CodePurpose::Activation, NOW)
-            .await
-            .unwrap()
-            .unwrap()
-            .attempts,
-        4
-    );
-    h.store
-        .record_code_failure(&u.id, CodePurpose::Activation)
-        .await
-        .unwrap();
-    assert!(matches!(
-        h.store.activate(&u.id, &sha256_hex("right"), NOW).await,
-        Err(ActivateError::InvalidCode)
-    ));
+    assert_eq!(h.store.get_code(&u.id, CodePurpose::Activation, NOW).await.unwrap().unwrap().attempts, 4);
+    h.store.record_code_failure(&u.id, CodePurpose::Activation).await.unwrap();
+    assert!(matches!(h.store.activate(&u.id, &sha256_hex("right"), NOW).await, Err(ActivateError::InvalidCode)));
     // A missing code is fine to count against.
-    h.store
-        .record_code_failure(&u.id, CodePurpose::PasswordReset)
-        .await
-        .unwrap();
+    h.store.record_code_failure(&u.id, CodePurpose::PasswordReset).await.unwrap();
 }
 
 async fn codes_are_purpose_bound(h: Harness) {
     let u = user("ada@example.com", None, None);
     h.store.create_user(&u, None, NOW).await.unwrap();
-    h.store
-        .put_code(&code_for(&u, CodePurpose::PasswordReset, "reset", NOW + 50, None))
-        .await
-        .unwrap();
+    h.store.put_code(&code_for(&u, CodePurpose::PasswordReset, "reset", NOW + 50, None)).await.unwrap();
     // A reset code does not activate, an activation code does not reset.
     let inactive = user("grace@example.com", None, Some(NOW + 100));
-    h.store
-        .create_user(&inactive, Some(&code(&inactive, "act", NOW + 50)), NOW)
-        .await
-        .unwrap();
-    h.store
-        .put_code(&code_for(
-            &inactive,
-            CodePurpose::PasswordReset,
-            "reset2",
-            NOW + 50,
-            None,
-        ))
-        .await
-        .unwrap();
+    h.store.create_user(&inactive, Some(&code(&inactive, "act", NOW + 50)), NOW).await.unwrap();
+    h.store.put_code(&code_for(&inactive, CodePurpose::PasswordReset, "reset2", NOW + 50, None)).await.unwrap();
     assert!(matches!(
         h.store.activate(&inactive.id, &sha256_hex("reset2"), NOW).await,
         Err(ActivateError::InvalidCode)
     ));
-    assert!(h
-        .store
-        .reset_password(&u.id, &sha256_hex("act"), "h", NOW)
-        .await
-        .is_err());
-    h.store
-        .reset_password(&u.id, &sha256_hex("reset"), "new-hash", NOW + 1)
-        .await
-        .unwrap();
+    assert!(h.store.reset_password(&u.id, &sha256_hex("act"), "h", NOW).await.is_err());
+    h.store.reset_password(&u.id, &sha256_hex("reset"), "new-hash", NOW + 1).await.unwrap();
     let stored = h.store.get_user(&u.id, NOW).await.unwrap().unwrap();
-    assert_eq!(
-        (stored.password_hash.as_str(), stored.tokens_valid_after, stored.version),
-        ("new-hash", NOW + 1, 2)
-    );
+    assert_eq!((stored.password_hash.as_str(), stored.tokens_valid_after, stored.version), ("new-hash", NOW + 1, 2));
     assert!(matches!(
         h.store.reset_password(&u.id, &sha256_hex("reset"), "again", NOW).await,
         Err(ActivateError::InvalidCode)
@@ -535,17 +340,12 @@ async fn codes_are_purpose_bound(h: Harness) {
 async fn concurrent_resets_succeed_once(h: Harness) {
     let u = user("ada@example.com", None, None);
     h.store.create_user(&u, None, NOW).await.unwrap();
-    h.store
-        .put_code(&code_for(&u, CodePurpose::PasswordReset, "reset", NOW + 50, None))
-        .await
-        .unwrap();
+    h.store.put_code(&code_for(&u, CodePurpose::PasswordReset, "reset", NOW + 50, None)).await.unwrap();
     let mut tasks = Vec::new();
     for i in 0..10 {
         let (store, id) = (h.store.clone(), u.id.clone());
         tasks.push(tokio::spawn(async move {
-            store
-                .reset_password(&id, &sha256_hex("reset"), &format!("h{i}"), NOW)
-                .await
+            store.reset_password(&id, &sha256_hex("reset"), &format!("h{i}"), NOW).await
         }));
     }
     let mut wins = 0;
@@ -561,13 +361,7 @@ async fn email_changes_swap_claims_atomically(h: Harness) {
     let u = user("ada@example.com", Some("ada"), None);
     h.store.create_user(&u, None, NOW).await.unwrap();
     h.store
-        .put_code(&code_for(
-            &u,
-            CodePurpose::EmailChange,
-            "chg",
-            NOW + 50,
-            Some("countess@example.com"),
-        ))
+        .put_code(&code_for(&u, CodePurpose::EmailChange, "chg", NOW + 50, Some("countess@example.com")))
         .await
         .unwrap();
     let new = Email::parse("Countess@example.com").unwrap();
@@ -575,45 +369,25 @@ async fn email_changes_swap_claims_atomically(h: Harness) {
         h.store.change_email(&u, &new, Some(&sha256_hex("bad")), NOW).await,
         Err(ChangeEmailError::InvalidCode)
     ));
-    h.store
-        .change_email(&u, &new, Some(&sha256_hex("chg")), NOW)
-        .await
-        .unwrap();
+    h.store.change_email(&u, &new, Some(&sha256_hex("chg")), NOW).await.unwrap();
     let stored = h.store.find_user_by_email(&new, NOW).await.unwrap().unwrap();
-    assert_eq!(
-        (stored.id.clone(), stored.email.as_str()),
-        (u.id.clone(), "Countess@example.com")
-    );
+    assert_eq!((stored.id.clone(), stored.email.as_str()), (u.id.clone(), "Countess@example.com"));
     assert_eq!(h.store.find_user_by_email(&u.email, NOW).await.unwrap(), None);
     assert_eq!(h.email_claims().await, 1);
     // The old address is free again; the new one is taken.
-    h.store
-        .create_user(&user("ada@example.com", None, None), None, NOW)
-        .await
-        .unwrap();
+    h.store.create_user(&user("ada@example.com", None, None), None, NOW).await.unwrap();
     let other = user("grace@example.com", None, None);
     h.store.create_user(&other, None, NOW).await.unwrap();
-    assert!(matches!(
-        h.store.change_email(&other, &new, None, NOW).await,
-        Err(ChangeEmailError::EmailTaken)
-    ));
+    assert!(matches!(h.store.change_email(&other, &new, None, NOW).await, Err(ChangeEmailError::EmailTaken)));
     // A stale copy of the user loses.
     assert!(matches!(
-        h.store
-            .change_email(&u, &Email::parse("x@example.com").unwrap(), None, NOW)
-            .await,
+        h.store.change_email(&u, &Email::parse("x@example.com").unwrap(), None, NOW).await,
         Err(ChangeEmailError::Conflict)
     ));
     // Only the case changes: one claim, updated display address.
     let current = h.store.get_user(&u.id, NOW).await.unwrap().unwrap();
-    h.store
-        .change_email(&current, &Email::parse("COUNTESS@example.com").unwrap(), None, NOW)
-        .await
-        .unwrap();
-    assert_eq!(
-        h.store.get_user(&u.id, NOW).await.unwrap().unwrap().email.as_str(),
-        "COUNTESS@example.com"
-    );
+    h.store.change_email(&current, &Email::parse("COUNTESS@example.com").unwrap(), None, NOW).await.unwrap();
+    assert_eq!(h.store.get_user(&u.id, NOW).await.unwrap().unwrap().email.as_str(), "COUNTESS@example.com");
     assert_eq!(h.email_claims().await, 3);
 }
 
@@ -625,20 +399,12 @@ async fn an_email_swap_racing_a_registration_has_one_winner(h: Harness) {
         let (s1, s2) = (h.store.clone(), h.store.clone());
         let (t1, t2) = (target.clone(), target.clone());
         let mover = u.clone();
-        let swap = tokio::spawn(async move {
-            s1.change_email(&mover, &Email::parse(&t1).unwrap(), None, NOW)
-                .await
-                .is_ok()
-        });
+        let swap =
+            tokio::spawn(async move { s1.change_email(&mover, &Email::parse(&t1).unwrap(), None, NOW).await.is_ok() });
         let register = tokio::spawn(async move { s2.create_user(&user(&t2, None, None), None, NOW).await.is_ok() });
         let (a, b) = (swap.await.unwrap(), register.await.unwrap());
         assert!(a ^ b, "exactly one of the swap ({a}) and the registration ({b}) wins");
-        let holder = h
-            .store
-            .find_user_by_email(&Email::parse(&target).unwrap(), NOW)
-            .await
-            .unwrap()
-            .unwrap();
+        let holder = h.store.find_user_by_email(&Email::parse(&target).unwrap(), NOW).await.unwrap().unwrap();
         assert_eq!(holder.id == u.id, a);
         // No orphan: the mover still owns exactly one address.
         let old = h.store.find_user_by_email(&u.email, NOW).await.unwrap();
@@ -650,33 +416,21 @@ async fn an_email_swap_racing_a_registration_has_one_winner(h: Harness) {
 async fn deleting_a_user_removes_everything(h: Harness) {
     let u = user("ada@example.com", Some("ada"), None);
     h.store.create_user(&u, None, NOW).await.unwrap();
-    h.store
-        .put_code(&code_for(&u, CodePurpose::PasswordReset, "r", NOW + 50, None))
-        .await
-        .unwrap();
+    h.store.put_code(&code_for(&u, CodePurpose::PasswordReset, "r", NOW + 50, None)).await.unwrap();
     h.store.create_session(&session(&u, "s1", "j"), None).await.unwrap();
     h.store.create_session(&session(&u, "s2", "j"), None).await.unwrap();
     let stale = u.clone();
     let mut current = u.clone();
     current.first_name = "Augusta".into();
     h.store.update_user(&u, &current, NOW).await.unwrap();
-    assert!(matches!(
-        h.store.delete_user(&stale).await,
-        Err(UpdateUserError::Conflict)
-    ));
+    assert!(matches!(h.store.delete_user(&stale).await, Err(UpdateUserError::Conflict)));
     let current = h.store.get_user(&u.id, NOW).await.unwrap().unwrap();
     h.store.delete_user(&current).await.unwrap();
     assert_eq!(h.store.get_user(&u.id, NOW).await.unwrap(), None);
     assert_eq!(h.store.list_sessions(&u.id, NOW).await.unwrap(), vec![]);
-    assert_eq!(
-        h.store.get_code(&u.id, CodePurpose::PasswordReset, NOW).await.unwrap(),
-        None
-    );
+    assert_eq!(h.store.get_code(&u.id, CodePurpose::PasswordReset, NOW).await.unwrap(), None);
     assert_eq!((h.users().await, h.email_claims().await), (0, 0));
-    h.store
-        .create_user(&user("ada@example.com", Some("ada"), None), None, NOW)
-        .await
-        .unwrap();
+    h.store.create_user(&user("ada@example.com", Some("ada"), None), None, NOW).await.unwrap();
 }
 
 async fn sessions_are_listed_and_revoked_in_bulk(h: Harness) {
@@ -687,24 +441,10 @@ async fn sessions_are_listed_and_revoked_in_bulk(h: Harness) {
         s.created_at = NOW + i as i64;
         h.store.create_session(&s, None).await.unwrap();
     }
-    let ids: Vec<String> = h
-        .store
-        .list_sessions(&u.id, NOW)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
+    let ids: Vec<String> = h.store.list_sessions(&u.id, NOW).await.unwrap().into_iter().map(|s| s.id).collect();
     assert_eq!(ids, vec!["a", "b", "c"]);
     h.store.delete_sessions(&u.id, Some("b")).await.unwrap();
-    let ids: Vec<String> = h
-        .store
-        .list_sessions(&u.id, NOW)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
+    let ids: Vec<String> = h.store.list_sessions(&u.id, NOW).await.unwrap().into_iter().map(|s| s.id).collect();
     assert_eq!(ids, vec!["b"]);
     h.store.delete_sessions(&u.id, None).await.unwrap();
     assert!(h.store.list_sessions(&u.id, NOW).await.unwrap().is_empty());
@@ -717,10 +457,7 @@ async fn users_page_through_every_live_user_once(h: Harness) {
         ids.push(u.id.clone());
         h.store.create_user(&u, None, NOW).await.unwrap();
     }
-    h.store
-        .create_user(&user("expired@example.com", None, Some(NOW - 1)), None, NOW - 10)
-        .await
-        .unwrap();
+    h.store.create_user(&user("expired@example.com", None, Some(NOW - 1)), None, NOW - 10).await.unwrap();
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {

@@ -20,8 +20,6 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
     };
     let page = users::list(app, &caller, &q).await?;
     let results: Vec<_> = page.users.iter().map(http::user_body).collect();
-    let next = page
-        .next
-        .map(|c| format!("/auth/users/?limit={}&cursor={c}", page.limit));
+    let next = page.next.map(|c| format!("/auth/users/?limit={}&cursor={c}", page.limit));
     Ok(http::json(StatusCode::OK, &json!({"results": results, "next": next})))
 }

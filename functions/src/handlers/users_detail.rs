@@ -17,17 +17,10 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
         Match::WrongMethod(allowed) => return Ok(http::method_not_allowed(req.method().as_str(), &allowed)),
         _ => return Ok(http::not_found()),
     }
-    let id = req
-        .path_parameters_ref()
-        .and_then(|p| p.first("id"))
-        .map(str::to_owned)
-        .unwrap_or_default();
+    let id = req.path_parameters_ref().and_then(|p| p.first("id")).map(str::to_owned).unwrap_or_default();
     let caller = auth::authenticate(app, http::bearer(req)?).await?;
     match *req.method() {
-        Method::GET => Ok(http::json(
-            StatusCode::OK,
-            &http::user_body(&users::target(app, &caller, &id).await?),
-        )),
+        Method::GET => Ok(http::json(StatusCode::OK, &http::user_body(&users::target(app, &caller, &id).await?))),
         Method::DELETE => {
             users::delete(app, &caller, &id, &http::form(req)?).await?;
             Ok(http::no_content())

@@ -40,6 +40,7 @@ fn settings(overrides: &[(&str, &str)]) -> Settings {
         ("FRONTEND_DOMAIN", "app.example.com"),
         ("ARGON2_MEMORY_KIB", "64"),
         ("ARGON2_ITERATIONS", "1"),
+        ("TIMING_FLOOR", "0"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -61,13 +62,7 @@ fn assemble(store: Arc<dyn Store>, overrides: &[(&str, &str)]) -> (Arc<App>, Arc
 pub fn spawn_app(overrides: &[(&str, &str)]) -> TestApp {
     let memory = Arc::new(MemoryStore::new());
     let (app, mail, clock) = assemble(memory.clone(), overrides);
-    TestApp {
-        app,
-        mail,
-        clock,
-        memory: Some(memory),
-        dynamo: None,
-    }
+    TestApp { app, mail, clock, memory: Some(memory), dynamo: None }
 }
 
 /// The emulator's endpoint; `make test` sets it. Tests that need it fail without it.
@@ -80,23 +75,11 @@ pub fn emulator_endpoint() -> String {
 /// The app over DynamoDB at the emulator, in a fresh table of its own.
 pub async fn spawn_app_dynamo(overrides: &[(&str, &str)]) -> TestApp {
     let sdk = gatehouse_core::local_aws_config(&emulator_endpoint()).await;
-    let table = format!(
-        "t-{}",
-        gatehouse_core::secrets::random_id()
-            .unwrap()
-            .to_lowercase()
-            .replace(['-', '_'], "x")
-    );
+    let table = format!("t-{}", gatehouse_core::secrets::random_id().unwrap().to_lowercase().replace(['-', '_'], "x"));
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     store.create_table().await.unwrap();
     let (app, mail, clock) = assemble(Arc::new(store.clone()), overrides);
-    TestApp {
-        app,
-        mail,
-        clock,
-        memory: None,
-        dynamo: Some(store),
-    }
+    TestApp { app, mail, clock, memory: None, dynamo: Some(store) }
 }
 
 /// Routes a request as API Gateway (or the dev server) would.
@@ -108,11 +91,7 @@ pub fn reply(resp: Response<Body>) -> Reply {
     let status = resp.status();
     let headers = resp.headers().clone();
     let bytes: &[u8] = resp.body().as_ref();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(bytes).expect("responses are JSON")
-    };
+    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(bytes).expect("responses are JSON") };
     Reply { status, body, headers }
 }
 
@@ -123,9 +102,7 @@ pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: Body) -
     }
     let mut ctx = lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext::default();
     ctx.http.source_ip = Some("203.0.113.7".into());
-    b.body(body)
-        .unwrap()
-        .with_request_context(RequestContext::ApiGatewayV2(ctx))
+    b.body(body).unwrap().with_request_context(RequestContext::ApiGatewayV2(ctx))
 }
 
 impl TestApp {
@@ -150,23 +127,14 @@ impl TestApp {
 
     /// Registers `email` and returns the (uid, token) of its activation link.
     pub async fn register(&self, email: &str) -> (String, String) {
-        let r = self
-            .post(
-                "/auth/users/",
-                serde_json::json!({"email": email, "password": PASSWORD}),
-            )
-            .await;
+        let r = self.post("/auth/users/", serde_json::json!({"email": email, "password": PASSWORD})).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         self.link_parts(email)
     }
 
     /// (uid, token) of the newest link emailed to `email`.
     pub fn link_parts(&self, email: &str) -> (String, String) {
-        let link = self
-            .mail
-            .last_to(email)
-            .and_then(|m| m.link)
-            .expect("an email with a link");
+        let link = self.mail.last_to(email).and_then(|m| m.link).expect("an email with a link");
         let mut parts = link.rsplit('/');
         let token = parts.next().unwrap().to_owned();
         let uid = parts.next().unwrap().to_owned();
@@ -176,28 +144,41 @@ impl TestApp {
     /// Registers and activates `email`, then logs in: (access, refresh).
     pub async fn active_user(&self, email: &str) -> (String, String) {
         let (uid, token) = self.register(email).await;
-        let r = self
-            .post(
-                "/auth/users/activation/",
-                serde_json::json!({"uid": uid, "token": token}),
-            )
-            .await;
+        let r = self.post("/auth/users/activation/", serde_json::json!({"uid": uid, "token": token})).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
         self.login(email).await
     }
 
     pub async fn login(&self, email: &str) -> (String, String) {
-        let r = self
-            .post(
-                "/auth/jwt/create/",
-                serde_json::json!({"email": email, "password": PASSWORD}),
-            )
-            .await;
+        let r = self.post("/auth/jwt/create/", serde_json::json!({"email": email, "password": PASSWORD})).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        (
-            r.body["access"].as_str().unwrap().to_owned(),
-            r.body["refresh"].as_str().unwrap().to_owned(),
-        )
+        (r.body["access"].as_str().unwrap().to_owned(), r.body["refresh"].as_str().unwrap().to_owned())
+    }
+}
+
+impl TestApp {
+    /// The stored user with this address.
+    pub async fn user(&self, email: &str) -> gatehouse_core::domain::User {
+        let e = gatehouse_core::domain::Email::parse(email).unwrap();
+        self.app.store.find_user_by_email(&e, self.clock_now()).await.unwrap().expect("user exists")
+    }
+
+    pub fn clock_now(&self) -> i64 {
+        use gatehouse_core::ports::Clock;
+        self.clock.now()
+    }
+
+    /// Makes the user staff, directly in the store.
+    pub async fn make_staff(&self, email: &str) {
+        let u = self.user(email).await;
+        let mut staff = u.clone();
+        staff.is_staff = true;
+        self.app.store.update_user(&u, &staff, self.clock_now()).await.unwrap();
+    }
+
+    /// The newest email to `to`.
+    pub fn last_mail(&self, to: &str) -> gatehouse_core::ports::OutgoingEmail {
+        self.mail.last_to(to).unwrap_or_else(|| panic!("no email to {to}"))
     }
 }
 

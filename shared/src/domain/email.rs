@@ -46,9 +46,7 @@ fn valid_local(local: &str) -> bool {
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || SPECIALS.contains(c))
+        && local.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || SPECIALS.contains(c))
 }
 
 fn valid_domain(domain: &str) -> bool {
@@ -62,9 +60,7 @@ fn valid_domain(domain: &str) -> bool {
                 && !l.ends_with('-')
                 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
-        && labels
-            .last()
-            .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_alphabetic()) && tld.len() >= 2)
+        && labels.last().is_some_and(|tld| tld.chars().all(|c| c.is_ascii_alphabetic()) && tld.len() >= 2)
 }
 
 impl fmt::Display for Email {
@@ -88,10 +84,7 @@ mod tests {
         let e = Email::parse("  Ada.Lovelace@Example.COM ").unwrap();
         assert_eq!(e.as_str(), "Ada.Lovelace@example.com");
         assert_eq!(e.normalised(), "ada.lovelace@example.com");
-        assert_eq!(
-            Email::parse("ADA.LOVELACE@example.com").unwrap().normalised(),
-            e.normalised()
-        );
+        assert_eq!(Email::parse("ADA.LOVELACE@example.com").unwrap().normalised(), e.normalised());
     }
 
     #[test]
@@ -122,12 +115,7 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_addresses() {
-        for good in [
-            "a@b.co",
-            "first.last+tag@sub.example.org",
-            "o'brien@example.ie",
-            "x_y-z@a-b.example",
-        ] {
+        for good in ["a@b.co", "first.last+tag@sub.example.org", "o'brien@example.ie", "x_y-z@a-b.example"] {
             assert!(Email::parse(good).is_ok(), "{good:?} should be accepted");
         }
     }

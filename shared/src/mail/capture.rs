@@ -40,10 +40,7 @@ impl Mailer for CaptureMailer {
         if self.fail.load(Ordering::SeqCst) {
             return Err(MailError("capture mailer told to fail".into()));
         }
-        self.sent
-            .lock()
-            .map_err(|_| MailError("capture lock poisoned".into()))?
-            .push(email.clone());
+        self.sent.lock().map_err(|_| MailError("capture lock poisoned".into()))?.push(email.clone());
         Ok(())
     }
 }

@@ -54,12 +54,7 @@ fn template(kind: EmailKind) -> Template {
 /// The link of an emailed action: `{protocol}://{domain}/{url}` with `uid` and `token` filled in.
 pub fn action_link(settings: &Settings, url_pattern: &str, uid: &str, token: &str) -> String {
     let url = url_pattern.replace("{uid}", uid).replace("{token}", token);
-    format!(
-        "{}://{}/{}",
-        settings.protocol,
-        settings.frontend_domain,
-        url.trim_start_matches('/')
-    )
+    format!("{}://{}/{}", settings.protocol, settings.frontend_domain, url.trim_start_matches('/'))
 }
 
 /// What an email is about, beyond its kind and its user.
@@ -76,16 +71,8 @@ pub struct Extras {
 /// Renders an email of `kind` to `user`'s address.
 pub fn render(settings: &Settings, kind: EmailKind, user: &User, extras: Extras) -> OutgoingEmail {
     let t = template(kind);
-    let name = if user.first_name.is_empty() {
-        user.email.to_string()
-    } else {
-        user.first_name.clone()
-    };
-    let code_line = extras
-        .code
-        .as_deref()
-        .map(|c| format!("Or type this code: {c}"))
-        .unwrap_or_default();
+    let name = if user.first_name.is_empty() { user.email.to_string() } else { user.first_name.clone() };
+    let code_line = extras.code.as_deref().map(|c| format!("Or type this code: {c}")).unwrap_or_default();
     let vars: [(&str, &str); 8] = [
         ("site_name", &settings.site_name),
         ("protocol", &settings.protocol),
@@ -98,10 +85,7 @@ pub fn render(settings: &Settings, kind: EmailKind, user: &User, extras: Extras)
     ];
     let fill = |s: &str, escape: bool| {
         vars.iter().fold(s.to_owned(), |acc, (k, v)| {
-            acc.replace(
-                &format!("{{{k}}}"),
-                &if escape { html_escape(v) } else { (*v).to_owned() },
-            )
+            acc.replace(&format!("{{{k}}}"), &if escape { html_escape(v) } else { (*v).to_owned() })
         })
     };
     // Subjects are single-line: nothing that reaches one may inject a header.
@@ -117,9 +101,5 @@ pub fn render(settings: &Settings, kind: EmailKind, user: &User, extras: Extras)
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#x27;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#x27;")
 }

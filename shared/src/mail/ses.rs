@@ -15,37 +15,21 @@ pub struct SesMailer {
 
 impl SesMailer {
     pub fn new(client: Client, from: impl Into<String>) -> Self {
-        Self {
-            client,
-            from: from.into(),
-        }
+        Self { client, from: from.into() }
     }
 
     /// Registers the sender identity (the local emulator requires one before it accepts mail).
     pub async fn verify_sender(&self) -> Result<(), MailError> {
-        match self
-            .client
-            .create_email_identity()
-            .email_identity(&self.from)
-            .send()
-            .await
-        {
+        match self.client.create_email_identity().email_identity(&self.from).send().await {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some("AlreadyExistsException") => Ok(()),
-            Err(e) => Err(MailError(format!(
-                "CreateEmailIdentity: {}",
-                e.code().unwrap_or("unknown")
-            ))),
+            Err(e) => Err(MailError(format!("CreateEmailIdentity: {}", e.code().unwrap_or("unknown")))),
         }
     }
 }
 
 fn utf8(data: &str) -> Result<Content, MailError> {
-    Content::builder()
-        .data(data)
-        .charset("UTF-8")
-        .build()
-        .map_err(|e| MailError(e.to_string()))
+    Content::builder().data(data).charset("UTF-8").build().map_err(|e| MailError(e.to_string()))
 }
 
 #[async_trait]
@@ -53,12 +37,7 @@ impl Mailer for SesMailer {
     async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
         let message = Message::builder()
             .subject(utf8(&email.subject)?)
-            .body(
-                Body::builder()
-                    .text(utf8(&email.text)?)
-                    .html(utf8(&email.html)?)
-                    .build(),
-            )
+            .body(Body::builder().text(utf8(&email.text)?).html(utf8(&email.html)?).build())
             .build();
         self.client
             .send_email()

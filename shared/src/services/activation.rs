@@ -10,10 +10,7 @@ use super::{deliver, login, App, ClientInfo, FieldErrors, Form, ServiceError, To
 
 pub use super::codes::{INVALID_TOKEN, INVALID_UID};
 
-pub const STALE: ServiceError = ServiceError::Forbidden {
-    code: "stale_token",
-    detail: "Stale token for given user.",
-};
+pub const STALE: ServiceError = ServiceError::Forbidden { code: "stale_token", detail: "Stale token for given user." };
 
 /// Activates the account named by `{uid, token}` (or `{email, code}`). Single use, even under
 /// races. With `LOGIN_AFTER_ACTIVATION`, returns a token pair for a new session.
@@ -42,12 +39,7 @@ pub async fn activate(app: &App, form: &Form, client: &ClientInfo) -> Result<Opt
     }
     tracing::info!(event = "activation", outcome = "ok", user_id = %user.id);
     if app.settings.send_confirmation_email {
-        deliver(
-            app,
-            &mail::render(&app.settings, EmailKind::Confirmation, &user, Extras::default()),
-            &user.id,
-        )
-        .await;
+        deliver(app, &mail::render(&app.settings, EmailKind::Confirmation, &user, Extras::default()), &user.id).await;
     }
     if !app.settings.login_after_activation {
         return Ok(None);
@@ -77,11 +69,6 @@ pub async fn resend(app: &App, form: &Form) -> Result<(), ServiceError> {
         return Ok(());
     }
     let code = codes::issue(app, &user, CodePurpose::Activation, None).await?;
-    deliver(
-        app,
-        &codes::email(app, EmailKind::Activation, &user, &s.activation_url, &code),
-        &user.id,
-    )
-    .await;
+    deliver(app, &codes::email(app, EmailKind::Activation, &user, &s.activation_url, &code), &user.id).await;
     Ok(())
 }

@@ -21,22 +21,17 @@ pub async fn set_email(app: &App, caller: &Caller, form: &Form) -> Result<(), Se
     let user = &caller.user;
     let mut errors = FieldErrors::default();
     check_current(app, user, form, &mut errors).await?;
-    let new_email = form
-        .required("new_email", &mut errors)
-        .and_then(|raw| match Email::parse(&raw) {
-            Ok(e) => Some(e),
-            Err(msg) => {
-                errors.add("new_email", msg);
-                None
-            }
-        });
+    let new_email = form.required("new_email", &mut errors).and_then(|raw| match Email::parse(&raw) {
+        Ok(e) => Some(e),
+        Err(msg) => {
+            errors.add("new_email", msg);
+            None
+        }
+    });
     if s.set_username_retype {
         let again = form.required("re_new_email", &mut errors);
         if let (Some(e), Some(r)) = (&new_email, again) {
-            if Email::parse(&r)
-                .map(|r| r.normalised() != e.normalised())
-                .unwrap_or(true)
-            {
+            if Email::parse(&r).map(|r| r.normalised() != e.normalised()).unwrap_or(true) {
                 errors.add("non_field_errors", EMAILS_DIFFER);
             }
         }
@@ -51,10 +46,7 @@ pub async fn set_email(app: &App, caller: &Caller, form: &Form) -> Result<(), Se
     if taken {
         return Err(FieldErrors::single("new_email", EMAIL_TAKEN));
     }
-    let notice = Extras {
-        other_address: Some(new_email.to_string()),
-        ..Extras::default()
-    };
+    let notice = Extras { other_address: Some(new_email.to_string()), ..Extras::default() };
     if !s.email_change_verification {
         apply(app, user, &new_email, None, Via::Link).await?;
         deliver(app, &mail::render(s, EmailKind::EmailChanged, user, notice), &user.id).await;
@@ -62,11 +54,7 @@ pub async fn set_email(app: &App, caller: &Caller, form: &Form) -> Result<(), Se
     }
     let code = codes::issue(app, user, CodePurpose::EmailChange, Some(new_email.as_str().to_owned())).await?;
     let link = mail::action_link(s, &s.email_change_confirm_url, &encode_uid(&user.id), &code);
-    let extras = Extras {
-        link: Some(link),
-        code: None,
-        other_address: Some(new_email.to_string()),
-    };
+    let extras = Extras { link: Some(link), code: None, other_address: Some(new_email.to_string()) };
     let mut confirm = mail::render(s, EmailKind::EmailChange, user, extras);
     confirm.to = new_email.to_string();
     deliver(app, &confirm, &user.id).await;
@@ -86,10 +74,7 @@ pub async fn set_email_confirm(app: &App, form: &Form) -> Result<(), ServiceErro
     };
     let now = app.now();
     let stored = app.store.get_code(&user.id, CodePurpose::EmailChange, now).await?;
-    let new_email = match stored
-        .as_ref()
-        .filter(|c| c.usable(&sha256_hex(&code), now))
-        .and_then(|c| c.data.as_deref())
+    let new_email = match stored.as_ref().filter(|c| c.usable(&sha256_hex(&code), now)).and_then(|c| c.data.as_deref())
     {
         Some(raw) => Email::parse(raw).map_err(|_| ServiceError::Internal("stored new email malformed".into()))?,
         None => return Err(wrong_guess(app, &user.id, CodePurpose::EmailChange, via).await),
@@ -108,18 +93,13 @@ async fn apply(
 ) -> Result<(), ServiceError> {
     match app.store.change_email(user, new_email, code_hash, app.now()).await {
         Ok(()) => Ok(()),
-        Err(ChangeEmailError::EmailTaken) => Err(FieldErrors::single(
-            if code_hash.is_some() {
-                "non_field_errors"
-            } else {
-                "new_email"
-            },
-            EMAIL_TAKEN,
-        )),
+        Err(ChangeEmailError::EmailTaken) => {
+            Err(FieldErrors::single(if code_hash.is_some() { "non_field_errors" } else { "new_email" }, EMAIL_TAKEN))
+        }
         Err(ChangeEmailError::InvalidCode) => Err(via.invalid()),
-        Err(ChangeEmailError::Conflict) => Err(ServiceError::Unavailable(
-            "account changed during the email change".into(),
-        )),
+        Err(ChangeEmailError::Conflict) => {
+            Err(ServiceError::Unavailable("account changed during the email change".into()))
+        }
         Err(ChangeEmailError::Store(e)) => Err(e.into()),
     }
 }

@@ -15,12 +15,7 @@ pub struct Form(pub Map<String, Value>);
 
 impl Form {
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Self(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
-                .collect(),
-        )
+        Self(pairs.into_iter().map(|(k, v)| (k.to_owned(), Value::String(v.to_owned()))).collect())
     }
 
     pub fn contains(&self, field: &str) -> bool {
@@ -65,10 +60,7 @@ impl Form {
     pub fn optional(&self, field: &str, max_chars: usize, errors: &mut FieldErrors) -> Option<String> {
         let s = self.raw(field, errors, true)??;
         if s.chars().count() > max_chars {
-            errors.add(
-                field,
-                format!("Ensure this field has no more than {max_chars} characters."),
-            );
+            errors.add(field, format!("Ensure this field has no more than {max_chars} characters."));
             return None;
         }
         Some(s)

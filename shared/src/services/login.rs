@@ -6,10 +6,8 @@ use crate::secrets::random_id;
 
 use super::{App, ClientInfo, FieldErrors, ServiceError, TokenPair};
 
-pub const ACCOUNT_INACTIVE: ServiceError = ServiceError::Forbidden {
-    code: "account_inactive",
-    detail: "This account has not been activated yet.",
-};
+pub const ACCOUNT_INACTIVE: ServiceError =
+    ServiceError::Forbidden { code: "account_inactive", detail: "This account has not been activated yet." };
 
 /// Longest user agent kept on a session.
 const MAX_USER_AGENT: usize = 256;
@@ -25,14 +23,7 @@ pub async fn login(
 ) -> Result<TokenPair, ServiceError> {
     let mut errors = FieldErrors::default();
     if email.as_deref().is_none_or(|e| e.trim().is_empty()) {
-        errors.add(
-            "email",
-            if email.is_none() {
-                super::input::REQUIRED
-            } else {
-                super::input::BLANK
-            },
-        );
+        errors.add("email", if email.is_none() { super::input::REQUIRED } else { super::input::BLANK });
     }
     let password = match password.map(Password::parse) {
         None => {
@@ -54,10 +45,7 @@ pub async fn login(
         Ok(e) => app.store.find_user_by_email(&e, now).await?,
         Err(_) => None,
     };
-    let ok = app
-        .hasher
-        .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
-        .await;
+    let ok = app.hasher.verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await;
     let user = match user {
         Some(u) if ok => u,
         _ => {
@@ -73,11 +61,7 @@ pub async fn login(
     if app.hasher.needs_rehash(&user.password_hash) {
         match app.hasher.hash(&password).await {
             Ok(new_hash) => {
-                if let Err(e) = app
-                    .store
-                    .replace_password_hash(&user.id, &user.password_hash, &new_hash)
-                    .await
-                {
+                if let Err(e) = app.store.replace_password_hash(&user.id, &user.password_hash, &new_hash).await {
                     tracing::warn!(event = "rehash", outcome = "failed", user_id = %user.id, error = %e);
                 }
             }
@@ -102,16 +86,11 @@ pub async fn open_session(app: &App, user: &User, client: &ClientInfo, now: i64)
         rotated_at: None,
         created_at: now,
         last_used_at: now,
-        user_agent: client
-            .user_agent
-            .as_ref()
-            .map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
+        user_agent: client.user_agent.as_ref().map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
         ip: client.ip.clone(),
         expires_at: now + s.session_lifetime.as_secs() as i64,
     };
-    app.store
-        .create_session(&session, s.update_last_login.then_some(now))
-        .await?;
+    app.store.create_session(&session, s.update_last_login.then_some(now)).await?;
     tracing::info!(event = "session", outcome = "opened", user_id = %user.id, session_id = %session.id);
     Ok(TokenPair {
         access: app.tokens.issue_access(user, &session.id, random_id()?, now)?,

@@ -77,10 +77,7 @@ fn apply(user: &User, form: &Form, admin: bool) -> Result<User, ServiceError> {
     }
     if let Some(raw) = form.optional("email", 254, &mut errors) {
         // A frontend may send the whole user back; the unchanged address is fine.
-        if Email::parse(&raw)
-            .map(|e| e.normalised() != user.email.normalised())
-            .unwrap_or(true)
-        {
+        if Email::parse(&raw).map(|e| e.normalised() != user.email.normalised()).unwrap_or(true) {
             errors.add("email", EMAIL_READ_ONLY);
         }
     }
@@ -124,16 +121,10 @@ pub async fn update(app: &App, target: &User, form: &Form, admin: bool) -> Resul
             }
             Err(UpdateUserError::UsernameTaken) => return Err(FieldErrors::single("username", USERNAME_TAKEN)),
             Err(UpdateUserError::Conflict) => {
-                current = app
-                    .store
-                    .get_user(&current.id, now)
-                    .await?
-                    .ok_or(ServiceError::NotFound)?;
+                current = app.store.get_user(&current.id, now).await?.ok_or(ServiceError::NotFound)?;
             }
             Err(UpdateUserError::Store(e)) => return Err(e.into()),
         }
     }
-    Err(ServiceError::Unavailable(
-        "account kept changing under concurrent writes".into(),
-    ))
+    Err(ServiceError::Unavailable("account kept changing under concurrent writes".into()))
 }

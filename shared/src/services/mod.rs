@@ -42,9 +42,7 @@ impl App {
     ) -> Result<Self, crate::password::HashError> {
         Ok(Self {
             hasher: PasswordHasher::new(settings.argon2)?,
-            policy: PasswordPolicy {
-                min_length: settings.password_min_length,
-            },
+            policy: PasswordPolicy { min_length: settings.password_min_length },
             tokens: TokenService::new(&settings),
             settings,
             store,
@@ -174,7 +172,5 @@ pub(crate) async fn revoke_sessions(
 /// RFC 3339 UTC timestamp of unix seconds, as DRF renders datetimes.
 pub fn iso8601(secs: i64) -> String {
     use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
-    DateTime::from_secs(secs)
-        .fmt(DateTimeFormat::DateTime)
-        .unwrap_or_default()
+    DateTime::from_secs(secs).fmt(DateTimeFormat::DateTime).unwrap_or_default()
 }

@@ -49,10 +49,13 @@ pub fn new_password(
         None => None,
     };
     if let Some(p) = &password {
-        let mut attributes = vec![user.email.as_str(), user.first_name.as_str(), user.last_name.as_str()];
-        if let Some(u) = &user.username {
-            attributes.push(u.as_str());
-        }
+        let mut attributes = vec![
+            ("username", user.username.as_ref().map(|u| u.as_str()).unwrap_or("")),
+            ("first name", user.first_name.as_str()),
+            ("last name", user.last_name.as_str()),
+            ("email address", user.email.as_str()),
+        ];
+        attributes.retain(|(_, v)| !v.is_empty());
         for msg in app.policy.check(p, &attributes) {
             errors.add(field, msg);
         }
@@ -85,9 +88,7 @@ pub async fn set_password(app: &App, caller: &Caller, form: &Form) -> Result<(),
     match app.store.update_user(&caller.user, &updated, app.now()).await {
         Ok(_) => {}
         Err(UpdateUserError::Conflict) => {
-            return Err(ServiceError::Unavailable(
-                "account changed during the password change".into(),
-            ))
+            return Err(ServiceError::Unavailable("account changed during the password change".into()))
         }
         Err(UpdateUserError::UsernameTaken) => {
             return Err(ServiceError::Internal("username moved during set_password".into()))
@@ -99,12 +100,7 @@ pub async fn set_password(app: &App, caller: &Caller, form: &Form) -> Result<(),
         revoke_sessions(app, &caller.user.id, Some(&caller.session.id)).await?;
     }
     if s.password_changed_email_confirmation {
-        deliver(
-            app,
-            &mail::render(s, EmailKind::PasswordChanged, &updated, Extras::default()),
-            &updated.id,
-        )
-        .await;
+        deliver(app, &mail::render(s, EmailKind::PasswordChanged, &updated, Extras::default()), &updated.id).await;
     }
     Ok(())
 }
@@ -130,11 +126,7 @@ async fn send_reset(app: &App, form: &Form) -> Result<(), ServiceError> {
         None => return Err(FieldErrors::single("email", super::input::REQUIRED)),
     };
     let s = &app.settings;
-    let user = app
-        .store
-        .find_user_by_email(&email, app.now())
-        .await?
-        .filter(|u| u.is_active);
+    let user = app.store.find_user_by_email(&email, app.now()).await?.filter(|u| u.is_active);
     let Some(user) = user else {
         tracing::info!(event = "password_reset", outcome = "unknown_email");
         if s.password_reset_show_email_not_found {
@@ -143,18 +135,8 @@ async fn send_reset(app: &App, form: &Form) -> Result<(), ServiceError> {
         return Ok(());
     };
     let code = codes::issue(app, &user, CodePurpose::PasswordReset, None).await?;
-    deliver(
-        app,
-        &codes::email(
-            app,
-            EmailKind::PasswordReset,
-            &user,
-            &s.password_reset_confirm_url,
-            &code,
-        ),
-        &user.id,
-    )
-    .await;
+    deliver(app, &codes::email(app, EmailKind::PasswordReset, &user, &s.password_reset_confirm_url, &code), &user.id)
+        .await;
     tracing::info!(event = "password_reset", outcome = "sent", user_id = %user.id);
     Ok(())
 }
@@ -189,11 +171,6 @@ pub async fn reset_password_confirm(app: &App, form: &Form) -> Result<(), Servic
     }
     revoke_sessions(app, &user.id, None).await?;
     tracing::info!(event = "password_reset", outcome = "confirmed", user_id = %user.id);
-    deliver(
-        app,
-        &mail::render(s, EmailKind::PasswordChanged, &user, Extras::default()),
-        &user.id,
-    )
-    .await;
+    deliver(app, &mail::render(s, EmailKind::PasswordChanged, &user, Extras::default()), &user.id).await;
     Ok(())
 }

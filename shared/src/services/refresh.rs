@@ -39,11 +39,7 @@ pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> 
         return Ok(TokenPair { access, refresh: None });
     }
     let new_jti = random_id()?;
-    match app
-        .store
-        .rotate_session(&id, &session.id, &claims.jti, &new_jti, now)
-        .await?
-    {
+    match app.store.rotate_session(&id, &session.id, &claims.jti, &new_jti, now).await? {
         Rotation::Rotated => {}
         Rotation::Stale => {
             tracing::info!(event = "refresh", outcome = "lost_race", user_id = %id, session_id = %session.id);
@@ -51,13 +47,8 @@ pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> 
         }
     }
     tracing::info!(event = "refresh", outcome = "ok", user_id = %id, session_id = %session.id);
-    let refresh = app
-        .tokens
-        .issue_refresh(&user, &session.id, new_jti, now, session.expires_at)?;
-    Ok(TokenPair {
-        access,
-        refresh: Some(refresh),
-    })
+    let refresh = app.tokens.issue_refresh(&user, &session.id, new_jti, now, session.expires_at)?;
+    Ok(TokenPair { access, refresh: Some(refresh) })
 }
 
 /// Checks a token's signature, type and lifetime (either type), as simplejwt's verify does.

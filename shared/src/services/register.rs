@@ -24,15 +24,13 @@ struct Registration {
 
 fn parse(app: &App, form: &Form) -> Result<Registration, ServiceError> {
     let mut errors = FieldErrors::default();
-    let email = form
-        .required("email", &mut errors)
-        .and_then(|raw| match Email::parse(&raw) {
-            Ok(e) => Some(e),
-            Err(msg) => {
-                errors.add("email", msg);
-                None
-            }
-        });
+    let email = form.required("email", &mut errors).and_then(|raw| match Email::parse(&raw) {
+        Ok(e) => Some(e),
+        Err(msg) => {
+            errors.add("email", msg);
+            None
+        }
+    });
     let username = match form.optional("username", 150, &mut errors) {
         Some(raw) if !raw.is_empty() => match Username::parse(&raw) {
             Ok(u) => Some(u),
@@ -45,23 +43,21 @@ fn parse(app: &App, form: &Form) -> Result<Registration, ServiceError> {
     };
     let first_name = form.optional("first_name", NAME_MAX, &mut errors).unwrap_or_default();
     let last_name = form.optional("last_name", NAME_MAX, &mut errors).unwrap_or_default();
-    let password = form
-        .required("password", &mut errors)
-        .and_then(|raw| match Password::parse(raw) {
-            Ok(p) => Some(p),
-            Err(msg) => {
-                errors.add("password", msg);
-                None
-            }
-        });
+    let password = form.required("password", &mut errors).and_then(|raw| match Password::parse(raw) {
+        Ok(p) => Some(p),
+        Err(msg) => {
+            errors.add("password", msg);
+            None
+        }
+    });
     if let Some(p) = &password {
-        let mut attributes = vec![first_name.as_str(), last_name.as_str()];
-        if let Some(e) = &email {
-            attributes.push(e.as_str());
-        }
-        if let Some(u) = &username {
-            attributes.push(u.as_str());
-        }
+        let mut attributes = vec![
+            ("username", username.as_ref().map(|u| u.as_str()).unwrap_or("")),
+            ("first name", first_name.as_str()),
+            ("last name", last_name.as_str()),
+            ("email address", email.as_ref().map(|e| e.as_str()).unwrap_or("")),
+        ];
+        attributes.retain(|(_, v)| !v.is_empty());
         for msg in app.policy.check(p, &attributes) {
             errors.add("password", msg);
         }
@@ -76,13 +72,7 @@ fn parse(app: &App, form: &Form) -> Result<Registration, ServiceError> {
     }
     errors.finish()?;
     match (email, password) {
-        (Some(email), Some(password)) => Ok(Registration {
-            email,
-            password,
-            username,
-            first_name,
-            last_name,
-        }),
+        (Some(email), Some(password)) => Ok(Registration { email, password, username, first_name, last_name }),
         _ => Err(ServiceError::Internal("validated registration incomplete".into())),
     }
 }

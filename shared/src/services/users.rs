@@ -13,10 +13,8 @@ use super::{me, App, FieldErrors, Form, ServiceError};
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 200;
 
-pub const PERMISSION_DENIED: ServiceError = ServiceError::Forbidden {
-    code: "permission_denied",
-    detail: "You do not have permission to perform this action.",
-};
+pub const PERMISSION_DENIED: ServiceError =
+    ServiceError::Forbidden { code: "permission_denied", detail: "You do not have permission to perform this action." };
 
 /// A page of users.
 pub struct Page {
@@ -50,10 +48,7 @@ pub async fn list(app: &App, caller: &Caller, q: &ListQuery) -> Result<Page, Ser
         None => DEFAULT_LIMIT,
         Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
         Some(_) => {
-            errors.add(
-                "limit",
-                format!("Ensure this value is an integer between 1 and {MAX_LIMIT}."),
-            );
+            errors.add("limit", format!("Ensure this value is an integer between 1 and {MAX_LIMIT}."));
             0
         }
     };
@@ -75,34 +70,15 @@ pub async fn list(app: &App, caller: &Caller, q: &ListQuery) -> Result<Page, Ser
             Ok(e) => app.store.find_user_by_email(&e, now).await?,
             Err(_) => None,
         };
-        let users = found
-            .into_iter()
-            .filter(|u| sees_all || u.id == caller.user.id)
-            .collect();
-        return Ok(Page {
-            users,
-            next: None,
-            limit,
-        });
+        let users = found.into_iter().filter(|u| sees_all || u.id == caller.user.id).collect();
+        return Ok(Page { users, next: None, limit });
     }
     if !sees_all {
-        let users = if after.is_none() {
-            vec![caller.user.clone()]
-        } else {
-            Vec::new()
-        };
-        return Ok(Page {
-            users,
-            next: None,
-            limit,
-        });
+        let users = if after.is_none() { vec![caller.user.clone()] } else { Vec::new() };
+        return Ok(Page { users, next: None, limit });
     }
     let (users, next) = app.store.list_users(after.as_ref(), limit, now).await?;
-    Ok(Page {
-        users,
-        next: next.as_ref().map(encode_cursor),
-        limit,
-    })
+    Ok(Page { users, next: next.as_ref().map(encode_cursor), limit })
 }
 
 /// The user `id`, if the caller may see it: staff, or themselves. Others get 404 under
@@ -115,11 +91,7 @@ pub async fn target(app: &App, caller: &Caller, id: &str) -> Result<User, Servic
         return Ok(caller.user.clone());
     }
     if !caller.user.is_staff {
-        return Err(if app.settings.hide_users {
-            ServiceError::NotFound
-        } else {
-            PERMISSION_DENIED
-        });
+        return Err(if app.settings.hide_users { ServiceError::NotFound } else { PERMISSION_DENIED });
     }
     app.store.get_user(&id, app.now()).await?.ok_or(ServiceError::NotFound)
 }

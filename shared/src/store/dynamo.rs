@@ -36,10 +36,7 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     pub fn client(&self) -> &Client {
@@ -69,12 +66,7 @@ impl DynamoStore {
     async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<Result<(), Vec<String>>> {
         let mut attempt = 0;
         loop {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
+            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
             let err = match result {
                 Ok(_) => return Ok(Ok(())),
                 Err(e) => e,
@@ -84,16 +76,10 @@ impl DynamoStore {
                 other => return Err(store_err(other)),
             };
             let TransactWriteItemsError::TransactionCanceledException(cancelled) = service else {
-                return Err(StoreError(format!(
-                    "TransactWriteItems: {}",
-                    service.code().unwrap_or("unknown")
-                )));
+                return Err(StoreError(format!("TransactWriteItems: {}", service.code().unwrap_or("unknown"))));
             };
-            let codes: Vec<String> = cancelled
-                .cancellation_reasons()
-                .iter()
-                .map(|r| r.code().unwrap_or("None").to_owned())
-                .collect();
+            let codes: Vec<String> =
+                cancelled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect();
             if codes.iter().any(|c| c == "ConditionalCheckFailed") {
                 return Ok(Err(codes));
             }
@@ -145,9 +131,7 @@ impl DynamoStore {
                 .set_expression_attribute_names(names.0)
                 .set_expression_attribute_values(values.0);
         }
-        Ok(TransactWriteItem::builder()
-            .delete(b.build().map_err(build_err)?)
-            .build())
+        Ok(TransactWriteItem::builder().delete(b.build().map_err(build_err)?).build())
     }
 
     /// A transaction item consuming a one-time code: right hash, unexpired, guesses left.
@@ -163,10 +147,7 @@ impl DynamoStore {
             Some((
                 "#code_hash = :h AND #expires_at > :now AND (attribute_not_exists(#attempts) OR #attempts < :max)",
                 Names::of(&["code_hash", "expires_at", "attempts"]),
-                Values::default()
-                    .with(":h", s(code_hash))
-                    .with(":now", n(now))
-                    .with(":max", n(MAX_CODE_ATTEMPTS)),
+                Values::default().with(":h", s(code_hash)).with(":now", n(now)).with(":max", n(MAX_CODE_ATTEMPTS)),
             )),
         )
     }
@@ -203,21 +184,13 @@ impl DynamoStore {
         for chunk in keys.chunks(25) {
             let mut requests = Vec::new();
             for k in chunk {
-                let delete = DeleteRequest::builder()
-                    .set_key(Some(k.clone()))
-                    .build()
-                    .map_err(build_err)?;
+                let delete = DeleteRequest::builder().set_key(Some(k.clone())).build().map_err(build_err)?;
                 requests.push(WriteRequest::builder().delete_request(delete).build());
             }
             let mut pending = HashMap::from([(self.table.clone(), requests)]);
             for attempt in 0.. {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .set_request_items(Some(pending))
-                    .send()
-                    .await
-                    .map_err(store_err)?;
+                let out =
+                    self.client.batch_write_item().set_request_items(Some(pending)).send().await.map_err(store_err)?;
                 match out.unprocessed_items {
                     Some(rest) if !rest.is_empty() && attempt < 5 => {
                         pending = rest;
@@ -251,11 +224,8 @@ impl DynamoStore {
             Err(e) if e.code() == Some("ResourceInUseException") => return Ok(()),
             Err(e) => return Err(store_err(e)),
         }
-        let ttl = TimeToLiveSpecification::builder()
-            .enabled(true)
-            .attribute_name("expires_at")
-            .build()
-            .map_err(build_err)?;
+        let ttl =
+            TimeToLiveSpecification::builder().enabled(true).attribute_name("expires_at").build().map_err(build_err)?;
         self.client
             .update_time_to_live()
             .table_name(&self.table)
@@ -294,11 +264,7 @@ impl DynamoStore {
 
 /// A condition: the claim belongs to this user.
 fn owned_by(id: &UserId) -> (&'static str, Names, Values) {
-    (
-        "#user_id = :uid",
-        Names::of(&["user_id"]),
-        Values::default().with(":uid", s(id.as_str())),
-    )
+    ("#user_id = :uid", Names::of(&["user_id"]), Values::default().with(":uid", s(id.as_str())))
 }
 
 fn attr_def(name: &str) -> StoreResult<AttributeDefinition> {
@@ -310,22 +276,14 @@ fn attr_def(name: &str) -> StoreResult<AttributeDefinition> {
 }
 
 fn key_schema(name: &str, kind: KeyType) -> StoreResult<KeySchemaElement> {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(kind)
-        .build()
-        .map_err(build_err)
+    KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(build_err)
 }
 
 /// Exponential backoff with full jitter, capped at 200 ms.
 fn backoff(attempt: u32) -> Duration {
     let cap_ms = (10u64 << attempt.min(5)).min(200);
     let mut b = [0u8; 2];
-    let jitter = if getrandom::fill(&mut b).is_ok() {
-        u64::from(u16::from_le_bytes(b))
-    } else {
-        0
-    };
+    let jitter = if getrandom::fill(&mut b).is_ok() { u64::from(u16::from_le_bytes(b)) } else { 0 };
     Duration::from_millis(1 + jitter % cap_ms)
 }
 
@@ -410,10 +368,9 @@ fn get_opt_s(item: &Item, k: &str) -> Option<String> {
 }
 fn get_opt_n<T: std::str::FromStr>(item: &Item, k: &str) -> StoreResult<Option<T>> {
     match item.get(k) {
-        Some(AttributeValue::N(v)) => v
-            .parse()
-            .map(Some)
-            .map_err(|_| StoreError(format!("item attribute {k} is not a number"))),
+        Some(AttributeValue::N(v)) => {
+            v.parse().map(Some).map_err(|_| StoreError(format!("item attribute {k} is not a number")))
+        }
         None | Some(AttributeValue::Null(_)) => Ok(None),
         _ => Err(StoreError(format!("item attribute {k} is not a number"))),
     }
@@ -557,28 +514,15 @@ const FREE_CLAIM: &str = "attribute_not_exists(pk) OR #expires_at <= :now";
 #[async_trait]
 impl UserStore for DynamoStore {
     async fn create_user(&self, user: &User, code: Option<&CodeRecord>, now: i64) -> Result<(), CreateUserError> {
-        let free = || {
-            (
-                FREE_CLAIM,
-                Names::of(&["expires_at"]),
-                Values::default().with(":now", n(now)),
-            )
-        };
+        let free = || (FREE_CLAIM, Names::of(&["expires_at"]), Values::default().with(":now", n(now)));
         let mut items = vec![
-            self.put(
-                user_to_item(user),
-                Some(("attribute_not_exists(pk)", Names::default(), Values::default())),
-            )?,
-            self.put(
-                claim_item(email_pk(&user.email), "EMAIL", &user.id, user.expires_at),
-                Some(free()),
-            )?,
+            self.put(user_to_item(user), Some(("attribute_not_exists(pk)", Names::default(), Values::default())))?,
+            self.put(claim_item(email_pk(&user.email), "EMAIL", &user.id, user.expires_at), Some(free()))?,
         ];
         if let Some(name) = &user.username {
-            items.push(self.put(
-                claim_item(username_pk(&name.key()), "USERNAME", &user.id, user.expires_at),
-                Some(free()),
-            )?);
+            items.push(
+                self.put(claim_item(username_pk(&name.key()), "USERNAME", &user.id, user.expires_at), Some(free()))?,
+            );
         }
         if let Some(code) = code {
             items.push(self.put(code_to_item(code), None)?);
@@ -702,27 +646,18 @@ impl UserStore for DynamoStore {
             "attribute_exists(pk) AND #version = :old AND (attribute_not_exists(#expires_at) OR #expires_at > :now)";
         let old_key = current.username.as_ref().map(|u| u.key());
         let new_key = updated.username.as_ref().map(|u| u.key());
-        let mut items = vec![self.update(
-            key(user_pk(&current.id), PROFILE),
-            &expr,
-            condition,
-            Names::of(&names),
-            values,
-        )?];
+        let mut items =
+            vec![self.update(key(user_pk(&current.id), PROFILE), &expr, condition, Names::of(&names), values)?];
         if old_key != new_key {
             if let Some(k) = &new_key {
-                items.push(
-                    self.put(
-                        claim_item(username_pk(k), "USERNAME", &current.id, current.expires_at),
-                        Some((
-                            "attribute_not_exists(pk) OR #expires_at <= :now OR #user_id = :uid",
-                            Names::of(&["expires_at", "user_id"]),
-                            Values::default()
-                                .with(":now", n(now))
-                                .with(":uid", s(current.id.as_str())),
-                        )),
-                    )?,
-                );
+                items.push(self.put(
+                    claim_item(username_pk(k), "USERNAME", &current.id, current.expires_at),
+                    Some((
+                        "attribute_not_exists(pk) OR #expires_at <= :now OR #user_id = :uid",
+                        Names::of(&["expires_at", "user_id"]),
+                        Values::default().with(":now", n(now)).with(":uid", s(current.id.as_str())),
+                    )),
+                )?);
             }
             if let Some(k) = &old_key {
                 items.push(self.delete(key(username_pk(k), "USERNAME"), Some(owned_by(&current.id)))?);
@@ -787,11 +722,7 @@ impl UserStore for DynamoStore {
         if moves_claim {
             items.push(self.put(
                 claim_item(email_pk(new_email), "EMAIL", &current.id, current.expires_at),
-                Some((
-                    FREE_CLAIM,
-                    Names::of(&["expires_at"]),
-                    Values::default().with(":now", n(now)),
-                )),
+                Some((FREE_CLAIM, Names::of(&["expires_at"]), Values::default().with(":now", n(now)))),
             )?);
             items.push(self.delete(key(email_pk(&current.email), "EMAIL"), Some(owned_by(&current.id)))?);
         }
@@ -811,11 +742,7 @@ impl UserStore for DynamoStore {
         let mut items = vec![
             self.delete(
                 key(user_pk(&user.id), PROFILE),
-                Some((
-                    "#version = :v",
-                    Names::of(&["version"]),
-                    Values::default().with(":v", n(user.version)),
-                )),
+                Some(("#version = :v", Names::of(&["version"]), Values::default().with(":v", n(user.version)))),
             )?,
             self.delete(key(email_pk(&user.email), "EMAIL"), Some(owned_by(&user.id)))?,
         ];
@@ -832,9 +759,7 @@ impl UserStore for DynamoStore {
         // The rest of the partition (codes, sessions) is unreachable now; remove it too.
         let rest = self.query_partition(&user.id, "").await?;
         self.batch_delete(
-            rest.iter()
-                .map(|i| key(get_s(i, "pk").unwrap_or_default(), &get_s(i, "sk").unwrap_or_default()))
-                .collect(),
+            rest.iter().map(|i| key(get_s(i, "pk").unwrap_or_default(), &get_s(i, "sk").unwrap_or_default())).collect(),
         )
         .await?;
         Ok(())
@@ -948,11 +873,7 @@ impl CodeStore for DynamoStore {
             .send()
             .await;
         let attempts: u32 = match result {
-            Ok(out) => out
-                .attributes
-                .as_ref()
-                .and_then(|a| get_opt_n(a, "attempts").ok().flatten())
-                .unwrap_or(0),
+            Ok(out) => out.attributes.as_ref().and_then(|a| get_opt_n(a, "attempts").ok().flatten()).unwrap_or(0),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => return Ok(()),
             Err(e) => return Err(store_err(e)),
         };
@@ -1012,13 +933,7 @@ impl SessionStore for DynamoStore {
         let mut request = HashMap::from([(self.table.clone(), keys)]);
         let mut found: Vec<Item> = Vec::new();
         for attempt in 0..5 {
-            let out = self
-                .client
-                .batch_get_item()
-                .set_request_items(Some(request))
-                .send()
-                .await
-                .map_err(store_err)?;
+            let out = self.client.batch_get_item().set_request_items(Some(request)).send().await.map_err(store_err)?;
             if let Some(mut responses) = out.responses {
                 found.extend(responses.remove(&self.table).unwrap_or_default());
             }
@@ -1125,10 +1040,7 @@ mod tests {
     fn backoff_is_bounded_and_positive() {
         for attempt in 0..20 {
             let d = backoff(attempt);
-            assert!(
-                d >= Duration::from_millis(1) && d <= Duration::from_millis(201),
-                "{d:?}"
-            );
+            assert!(d >= Duration::from_millis(1) && d <= Duration::from_millis(201), "{d:?}");
         }
     }
 }

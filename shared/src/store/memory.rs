@@ -45,9 +45,7 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> StoreResult<MutexGuard<'_, State>> {
-        self.state
-            .lock()
-            .map_err(|_| StoreError("memory store lock poisoned".into()))
+        self.state.lock().map_err(|_| StoreError("memory store lock poisoned".into()))
     }
 
     /// Number of users stored, expired or not (for tests).
@@ -77,10 +75,7 @@ impl UserStore for MemoryStore {
         if s.users.contains_key(&user.id) {
             return Err(StoreError("user id collision".into()).into());
         }
-        let claim = Claim {
-            user_id: user.id.clone(),
-            expires_at: user.expires_at,
-        };
+        let claim = Claim { user_id: user.id.clone(), expires_at: user.expires_at };
         s.emails.insert(user.email.normalised().to_owned(), claim.clone());
         if let Some(key) = username_key {
             s.usernames.insert(key, claim);
@@ -108,10 +103,7 @@ impl UserStore for MemoryStore {
     async fn activate(&self, id: &UserId, code_hash: &str, now: i64) -> Result<(), ActivateError> {
         let mut s = self.lock()?;
         let key = (id.clone(), CodePurpose::Activation);
-        let code_ok = s
-            .codes
-            .get(&key)
-            .is_some_and(|c| c.hash == code_hash && c.expires_at > now);
+        let code_ok = s.codes.get(&key).is_some_and(|c| c.hash == code_hash && c.expires_at > now);
         let Some(user) = s.users.get(id).filter(|u| !u.is_expired(now)) else {
             return Err(ActivateError::NotActivatable);
         };
@@ -143,11 +135,7 @@ impl UserStore for MemoryStore {
 
     async fn update_user(&self, current: &User, updated: &User, now: i64) -> Result<u64, UpdateUserError> {
         let mut s = self.lock()?;
-        let stored_version = s
-            .users
-            .get(&current.id)
-            .filter(|u| !u.is_expired(now))
-            .map(|u| u.version);
+        let stored_version = s.users.get(&current.id).filter(|u| !u.is_expired(now)).map(|u| u.version);
         if stored_version != Some(current.version) {
             return Err(UpdateUserError::Conflict);
         }
@@ -155,10 +143,7 @@ impl UserStore for MemoryStore {
         let new_key = updated.username.as_ref().map(|u| u.key());
         if new_key != old_key {
             if let Some(key) = &new_key {
-                if s.usernames
-                    .get(key)
-                    .is_some_and(|c| c.live(now) && c.user_id != current.id)
-                {
+                if s.usernames.get(key).is_some_and(|c| c.live(now) && c.user_id != current.id) {
                     return Err(UpdateUserError::UsernameTaken);
                 }
             }
@@ -166,27 +151,14 @@ impl UserStore for MemoryStore {
                 s.usernames.remove(key);
             }
             if let Some(key) = new_key {
-                s.usernames.insert(
-                    key,
-                    Claim {
-                        user_id: current.id.clone(),
-                        expires_at: current.expires_at,
-                    },
-                );
+                s.usernames.insert(key, Claim { user_id: current.id.clone(), expires_at: current.expires_at });
             }
         }
         let version = current.version + 1;
         if let Some(user) = s.users.get_mut(&current.id) {
             let email = user.email.clone();
             let (date_joined, last_login, expires_at) = (user.date_joined, user.last_login, user.expires_at);
-            *user = User {
-                email,
-                date_joined,
-                last_login,
-                expires_at,
-                version,
-                ..updated.clone()
-            };
+            *user = User { email, date_joined, last_login, expires_at, version, ..updated.clone() };
         }
         Ok(version)
     }
@@ -223,12 +195,7 @@ impl UserStore for MemoryStore {
         now: i64,
     ) -> Result<(), ChangeEmailError> {
         let mut s = self.lock()?;
-        if s.users
-            .get(&current.id)
-            .filter(|u| !u.is_expired(now))
-            .map(|u| u.version)
-            != Some(current.version)
-        {
+        if s.users.get(&current.id).filter(|u| !u.is_expired(now)).map(|u| u.version) != Some(current.version) {
             return Err(ChangeEmailError::Conflict);
         }
         let code_key = (current.id.clone(), CodePurpose::EmailChange);
@@ -244,13 +211,7 @@ impl UserStore for MemoryStore {
                 return Err(ChangeEmailError::EmailTaken);
             }
             s.emails.remove(&old_key);
-            s.emails.insert(
-                new_key,
-                Claim {
-                    user_id: current.id.clone(),
-                    expires_at: current.expires_at,
-                },
-            );
+            s.emails.insert(new_key, Claim { user_id: current.id.clone(), expires_at: current.expires_at });
         }
         if code_hash.is_some() {
             s.codes.remove(&code_key);
@@ -282,11 +243,8 @@ impl UserStore for MemoryStore {
         now: i64,
     ) -> StoreResult<(Vec<User>, Option<UserId>)> {
         let s = self.lock()?;
-        let mut live: Vec<&User> = s
-            .users
-            .values()
-            .filter(|u| !u.is_expired(now) && after.is_none_or(|a| &u.id > a))
-            .collect();
+        let mut live: Vec<&User> =
+            s.users.values().filter(|u| !u.is_expired(now) && after.is_none_or(|a| &u.id > a)).collect();
         live.sort_by(|a, b| a.id.cmp(&b.id));
         let more = live.len() > limit;
         let page: Vec<User> = live.into_iter().take(limit).cloned().collect();
@@ -309,18 +267,13 @@ impl UserStore for MemoryStore {
 #[async_trait]
 impl CodeStore for MemoryStore {
     async fn put_code(&self, code: &CodeRecord) -> StoreResult<()> {
-        self.lock()?
-            .codes
-            .insert((code.user_id.clone(), code.purpose), code.clone());
+        self.lock()?.codes.insert((code.user_id.clone(), code.purpose), code.clone());
         Ok(())
     }
 
     async fn get_code(&self, user: &UserId, purpose: CodePurpose, now: i64) -> StoreResult<Option<CodeRecord>> {
         let s = self.lock()?;
-        Ok(s.codes
-            .get(&(user.clone(), purpose))
-            .filter(|c| c.expires_at > now)
-            .cloned())
+        Ok(s.codes.get(&(user.clone(), purpose)).filter(|c| c.expires_at > now).cloned())
     }
 
     async fn record_code_failure(&self, user: &UserId, purpose: CodePurpose) -> StoreResult<()> {
@@ -350,8 +303,7 @@ impl SessionStore for MemoryStore {
             };
             user.last_login = Some(at);
         }
-        s.sessions
-            .insert((session.user_id.clone(), session.id.clone()), session.clone());
+        s.sessions.insert((session.user_id.clone(), session.id.clone()), session.clone());
         Ok(())
     }
 
@@ -363,11 +315,7 @@ impl SessionStore for MemoryStore {
     ) -> StoreResult<(Option<User>, Option<Session>)> {
         let s = self.lock()?;
         let u = s.users.get(user).filter(|u| !u.is_expired(now)).cloned();
-        let session = s
-            .sessions
-            .get(&(user.clone(), sid.to_owned()))
-            .filter(|x| x.expires_at > now)
-            .cloned();
+        let session = s.sessions.get(&(user.clone(), sid.to_owned())).filter(|x| x.expires_at > now).cloned();
         Ok((u, session))
     }
 
@@ -399,20 +347,14 @@ impl SessionStore for MemoryStore {
 
     async fn list_sessions(&self, user: &UserId, now: i64) -> StoreResult<Vec<Session>> {
         let s = self.lock()?;
-        let mut out: Vec<Session> = s
-            .sessions
-            .values()
-            .filter(|x| &x.user_id == user && x.expires_at > now)
-            .cloned()
-            .collect();
+        let mut out: Vec<Session> =
+            s.sessions.values().filter(|x| &x.user_id == user && x.expires_at > now).cloned().collect();
         out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(out)
     }
 
     async fn delete_sessions(&self, user: &UserId, except: Option<&str>) -> StoreResult<()> {
-        self.lock()?
-            .sessions
-            .retain(|(id, sid), _| id != user || except == Some(sid.as_str()));
+        self.lock()?.sessions.retain(|(id, sid), _| id != user || except == Some(sid.as_str()));
         Ok(())
     }
 }

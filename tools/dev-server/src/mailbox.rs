@@ -19,10 +19,7 @@ pub struct Mailbox {
 
 impl Mailbox {
     pub fn new(inner: Arc<dyn Mailer>) -> Self {
-        Self {
-            inner,
-            kept: Mutex::new(Vec::new()),
-        }
+        Self { inner, kept: Mutex::new(Vec::new()) }
     }
 
     /// `GET /_dev/emails[?to=address]`: newest last.

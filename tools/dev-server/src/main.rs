@@ -45,12 +45,7 @@ fn options() -> Result<Options, String> {
             "--memory" => o.memory = true,
             "--create-table" => o.create_table = true,
             "--dev-key" => o.dev_key = Some(args.next().ok_or("--dev-key needs a path")?.into()),
-            "--port" => {
-                o.port = args
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .ok_or("--port needs a number")?
-            }
+            "--port" => o.port = args.next().and_then(|p| p.parse().ok()).ok_or("--port needs a number")?,
             "-h" | "--help" => {
                 println!("usage: gatehouse-dev-server [--port N] [--memory] [--create-table] [--dev-key PATH]\n\n  --memory        memory store and no SES (nothing else needed)\n  --create-table  create the table and verify EMAIL_FROM at AWS_ENDPOINT_URL first\n  --dev-key PATH  without JWT_SIGNING_KEY, sign with the Ed25519 key at PATH (created if missing)\n\nSettings come from the environment (see README).");
                 std::process::exit(0);
@@ -79,22 +74,14 @@ async fn build(o: &Options) -> Result<Server, String> {
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), settings.table_name.clone());
         let ses = SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), settings.email_from.clone());
         if o.create_table {
-            store
-                .create_table()
-                .await
-                .map_err(|e| format!("creating table {}: {e}", settings.table_name))?;
-            ses.verify_sender()
-                .await
-                .map_err(|e| format!("verifying {}: {e}", settings.email_from))?;
+            store.create_table().await.map_err(|e| format!("creating table {}: {e}", settings.table_name))?;
+            ses.verify_sender().await.map_err(|e| format!("verifying {}: {e}", settings.email_from))?;
         }
         (Arc::new(store), Arc::new(ses))
     };
     let mailbox = Arc::new(Mailbox::new(inner));
     let app = App::new(settings, store, mailbox.clone(), Arc::new(SystemClock)).map_err(|e| e.to_string())?;
-    Ok(Server {
-        app: Arc::new(app),
-        mailbox,
-    })
+    Ok(Server { app: Arc::new(app), mailbox })
 }
 
 /// The local signing key: read, or generated once and kept (never used outside development).
@@ -147,11 +134,7 @@ async fn serve(
     ctx.http.method = parts.method.clone();
     ctx.http.path = Some(parts.uri.path().to_owned());
     ctx.http.source_ip = Some(peer.ip().to_string());
-    let body = if bytes.is_empty() {
-        Body::Empty
-    } else {
-        Body::Binary(bytes.to_vec())
-    };
+    let body = if bytes.is_empty() { Body::Empty } else { Body::Binary(bytes.to_vec()) };
     let request = lambda_http::Request::from_parts(parts, body).with_request_context(RequestContext::ApiGatewayV2(ctx));
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();

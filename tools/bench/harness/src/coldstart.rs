@@ -13,7 +13,7 @@
 //! ```json
 //! {"runs": 20, "timeout_s": 15, "aws_upstream": "127.0.0.1:4566", "env": {"EMAIL_FROM": "..."},
 //!  "binaries": [{"name": "jwt_verify", "path": "target/release/jwt_verify",
-//!                "event": "/path/event.json", "log": "/path/log"}]}
+//!                "event": "/path/event.json", "log": "/path/log", "env": {"EXTRA": "1"}}]}
 //! ```
 //! `{{RUN}}` in an event is replaced by a string unique to the spawn (e.g. to register new emails).
 
@@ -147,6 +147,7 @@ struct Binary {
     path: String,
     event: String,
     log: Option<String>,
+    env: Vec<(String, String)>,
 }
 
 #[derive(Default)]
@@ -158,13 +159,16 @@ struct Outcome {
     failures: Vec<String>,
 }
 
+fn env_list(v: &Value) -> Vec<(String, String)> {
+    v.as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_owned())).collect())
+        .unwrap_or_default()
+}
+
 pub async fn run(spec: Value) -> Result<Value, String> {
     let runs = spec["runs"].as_u64().unwrap_or(20).clamp(1, 500);
     let timeout = Duration::from_secs_f64(spec["timeout_s"].as_f64().unwrap_or(15.0).clamp(1.0, 120.0));
-    let common_env: Vec<(String, String)> = spec["env"]
-        .as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_owned())).collect())
-        .unwrap_or_default();
+    let common_env = env_list(&spec["env"]);
     let mut binaries = Vec::new();
     for b in spec["binaries"].as_array().ok_or("spec.binaries")? {
         let event_path = b["event"].as_str().ok_or("binary without event")?;
@@ -173,6 +177,7 @@ pub async fn run(spec: Value) -> Result<Value, String> {
             path: b["path"].as_str().ok_or("binary without path")?.to_owned(),
             event: std::fs::read_to_string(event_path).map_err(|e| format!("{event_path}: {e}"))?,
             log: b["log"].as_str().map(str::to_owned),
+            env: env_list(&b["env"]),
         });
     }
 
@@ -224,6 +229,7 @@ pub async fn run(spec: Value) -> Result<Value, String> {
                 .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
                 .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", b.name))
                 .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+                .envs(b.env.iter().cloned())
                 .stdin(Stdio::null())
                 .kill_on_drop(true);
             if let Some(endpoint) = &aws_endpoint {
