@@ -51,6 +51,11 @@ pub static ROUTES: &[Route] = &[
     route!("POST", "/auth/jwt/create", jwt_create),
     route!("POST", "/auth/jwt/refresh", jwt_refresh),
     route!("POST", "/auth/jwt/verify", jwt_verify),
+    route!("POST", "/auth/jwt/blacklist", jwt_blacklist),
+    route!("GET", "/auth/sessions", sessions),
+    route!("DELETE", "/auth/sessions", sessions),
+    route!("DELETE", "/auth/sessions/{id}", sessions_detail),
+    route!("GET", "/auth/.well-known/jwks.json", jwks),
 ];
 
 /// What the table says about a request.

@@ -55,6 +55,7 @@ async fn the_flow_over_dynamodb() {
     assert_eq!(r.body["username"], "ada");
     let r = t.post("/auth/jwt/refresh/", json!({"refresh": refresh})).await;
     assert_eq!(r.status, StatusCode::OK);
+    t.clock.advance(1);
     assert_eq!(t.post("/auth/jwt/refresh/", json!({"refresh": refresh})).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(t.call("GET", "/auth/users/me/", None, Some(&access)).await.status, StatusCode::UNAUTHORIZED);
     // The activated user no longer carries a TTL, nor does its claim.

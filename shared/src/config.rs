@@ -84,6 +84,10 @@ pub struct Settings {
     pub rotate_refresh_tokens: bool,
     pub jwt_algorithm: JwtAlgorithm,
     pub jwt_signing_key: SigningKey,
+    /// Retired public keys that still verify (EdDSA), published in the JWKS.
+    pub jwt_previous_keys: Vec<crate::tokens::VerifyKey>,
+    /// How long the previous refresh token of a session still yields a pair (multi-tab apps).
+    pub refresh_reuse_grace: Duration,
     pub jwt_issuer: String,
     pub jwt_audience: String,
     pub jwt_leeway: Duration,
@@ -193,6 +197,22 @@ impl Settings {
             rotate_refresh_tokens: env.flag("ROTATE_REFRESH_TOKENS", true)?,
             jwt_algorithm,
             jwt_signing_key,
+            jwt_previous_keys: match env.get("JWT_PREVIOUS_KEYS") {
+                None => Vec::new(),
+                Some(_) if jwt_algorithm != JwtAlgorithm::EdDsa => {
+                    return Err(ConfigError::new("JWT_PREVIOUS_KEYS", "only applies to EdDSA"))
+                }
+                Some(raw) => {
+                    crate::tokens::VerifyKey::parse_list(raw).map_err(|r| ConfigError::new("JWT_PREVIOUS_KEYS", r))?
+                }
+            },
+            refresh_reuse_grace: {
+                let g = env.duration_allow_zero("REFRESH_REUSE_GRACE", Duration::ZERO)?;
+                if g > Duration::from_secs(60) {
+                    return Err(ConfigError::new("REFRESH_REUSE_GRACE", "must be at most 60s"));
+                }
+                g
+            },
             jwt_issuer: env.get("JWT_ISSUER").unwrap_or("gatehouse").to_owned(),
             jwt_audience: env.get("JWT_AUDIENCE").unwrap_or("gatehouse").to_owned(),
             jwt_leeway: env.duration_allow_zero("JWT_LEEWAY", Duration::ZERO)?,

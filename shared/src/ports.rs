@@ -278,6 +278,7 @@ pub enum EmailKind {
     PasswordChanged,
     EmailChange,
     EmailChanged,
+    SessionReuse,
 }
 
 /// An email ready to go: multipart text + HTML.

@@ -143,10 +143,50 @@ pub enum TokenError {
     Signing(String),
 }
 
+/// A retired Ed25519 public key that still verifies (key rotation without logging anyone out).
+#[derive(Clone)]
+pub struct VerifyKey {
+    pub kid: String,
+    /// base64url raw public key (the JWK `x`).
+    pub x: String,
+    decoding: DecodingKey,
+}
+
+impl std::fmt::Debug for VerifyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyKey").field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+impl VerifyKey {
+    /// Parses `kid=x` pairs separated by commas, as `JWT_PREVIOUS_KEYS` holds them (the `kid`
+    /// and `x` of the key's JWKS entry).
+    pub fn parse_list(raw: &str) -> Result<Vec<Self>, String> {
+        raw.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|pair| {
+                let (kid, x) = pair.split_once('=').ok_or("each entry must be kid=x")?;
+                let bytes = URL_SAFE_NO_PAD.decode(x.trim()).map_err(|_| format!("key {kid}: x is not base64url"))?;
+                if bytes.len() != 32 {
+                    return Err(format!("key {kid}: x must be a 32-byte Ed25519 public key"));
+                }
+                let decoding = DecodingKey::from_ed_components(x.trim()).map_err(|_| format!("key {kid}: unusable"))?;
+                Ok(Self { kid: kid.trim().to_owned(), x: x.trim().to_owned(), decoding })
+            })
+            .collect()
+    }
+
+    fn jwk(&self) -> serde_json::Value {
+        serde_json::json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": self.kid, "x": self.x})
+    }
+}
+
 /// Issues and verifies tokens.
 #[derive(Clone, Debug)]
 pub struct TokenService {
     key: SigningKey,
+    previous: Vec<VerifyKey>,
     issuer: String,
     audience: String,
     leeway: i64,
@@ -158,6 +198,7 @@ impl TokenService {
     pub fn new(settings: &crate::config::Settings) -> Self {
         Self {
             key: settings.jwt_signing_key.clone(),
+            previous: settings.jwt_previous_keys.clone(),
             issuer: settings.jwt_issuer.clone(),
             audience: settings.jwt_audience.clone(),
             leeway: settings.jwt_leeway.as_secs() as i64,
@@ -168,6 +209,13 @@ impl TokenService {
 
     pub fn key(&self) -> &SigningKey {
         &self.key
+    }
+
+    /// The JWKS document: the current public key and every previous one (empty for HS256).
+    pub fn jwks(&self) -> serde_json::Value {
+        let keys: Vec<serde_json::Value> =
+            self.key.public_jwk().into_iter().chain(self.previous.iter().map(VerifyKey::jwk)).collect();
+        serde_json::json!({ "keys": keys })
     }
 
     fn sign(&self, ty: TokenType, claims: &Claims) -> Result<String, TokenError> {
@@ -226,17 +274,21 @@ impl TokenService {
         if header.alg != self.key.alg.jwt() || header.typ.as_deref() != Some(expected.typ()) {
             return Err(TokenError::Invalid);
         }
-        if self.key.kid.is_some() && header.kid != self.key.kid {
-            return Err(TokenError::Invalid);
-        }
+        let decoding = if self.key.kid.is_none() || header.kid == self.key.kid {
+            &self.key.decoding
+        } else {
+            match self.previous.iter().find(|k| Some(&k.kid) == header.kid.as_ref()) {
+                Some(k) => &k.decoding,
+                None => return Err(TokenError::Invalid),
+            }
+        };
         let mut validation = Validation::new(self.key.alg.jwt());
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data =
-            jsonwebtoken::decode::<Claims>(token, &self.key.decoding, &validation).map_err(|_| TokenError::Invalid)?;
+        let data = jsonwebtoken::decode::<Claims>(token, decoding, &validation).map_err(|_| TokenError::Invalid)?;
         let c = data.claims;
         let fresh =
             c.exp + self.leeway > now && c.iat <= now + self.leeway && c.nbf.is_none_or(|nbf| nbf <= now + self.leeway);
@@ -385,6 +437,27 @@ mod tests {
         assert_eq!(t.verify(&"a".repeat(MAX_TOKEN_LEN + 1), TokenType::Access, NOW), Err(TokenError::Invalid));
         assert_eq!(t.verify("not.a.jwt", TokenType::Access, NOW), Err(TokenError::Invalid));
         assert_eq!(t.verify("", TokenType::Access, NOW), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn previous_keys_still_verify_and_are_published() {
+        let old = ed();
+        let u = user();
+        let token = old.issue_access(&u, "s", "j".into(), NOW).unwrap();
+        let jwk = old.key().public_jwk().unwrap();
+        let entry = format!("{}={}", jwk["kid"].as_str().unwrap(), jwk["x"].as_str().unwrap());
+        let mut s = settings("EdDSA", &generate_ed25519_pem().unwrap());
+        s.jwt_previous_keys = VerifyKey::parse_list(&entry).unwrap();
+        let new = TokenService::new(&s);
+        assert_eq!(new.verify(&token, TokenType::Access, NOW).unwrap().sub, u.id.to_string());
+        let jwks = new.jwks();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+        assert_eq!(jwks["keys"][1], jwk);
+        // An unknown kid is refused; so is a token signed by another key under the old kid.
+        let stranger = ed().issue_access(&u, "s", "j".into(), NOW).unwrap();
+        assert_eq!(new.verify(&stranger, TokenType::Access, NOW), Err(TokenError::Invalid));
+        assert!(VerifyKey::parse_list("nokid").is_err());
+        assert!(VerifyKey::parse_list("k=short").is_err());
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 pub mod activation;
 pub mod fallback;
+pub mod jwks;
+pub mod jwt_blacklist;
 pub mod jwt_create;
 pub mod jwt_refresh;
 pub mod jwt_verify;
@@ -10,6 +12,8 @@ pub mod register;
 pub mod resend_activation;
 pub mod reset_password;
 pub mod reset_password_confirm;
+pub mod sessions;
+pub mod sessions_detail;
 pub mod set_email;
 pub mod set_email_confirm;
 pub mod set_password;

@@ -43,6 +43,11 @@ fn template(kind: EmailKind) -> Template {
             text: include_str!("templates/email_change.txt"),
             html: include_str!("templates/email_change.html"),
         },
+        EmailKind::SessionReuse => Template {
+            subject: "A {site_name} sign-in was ended for your safety",
+            text: include_str!("templates/session_reuse.txt"),
+            html: include_str!("templates/session_reuse.html"),
+        },
         EmailKind::EmailChanged => Template {
             subject: "Your {site_name} email address is being changed",
             text: include_str!("templates/email_changed.txt"),

@@ -10,6 +10,7 @@ pub mod me;
 pub mod passwords;
 pub mod refresh;
 pub mod register;
+pub mod sessions;
 pub mod users;
 
 use std::collections::BTreeMap;

@@ -5,7 +5,10 @@ use crate::ports::Rotation;
 use crate::secrets::random_id;
 use crate::tokens::TokenType;
 
-use super::{App, FieldErrors, Form, ServiceError, TokenPair};
+use crate::mail;
+use crate::ports::EmailKind;
+
+use super::{deliver, App, FieldErrors, Form, ServiceError, TokenPair};
 
 fn token_field(form: &Form, field: &str) -> Result<String, ServiceError> {
     let mut errors = FieldErrors::default();
@@ -15,40 +18,58 @@ fn token_field(form: &Form, field: &str) -> Result<String, ServiceError> {
 }
 
 /// Exchanges a refresh token for a new access token (and, when rotating, a new refresh token).
-/// A refresh token that is no longer the session's current one is a replay: the session is
-/// revoked.
+///
+/// Each refresh token works once. Replaying the session's previous token within
+/// `REFRESH_REUSE_GRACE` yields a pair for the same session (several tabs refreshing at once),
+/// never a fork; a duplicate in the very second of the rotation is refused without harm; any
+/// other replay means the token was copied: the session is revoked and its owner alerted.
 pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> {
     let token = token_field(form, "refresh")?;
     let now = app.now();
     let claims = app.tokens.verify(&token, TokenType::Refresh, now)?;
     let id = UserId::parse(&claims.user_id).ok_or(ServiceError::TokenNotValid)?;
     let (user, session) = app.store.get_user_and_session(&id, &claims.sid, now).await?;
-    let (Some(user), Some(session)) = (user, session) else {
-        return Err(ServiceError::TokenNotValid);
-    };
+    let (Some(user), Some(mut session)) = (user, session) else { return Err(ServiceError::TokenNotValid) };
     if !user.is_active || claims.iat < user.tokens_valid_after {
         return Err(ServiceError::TokenNotValid);
     }
-    if session.current_jti != claims.jti {
-        tracing::warn!(event = "refresh", outcome = "reuse", user_id = %id, session_id = %session.id, "refresh token replayed; session revoked");
-        app.store.delete_session(&id, &session.id).await?;
-        return Err(ServiceError::TokenNotValid);
-    }
     let access = app.tokens.issue_access(&user, &session.id, random_id()?, now)?;
-    if !app.settings.rotate_refresh_tokens {
-        return Ok(TokenPair { access, refresh: None });
-    }
-    let new_jti = random_id()?;
-    match app.store.rotate_session(&id, &session.id, &claims.jti, &new_jti, now).await? {
-        Rotation::Rotated => {}
-        Rotation::Stale => {
-            tracing::info!(event = "refresh", outcome = "lost_race", user_id = %id, session_id = %session.id);
-            return Err(ServiceError::TokenNotValid);
+    if session.current_jti == claims.jti {
+        if !app.settings.rotate_refresh_tokens {
+            return Ok(TokenPair { access, refresh: None });
+        }
+        let new_jti = random_id()?;
+        match app.store.rotate_session(&id, &session.id, &claims.jti, &new_jti, now).await? {
+            Rotation::Rotated => {
+                tracing::info!(event = "refresh", outcome = "ok", user_id = %id, session_id = %session.id);
+                let refresh = app.tokens.issue_refresh(&user, &session.id, new_jti, now, session.expires_at)?;
+                return Ok(TokenPair { access, refresh: Some(refresh) });
+            }
+            Rotation::Stale => {
+                // Another request rotated first: judge this one as a replay of the previous token.
+                let (_, current) = app.store.get_user_and_session(&id, &claims.sid, now).await?;
+                session = current.ok_or(ServiceError::TokenNotValid)?;
+            }
         }
     }
-    tracing::info!(event = "refresh", outcome = "ok", user_id = %id, session_id = %session.id);
-    let refresh = app.tokens.issue_refresh(&user, &session.id, new_jti, now, session.expires_at)?;
-    Ok(TokenPair { access, refresh: Some(refresh) })
+    let previous = session.previous_jti.as_deref() == Some(claims.jti.as_str());
+    let since_rotation = now - session.rotated_at.unwrap_or(i64::MIN / 2);
+    let grace = app.settings.refresh_reuse_grace.as_secs() as i64;
+    if previous && grace > 0 && since_rotation <= grace {
+        tracing::info!(event = "refresh", outcome = "grace", user_id = %id, session_id = %session.id);
+        let refresh =
+            app.tokens.issue_refresh(&user, &session.id, session.current_jti.clone(), now, session.expires_at)?;
+        return Ok(TokenPair { access, refresh: Some(refresh) });
+    }
+    if previous && since_rotation <= 0 {
+        tracing::info!(event = "refresh", outcome = "lost_race", user_id = %id, session_id = %session.id);
+        return Err(ServiceError::TokenNotValid);
+    }
+    tracing::warn!(event = "refresh", outcome = "reuse", user_id = %id, session_id = %session.id, "refresh token replayed; session revoked");
+    app.store.delete_session(&id, &session.id).await?;
+    let alert = mail::render(&app.settings, EmailKind::SessionReuse, &user, mail::Extras::default());
+    deliver(app, &alert, &id).await;
+    Err(ServiceError::TokenNotValid)
 }
 
 /// Checks a token's signature, type and lifetime (either type), as simplejwt's verify does.

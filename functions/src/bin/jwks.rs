@@ -1,0 +1,8 @@
+//! Lambda function `jwks`.
+
+use gatehouse_functions::{boot, handlers::jwks};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(jwks::handler).await
+}

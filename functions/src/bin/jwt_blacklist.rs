@@ -1,0 +1,8 @@
+//! Lambda function `jwt_blacklist`.
+
+use gatehouse_functions::{boot, handlers::jwt_blacklist};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(jwt_blacklist::handler).await
+}

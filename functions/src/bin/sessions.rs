@@ -1,0 +1,8 @@
+//! Lambda function `sessions`.
+
+use gatehouse_functions::{boot, handlers::sessions};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(sessions::handler).await
+}

@@ -1,0 +1,261 @@
+//! Sessions and token security: rotation with reuse detection and its grace window, logout on
+//! one device, the session list, log out everywhere, the JWKS, and secrets kept out of logs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use common::{reply, spawn_app, PASSWORD};
+use gatehouse_core::ports::EmailKind;
+use lambda_http::http::StatusCode;
+use lambda_http::Body;
+use serde_json::json;
+
+async fn refresh(t: &common::TestApp, token: &str) -> common::Reply {
+    t.post("/auth/jwt/refresh/", json!({"refresh": token})).await
+}
+
+async fn session_count(t: &common::TestApp, access: &str) -> usize {
+    let r = t.call("GET", "/auth/sessions/", None, Some(access)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body.as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn a_replay_outside_the_grace_window_revokes_the_session_and_alerts_the_owner() {
+    let t = spawn_app(&[]);
+    let (_, first) = t.active_user("ada@example.com").await;
+    let r = refresh(&t, &first).await;
+    let (access, second) =
+        (r.body["access"].as_str().unwrap().to_owned(), r.body["refresh"].as_str().unwrap().to_owned());
+    t.clock.advance(1);
+    assert_eq!(refresh(&t, &first).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.last_mail("ada@example.com").kind, EmailKind::SessionReuse);
+    assert_eq!(refresh(&t, &second).await.status, StatusCode::UNAUTHORIZED, "the whole session is gone");
+    assert_eq!(t.call("GET", "/auth/users/me/", None, Some(&access)).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn inside_the_grace_window_the_previous_token_gets_the_same_session() {
+    let t = spawn_app(&[("REFRESH_REUSE_GRACE", "10s")]);
+    let (_, first) = t.active_user("ada@example.com").await;
+    let second = refresh(&t, &first).await.body["refresh"].as_str().unwrap().to_owned();
+    t.clock.advance(5);
+    let r = refresh(&t, &first).await;
+    assert_eq!(r.status, StatusCode::OK, "a second tab refreshing at once is fine");
+    let from_grace = r.body["refresh"].as_str().unwrap().to_owned();
+    let access = r.body["access"].as_str().unwrap().to_owned();
+    assert_eq!(session_count(&t, &access).await, 1, "no fork");
+    // Both tabs now hold the session's current token; the next rotation moves on from it.
+    let third = refresh(&t, &from_grace).await.body["refresh"].as_str().unwrap().to_owned();
+    t.clock.advance(11);
+    assert_eq!(refresh(&t, &second).await.status, StatusCode::UNAUTHORIZED, "older than previous: a replay");
+    assert_eq!(refresh(&t, &third).await.status, StatusCode::UNAUTHORIZED, "and the session was revoked");
+    assert!(t.mail.sent().iter().any(|m| m.kind == EmailKind::SessionReuse));
+}
+
+async fn race(t: &common::TestApp, token: &str, n: usize) -> Vec<common::Reply> {
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let app = t.app.clone();
+        let body = json!({"refresh": token}).to_string();
+        tasks.push(tokio::spawn(async move {
+            let req = common::request(
+                "POST",
+                "/auth/jwt/refresh/",
+                &[("content-type", "application/json")],
+                Body::Text(body),
+            );
+            reply(common::dispatch(&app, req).await)
+        }));
+    }
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(task.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_refreshes_leave_one_live_session_strict() {
+    let t = spawn_app(&[]);
+    let (access, token) = t.active_user("ada@example.com").await;
+    let replies = race(&t, &token, 20).await;
+    let winners: Vec<_> = replies.iter().filter(|r| r.status == StatusCode::OK).collect();
+    assert_eq!(winners.len(), 1, "strict: one rotation wins");
+    assert!(replies.iter().all(|r| r.status == StatusCode::OK || r.status == StatusCode::UNAUTHORIZED));
+    assert_eq!(session_count(&t, &access).await, 1, "the losers did not revoke the winner's session");
+    let next = refresh(&t, winners[0].body["refresh"].as_str().unwrap()).await;
+    assert_eq!(next.status, StatusCode::OK);
+    assert!(!t.mail.sent().iter().any(|m| m.kind == EmailKind::SessionReuse), "a race is not a theft");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_refreshes_within_grace_all_continue_one_session() {
+    let t = spawn_app(&[("REFRESH_REUSE_GRACE", "30s")]);
+    let (access, token) = t.active_user("ada@example.com").await;
+    let replies = race(&t, &token, 20).await;
+    assert!(
+        replies.iter().all(|r| r.status == StatusCode::OK),
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(session_count(&t, &access).await, 1);
+    // Every tab got the same, current refresh token: none of them forks the session.
+    let mut tokens: Vec<&str> = replies.iter().map(|r| r.body["refresh"].as_str().unwrap()).collect();
+    tokens.sort();
+    tokens.dedup();
+    let jtis: std::collections::HashSet<String> = tokens
+        .iter()
+        .map(|tok| t.app.tokens.verify(tok, gatehouse_core::tokens::TokenType::Refresh, t.clock_now()).unwrap().jti)
+        .collect();
+    assert_eq!(jtis.len(), 1);
+}
+
+#[tokio::test]
+async fn blacklist_logs_out_this_device_only() {
+    let t = spawn_app(&[]);
+    let (phone_access, phone) = t.active_user("ada@example.com").await;
+    let (laptop_access, _) = t.login("ada@example.com").await;
+    assert_eq!(t.post("/auth/jwt/blacklist/", json!({})).await.body, json!({"refresh": ["This field is required."]}));
+    assert_eq!(t.post("/auth/jwt/blacklist/", json!({"refresh": "garbage"})).await.status, StatusCode::UNAUTHORIZED);
+    let r = t.post("/auth/jwt/blacklist/", json!({"refresh": phone})).await;
+    assert_eq!((r.status, r.body.clone()), (StatusCode::OK, json!({})));
+    assert_eq!(refresh(&t, &phone).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.call("GET", "/auth/users/me/", None, Some(&phone_access)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.call("GET", "/auth/users/me/", None, Some(&laptop_access)).await.status, StatusCode::OK);
+    assert_eq!(t.post("/auth/jwt/blacklist/", json!({"refresh": phone})).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn sessions_are_listed_and_revoked_one_by_one() {
+    let t = spawn_app(&[]);
+    let (a, _) = t.active_user("ada@example.com").await;
+    let (b, _) = t.login("ada@example.com").await;
+    let r = t.call("GET", "/auth/sessions/", None, Some(&a)).await;
+    let list = r.body.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list.iter().filter(|s| s["current"] == true).count(), 1);
+    assert_eq!(list[0]["ip"], "203.0.113.7");
+    let other = list.iter().find(|s| s["current"] == false).unwrap()["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        t.call("DELETE", &format!("/auth/sessions/{other}/"), None, Some(&a)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(t.call("GET", "/auth/users/me/", None, Some(&b)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        t.call("DELETE", &format!("/auth/sessions/{other}/"), None, Some(&a)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // Someone else's session id is just as unknown.
+    let (g, _) = t.active_user("grace@example.com").await;
+    let mine = t.call("GET", "/auth/sessions/", None, Some(&a)).await.body[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        t.call("DELETE", &format!("/auth/sessions/{mine}/"), None, Some(&g)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(t.call("GET", "/auth/sessions/", None, None).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn logging_out_everywhere_refuses_every_earlier_token_at_once() {
+    let t = spawn_app(&[]);
+    let (a, a_refresh) = t.active_user("ada@example.com").await;
+    let (b, _) = t.login("ada@example.com").await;
+    assert_eq!(t.call("DELETE", "/auth/sessions/", None, Some(&a)).await.status, StatusCode::NO_CONTENT);
+    for token in [&a, &b] {
+        assert_eq!(t.call("GET", "/auth/users/me/", None, Some(token)).await.status, StatusCode::UNAUTHORIZED);
+        let body = json!({"current_password": PASSWORD, "new_password": "another fine passphrase"});
+        assert_eq!(
+            t.call("POST", "/auth/users/set_password/", Some(body), Some(token)).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(refresh(&t, &a_refresh).await.status, StatusCode::UNAUTHORIZED);
+    t.clock.advance(1);
+    let (fresh, _) = t.login("ada@example.com").await;
+    assert_eq!(t.call("GET", "/auth/users/me/", None, Some(&fresh)).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn jwks_publishes_the_verification_key() {
+    let pem = gatehouse_core::tokens::generate_ed25519_pem().unwrap();
+    let t = spawn_app(&[("JWT_ALGORITHM", "EdDSA"), ("JWT_SIGNING_KEY", &pem)]);
+    let (access, _) = t.active_user("ada@example.com").await;
+    let r = t.call("GET", "/auth/.well-known/jwks.json", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let keys = r.body["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!((keys[0]["kty"].as_str(), keys[0]["crv"].as_str()), (Some("OKP"), Some("Ed25519")));
+    let header = jsonwebtoken::decode_header(&access).unwrap();
+    assert_eq!(header.kid.as_deref(), keys[0]["kid"].as_str());
+    // The published key really verifies the token.
+    let key = jsonwebtoken::DecodingKey::from_ed_components(keys[0]["x"].as_str().unwrap()).unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    v.validate_exp = false;
+    v.set_audience(&["gatehouse"]);
+    assert!(jsonwebtoken::decode::<serde_json::Value>(&access, &key, &v).is_ok());
+
+    let hs = spawn_app(&[]);
+    assert_eq!(hs.call("GET", "/auth/.well-known/jwks.json", None, None).await.body, json!({"keys": []}));
+}
+
+/// A log sink for one test.
+#[derive(Clone, Default)]
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_password_token_code_or_hash_ever_reaches_the_logs() {
+    let sink = Sink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let t = spawn_app(&[]);
+    let mut secrets: Vec<String> = vec![PASSWORD.to_owned()];
+    let (uid, token) = t.register("ada@example.com").await;
+    secrets.push(token.clone());
+    t.post("/auth/users/activation/", json!({"uid": uid, "token": "wrong-token-value"})).await;
+    t.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await;
+    t.post("/auth/jwt/create/", json!({"email": "ada@example.com", "password": "a wrong password"})).await;
+    secrets.push("a wrong password".into());
+    let (access, refresh_token) = t.login("ada@example.com").await;
+    let rotated = refresh(&t, &refresh_token).await;
+    t.clock.advance(1);
+    refresh(&t, &refresh_token).await; // reuse: revocation is logged
+    secrets.extend([access.clone(), refresh_token.clone(), rotated.body["refresh"].as_str().unwrap().to_owned()]);
+    let (access, _) = t.login("ada@example.com").await;
+    t.post("/auth/users/reset_password/", json!({"email": "ada@example.com"})).await;
+    let (_, reset) = t.link_parts("ada@example.com");
+    secrets.push(reset.clone());
+    let new = "the newest passphrase of all";
+    t.post("/auth/users/reset_password_confirm/", json!({"uid": uid, "token": reset, "new_password": new})).await;
+    secrets.push(new.into());
+    t.call("GET", "/auth/users/me/", None, Some(&access)).await;
+    let user = t.user("ada@example.com").await;
+    secrets.push(user.password_hash.clone());
+    secrets.push(gatehouse_core::secrets::sha256_hex(&reset));
+
+    let logs = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("\"event\":\"login\""), "the auth events are logged: {logs}");
+    assert!(logs.contains("\"outcome\":\"reuse\""));
+    for secret in &secrets {
+        assert!(!logs.contains(secret.as_str()), "a secret reached the logs: {secret}");
+    }
+}
