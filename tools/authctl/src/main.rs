@@ -1,0 +1,254 @@
+//! authctl: Gatehouse's admin CLI, over the core crate, against the same DynamoDB table as the
+//! Lambda functions (real AWS through the usual credential chain, or the local emulator through
+//! `AWS_ENDPOINT_URL`).
+
+mod args;
+mod commands;
+mod env;
+
+use std::process::ExitCode;
+
+use args::Opt;
+
+/// Why a command failed, and the exit code scripts see.
+#[derive(Debug)]
+pub struct Fail {
+    pub code: u8,
+    /// One line each, printed to stderr.
+    pub lines: Vec<String>,
+}
+
+pub const EXIT_RUNTIME: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_REFUSED: u8 = 3;
+
+impl Fail {
+    pub fn runtime(msg: impl Into<String>) -> Self {
+        Self { code: EXIT_RUNTIME, lines: vec![msg.into()] }
+    }
+    pub fn usage(msg: impl Into<String>) -> Self {
+        Self { code: EXIT_USAGE, lines: vec![msg.into()] }
+    }
+    pub fn refused(msg: impl Into<String>) -> Self {
+        Self { code: EXIT_REFUSED, lines: vec![msg.into()] }
+    }
+}
+
+impl From<gatehouse_core::ports::StoreError> for Fail {
+    fn from(e: gatehouse_core::ports::StoreError) -> Self {
+        Self::runtime(e.to_string())
+    }
+}
+
+/// A command: its name, what it does, its options and the longer story `--help` tells.
+pub struct Command {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub opts: &'static [Opt],
+    pub details: &'static str,
+}
+
+const EMAIL: Opt = Opt { name: "email", value: Some("EMAIL"), help: "the account's email address (case-insensitive)" };
+const PASSWORD: Opt = Opt {
+    name: "password",
+    value: Some("PASSWORD"),
+    help: "the password (visible to other local users in the process list: prefer AUTHCTL_PASSWORD or the prompt)",
+};
+const CREATE_OPTS: &[Opt] = &[
+    EMAIL,
+    PASSWORD,
+    Opt { name: "username", value: Some("NAME"), help: "optional username (letters, digits and @.+-_)" },
+    Opt { name: "first-name", value: Some("NAME"), help: "optional first name" },
+    Opt { name: "last-name", value: Some("NAME"), help: "optional last name" },
+];
+const CREATE_DETAILS: &str = "The account is created active (no activation email is sent). The password comes from \
+--password, else from AUTHCTL_PASSWORD, else from a masked prompt (entered twice) when stdin is a terminal; \
+without any of them the command fails with exit code 2. The password policy applies (PASSWORD_MIN_LENGTH, \
+common passwords, all digits, similarity to email and names): every failure is printed. Without --email on a \
+terminal, the email is asked for.";
+
+pub const COMMANDS: &[Command] = &[
+    Command { name: "createuser", summary: "create an active user", opts: CREATE_OPTS, details: CREATE_DETAILS },
+    Command {
+        name: "createstaffuser",
+        summary: "create an active staff user (is_staff)",
+        opts: CREATE_OPTS,
+        details: CREATE_DETAILS,
+    },
+    Command {
+        name: "createsuperuser",
+        summary: "create an active superuser (is_staff and is_superuser)",
+        opts: CREATE_OPTS,
+        details: CREATE_DETAILS,
+    },
+    Command {
+        name: "activateuser",
+        summary: "activate an inactive account, directly or with its emailed code",
+        opts: &[
+            EMAIL,
+            Opt {
+                name: "code",
+                value: Some("CODE"),
+                help: "the activation code from the email (the token of the link, or the 6 digits); without it \
+                       the account is activated directly",
+            },
+        ],
+        details: "Activation goes through the same atomic store operation as the activation endpoint, so the \
+account also stops expiring. An account that is already active is left as it is (exit 0). A wrong, expired or \
+used --code is refused with exit code 3 and counts as a wrong guess.",
+    },
+    Command {
+        name: "initdefaultadmin",
+        summary: "create the default superuser from DEFAULT_ADMIN_EMAIL / DEFAULT_ADMIN_PASSWORD, once",
+        opts: &[],
+        details: "Does nothing (exit 0, with a message) when any superuser exists already or when the email is \
+taken; otherwise creates an active superuser. Idempotent: safe to run on every deploy. Missing or invalid \
+variables, or a password the policy refuses, exit with code 2.",
+    },
+    Command {
+        name: "changepassword",
+        summary: "set a user's password (and sign the user out everywhere)",
+        opts: &[EMAIL, PASSWORD],
+        details: "The password comes from --password, AUTHCTL_PASSWORD or a masked prompt entered twice; the \
+password policy applies. Like a password reset, every session of the user is revoked and earlier access \
+tokens stop working at our endpoints.",
+    },
+    Command {
+        name: "listusers",
+        summary: "list users, one line each",
+        opts: &[Opt { name: "json", value: None, help: "one JSON object per line, with every profile field" }],
+        details: "Prints `id<TAB>email<TAB>active=..<TAB>staff=..<TAB>superuser=..` per user on stdout (or JSON \
+lines with --json); progress every 100 users and the total go to stderr. Never-activated accounts past their \
+expiry are left out.",
+    },
+    Command {
+        name: "deactivate",
+        summary: "deactivate an account and revoke all its sessions",
+        opts: &[EMAIL],
+        details: "Sets is_active=false and tokens_valid_after=now, then deletes every session of the user. \
+Running it again on an inactive account revokes sessions again (exit 0).",
+    },
+    Command {
+        name: "logout-everywhere",
+        summary: "revoke every session of a user",
+        opts: &[EMAIL],
+        details: "Sets tokens_valid_after=now (earlier access tokens stop working at our endpoints) and deletes \
+every session, so no refresh token works any more. The account stays active.",
+    },
+    Command {
+        name: "create-table",
+        summary: "create the table (with TTL on expires_at); local emulator only",
+        opts: &[],
+        details: "Only when AWS_ENDPOINT_URL is set (the local emulator); refused with exit code 2 otherwise \
+(the real table is created by the SAM template). Succeeds when the table exists already.",
+    },
+];
+
+fn main_help() -> String {
+    let mut out = String::from(
+        "authctl: Gatehouse admin CLI. Manages users directly in the DynamoDB table.\n\n\
+         Usage: authctl <command> [options]\n       authctl <command> --help\n\nCommands:\n",
+    );
+    for c in COMMANDS {
+        out.push_str(&format!("  {:<19}{}\n", c.name, c.summary));
+    }
+    out.push_str(
+        "\nEnvironment:\n\
+         \x20 TABLE_NAME           the table (default gatehouse)\n\
+         \x20 AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID, ...  the usual AWS credential chain\n\
+         \x20 AWS_ENDPOINT_URL     a local emulator, e.g. http://127.0.0.1:4566\n\
+         \x20 ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_PARALLELISM  hashing cost (19456, 2, 1)\n\
+         \x20 PASSWORD_MIN_LENGTH  password policy (default 8)\n\
+         \x20 AUTHCTL_PASSWORD     password for create*/changepassword without a prompt\n\
+         \x20 DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD  for initdefaultadmin\n\
+         \nExit codes:\n\
+         \x20 0  done (also: nothing to do, e.g. initdefaultadmin with a superuser present)\n\
+         \x20 1  runtime or store error (network, credentials, throttling, missing table)\n\
+         \x20 2  usage error: unknown command or option, missing or invalid value, password refused by the\n\
+         \x20    policy, passwords that differ, no password and no terminal to ask on\n\
+         \x20 3  refused: the email or username is taken, no account has that email, or a wrong code\n",
+    );
+    out
+}
+
+fn command_help(c: &Command) -> String {
+    let mut out = format!("authctl {}: {}\n\nUsage: authctl {}", c.name, c.summary, c.name);
+    for o in c.opts {
+        match o.value {
+            Some(v) => out.push_str(&format!(" [--{} {v}]", o.name)),
+            None => out.push_str(&format!(" [--{}]", o.name)),
+        }
+    }
+    out.push_str("\n\nOptions:\n");
+    for o in c.opts {
+        let flag = match o.value {
+            Some(v) => format!("--{} {v}", o.name),
+            None => format!("--{}", o.name),
+        };
+        out.push_str(&format!("  {flag:<22}{}\n", o.help));
+    }
+    out.push_str(&format!("  {:<22}{}\n\n", "-h, --help", "this help"));
+    out.push_str(c.details);
+    out.push_str("\n\nExit codes: 0 done, 1 runtime/store error, 2 usage error, 3 exists/not found/refused.\n");
+    out
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match run(&argv).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(fail) => {
+            for line in &fail.lines {
+                eprintln!("authctl: {line}");
+            }
+            ExitCode::from(fail.code)
+        }
+    }
+}
+
+async fn run(argv: &[String]) -> Result<(), Fail> {
+    let Some(name) = argv.first() else {
+        eprint!("{}", main_help());
+        return Err(Fail::usage("no command given"));
+    };
+    if matches!(name.as_str(), "-h" | "--help" | "help") {
+        if let Some(c) = argv.get(1).and_then(|n| COMMANDS.iter().find(|c| c.name == n)) {
+            print!("{}", command_help(c));
+        } else {
+            print!("{}", main_help());
+        }
+        return Ok(());
+    }
+    if matches!(name.as_str(), "-V" | "--version") {
+        println!("authctl {}", env!("CARGO_PKG_VERSION"));
+        return Ok(());
+    }
+    let Some(command) = COMMANDS.iter().find(|c| c.name == name) else {
+        return Err(Fail::usage(format!("unknown command '{name}' (see authctl --help)")));
+    };
+    let args = args::parse(&argv[1..], command.opts)
+        .map_err(|e| Fail::usage(format!("{}: {e} (see authctl {} --help)", command.name, command.name)))?;
+    if args.help {
+        print!("{}", command_help(command));
+        return Ok(());
+    }
+    commands::run(command.name, &args).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_has_help_naming_its_options() {
+        assert!(main_help().contains("Exit codes"));
+        for c in COMMANDS {
+            assert!(main_help().contains(c.name));
+            let help = command_help(c);
+            for o in c.opts {
+                assert!(help.contains(&format!("--{}", o.name)), "{} --{}", c.name, o.name);
+            }
+        }
+    }
+}
