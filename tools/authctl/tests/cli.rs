@@ -1,0 +1,495 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! authctl end to end: the built binary against the local emulator
+//! (`GATEHOUSE_TEST_DYNAMODB_ENDPOINT`, set by `make test`), one table per test, checked through
+//! the core crate's store.
+
+use std::process::{Command, Output, Stdio};
+
+use gatehouse_core::domain::{CodePurpose, Email, Password, User, UserId};
+use gatehouse_core::password::PasswordHasher;
+use gatehouse_core::ports::{CodeRecord, Session, SessionStore, UserStore};
+use gatehouse_core::store::DynamoStore;
+
+const BIN: &str = env!("CARGO_BIN_EXE_authctl");
+const GOOD: &str = "correct horse battery";
+
+fn endpoint() -> String {
+    std::env::var("GATEHOUSE_TEST_DYNAMODB_ENDPOINT").expect(
+        "GATEHOUSE_TEST_DYNAMODB_ENDPOINT is not set: run these tests through `make test`, which starts the emulator",
+    )
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// The binary with a clean, cheap environment: no inherited passwords or profiles, no terminal.
+fn base(args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .env_remove("AUTHCTL_PASSWORD")
+        .env_remove("DEFAULT_ADMIN_EMAIL")
+        .env_remove("DEFAULT_ADMIN_PASSWORD")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
+        .env_remove("PASSWORD_MIN_LENGTH")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("ARGON2_MEMORY_KIB", "64")
+        .env("ARGON2_ITERATIONS", "1")
+        .env("ARGON2_PARALLELISM", "1");
+    cmd
+}
+
+fn out(cmd: &mut Command) -> Output {
+    cmd.output().expect("authctl runs")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A fresh table on the emulator, created through `authctl create-table`.
+struct Table {
+    name: String,
+    endpoint: String,
+}
+
+impl Table {
+    async fn new(test: &str) -> Self {
+        let endpoint = endpoint();
+        let name = format!("authctl-{test}-{}", UserId::generate().as_str().replace('-', ""));
+        let t = Self { name, endpoint };
+        let o = t.run(&["create-table"], &[]);
+        assert_eq!(code(&o), 0, "create-table: {}", stderr(&o));
+        t
+    }
+
+    fn cmd(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut cmd = base(args);
+        cmd.env("AWS_ENDPOINT_URL", &self.endpoint).env("TABLE_NAME", &self.name);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        out(&mut self.cmd(args, env))
+    }
+
+    async fn store(&self) -> DynamoStore {
+        let sdk = gatehouse_core::local_aws_config(&self.endpoint).await;
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), self.name.clone())
+    }
+
+    async fn user(&self, email: &str) -> Option<User> {
+        self.store().await.find_user_by_email(&Email::parse(email).unwrap(), now()).await.unwrap()
+    }
+
+    /// `listusers --json`, parsed.
+    fn list(&self) -> Vec<serde_json::Value> {
+        let o = self.run(&["listusers", "--json"], &[]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+}
+
+fn hasher() -> PasswordHasher {
+    PasswordHasher::new(gatehouse_core::config::Argon2Settings { memory_kib: 64, iterations: 1, parallelism: 1 })
+        .unwrap()
+}
+
+async fn verifies(user: &User, password: &str) -> bool {
+    hasher().verify(&Password::parse(password.to_owned()).unwrap(), Some(&user.password_hash)).await
+}
+
+fn session(user: &UserId, id: &str) -> Session {
+    let now = now();
+    Session {
+        user_id: user.clone(),
+        id: id.to_owned(),
+        current_jti: format!("jti-{id}"),
+        counter: 0,
+        previous_jti: None,
+        rotated_at: None,
+        created_at: now,
+        last_used_at: now,
+        user_agent: None,
+        ip: None,
+        expires_at: now + 3600,
+    }
+}
+
+#[test]
+fn help_names_every_command_and_the_exit_codes() {
+    let o = out(&mut base(&["--help"]));
+    assert_eq!(code(&o), 0);
+    let help = stdout(&o);
+    for c in [
+        "createuser",
+        "createstaffuser",
+        "createsuperuser",
+        "activateuser",
+        "initdefaultadmin",
+        "changepassword",
+        "listusers",
+        "deactivate",
+        "logout-everywhere",
+        "create-table",
+    ] {
+        assert!(help.contains(c), "{c} missing from --help");
+        let o = out(&mut base(&[c, "--help"]));
+        assert_eq!(code(&o), 0, "{c} --help");
+        assert!(stdout(&o).contains(&format!("authctl {c}")), "{c} --help");
+    }
+    assert!(help.contains("Exit codes"));
+    assert!(stdout(&out(&mut base(&["createuser", "-h"]))).contains("--email EMAIL"));
+}
+
+#[test]
+fn usage_errors_exit_2_with_one_line() {
+    for args in [&[][..], &["nope"][..], &["listusers", "--nope"][..], &["deactivate", "--email"][..]] {
+        let o = out(&mut base(args));
+        assert_eq!(code(&o), 2, "{args:?}");
+        assert!(stderr(&o).contains("authctl: "), "{args:?}: {}", stderr(&o));
+    }
+    let o = out(&mut base(&["deactivate", "--email", "not-an-email"]));
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("Enter a valid email address."));
+    let o = out(&mut base(&["deactivate"]));
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("--email is required"));
+}
+
+#[test]
+fn create_table_is_refused_without_a_local_endpoint() {
+    let o = out(&mut base(&["create-table"]));
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("local emulator only"), "{}", stderr(&o));
+}
+
+#[tokio::test]
+async fn createsuperuser_with_flags_then_listusers_shows_it() {
+    let t = Table::new("super").await;
+    let o = t.run(
+        &[
+            "createsuperuser",
+            "--email",
+            "Ada@Example.com",
+            "--password",
+            GOOD,
+            "--username",
+            "ada",
+            "--first-name",
+            "Ada",
+            "--last-name",
+            "Lovelace",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("created superuser Ada@example.com"));
+
+    let o = t.run(&["listusers"], &[]);
+    assert_eq!(code(&o), 0);
+    let lines: Vec<String> = stdout(&o).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let fields: Vec<&str> = lines[0].split('\t').collect();
+    assert!(UserId::parse(fields[0]).is_some());
+    assert_eq!(&fields[1..], ["Ada@example.com", "active=true", "staff=true", "superuser=true"]);
+    assert!(stderr(&o).contains("1 user"));
+
+    let users = t.list();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["email"], "Ada@example.com");
+    assert_eq!(users[0]["username"], "ada");
+    assert_eq!(users[0]["first_name"], "Ada");
+    assert_eq!(users[0]["is_superuser"], true);
+
+    let user = t.user("ada@example.com").await.unwrap();
+    assert!(user.is_active && user.is_staff && user.is_superuser);
+    assert_eq!(user.expires_at, None);
+    assert_eq!(user.version, 1);
+    assert!((user.date_joined - now()).abs() < 120);
+    assert_eq!(user.tokens_valid_after, user.date_joined);
+    assert!(verifies(&user, GOOD).await);
+}
+
+#[tokio::test]
+async fn createuser_and_createstaffuser_set_their_flags_and_take_the_password_from_the_environment() {
+    let t = Table::new("roles").await;
+    let o = t.run(&["createuser", "--email", "u@example.com"], &[("AUTHCTL_PASSWORD", GOOD)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = t.run(&["createstaffuser", "--email", "s@example.com"], &[("AUTHCTL_PASSWORD", GOOD)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let u = t.user("u@example.com").await.unwrap();
+    assert!(u.is_active && !u.is_staff && !u.is_superuser);
+    assert!(verifies(&u, GOOD).await);
+    let s = t.user("s@example.com").await.unwrap();
+    assert!(s.is_active && s.is_staff && !s.is_superuser);
+}
+
+#[tokio::test]
+async fn initdefaultadmin_twice_creates_exactly_one_admin() {
+    let t = Table::new("initadmin").await;
+    let env = [("DEFAULT_ADMIN_EMAIL", "root@example.com"), ("DEFAULT_ADMIN_PASSWORD", GOOD)];
+    let first = t.run(&["initdefaultadmin"], &env);
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    assert!(stdout(&first).contains("created superuser root@example.com"));
+    let second = t.run(&["initdefaultadmin"], &env);
+    assert_eq!(code(&second), 0, "{}", stderr(&second));
+    assert!(stdout(&second).contains("nothing to do"), "{}", stdout(&second));
+    // Another address: still nothing, a superuser exists.
+    let other = t.run(&["initdefaultadmin"], &[("DEFAULT_ADMIN_EMAIL", "other@example.com"), env[1]]);
+    assert_eq!(code(&other), 0);
+    assert!(stdout(&other).contains("nothing to do"));
+
+    let users = t.list();
+    assert_eq!(users.len(), 1, "{users:?}");
+    assert_eq!(users[0]["email"], "root@example.com");
+    assert_eq!(users[0]["is_superuser"], true);
+    assert_eq!(users[0]["is_active"], true);
+    assert!(verifies(&t.user("root@example.com").await.unwrap(), GOOD).await);
+}
+
+#[tokio::test]
+async fn initdefaultadmin_leaves_an_existing_account_alone_and_needs_its_variables() {
+    let t = Table::new("initexisting").await;
+    let o = t.run(&["createuser", "--email", "root@example.com", "--password", GOOD], &[]);
+    assert_eq!(code(&o), 0);
+    let env = [("DEFAULT_ADMIN_EMAIL", "ROOT@example.com"), ("DEFAULT_ADMIN_PASSWORD", "another good one")];
+    let o = t.run(&["initdefaultadmin"], &env);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("exists already; nothing to do"));
+    let u = t.user("root@example.com").await.unwrap();
+    assert!(!u.is_superuser, "not promoted");
+
+    let o = t.run(&["initdefaultadmin"], &[("DEFAULT_ADMIN_PASSWORD", GOOD)]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("DEFAULT_ADMIN_EMAIL is not set"));
+    let o = t.run(&["initdefaultadmin"], &[("DEFAULT_ADMIN_EMAIL", "x@example.com")]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("DEFAULT_ADMIN_PASSWORD is not set"));
+    let o = t.run(&["initdefaultadmin"], &[("DEFAULT_ADMIN_EMAIL", "x@example.com"), ("DEFAULT_ADMIN_PASSWORD", "1")]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("too short"));
+    assert_eq!(t.list().len(), 1);
+}
+
+#[tokio::test]
+async fn a_taken_email_or_username_exits_3() {
+    let t = Table::new("dup").await;
+    let o = t.run(&["createuser", "--email", "dup@example.com", "--password", GOOD, "--username", "dup"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = t.run(&["createsuperuser", "--email", "DUP@example.com", "--password", GOOD], &[]);
+    assert_eq!(code(&o), 3);
+    assert!(stderr(&o).contains("exists already"), "{}", stderr(&o));
+    let o = t.run(&["createuser", "--email", "other@example.com", "--password", GOOD, "--username", "DUP"], &[]);
+    assert_eq!(code(&o), 3);
+    assert!(stderr(&o).contains("username is taken"), "{}", stderr(&o));
+    let users = t.list();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["is_superuser"], false);
+}
+
+#[tokio::test]
+async fn a_password_the_policy_refuses_exits_2_listing_every_failure() {
+    let t = Table::new("policy").await;
+    let o = t.run(&["createuser", "--email", "p@example.com", "--password", "1234"], &[]);
+    assert_eq!(code(&o), 2);
+    let err = stderr(&o);
+    for msg in ["too short", "too common", "entirely numeric"] {
+        assert!(err.contains(msg), "{msg}: {err}");
+    }
+    assert_eq!(err.lines().count(), 3, "{err}");
+    let o = t.run(&["createuser", "--email", "lovelace@example.com", "--password", "lovelace1"], &[]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("too similar to the email address"));
+    let o = t
+        .run(&["createuser", "--email", "m@example.com", "--password", "abcdefghij"], &[("PASSWORD_MIN_LENGTH", "12")]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("at least 12 characters"));
+    assert!(t.list().is_empty());
+}
+
+#[tokio::test]
+async fn without_a_password_or_a_terminal_creation_fails_with_2() {
+    let t = Table::new("nopass").await;
+    let o = t.run(&["createsuperuser", "--email", "n@example.com"], &[]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("no password given"), "{}", stderr(&o));
+    assert!(t.list().is_empty());
+}
+
+#[tokio::test]
+async fn changepassword_sets_the_hash_and_revokes_sessions() {
+    let t = Table::new("chpw").await;
+    assert_eq!(code(&t.run(&["createuser", "--email", "c@example.com", "--password", GOOD], &[])), 0);
+    let before = t.user("c@example.com").await.unwrap();
+    let store = t.store().await;
+    store.create_session(&session(&before.id, "s1"), None).await.unwrap();
+
+    let o = t.run(&["changepassword", "--email", "C@example.com"], &[("AUTHCTL_PASSWORD", "a brand new secret")]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let after = t.user("c@example.com").await.unwrap();
+    assert!(verifies(&after, "a brand new secret").await);
+    assert!(!verifies(&after, GOOD).await);
+    assert_eq!(after.version, before.version + 1);
+    assert!(after.tokens_valid_after >= before.tokens_valid_after);
+    assert!(store.list_sessions(&after.id, now()).await.unwrap().is_empty());
+
+    let o = t.run(&["changepassword", "--email", "c@example.com", "--password", "123"], &[]);
+    assert_eq!(code(&o), 2);
+    let o = t.run(&["changepassword", "--email", "ghost@example.com", "--password", GOOD], &[]);
+    assert_eq!(code(&o), 3);
+    assert!(stderr(&o).contains("no account has the email ghost@example.com"));
+}
+
+#[tokio::test]
+async fn deactivate_and_logout_everywhere_revoke_every_session() {
+    let t = Table::new("deact").await;
+    for email in ["d@example.com", "l@example.com"] {
+        assert_eq!(code(&t.run(&["createuser", "--email", email, "--password", GOOD], &[])), 0);
+    }
+    let store = t.store().await;
+    let d = t.user("d@example.com").await.unwrap();
+    let l = t.user("l@example.com").await.unwrap();
+    for (u, sid) in [(&d, "a"), (&d, "b"), (&l, "c")] {
+        store.create_session(&session(&u.id, sid), None).await.unwrap();
+    }
+
+    let o = t.run(&["logout-everywhere", "--email", "l@example.com"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let l2 = t.user("l@example.com").await.unwrap();
+    assert!(l2.is_active);
+    assert!(l2.tokens_valid_after >= l.tokens_valid_after);
+    assert_eq!(l2.version, l.version + 1);
+    assert!(store.list_sessions(&l.id, now()).await.unwrap().is_empty());
+    assert_eq!(store.list_sessions(&d.id, now()).await.unwrap().len(), 2, "other users keep theirs");
+
+    let o = t.run(&["deactivate", "--email", "d@example.com"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let d2 = t.user("d@example.com").await.unwrap();
+    assert!(!d2.is_active);
+    assert!(store.list_sessions(&d.id, now()).await.unwrap().is_empty());
+    let o = t.run(&["deactivate", "--email", "d@example.com"], &[]);
+    assert_eq!(code(&o), 0, "again: {}", stderr(&o));
+    let o = t.run(&["deactivate", "--email", "ghost@example.com"], &[]);
+    assert_eq!(code(&o), 3);
+
+    // And back: activateuser re-enables it.
+    let o = t.run(&["activateuser", "--email", "d@example.com"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(t.user("d@example.com").await.unwrap().is_active);
+}
+
+/// An account as registration leaves it: inactive, expiring, with an emailed activation code.
+async fn registered(t: &Table, email: &str, code: &str) -> User {
+    let now = now();
+    let user = User {
+        id: UserId::generate(),
+        email: Email::parse(email).unwrap(),
+        username: None,
+        first_name: String::new(),
+        last_name: String::new(),
+        password_hash: hasher().hash(&Password::parse(GOOD.to_owned()).unwrap()).await.unwrap(),
+        is_active: false,
+        is_staff: false,
+        is_superuser: false,
+        groups: Vec::new(),
+        date_joined: now,
+        last_login: None,
+        tokens_valid_after: now,
+        version: 1,
+        expires_at: Some(now + 86_400),
+    };
+    let record = CodeRecord {
+        user_id: user.id.clone(),
+        purpose: CodePurpose::Activation,
+        hash: gatehouse_core::secrets::sha256_hex(code),
+        expires_at: now + 3600,
+        attempts: 0,
+        data: None,
+    };
+    t.store().await.create_user(&user, Some(&record), now).await.unwrap();
+    user
+}
+
+#[tokio::test]
+async fn activateuser_directly_or_by_code_clears_the_expiry() {
+    let t = Table::new("activate").await;
+    registered(&t, "direct@example.com", "123456").await;
+    let o = t.run(&["activateuser", "--email", "direct@example.com"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let u = t.user("direct@example.com").await.unwrap();
+    assert!(u.is_active);
+    assert_eq!(u.expires_at, None);
+    let o = t.run(&["activateuser", "--email", "direct@example.com"], &[]);
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).contains("active already"));
+
+    registered(&t, "coded@example.com", "654321").await;
+    let o = t.run(&["activateuser", "--email", "coded@example.com", "--code", "000000"], &[]);
+    assert_eq!(code(&o), 3);
+    assert!(stderr(&o).contains("invalid"), "{}", stderr(&o));
+    assert!(!t.user("coded@example.com").await.unwrap().is_active);
+    let o = t.run(&["activateuser", "--email", "coded@example.com", "--code", "654321"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let u = t.user("coded@example.com").await.unwrap();
+    assert!(u.is_active);
+    assert_eq!(u.expires_at, None);
+
+    let o = t.run(&["activateuser", "--email", "ghost@example.com"], &[]);
+    assert_eq!(code(&o), 3);
+}
+
+#[tokio::test]
+async fn listusers_pages_through_many_users_with_progress() {
+    let t = Table::new("many").await;
+    let store = t.store().await;
+    let hash = hasher().hash(&Password::parse(GOOD.to_owned()).unwrap()).await.unwrap();
+    let now = now();
+    for i in 0..230 {
+        let user = User {
+            id: UserId::generate(),
+            email: Email::parse(&format!("user{i}@example.com")).unwrap(),
+            username: None,
+            first_name: String::new(),
+            last_name: String::new(),
+            password_hash: hash.clone(),
+            is_active: true,
+            is_staff: false,
+            is_superuser: false,
+            groups: Vec::new(),
+            date_joined: now,
+            last_login: None,
+            tokens_valid_after: now,
+            version: 1,
+            expires_at: None,
+        };
+        store.create_user(&user, None, now).await.unwrap();
+    }
+    let o = t.run(&["listusers"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let lines = stdout(&o);
+    assert_eq!(lines.lines().count(), 230);
+    let mut emails: Vec<&str> = lines.lines().map(|l| l.split('\t').nth(1).unwrap()).collect();
+    emails.sort_unstable();
+    emails.dedup();
+    assert_eq!(emails.len(), 230, "no user twice");
+    let err = stderr(&o);
+    assert!(err.contains("100 users so far") && err.contains("200 users so far"), "{err}");
+    assert!(err.contains("230 users"), "{err}");
+}
