@@ -34,7 +34,7 @@ cargo build --quiet -p gatehouse-dev-server
 PORT=$(free_port)
 (
   local_env "$MOTO_PORT"
-  export TABLE_NAME="blackbox-$PORT" ARGON2_MEMORY_KIB=1024 ARGON2_ITERATIONS=1
+  export TABLE_NAME="blackbox-$PORT" ARGON2_MEMORY_KIB=1024 ARGON2_ITERATIONS=1 RATE_REGISTER_IP=1000/1h
   exec target/debug/gatehouse-dev-server --create-table --dev-key .dev/test-jwt-ed25519.pem --port "$PORT"
 ) > .dev/test-dev-server.log 2>&1 &
 PIDS+=($!)

@@ -72,6 +72,17 @@ pub fn error(e: &ServiceError) -> Response<Body> {
         }
         ServiceError::Forbidden { code, detail: d } => detail(StatusCode::FORBIDDEN, d, code),
         ServiceError::NotFound => not_found(),
+        ServiceError::Throttled(secs) => {
+            let mut r = detail(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("Request was throttled. Expected available in {secs} seconds."),
+                "throttled",
+            );
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
         ServiceError::Unavailable(reason) => {
             tracing::error!(outcome = "unavailable", reason = %reason);
             let mut r = detail(

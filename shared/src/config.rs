@@ -22,6 +22,29 @@ impl ConfigError {
     }
 }
 
+/// A budget: at most `limit` hits per `window` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub limit: u64,
+    pub window: i64,
+}
+
+impl Rate {
+    /// Parses `20/10m` (20 per 10 minutes); `off` disables.
+    pub fn parse(raw: &str) -> Result<Option<Self>, String> {
+        if raw.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let (n, d) = raw.split_once('/').ok_or("must look like 20/10m, or off")?;
+        let limit: u64 = n.trim().parse().map_err(|_| "the count must be a whole number")?;
+        let window = parse_duration(d)?.as_secs() as i64;
+        if limit == 0 || window == 0 {
+            return Err("count and window must be above zero (use off to disable)".into());
+        }
+        Ok(Some(Self { limit, window }))
+    }
+}
+
 /// How emailed one-time codes look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeFormat {
@@ -76,6 +99,16 @@ pub struct Settings {
     /// reset_password and resend_activation answer no sooner than this, whatever they did,
     /// so known and unknown addresses take the same time.
     pub timing_floor: Duration,
+    /// Per-IP budgets (None: off).
+    pub rate_login_failures_ip: Option<Rate>,
+    pub rate_register_ip: Option<Rate>,
+    pub rate_resend_ip: Option<Rate>,
+    pub rate_reset_ip: Option<Rate>,
+    /// Failed logins on one account before it is locked out (doubling from 1 s, capped).
+    pub login_lockout_threshold: u32,
+    pub login_lockout_max: Duration,
+    /// Least time between two emails to one address (resend, reset).
+    pub email_cooldown: Duration,
     pub activation_token_lifetime: Duration,
     pub unactivated_account_lifetime: Duration,
     pub access_token_lifetime: Duration,
@@ -189,6 +222,13 @@ impl Settings {
             password_reset_timeout: env.duration("PASSWORD_RESET_TIMEOUT", 3600)?,
             email_change_timeout: env.duration("EMAIL_CHANGE_TIMEOUT", DAY)?,
             timing_floor: env.duration_allow_zero("TIMING_FLOOR", Duration::from_millis(400))?,
+            rate_login_failures_ip: env.rate("RATE_LOGIN_FAILURES_IP", "30/5m")?,
+            rate_register_ip: env.rate("RATE_REGISTER_IP", "20/1h")?,
+            rate_resend_ip: env.rate("RATE_RESEND_IP", "10/1h")?,
+            rate_reset_ip: env.rate("RATE_RESET_IP", "10/1h")?,
+            login_lockout_threshold: env.number("LOGIN_LOCKOUT_THRESHOLD", 5, 1, 1000)?,
+            login_lockout_max: env.duration("LOGIN_LOCKOUT_MAX", 900)?,
+            email_cooldown: env.duration_allow_zero("EMAIL_COOLDOWN", Duration::from_secs(60))?,
             activation_token_lifetime: env.duration("ACTIVATION_TOKEN_LIFETIME", 3 * DAY)?,
             unactivated_account_lifetime: env.duration("UNACTIVATED_ACCOUNT_LIFETIME", 7 * DAY)?,
             access_token_lifetime: env.duration("ACCESS_TOKEN_LIFETIME", 5 * MINUTE)?,
@@ -264,6 +304,10 @@ impl Env<'_> {
             return Err(ConfigError::new(var, format!("must be between {min} and {max}")));
         }
         Ok(value)
+    }
+
+    fn rate(&self, var: &'static str, default: &str) -> Result<Option<Rate>, ConfigError> {
+        Rate::parse(self.get(var).unwrap_or(default)).map_err(|r| ConfigError::new(var, r))
     }
 
     fn duration(&self, var: &'static str, default_secs: u64) -> Result<Duration, ConfigError> {
@@ -353,6 +397,11 @@ mod tests {
         assert_eq!(err_var(base(), "ARGON2_MEMORY_KIB", "1"), "ARGON2_MEMORY_KIB");
         assert_eq!(err_var(base(), "PROTOCOL", "ftp"), "PROTOCOL");
         assert_eq!(err_var(base(), "ACTIVATION_URL", "activate/{uid}"), "ACTIVATION_URL");
+        assert_eq!(err_var(base(), "RATE_REGISTER_IP", "20"), "RATE_REGISTER_IP");
+        assert_eq!(err_var(base(), "RATE_REGISTER_IP", "0/1m"), "RATE_REGISTER_IP");
+        assert_eq!(err_var(base(), "REFRESH_REUSE_GRACE", "2m"), "REFRESH_REUSE_GRACE");
+        assert_eq!(Rate::parse("20/10m"), Ok(Some(Rate { limit: 20, window: 600 })));
+        assert_eq!(Rate::parse("off"), Ok(None));
         let mut no_from = base();
         no_from.remove("EMAIL_FROM");
         assert_eq!(Settings::from_map(&no_from).err().map(|e| e.var), Some("EMAIL_FROM"));

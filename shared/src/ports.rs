@@ -173,6 +173,15 @@ pub trait UserStore: Send + Sync {
     /// The user holding this email's claim, unless absent or expired.
     async fn find_user_by_email(&self, email: &Email, now: i64) -> StoreResult<Option<User>>;
 
+    /// [`UserStore::find_user_by_email`] and the states of some counters (lockout, budgets),
+    /// with the claim and the counters read in one round trip.
+    async fn find_user_for_login(
+        &self,
+        email: &Email,
+        counters: &[CounterKey],
+        now: i64,
+    ) -> StoreResult<(Option<User>, Vec<CounterState>)>;
+
     /// Consumes the activation code whose hash is given and activates the account, atomically:
     /// the code is single-use under races and must be unexpired, the account must be inactive.
     /// Clears `expires_at` from the user and its email claim.
@@ -265,9 +274,41 @@ pub trait SessionStore: Send + Sync {
     async fn delete_sessions(&self, user: &UserId, except: Option<&str>) -> StoreResult<()>;
 }
 
+/// A rate-limit counter: `RATE#<scope>#<key>` / `<slot>` (a window start, or `STATE`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CounterKey {
+    pub scope: &'static str,
+    pub key: String,
+    pub slot: String,
+}
+
+/// A counter's value: how many hits, the last one when.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CounterState {
+    pub count: u64,
+    pub last_at: i64,
+}
+
+/// Atomic counters with TTL, for throttling, lockout and email cooldowns.
+#[async_trait]
+pub trait Limiter: Send + Sync {
+    /// Adds one (an atomic ADD) and returns the new state; the counter lives until `expires_at`.
+    async fn hit(&self, counter: &CounterKey, expires_at: i64, now: i64) -> StoreResult<CounterState>;
+
+    /// The counters' current states (absent or expired ones count zero), in one round trip.
+    async fn read(&self, counters: &[CounterKey], now: i64) -> StoreResult<Vec<CounterState>>;
+
+    /// Forgets a counter.
+    async fn clear(&self, counter: &CounterKey) -> StoreResult<()>;
+
+    /// Takes a cooldown slot until `until` if it is free (a conditional write); false while an
+    /// earlier one runs.
+    async fn take_cooldown(&self, counter: &CounterKey, until: i64, now: i64) -> StoreResult<bool>;
+}
+
 /// Everything a handler may need from storage.
-pub trait Store: UserStore + CodeStore + SessionStore {}
-impl<T: UserStore + CodeStore + SessionStore> Store for T {}
+pub trait Store: UserStore + CodeStore + SessionStore + Limiter {}
+impl<T: UserStore + CodeStore + SessionStore + Limiter> Store for T {}
 
 /// The kinds of email Gatehouse sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use gatehouse_core::domain::{CodePurpose, Email, User, UserId, Username};
 use gatehouse_core::ports::{
-    ActivateError, ChangeEmailError, CodeRecord, CreateUserError, Rotation, Session, Store, UpdateUserError,
+    ActivateError, ChangeEmailError, CodeRecord, CounterKey, CounterState, CreateUserError, Rotation, Session, Store,
+    UpdateUserError,
 };
 use gatehouse_core::secrets::sha256_hex;
 use gatehouse_core::store::{DynamoStore, MemoryStore};
@@ -474,6 +475,48 @@ async fn users_page_through_every_live_user_once(h: Harness) {
     assert_eq!(seen, ids);
 }
 
+async fn counters_count_expire_and_cool_down(h: Harness) {
+    let c = CounterKey { scope: "test", key: "203.0.113.7".into(), slot: "0".into() };
+    assert_eq!(h.store.hit(&c, NOW + 10, NOW).await.unwrap(), CounterState { count: 1, last_at: NOW });
+    assert_eq!(h.store.hit(&c, NOW + 10, NOW + 1).await.unwrap(), CounterState { count: 2, last_at: NOW + 1 });
+    let other = CounterKey { scope: "test", key: "other".into(), slot: "0".into() };
+    assert_eq!(
+        h.store.read(&[c.clone(), other.clone()], NOW + 2).await.unwrap(),
+        vec![CounterState { count: 2, last_at: NOW + 1 }, CounterState::default()]
+    );
+    // Expired but still stored: reads as zero and starts again from one.
+    assert_eq!(h.store.read(&[c.clone()], NOW + 10).await.unwrap(), vec![CounterState::default()]);
+    assert_eq!(h.store.hit(&c, NOW + 30, NOW + 10).await.unwrap().count, 1);
+    h.store.clear(&c).await.unwrap();
+    assert_eq!(h.store.read(&[c.clone()], NOW).await.unwrap(), vec![CounterState::default()]);
+    // Concurrent hits are all counted.
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (store, c) = (h.store.clone(), other.clone());
+        tasks.push(tokio::spawn(async move { store.hit(&c, NOW + 100, NOW).await.unwrap() }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(h.store.read(&[other], NOW).await.unwrap()[0].count, 10);
+    let cool = CounterKey { scope: "mail", key: "ada@example.com".into(), slot: "COOLDOWN".into() };
+    assert!(h.store.take_cooldown(&cool, NOW + 60, NOW).await.unwrap());
+    assert!(!h.store.take_cooldown(&cool, NOW + 61, NOW + 1).await.unwrap());
+    assert!(h.store.take_cooldown(&cool, NOW + 120, NOW + 60).await.unwrap());
+}
+
+async fn login_lookup_reads_claim_and_counters_together(h: Harness) {
+    let u = user("ada@example.com", None, None);
+    h.store.create_user(&u, None, NOW).await.unwrap();
+    let lock = CounterKey { scope: "login", key: "ada@example.com".into(), slot: "STATE".into() };
+    h.store.hit(&lock, NOW + 100, NOW).await.unwrap();
+    let (found, states) = h.store.find_user_for_login(&u.email, &[lock.clone()], NOW).await.unwrap();
+    assert_eq!((found.map(|x| x.id), states[0].count), (Some(u.id.clone()), 1));
+    let (none, states) =
+        h.store.find_user_for_login(&Email::parse("nobody@example.com").unwrap(), &[lock], NOW).await.unwrap();
+    assert_eq!((none, states.len()), (None, 1));
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -507,4 +550,6 @@ contract!(
     deleting_a_user_removes_everything,
     sessions_are_listed_and_revoked_in_bulk,
     users_page_through_every_live_user_once,
+    counters_count_expire_and_cool_down,
+    login_lookup_reads_claim_and_counters_together,
 );

@@ -10,6 +10,6 @@ use crate::http::{self, Reject};
 super::entry_point!();
 
 async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
-    let user = register::register(app, &http::form(req)?).await?;
+    let user = register::register(app, &http::form(req)?, &http::client_info(req)).await?;
     Ok(http::json(StatusCode::CREATED, &http::created_user_body(&user)))
 }

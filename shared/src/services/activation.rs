@@ -6,7 +6,7 @@ use crate::ports::{ActivateError, EmailKind};
 use crate::secrets::sha256_hex;
 
 use super::codes::{self, claimant, wrong_guess};
-use super::{deliver, login, App, ClientInfo, FieldErrors, Form, ServiceError, TokenPair};
+use super::{deliver, login, throttle, App, ClientInfo, FieldErrors, Form, ServiceError, TokenPair};
 
 pub use super::codes::{INVALID_TOKEN, INVALID_UID};
 
@@ -52,7 +52,8 @@ pub async fn activate(app: &App, form: &Form, client: &ClientInfo) -> Result<Opt
 
 /// Sends a fresh activation code to an inactive account; answers the same for every address.
 /// The new code replaces the previous one.
-pub async fn resend(app: &App, form: &Form) -> Result<(), ServiceError> {
+pub async fn resend(app: &App, form: &Form, client: &ClientInfo) -> Result<(), ServiceError> {
+    throttle::spend_ip(app, "resend", app.settings.rate_resend_ip, client.ip.as_deref()).await?;
     let mut errors = FieldErrors::default();
     let raw = form.required("email", &mut errors);
     errors.finish()?;
@@ -65,7 +66,7 @@ pub async fn resend(app: &App, form: &Form) -> Result<(), ServiceError> {
     let Some(user) = app.store.find_user_by_email(&email, app.now()).await? else {
         return Ok(());
     };
-    if user.is_active || !s.send_activation_email {
+    if user.is_active || !s.send_activation_email || !throttle::email_allowed(app, user.email.normalised()).await? {
         return Ok(());
     }
     let code = codes::issue(app, &user, CodePurpose::Activation, None).await?;

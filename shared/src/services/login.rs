@@ -4,7 +4,7 @@ use crate::domain::{Email, Password, User};
 use crate::ports::Session;
 use crate::secrets::random_id;
 
-use super::{App, ClientInfo, FieldErrors, ServiceError, TokenPair};
+use super::{throttle, App, ClientInfo, FieldErrors, ServiceError, TokenPair};
 
 pub const ACCOUNT_INACTIVE: ServiceError =
     ServiceError::Forbidden { code: "account_inactive", detail: "This account has not been activated yet." };
@@ -41,18 +41,37 @@ pub async fn login(
         return Err(ServiceError::Internal("validated fields missing".into()));
     };
     let now = app.now();
-    let user = match Email::parse(&email) {
-        Ok(e) => app.store.find_user_by_email(&e, now).await?,
-        Err(_) => None,
+    // The account's lockout state and the caller's failure budget come with the email claim.
+    let lock = throttle::lockout_counter(&email);
+    let ip_rate = app.settings.rate_login_failures_ip;
+    let ip_window = match (ip_rate, client.ip.as_deref()) {
+        (Some(rate), Some(ip)) => Some(throttle::ip_window("login_fail", ip, rate, now)),
+        _ => None,
     };
+    let mut counters = vec![lock.clone()];
+    counters.extend(ip_window.iter().map(|(c, _)| c.clone()));
+    let (user, states) = match Email::parse(&email) {
+        Ok(e) => app.store.find_user_for_login(&e, &counters, now).await?,
+        Err(_) => (None, app.store.read(&counters, now).await?),
+    };
+    let lock_state = states.first().copied().unwrap_or_default();
+    throttle::check_lockout(app, lock_state, now)?;
+    throttle::check_ip(ip_rate, states.get(1).copied().unwrap_or_default(), now)?;
     let ok = app.hasher.verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await;
     let user = match user {
         Some(u) if ok => u,
         _ => {
             tracing::info!(event = "login", outcome = "failed");
+            app.store.hit(&lock, now + 86_400, now).await?;
+            if let Some((counter, end)) = &ip_window {
+                app.store.hit(counter, *end, now).await?;
+            }
             return Err(ServiceError::NoActiveAccount);
         }
     };
+    if lock_state.count > 0 {
+        app.store.clear(&lock).await?;
+    }
     if !user.is_active {
         tracing::info!(event = "login", outcome = "inactive", user_id = %user.id);
         return Err(ACCOUNT_INACTIVE);

@@ -11,6 +11,7 @@ pub mod passwords;
 pub mod refresh;
 pub mod register;
 pub mod sessions;
+pub mod throttle;
 pub mod users;
 
 use std::collections::BTreeMap;
@@ -103,6 +104,9 @@ pub enum ServiceError {
     Forbidden { code: &'static str, detail: &'static str },
     #[error("not found")]
     NotFound,
+    /// Too many requests; retry after this many seconds.
+    #[error("throttled for {0} s")]
+    Throttled(u64),
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]

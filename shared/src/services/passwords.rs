@@ -10,7 +10,7 @@ use crate::secrets::sha256_hex;
 use super::auth::Caller;
 use super::codes::{self, claimant, wrong_guess};
 use super::register::PASSWORDS_DIFFER;
-use super::{deliver, revoke_sessions, App, FieldErrors, Form, ServiceError};
+use super::{deliver, revoke_sessions, throttle, App, ClientInfo, FieldErrors, Form, ServiceError};
 
 pub const INVALID_PASSWORD: &str = "Invalid password.";
 pub const EMAIL_NOT_FOUND: &str = "User with given email does not exist.";
@@ -107,9 +107,12 @@ pub async fn set_password(app: &App, caller: &Caller, form: &Form) -> Result<(),
 
 /// Emails a reset code to an active account. Answers alike, and no sooner than `TIMING_FLOOR`,
 /// for every address (400 for an unknown one only with `PASSWORD_RESET_SHOW_EMAIL_NOT_FOUND`).
-pub async fn reset_password(app: &App, form: &Form) -> Result<(), ServiceError> {
+pub async fn reset_password(app: &App, form: &Form, client: &ClientInfo) -> Result<(), ServiceError> {
     let started = Instant::now();
-    let outcome = send_reset(app, form).await;
+    let outcome = match throttle::spend_ip(app, "reset", app.settings.rate_reset_ip, client.ip.as_deref()).await {
+        Ok(()) => send_reset(app, form).await,
+        Err(e) => Err(e),
+    };
     if let Some(rest) = app.settings.timing_floor.checked_sub(started.elapsed()) {
         tokio::time::sleep(rest).await;
     }
@@ -134,6 +137,9 @@ async fn send_reset(app: &App, form: &Form) -> Result<(), ServiceError> {
         }
         return Ok(());
     };
+    if !throttle::email_allowed(app, user.email.normalised()).await? {
+        return Ok(());
+    }
     let code = codes::issue(app, &user, CodePurpose::PasswordReset, None).await?;
     deliver(app, &codes::email(app, EmailKind::PasswordReset, &user, &s.password_reset_confirm_url, &code), &user.id)
         .await;
@@ -170,6 +176,8 @@ pub async fn reset_password_confirm(app: &App, form: &Form) -> Result<(), Servic
         Err(ActivateError::Store(e)) => return Err(e.into()),
     }
     revoke_sessions(app, &user.id, None).await?;
+    // A successful reset lifts a login lockout.
+    app.store.clear(&throttle::lockout_counter(user.email.as_str())).await?;
     tracing::info!(event = "password_reset", outcome = "confirmed", user_id = %user.id);
     deliver(app, &mail::render(s, EmailKind::PasswordChanged, &user, Extras::default()), &user.id).await;
     Ok(())

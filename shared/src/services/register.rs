@@ -4,7 +4,7 @@ use crate::domain::{CodePurpose, Email, Password, User, UserId, Username};
 use crate::mail::{self, Extras};
 use crate::ports::{CreateUserError, EmailKind};
 
-use super::{codes, deliver, App, FieldErrors, Form, ServiceError};
+use super::{codes, deliver, throttle, App, ClientInfo, FieldErrors, Form, ServiceError};
 
 pub const EMAIL_TAKEN: &str = "user with this email address already exists.";
 pub const USERNAME_TAKEN: &str = "A user with that username already exists.";
@@ -79,7 +79,8 @@ fn parse(app: &App, form: &Form) -> Result<Registration, ServiceError> {
 
 /// Creates the user (and its activation code) atomically, then sends the activation email.
 /// A failed email does not undo the registration: `resend_activation` recovers it.
-pub async fn register(app: &App, form: &Form) -> Result<User, ServiceError> {
+pub async fn register(app: &App, form: &Form, client: &ClientInfo) -> Result<User, ServiceError> {
+    throttle::spend_ip(app, "register", app.settings.rate_register_ip, client.ip.as_deref()).await?;
     let r = parse(app, form)?;
     let password_hash = app.hasher.hash(&r.password).await?;
     let now = app.now();

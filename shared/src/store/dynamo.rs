@@ -21,6 +21,7 @@ use crate::ports::{
     ActivateError, ChangeEmailError, CodeRecord, CodeStore, CreateUserError, Rotation, Session, SessionStore,
     StoreError, StoreResult, UpdateUserError, UserStore, MAX_CODE_ATTEMPTS,
 };
+use crate::ports::{CounterKey, CounterState, Limiter};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -554,6 +555,25 @@ impl UserStore for DynamoStore {
         self.get_user(&id, now).await
     }
 
+    async fn find_user_for_login(
+        &self,
+        email: &Email,
+        counters: &[CounterKey],
+        now: i64,
+    ) -> StoreResult<(Option<User>, Vec<CounterState>)> {
+        // One BatchGetItem for the claim and the counters, then the user.
+        let (claim, states) = self.read_items(counters, Some(email), now).await?;
+        let user = match claim {
+            Some(item) if !expired(&item, now) => {
+                let id = UserId::parse(&get_s(&item, "user_id")?)
+                    .ok_or_else(|| StoreError("claim user id malformed".into()))?;
+                self.get_user(&id, now).await?
+            }
+            _ => None,
+        };
+        Ok((user, states))
+    }
+
     async fn activate(&self, id: &UserId, code_hash: &str, now: i64) -> Result<(), ActivateError> {
         let Some(user) = self.get_user(id, now).await? else {
             return Err(ActivateError::NotActivatable);
@@ -1029,6 +1049,148 @@ impl SessionStore for DynamoStore {
             .map(|sk| key(user_pk(user), &sk))
             .collect();
         self.batch_delete(keys).await
+    }
+}
+
+fn counter_key(c: &CounterKey) -> Item {
+    key(format!("RATE#{}#{}", c.scope, c.key), &c.slot)
+}
+
+fn counter_state(item: &Item) -> CounterState {
+    CounterState {
+        count: get_opt_n(item, "count").ok().flatten().unwrap_or(0),
+        last_at: get_opt_n(item, "last_at").ok().flatten().unwrap_or(0),
+    }
+}
+
+impl DynamoStore {
+    /// One BatchGetItem for counters and, with `email`, that email's claim (returned apart).
+    async fn read_items(
+        &self,
+        counters: &[CounterKey],
+        email: Option<&Email>,
+        now: i64,
+    ) -> StoreResult<(Option<Item>, Vec<CounterState>)> {
+        let claim_key = email.map(|e| key(email_pk(e), "EMAIL"));
+        let mut keys = KeysAndAttributes::builder().consistent_read(true);
+        if let Some(k) = &claim_key {
+            keys = keys.keys(k.clone());
+        }
+        for c in counters {
+            keys = keys.keys(counter_key(c));
+        }
+        let mut request = HashMap::from([(self.table.clone(), keys.build().map_err(build_err)?)]);
+        let mut found: Vec<Item> = Vec::new();
+        for attempt in 0..5 {
+            let out = self.client.batch_get_item().set_request_items(Some(request)).send().await.map_err(store_err)?;
+            if let Some(mut responses) = out.responses {
+                found.extend(responses.remove(&self.table).unwrap_or_default());
+            }
+            match out.unprocessed_keys {
+                Some(rest) if !rest.is_empty() => {
+                    request = rest;
+                    tokio::time::sleep(backoff(attempt + 1)).await;
+                }
+                _ => {
+                    let claim = claim_key.as_ref().and_then(|k| {
+                        found.iter().find(|i| i.get("pk") == k.get("pk") && i.get("sk") == k.get("sk")).cloned()
+                    });
+                    let states = counters
+                        .iter()
+                        .map(|c| {
+                            let k = counter_key(c);
+                            found
+                                .iter()
+                                .find(|i| i.get("pk") == k.get("pk") && i.get("sk") == k.get("sk") && !expired(i, now))
+                                .map(counter_state)
+                                .unwrap_or_default()
+                        })
+                        .collect();
+                    return Ok((claim, states));
+                }
+            }
+        }
+        Err(StoreError("BatchGetItem left keys unprocessed".into()))
+    }
+}
+
+#[async_trait]
+impl Limiter for DynamoStore {
+    async fn hit(&self, counter: &CounterKey, expires_at: i64, now: i64) -> StoreResult<CounterState> {
+        // An expired counter still in the table starts again from one.
+        let fresh = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(counter_key(counter)))
+            .update_expression("SET #count = :one, #last_at = :now, #expires_at = :exp")
+            .condition_expression("attribute_not_exists(pk) OR #expires_at <= :now")
+            .set_expression_attribute_names(Names::of(&["count", "last_at", "expires_at"]).0)
+            .set_expression_attribute_values(
+                Values::default().with(":one", n(1)).with(":now", n(now)).with(":exp", n(expires_at)).0,
+            )
+            .send()
+            .await;
+        match fresh {
+            Ok(_) => return Ok(CounterState { count: 1, last_at: now }),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {}
+            Err(e) => return Err(store_err(e)),
+        }
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(counter_key(counter)))
+            .update_expression("ADD #count :one SET #last_at = :now, #expires_at = :exp")
+            .set_expression_attribute_names(Names::of(&["count", "last_at", "expires_at"]).0)
+            .set_expression_attribute_values(
+                Values::default().with(":one", n(1)).with(":now", n(now)).with(":exp", n(expires_at)).0,
+            )
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(store_err)?;
+        Ok(out.attributes.as_ref().map(counter_state).unwrap_or_default())
+    }
+
+    async fn read(&self, counters: &[CounterKey], now: i64) -> StoreResult<Vec<CounterState>> {
+        if counters.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.read_items(counters, None, now).await?.1)
+    }
+
+    async fn clear(&self, counter: &CounterKey) -> StoreResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(counter_key(counter)))
+            .send()
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn take_cooldown(&self, counter: &CounterKey, until: i64, now: i64) -> StoreResult<bool> {
+        let mut item = counter_key(counter);
+        item.insert("count".into(), n(1));
+        item.insert("last_at".into(), n(now));
+        item.insert("expires_at".into(), n(until));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(FREE_CLAIM)
+            .set_expression_attribute_names(Names::of(&["expires_at"]).0)
+            .set_expression_attribute_values(Values::default().with(":now", n(now)).0)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(store_err(e)),
+        }
     }
 }
 

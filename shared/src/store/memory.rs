@@ -11,6 +11,7 @@ use crate::ports::{
     ActivateError, ChangeEmailError, CodeRecord, CodeStore, CreateUserError, Rotation, Session, SessionStore,
     StoreError, StoreResult, UpdateUserError, UserStore, MAX_CODE_ATTEMPTS,
 };
+use crate::ports::{CounterKey, CounterState, Limiter};
 
 #[derive(Clone, Debug)]
 struct Claim {
@@ -31,6 +32,7 @@ struct State {
     usernames: HashMap<String, Claim>,
     codes: HashMap<(UserId, CodePurpose), CodeRecord>,
     sessions: HashMap<(UserId, String), Session>,
+    counters: HashMap<CounterKey, (CounterState, i64)>,
 }
 
 /// The memory store.
@@ -98,6 +100,16 @@ impl UserStore for MemoryStore {
             return Ok(None);
         };
         Ok(s.users.get(&claim.user_id).filter(|u| !u.is_expired(now)).cloned())
+    }
+
+    async fn find_user_for_login(
+        &self,
+        email: &Email,
+        counters: &[CounterKey],
+        now: i64,
+    ) -> StoreResult<(Option<User>, Vec<CounterState>)> {
+        let user = self.find_user_by_email(email, now).await?;
+        Ok((user, self.read(counters, now).await?))
     }
 
     async fn activate(&self, id: &UserId, code_hash: &str, now: i64) -> Result<(), ActivateError> {
@@ -356,5 +368,42 @@ impl SessionStore for MemoryStore {
     async fn delete_sessions(&self, user: &UserId, except: Option<&str>) -> StoreResult<()> {
         self.lock()?.sessions.retain(|(id, sid), _| id != user || except == Some(sid.as_str()));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Limiter for MemoryStore {
+    async fn hit(&self, counter: &CounterKey, expires_at: i64, now: i64) -> StoreResult<CounterState> {
+        let mut s = self.lock()?;
+        let entry = s.counters.entry(counter.clone()).or_insert((CounterState::default(), expires_at));
+        if entry.1 <= now {
+            *entry = (CounterState::default(), expires_at);
+        }
+        entry.0.count += 1;
+        entry.0.last_at = now;
+        entry.1 = expires_at;
+        Ok(entry.0)
+    }
+
+    async fn read(&self, counters: &[CounterKey], now: i64) -> StoreResult<Vec<CounterState>> {
+        let s = self.lock()?;
+        Ok(counters
+            .iter()
+            .map(|c| s.counters.get(c).filter(|(_, exp)| *exp > now).map(|(st, _)| *st).unwrap_or_default())
+            .collect())
+    }
+
+    async fn clear(&self, counter: &CounterKey) -> StoreResult<()> {
+        self.lock()?.counters.remove(counter);
+        Ok(())
+    }
+
+    async fn take_cooldown(&self, counter: &CounterKey, until: i64, now: i64) -> StoreResult<bool> {
+        let mut s = self.lock()?;
+        if s.counters.get(counter).is_some_and(|(_, exp)| *exp > now) {
+            return Ok(false);
+        }
+        s.counters.insert(counter.clone(), (CounterState { count: 1, last_at: now }, until));
+        Ok(true)
     }
 }
