@@ -485,10 +485,10 @@ async fn counters_count_expire_and_cool_down(h: Harness) {
         vec![CounterState { count: 2, last_at: NOW + 1 }, CounterState::default()]
     );
     // Expired but still stored: reads as zero and starts again from one.
-    assert_eq!(h.store.read(&[c.clone()], NOW + 10).await.unwrap(), vec![CounterState::default()]);
+    assert_eq!(h.store.read(std::slice::from_ref(&c), NOW + 10).await.unwrap(), vec![CounterState::default()]);
     assert_eq!(h.store.hit(&c, NOW + 30, NOW + 10).await.unwrap().count, 1);
     h.store.clear(&c).await.unwrap();
-    assert_eq!(h.store.read(&[c.clone()], NOW).await.unwrap(), vec![CounterState::default()]);
+    assert_eq!(h.store.read(std::slice::from_ref(&c), NOW).await.unwrap(), vec![CounterState::default()]);
     // Concurrent hits are all counted.
     let mut tasks = Vec::new();
     for _ in 0..10 {
@@ -510,7 +510,7 @@ async fn login_lookup_reads_claim_and_counters_together(h: Harness) {
     h.store.create_user(&u, None, NOW).await.unwrap();
     let lock = CounterKey { scope: "login", key: "ada@example.com".into(), slot: "STATE".into() };
     h.store.hit(&lock, NOW + 100, NOW).await.unwrap();
-    let (found, states) = h.store.find_user_for_login(&u.email, &[lock.clone()], NOW).await.unwrap();
+    let (found, states) = h.store.find_user_for_login(&u.email, std::slice::from_ref(&lock), NOW).await.unwrap();
     assert_eq!((found.map(|x| x.id), states[0].count), (Some(u.id.clone()), 1));
     let (none, states) =
         h.store.find_user_for_login(&Email::parse("nobody@example.com").unwrap(), &[lock], NOW).await.unwrap();
