@@ -56,6 +56,15 @@ pub static ROUTES: &[Route] = &[
     route!("DELETE", "/auth/sessions", sessions),
     route!("DELETE", "/auth/sessions/{id}", sessions_detail),
     route!("GET", "/auth/.well-known/jwks.json", jwks),
+    route!("GET", "/auth/users/me/has_group/{group}", users_me_has),
+    route!("GET", "/auth/users/me/has_permission/{perm}", users_me_has),
+    route!("GET", "/auth/admin/groups", admin_groups),
+    route!("POST", "/auth/admin/groups", admin_groups),
+    route!("GET", "/auth/admin/groups/{name}", admin_groups_detail),
+    route!("PUT", "/auth/admin/groups/{name}", admin_groups_detail),
+    route!("PATCH", "/auth/admin/groups/{name}", admin_groups_detail),
+    route!("DELETE", "/auth/admin/groups/{name}", admin_groups_detail),
+    route!("GET", "/auth/admin/permissions", admin_permissions),
 ];
 
 /// What the table says about a request.

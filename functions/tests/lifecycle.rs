@@ -395,6 +395,12 @@ async fn user_detail_is_for_staff_or_self() {
     assert_eq!(t.call("GET", "/auth/users/activation/", None, Some(&ada)).await.status, StatusCode::METHOD_NOT_ALLOWED);
 
     t.make_staff("ada@example.com").await;
+    for name in ["editors", "reviewers"] {
+        let r = t.call("POST", "/auth/admin/groups/", Some(json!({"name": name})), Some(&ada)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let r = t.call("PATCH", &path, Some(json!({"groups": ["nope"]})), Some(&ada)).await;
+    assert_eq!(r.body, json!({"groups": ["Invalid group \"nope\" - object does not exist."]}));
     let r = t
         .call(
             "PATCH",

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use async_trait::async_trait;
 
-use crate::domain::{CodePurpose, Email, User, UserId};
+use crate::domain::{CodePurpose, Email, Group, User, UserId};
 
 /// Unix seconds from a clock the caller chooses (tests never sleep).
 pub trait Clock: Send + Sync {
@@ -306,9 +306,20 @@ pub trait Limiter: Send + Sync {
     async fn take_cooldown(&self, counter: &CounterKey, until: i64, now: i64) -> StoreResult<bool>;
 }
 
+/// Groups and their permissions.
+#[async_trait]
+pub trait GroupStore: Send + Sync {
+    /// Writes a group; with `create`, only if no group has that name (false otherwise).
+    async fn put_group(&self, group: &Group, create: bool) -> StoreResult<bool>;
+    async fn get_groups(&self, names: &[String]) -> StoreResult<Vec<Group>>;
+    async fn list_groups(&self) -> StoreResult<Vec<Group>>;
+    /// Deletes a group; false when there was none.
+    async fn delete_group(&self, name: &str) -> StoreResult<bool>;
+}
+
 /// Everything a handler may need from storage.
-pub trait Store: UserStore + CodeStore + SessionStore + Limiter {}
-impl<T: UserStore + CodeStore + SessionStore + Limiter> Store for T {}
+pub trait Store: UserStore + CodeStore + SessionStore + Limiter + GroupStore {}
+impl<T: UserStore + CodeStore + SessionStore + Limiter + GroupStore> Store for T {}
 
 /// The kinds of email Gatehouse sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

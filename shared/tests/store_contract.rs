@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use gatehouse_core::domain::{CodePurpose, Email, User, UserId, Username};
+use gatehouse_core::domain::{CodePurpose, Email, Group, User, UserId, Username};
 use gatehouse_core::ports::{
     ActivateError, ChangeEmailError, CodeRecord, CounterKey, CounterState, CreateUserError, Rotation, Session, Store,
     UpdateUserError,
@@ -517,6 +517,26 @@ async fn login_lookup_reads_claim_and_counters_together(h: Harness) {
     assert_eq!((none, states.len()), (None, 1));
 }
 
+async fn groups_are_created_once_listed_and_deleted(h: Harness) {
+    let g = Group {
+        name: "editors".into(),
+        description: "Edit".into(),
+        permissions: vec!["a.edit".into(), "a.publish".into()],
+    };
+    assert!(h.store.put_group(&g, true).await.unwrap());
+    assert!(!h.store.put_group(&g, true).await.unwrap(), "create refuses a taken name");
+    let mut changed = g.clone();
+    changed.permissions = vec![];
+    assert!(h.store.put_group(&changed, false).await.unwrap());
+    let r = Group { name: "readers".into(), description: String::new(), permissions: vec!["a.read".into()] };
+    h.store.put_group(&r, true).await.unwrap();
+    assert_eq!(h.store.list_groups().await.unwrap(), vec![changed.clone(), r.clone()]);
+    assert_eq!(h.store.get_groups(&["readers".into(), "nope".into()]).await.unwrap(), vec![r]);
+    assert!(h.store.delete_group("editors").await.unwrap());
+    assert!(!h.store.delete_group("editors").await.unwrap());
+    assert_eq!(h.store.list_groups().await.unwrap().len(), 1);
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -552,4 +572,5 @@ contract!(
     users_page_through_every_live_user_once,
     counters_count_expire_and_cool_down,
     login_lookup_reads_claim_and_counters_together,
+    groups_are_created_once_listed_and_deleted,
 );

@@ -2,6 +2,9 @@
 //! boxed entry point used by its binary, the route table and the dev server.
 
 pub mod activation;
+pub mod admin_groups;
+pub mod admin_groups_detail;
+pub mod admin_permissions;
 pub mod fallback;
 pub mod jwks;
 pub mod jwt_blacklist;
@@ -20,6 +23,7 @@ pub mod set_password;
 pub mod users;
 pub mod users_detail;
 pub mod users_me;
+pub mod users_me_has;
 
 /// Declares `handle` and `handler` around the module's
 /// `async fn run(&App, &Request) -> Result<Response<Body>, Reject>`.

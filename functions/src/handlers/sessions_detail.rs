@@ -2,7 +2,7 @@
 
 use gatehouse_core::services::{auth, sessions};
 use gatehouse_core::App;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 
 use crate::http::{self, Reject};
 
@@ -10,7 +10,7 @@ super::entry_point!();
 
 async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
     let caller = auth::authenticate(app, http::bearer(req)?).await?;
-    let sid = req.path_parameters_ref().and_then(|p| p.first("id")).unwrap_or_default().to_owned();
+    let sid = http::path_param(req, "id");
     sessions::revoke(app, &caller, &sid).await?;
     Ok(http::no_content())
 }

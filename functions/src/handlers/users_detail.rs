@@ -3,7 +3,7 @@
 use gatehouse_core::services::{auth, users};
 use gatehouse_core::App;
 use lambda_http::http::{Method, StatusCode};
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 
 use crate::http::{self, Reject};
 use crate::routes::{self, Match};
@@ -17,7 +17,7 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
         Match::WrongMethod(allowed) => return Ok(http::method_not_allowed(req.method().as_str(), &allowed)),
         _ => return Ok(http::not_found()),
     }
-    let id = req.path_parameters_ref().and_then(|p| p.first("id")).map(str::to_owned).unwrap_or_default();
+    let id = http::path_param(req, "id");
     let caller = auth::authenticate(app, http::bearer(req)?).await?;
     match *req.method() {
         Method::GET => Ok(http::json(StatusCode::OK, &http::user_body(&users::target(app, &caller, &id).await?))),

@@ -4,4 +4,4 @@ mod email;
 mod user;
 
 pub use email::Email;
-pub use user::{CodePurpose, Password, User, UserId, Username};
+pub use user::{CodePurpose, Group, Password, User, UserId, Username};

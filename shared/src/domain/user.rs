@@ -174,3 +174,18 @@ mod tests {
         assert!(Password::parse(String::new()).is_err());
     }
 }
+
+/// A group: a name, a description and the permissions its members get.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub name: String,
+    pub description: String,
+    pub permissions: Vec<String>,
+}
+
+impl Group {
+    /// Checks a group or permission name: 1 to 150 characters, no control characters, no `/`.
+    pub fn valid_name(name: &str) -> bool {
+        !name.trim().is_empty() && name.chars().count() <= 150 && !name.chars().any(|c| c.is_control() || c == '/')
+    }
+}

@@ -105,6 +105,9 @@ pub async fn update(app: &App, target: &User, form: &Form, admin: bool) -> Resul
         if updated == current {
             return Ok(current);
         }
+        if updated.groups != current.groups {
+            super::groups::check_exist(app, &updated.groups).await?;
+        }
         let now = app.now();
         let disabling = current.is_active && !updated.is_active;
         if disabling {

@@ -4,6 +4,7 @@ pub mod activation;
 pub mod auth;
 pub mod codes;
 pub mod email_change;
+pub mod groups;
 pub mod input;
 pub mod login;
 pub mod me;

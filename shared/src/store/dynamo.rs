@@ -16,12 +16,13 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
+use crate::domain::Group;
 use crate::domain::{CodePurpose, Email, User, UserId, Username};
 use crate::ports::{
     ActivateError, ChangeEmailError, CodeRecord, CodeStore, CreateUserError, Rotation, Session, SessionStore,
     StoreError, StoreResult, UpdateUserError, UserStore, MAX_CODE_ATTEMPTS,
 };
-use crate::ports::{CounterKey, CounterState, Limiter};
+use crate::ports::{CounterKey, CounterState, GroupStore, Limiter};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -1191,6 +1192,70 @@ impl Limiter for DynamoStore {
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
             Err(e) => Err(store_err(e)),
         }
+    }
+}
+
+fn group_key(name: &str) -> Item {
+    key(format!("GROUP#{name}"), "GROUP")
+}
+
+fn group_from_item(item: &Item) -> StoreResult<Group> {
+    let permissions = match item.get("permissions") {
+        Some(AttributeValue::L(list)) => list.iter().filter_map(|v| v.as_s().ok().cloned()).collect(),
+        _ => Vec::new(),
+    };
+    Ok(Group {
+        name: get_s(item, "name")?,
+        description: get_opt_s(item, "description").unwrap_or_default(),
+        permissions,
+    })
+}
+
+#[async_trait]
+impl GroupStore for DynamoStore {
+    async fn put_group(&self, group: &Group, create: bool) -> StoreResult<bool> {
+        let mut item = group_key(&group.name);
+        item.insert("name".into(), s(&group.name));
+        item.insert("description".into(), s(&group.description));
+        item.insert("permissions".into(), AttributeValue::L(group.permissions.iter().map(s).collect()));
+        let mut put = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        if create {
+            put = put.condition_expression("attribute_not_exists(pk)");
+        }
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    async fn get_groups(&self, names: &[String]) -> StoreResult<Vec<Group>> {
+        let mut out = Vec::new();
+        for name in names {
+            let Some(item) = self.get(format!("GROUP#{name}"), "GROUP").await? else { continue };
+            out.push(group_from_item(&item)?);
+        }
+        Ok(out)
+    }
+
+    async fn list_groups(&self) -> StoreResult<Vec<Group>> {
+        let mut groups: Vec<Group> =
+            self.scan_prefix("GROUP#").await?.iter().map(group_from_item).collect::<StoreResult<_>>()?;
+        groups.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(groups)
+    }
+
+    async fn delete_group(&self, name: &str) -> StoreResult<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(group_key(name)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(store_err)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 }
 

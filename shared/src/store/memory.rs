@@ -6,12 +6,13 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use crate::domain::Group;
 use crate::domain::{CodePurpose, Email, User, UserId};
 use crate::ports::{
     ActivateError, ChangeEmailError, CodeRecord, CodeStore, CreateUserError, Rotation, Session, SessionStore,
     StoreError, StoreResult, UpdateUserError, UserStore, MAX_CODE_ATTEMPTS,
 };
-use crate::ports::{CounterKey, CounterState, Limiter};
+use crate::ports::{CounterKey, CounterState, GroupStore, Limiter};
 
 #[derive(Clone, Debug)]
 struct Claim {
@@ -33,6 +34,7 @@ struct State {
     codes: HashMap<(UserId, CodePurpose), CodeRecord>,
     sessions: HashMap<(UserId, String), Session>,
     counters: HashMap<CounterKey, (CounterState, i64)>,
+    groups: std::collections::BTreeMap<String, Group>,
 }
 
 /// The memory store.
@@ -405,5 +407,30 @@ impl Limiter for MemoryStore {
         }
         s.counters.insert(counter.clone(), (CounterState { count: 1, last_at: now }, until));
         Ok(true)
+    }
+}
+
+#[async_trait]
+impl GroupStore for MemoryStore {
+    async fn put_group(&self, group: &Group, create: bool) -> StoreResult<bool> {
+        let mut s = self.lock()?;
+        if create && s.groups.contains_key(&group.name) {
+            return Ok(false);
+        }
+        s.groups.insert(group.name.clone(), group.clone());
+        Ok(true)
+    }
+
+    async fn get_groups(&self, names: &[String]) -> StoreResult<Vec<Group>> {
+        let s = self.lock()?;
+        Ok(names.iter().filter_map(|n| s.groups.get(n).cloned()).collect())
+    }
+
+    async fn list_groups(&self) -> StoreResult<Vec<Group>> {
+        Ok(self.lock()?.groups.values().cloned().collect())
+    }
+
+    async fn delete_group(&self, name: &str) -> StoreResult<bool> {
+        Ok(self.lock()?.groups.remove(name).is_some())
     }
 }

@@ -1,0 +1,8 @@
+//! Lambda function `admin_groups`.
+
+use gatehouse_functions::{boot, handlers::admin_groups};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(admin_groups::handler).await
+}

@@ -1,0 +1,8 @@
+//! Lambda function `admin_groups_detail`.
+
+use gatehouse_functions::{boot, handlers::admin_groups_detail};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(admin_groups_detail::handler).await
+}
