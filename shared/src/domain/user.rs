@@ -12,6 +12,11 @@ impl UserId {
         Self(uuid::Uuid::now_v7().to_string())
     }
 
+    /// The all-zero id, which no user ever has (UUIDv7 ids carry a timestamp).
+    pub fn nil() -> Self {
+        Self(uuid::Uuid::nil().to_string())
+    }
+
     /// Parses the canonical form; anything else is not a user id.
     pub fn parse(raw: &str) -> Option<Self> {
         let id = uuid::Uuid::try_parse(raw).ok()?;

@@ -570,7 +570,12 @@ impl UserStore for DynamoStore {
                     .ok_or_else(|| StoreError("claim user id malformed".into()))?;
                 self.get_user(&id, now).await?
             }
-            _ => None,
+            _ => {
+                // The same second read as for a known address, so that the answer's timing does
+                // not tell whether the account exists.
+                self.get(user_pk(&UserId::nil()), PROFILE).await?;
+                None
+            }
         };
         Ok((user, states))
     }
