@@ -493,3 +493,113 @@ async fn listusers_pages_through_many_users_with_progress() {
     assert!(err.contains("100 users so far") && err.contains("200 users so far"), "{err}");
     assert!(err.contains("230 users"), "{err}");
 }
+
+/// authctl on a pseudo-terminal (through util-linux `script`), answering its prompts as they come.
+struct Pty {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Pty {
+    fn spawn(t: &Table, args: &[&str]) -> Self {
+        let line = std::iter::once(BIN).chain(args.iter().copied()).collect::<Vec<_>>().join(" ");
+        let cmd = t.cmd(&[], &[]);
+        let mut script = Command::new("script");
+        script.args(["-qec", &line, "/dev/null"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => script.env(k, v),
+                None => script.env_remove(k),
+            };
+        }
+        let mut child = script.spawn().expect("util-linux script runs");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Self { child, stdin, seen }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.seen.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until the terminal has shown `needle` `times` times in all.
+    fn expect(&self, needle: &str, times: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while self.text().matches(needle).count() < times {
+            assert!(std::time::Instant::now() < deadline, "waited for {needle:?} x{times}; saw {:?}", self.text());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn answer(&mut self, line: &str) {
+        use std::io::Write;
+        self.stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn finish(mut self) -> (i32, String) {
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        (status.code().unwrap_or(-1), self.text())
+    }
+}
+
+fn have_script() -> bool {
+    Command::new("script").arg("--version").output().is_ok_and(|o| o.status.success())
+}
+
+#[tokio::test]
+async fn interactive_prompts_through_a_pseudo_terminal_mask_and_confirm_the_password() {
+    if !have_script() {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    }
+    let t = Table::new("pty").await;
+
+    // Email asked for, password entered twice; a mismatch asks again; nothing is echoed.
+    let mut pty = Pty::spawn(&t, &["createsuperuser"]);
+    pty.expect("Email: ", 1);
+    pty.answer("tty@example.com");
+    pty.expect("Password: ", 1);
+    pty.answer("first try words");
+    pty.expect("Password (again): ", 1);
+    pty.answer("something else");
+    pty.expect("differ", 1);
+    pty.expect("Password: ", 2);
+    pty.answer("typed on a terminal");
+    pty.expect("Password (again): ", 2);
+    pty.answer("typed on a terminal");
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("created superuser tty@example.com"), "{screen}");
+    assert!(!screen.contains("typed on a terminal") && !screen.contains("first try"), "echoed: {screen}");
+    let user = t.user("tty@example.com").await.unwrap();
+    assert!(user.is_superuser);
+    assert!(verifies(&user, "typed on a terminal").await);
+
+    // A refused password is explained and asked for again; three refusals give up with 2.
+    let mut pty = Pty::spawn(&t, &["changepassword", "--email", "tty@example.com"]);
+    for round in 1..=3 {
+        pty.expect("Password: ", round);
+        pty.answer("12345");
+        pty.expect("Password (again): ", round);
+        pty.answer("12345");
+        pty.expect("entirely numeric", round);
+    }
+    let (code, screen) = pty.finish();
+    assert_eq!(code, 2, "{screen}");
+    assert!(verifies(&t.user("tty@example.com").await.unwrap(), "typed on a terminal").await);
+}
