@@ -36,7 +36,20 @@ impl Fail {
 
 impl From<gatehouse_core::ports::StoreError> for Fail {
     fn from(e: gatehouse_core::ports::StoreError) -> Self {
-        Self::runtime(e.to_string())
+        let msg = e.to_string();
+        let hint = if msg.contains("ResourceNotFoundException") {
+            format!(" (is TABLE_NAME={} right, and does the table exist?)", env::table_name())
+        } else if msg.contains("dispatch failure") {
+            match env::local_endpoint() {
+                Some(url) => format!(" (is the emulator running at {url}?)"),
+                None => " (is DynamoDB reachable from here?)".to_owned(),
+            }
+        } else if msg.contains("failed to construct request") {
+            " (check AWS_REGION and the AWS credentials)".to_owned()
+        } else {
+            String::new()
+        };
+        Self::runtime(format!("{msg}{hint}"))
     }
 }
 
