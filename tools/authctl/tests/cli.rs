@@ -603,3 +603,15 @@ async fn interactive_prompts_through_a_pseudo_terminal_mask_and_confirm_the_pass
     assert_eq!(code, 2, "{screen}");
     assert!(verifies(&t.user("tty@example.com").await.unwrap(), "typed on a terminal").await);
 }
+
+#[test]
+fn store_errors_exit_1_with_a_hint() {
+    let mut cmd = base(&["listusers"]);
+    cmd.env("AWS_ENDPOINT_URL", endpoint()).env("TABLE_NAME", "authctl-no-such-table");
+    let o = out(&mut cmd);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("does the table exist?"), "{}", stderr(&o));
+    let o = out(base(&["listusers"]).env("AWS_ENDPOINT_URL", "http://127.0.0.1:9").env("TABLE_NAME", "x"));
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("is the emulator running at http://127.0.0.1:9?"), "{}", stderr(&o));
+}
