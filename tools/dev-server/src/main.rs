@@ -100,6 +100,9 @@ fn dev_key(path: &std::path::Path) -> Result<String, String> {
 
 type HttpResponse = hyper::Response<Full<Bytes>>;
 
+/// The OpenAPI document of the API, served at `/auth/openapi.json`.
+const OPENAPI: &str = include_str!("../../../infra/openapi.json");
+
 fn to_hyper(resp: lambda_http::Response<Body>) -> HttpResponse {
     let (parts, body) = resp.into_parts();
     let bytes = match body {
@@ -119,6 +122,12 @@ async fn serve(
     let (parts, body) = req.into_parts();
     if parts.uri.path() == "/_dev/emails" {
         return Ok(to_hyper(server.mailbox.listing(parts.uri.query())));
+    }
+    if matches!(parts.uri.path(), "/auth/openapi.json" | "/auth/openapi.json/") {
+        let mut resp = hyper::Response::new(Full::new(Bytes::from_static(OPENAPI.as_bytes())));
+        resp.headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+        return Ok(resp);
     }
     let bytes = match Limited::new(body, gatehouse_functions::http::MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
