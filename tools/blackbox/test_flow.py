@@ -117,9 +117,10 @@ def test_register_activate_login_me_refresh_verify():
     # how long after the rotation it comes; the in-process tests drive that with a clock.)
     status, body, _ = call("POST", "/auth/jwt/refresh/", {"refresh": pair["refresh"]})
     assert (status, body["code"]) == (401, "token_not_valid")
-    # Logging out this device ends the session: its access token is refused at once.
+    # Logging out this device ends the session (if the replay, landing a second after the
+    # rotation, has not already revoked it): its access token is refused at once either way.
     status, body, _ = call("POST", "/auth/jwt/blacklist/", {"refresh": rotated["refresh"]})
-    assert (status, body) == (200, {})
+    assert (status, body) in ((200, {}), (401, {"detail": "Given token not valid for any token type", "code": "token_not_valid"}))
     status, _, _ = call("GET", "/auth/users/me/", token=rotated["access"])
     assert status == 401
 
