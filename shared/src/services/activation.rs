@@ -1,6 +1,6 @@
 //! `POST /auth/users/activation/` and `POST /auth/users/resend_activation/`.
 
-use crate::domain::{CodePurpose, Email};
+use crate::domain::CodePurpose;
 use crate::mail::{self, Extras};
 use crate::ports::{ActivateError, EmailKind};
 use crate::secrets::sha256_hex;
@@ -54,14 +54,7 @@ pub async fn activate(app: &App, form: &Form, client: &ClientInfo) -> Result<Opt
 /// The new code replaces the previous one.
 pub async fn resend(app: &App, form: &Form, client: &ClientInfo) -> Result<(), ServiceError> {
     throttle::spend_ip(app, "resend", app.settings.rate_resend_ip, client.ip.as_deref()).await?;
-    let mut errors = FieldErrors::default();
-    let raw = form.required("email", &mut errors);
-    errors.finish()?;
-    let email = match raw.as_deref().map(Email::parse) {
-        Some(Ok(e)) => e,
-        Some(Err(msg)) => return Err(FieldErrors::single("email", msg)),
-        None => return Err(FieldErrors::single("email", super::input::REQUIRED)),
-    };
+    let email = form.email("email")?;
     let s = &app.settings;
     let Some(user) = app.store.find_user_by_email(&email, app.now()).await? else {
         return Ok(());

@@ -56,6 +56,15 @@ impl Form {
         }
     }
 
+    /// A required email address (the only field of resend / reset requests).
+    pub fn email(&self, field: &str) -> Result<crate::domain::Email, super::ServiceError> {
+        let mut errors = FieldErrors::default();
+        let raw = self.required(field, &mut errors);
+        errors.finish()?;
+        let raw = raw.ok_or_else(|| FieldErrors::single(field, REQUIRED))?;
+        crate::domain::Email::parse(&raw).map_err(|msg| FieldErrors::single(field, msg))
+    }
+
     /// An optional string (blank allowed, null treated as absent); `max_chars` enforced.
     pub fn optional(&self, field: &str, max_chars: usize, errors: &mut FieldErrors) -> Option<String> {
         let s = self.raw(field, errors, true)??;

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use crate::domain::{CodePurpose, Email, Password, User};
+use crate::domain::{CodePurpose, Password, User};
 use crate::mail::{self, Extras};
 use crate::ports::{ActivateError, EmailKind, UpdateUserError};
 use crate::secrets::sha256_hex;
@@ -120,14 +120,7 @@ pub async fn reset_password(app: &App, form: &Form, client: &ClientInfo) -> Resu
 }
 
 async fn send_reset(app: &App, form: &Form) -> Result<(), ServiceError> {
-    let mut errors = FieldErrors::default();
-    let raw = form.required("email", &mut errors);
-    errors.finish()?;
-    let email = match raw.as_deref().map(Email::parse) {
-        Some(Ok(e)) => e,
-        Some(Err(msg)) => return Err(FieldErrors::single("email", msg)),
-        None => return Err(FieldErrors::single("email", super::input::REQUIRED)),
-    };
+    let email = form.email("email")?;
     let s = &app.settings;
     let user = app.store.find_user_by_email(&email, app.now()).await?.filter(|u| u.is_active);
     let Some(user) = user else {

@@ -950,39 +950,17 @@ impl SessionStore for DynamoStore {
         sid: &str,
         now: i64,
     ) -> StoreResult<(Option<User>, Option<Session>)> {
-        let keys = KeysAndAttributes::builder()
-            .keys(key(user_pk(user), PROFILE))
-            .keys(key(user_pk(user), &session_sk(sid)))
-            .consistent_read(true)
-            .build()
-            .map_err(build_err)?;
-        let mut request = HashMap::from([(self.table.clone(), keys)]);
-        let mut found: Vec<Item> = Vec::new();
-        for attempt in 0..5 {
-            let out = self.client.batch_get_item().set_request_items(Some(request)).send().await.map_err(store_err)?;
-            if let Some(mut responses) = out.responses {
-                found.extend(responses.remove(&self.table).unwrap_or_default());
-            }
-            match out.unprocessed_keys {
-                Some(rest) if !rest.is_empty() => {
-                    request = rest;
-                    tokio::time::sleep(backoff(attempt + 1)).await;
-                }
-                _ => {
-                    let mut u = None;
-                    let mut x = None;
-                    for item in found.iter().filter(|i| !expired(i, now)) {
-                        if get_s(item, "sk")? == PROFILE {
-                            u = Some(user_from_item(item)?);
-                        } else {
-                            x = Some(session_from_item(user, item)?);
-                        }
-                    }
-                    return Ok((u, x));
-                }
+        let found = self.batch_get(vec![key(user_pk(user), PROFILE), key(user_pk(user), &session_sk(sid))]).await?;
+        let mut u = None;
+        let mut x = None;
+        for item in found.iter().filter(|i| !expired(i, now)) {
+            if get_s(item, "sk")? == PROFILE {
+                u = Some(user_from_item(item)?);
+            } else {
+                x = Some(session_from_item(user, item)?);
             }
         }
-        Err(StoreError("BatchGetItem left keys unprocessed".into()))
+        Ok((u, x))
     }
 
     async fn rotate_session(
@@ -1078,14 +1056,26 @@ impl DynamoStore {
         now: i64,
     ) -> StoreResult<(Option<Item>, Vec<CounterState>)> {
         let claim_key = email.map(|e| key(email_pk(e), "EMAIL"));
-        let mut keys = KeysAndAttributes::builder().consistent_read(true);
-        if let Some(k) = &claim_key {
-            keys = keys.keys(k.clone());
-        }
-        for c in counters {
-            keys = keys.keys(counter_key(c));
-        }
-        let mut request = HashMap::from([(self.table.clone(), keys.build().map_err(build_err)?)]);
+        let mut keys: Vec<Item> = claim_key.iter().cloned().collect();
+        keys.extend(counters.iter().map(counter_key));
+        let found = self.batch_get(keys).await?;
+        let same = |i: &Item, k: &Item| i.get("pk") == k.get("pk") && i.get("sk") == k.get("sk");
+        let claim = claim_key.as_ref().and_then(|k| found.iter().find(|i| same(i, k)).cloned());
+        let states = counters
+            .iter()
+            .map(|c| {
+                let k = counter_key(c);
+                found.iter().find(|i| same(i, &k) && !expired(i, now)).map(counter_state).unwrap_or_default()
+            })
+            .collect();
+        Ok((claim, states))
+    }
+
+    /// One consistent BatchGetItem (up to 100 keys), retrying what DynamoDB leaves unprocessed.
+    async fn batch_get(&self, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        let request =
+            KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(build_err)?;
+        let mut request = HashMap::from([(self.table.clone(), request)]);
         let mut found: Vec<Item> = Vec::new();
         for attempt in 0..5 {
             let out = self.client.batch_get_item().set_request_items(Some(request)).send().await.map_err(store_err)?;
@@ -1097,23 +1087,7 @@ impl DynamoStore {
                     request = rest;
                     tokio::time::sleep(backoff(attempt + 1)).await;
                 }
-                _ => {
-                    let claim = claim_key.as_ref().and_then(|k| {
-                        found.iter().find(|i| i.get("pk") == k.get("pk") && i.get("sk") == k.get("sk")).cloned()
-                    });
-                    let states = counters
-                        .iter()
-                        .map(|c| {
-                            let k = counter_key(c);
-                            found
-                                .iter()
-                                .find(|i| i.get("pk") == k.get("pk") && i.get("sk") == k.get("sk") && !expired(i, now))
-                                .map(counter_state)
-                                .unwrap_or_default()
-                        })
-                        .collect();
-                    return Ok((claim, states));
-                }
+                _ => return Ok(found),
             }
         }
         Err(StoreError("BatchGetItem left keys unprocessed".into()))
