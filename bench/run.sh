@@ -50,7 +50,7 @@ if [ "${BENCH_SKIP_BUILD:-}" != 1 ]; then
     PATH="$BENCH_VENV/bin:$PATH" cargo lambda build --release --arm64 -p gatehouse-functions
   fi
 fi
-export BENCH_BUILD_S=$(( $(date +%s) - start ))
+if [ "${BENCH_SKIP_BUILD:-}" != 1 ]; then export BENCH_BUILD_S=$(( $(date +%s) - start )); fi
 
 export BENCH_EMULATOR_PYTHON="$VENV/bin/python"
 exec "$BENCH_VENV/bin/python" bench/bench.py
