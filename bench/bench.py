@@ -835,11 +835,13 @@ def chart(r: dict, path: Path) -> None:
     fns = r["functions"]
     cs = r["coldstart"]["results"]
     floor = med(cs["hello"]["next_ms"])
-    fig, axes = plt.subplots(2, 3, figsize=(18, 10))
+    fig, axes = plt.subplots(2, 3, figsize=(18, 13))
+    for ax in axes[0]:
+        ax.tick_params(axis="y", labelsize=8)
     fig.suptitle(f"Gatehouse make bench — {r['date']} — {r['machine']}", fontsize=11)
 
     ax = axes[0][0]
-    names = ["hello-world floor", "jwt_verify, SSL_CERT_DIR empty\n(diagnostic)"] + fns
+    names = ["hello-world floor", "jwt_verify, SSL_CERT_DIR empty (diag.)"] + fns
     vals = [floor, med(cs[NO_CA]["next_ms"])] + [med(cs[f]["next_ms"]) for f in fns]
     ax.barh(names, vals, color=["grey", "silver"] + ["tab:blue"] * len(fns))
     ax.axvline(1.5 * floor, color="red", ls="--", label="target 1.5 × floor")
