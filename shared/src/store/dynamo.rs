@@ -63,6 +63,12 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// Deletes one item by key (absent items are fine).
+    async fn delete_key(&self, key: Item) -> StoreResult<()> {
+        self.client.delete_item().table_name(&self.table).set_key(Some(key)).send().await.map_err(store_err)?;
+        Ok(())
+    }
+
     /// Runs a transaction, retrying while it loses to a concurrent transaction on the same items.
     /// Returns the per-item cancellation codes when a condition failed.
     async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<Result<(), Vec<String>>> {
@@ -904,13 +910,7 @@ impl CodeStore for DynamoStore {
             Err(e) => return Err(store_err(e)),
         };
         if attempts >= MAX_CODE_ATTEMPTS {
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .set_key(Some(key(user_pk(user), &code_sk(purpose))))
-                .send()
-                .await
-                .map_err(store_err)?;
+            self.delete_key(key(user_pk(user), &code_sk(purpose))).await?;
         }
         Ok(())
     }
@@ -1001,13 +1001,7 @@ impl SessionStore for DynamoStore {
     }
 
     async fn delete_session(&self, user: &UserId, sid: &str) -> StoreResult<()> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(user_pk(user), &session_sk(sid))))
-            .send()
-            .await
-            .map_err(store_err)?;
+        self.delete_key(key(user_pk(user), &session_sk(sid))).await?;
         Ok(())
     }
 
@@ -1141,13 +1135,7 @@ impl Limiter for DynamoStore {
     }
 
     async fn clear(&self, counter: &CounterKey) -> StoreResult<()> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(counter_key(counter)))
-            .send()
-            .await
-            .map_err(store_err)?;
+        self.delete_key(counter_key(counter)).await?;
         Ok(())
     }
 
