@@ -1,6 +1,7 @@
 //! Emails: our own templates (text + HTML), the SES v2 mailer and the capture mailer.
 
 pub mod capture;
+pub mod faulty;
 pub mod ses;
 
 use crate::config::Settings;
@@ -8,6 +9,7 @@ use crate::domain::User;
 use crate::ports::{EmailKind, OutgoingEmail};
 
 pub use capture::CaptureMailer;
+pub use faulty::{FaultyMailer, MailFault, MailFaults};
 pub use ses::SesMailer;
 
 struct Template {

@@ -1,7 +1,9 @@
 //! Store implementations: DynamoDB (the real one) and memory (tests and the embedded dev mode).
 
 pub mod dynamo;
+pub mod faulty;
 pub mod memory;
 
 pub use dynamo::DynamoStore;
+pub use faulty::{Faults, FaultyStore, Op};
 pub use memory::MemoryStore;

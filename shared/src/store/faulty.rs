@@ -1,0 +1,527 @@
+//! A store that fails on command, for fault-injection tests: it wraps any [`Store`] and, per
+//! named operation, lets calls through or fails them with a [`StoreError`], as a throttled,
+//! unreachable or erroring DynamoDB would.
+//!
+//! Faults are armed through a [`Faults`] handle shared with the test:
+//! - [`Faults::fail_next`]: the next `n` calls of an operation fail, later ones pass;
+//! - [`Faults::fail_after`]: `k` calls pass, every later one fails;
+//! - [`Faults::fail_all`]: every call of every operation fails;
+//! - [`Faults::lose_reply`]: the next `n` calls are applied to the inner store and then reported
+//!   as failed (the write happened, the reply was lost: a timeout after the commit);
+//! - [`Faults::heal`]: everything passes again.
+//!
+//! A failed call (other than a lost reply) never reaches the inner store: nothing is written.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use crate::domain::{CodePurpose, Email, Group, User, UserId};
+use crate::ports::{
+    ActivateError, ChangeEmailError, CodeRecord, CodeStore, CounterKey, CounterState, CreateUserError, GroupStore,
+    Limiter, Rotation, Session, SessionStore, Store, StoreError, StoreResult, UpdateUserError, UserStore,
+};
+
+/// Every store operation, by the name of its trait method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    CreateUser,
+    GetUser,
+    FindUserByEmail,
+    FindUserForLogin,
+    Activate,
+    UpdateUser,
+    ResetPassword,
+    ChangeEmail,
+    DeleteUser,
+    ListUsers,
+    ReplacePasswordHash,
+    PutCode,
+    GetCode,
+    RecordCodeFailure,
+    CreateSession,
+    GetUserAndSession,
+    RotateSession,
+    DeleteSession,
+    ListSessions,
+    DeleteSessions,
+    Hit,
+    Read,
+    Clear,
+    TakeCooldown,
+    PutGroup,
+    GetGroups,
+    ListGroups,
+    DeleteGroup,
+}
+
+impl Op {
+    /// Every operation.
+    pub const ALL: [Op; 28] = [
+        Op::CreateUser,
+        Op::GetUser,
+        Op::FindUserByEmail,
+        Op::FindUserForLogin,
+        Op::Activate,
+        Op::UpdateUser,
+        Op::ResetPassword,
+        Op::ChangeEmail,
+        Op::DeleteUser,
+        Op::ListUsers,
+        Op::ReplacePasswordHash,
+        Op::PutCode,
+        Op::GetCode,
+        Op::RecordCodeFailure,
+        Op::CreateSession,
+        Op::GetUserAndSession,
+        Op::RotateSession,
+        Op::DeleteSession,
+        Op::ListSessions,
+        Op::DeleteSessions,
+        Op::Hit,
+        Op::Read,
+        Op::Clear,
+        Op::TakeCooldown,
+        Op::PutGroup,
+        Op::GetGroups,
+        Op::ListGroups,
+        Op::DeleteGroup,
+    ];
+
+    /// The trait method's name (`create_user`, `rotate_session`, `hit`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::CreateUser => "create_user",
+            Op::GetUser => "get_user",
+            Op::FindUserByEmail => "find_user_by_email",
+            Op::FindUserForLogin => "find_user_for_login",
+            Op::Activate => "activate",
+            Op::UpdateUser => "update_user",
+            Op::ResetPassword => "reset_password",
+            Op::ChangeEmail => "change_email",
+            Op::DeleteUser => "delete_user",
+            Op::ListUsers => "list_users",
+            Op::ReplacePasswordHash => "replace_password_hash",
+            Op::PutCode => "put_code",
+            Op::GetCode => "get_code",
+            Op::RecordCodeFailure => "record_code_failure",
+            Op::CreateSession => "create_session",
+            Op::GetUserAndSession => "get_user_and_session",
+            Op::RotateSession => "rotate_session",
+            Op::DeleteSession => "delete_session",
+            Op::ListSessions => "list_sessions",
+            Op::DeleteSessions => "delete_sessions",
+            Op::Hit => "hit",
+            Op::Read => "read",
+            Op::Clear => "clear",
+            Op::TakeCooldown => "take_cooldown",
+            Op::PutGroup => "put_group",
+            Op::GetGroups => "get_groups",
+            Op::ListGroups => "list_groups",
+            Op::DeleteGroup => "delete_group",
+        }
+    }
+
+    /// The operation of that name.
+    pub fn from_name(name: &str) -> Option<Op> {
+        Op::ALL.into_iter().find(|op| op.name() == name)
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// When a rule fails a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Fail before the inner store sees the call.
+    Refuse,
+    /// Apply the call to the inner store, then report a failure.
+    LoseReply,
+}
+
+#[derive(Clone, Debug)]
+struct Rule {
+    /// `None`: every operation.
+    op: Option<Op>,
+    /// Matching calls still let through before the rule starts failing.
+    skip: u64,
+    /// Failures left; `None`: unlimited.
+    remaining: Option<u64>,
+    mode: Mode,
+}
+
+#[derive(Default)]
+struct FaultState {
+    rules: Vec<Rule>,
+    calls: HashMap<Op, u64>,
+    failures: HashMap<Op, u64>,
+}
+
+/// The handle arming a [`FaultyStore`]'s faults; cheap to clone, shared with the test.
+#[derive(Clone, Default)]
+pub struct Faults {
+    state: Arc<Mutex<FaultState>>,
+}
+
+/// The text of an injected failure: it reads like an SDK error naming a table, so tests can check
+/// that no such text ever reaches a response body.
+pub const INJECTED: &str = "injected fault";
+
+impl Faults {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, FaultState> {
+        // A test that panicked while holding the lock cannot leave the rules half-written.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn arm(&self, rule: Rule) {
+        self.lock().rules.push(rule);
+    }
+
+    /// The next `n` calls of `op` fail; later ones pass.
+    pub fn fail_next(&self, op: Op, n: u64) {
+        self.arm(Rule { op: Some(op), skip: 0, remaining: Some(n), mode: Mode::Refuse });
+    }
+
+    /// The next `k` calls of `op` pass, every later one fails (until [`Faults::heal`]).
+    pub fn fail_after(&self, op: Op, k: u64) {
+        self.arm(Rule { op: Some(op), skip: k, remaining: None, mode: Mode::Refuse });
+    }
+
+    /// Every call of every operation fails (until [`Faults::heal`]).
+    pub fn fail_all(&self) {
+        self.arm(Rule { op: None, skip: 0, remaining: None, mode: Mode::Refuse });
+    }
+
+    /// The next `n` calls of `op` are applied, then reported as failed: the write happened but
+    /// its reply was lost (a timeout after the commit).
+    pub fn lose_reply(&self, op: Op, n: u64) {
+        self.arm(Rule { op: Some(op), skip: 0, remaining: Some(n), mode: Mode::LoseReply });
+    }
+
+    /// Disarms every fault (the counts stay).
+    pub fn heal(&self) {
+        self.lock().rules.clear();
+    }
+
+    /// Calls of `op` so far, failed or not.
+    pub fn calls(&self, op: Op) -> u64 {
+        self.lock().calls.get(&op).copied().unwrap_or(0)
+    }
+
+    /// Injected failures of `op` so far.
+    pub fn failures(&self, op: Op) -> u64 {
+        self.lock().failures.get(&op).copied().unwrap_or(0)
+    }
+
+    /// Injected failures of every operation so far.
+    pub fn total_failures(&self) -> u64 {
+        self.lock().failures.values().sum()
+    }
+
+    /// Counts a call of `op` and decides its fate: `None` to let it through.
+    fn decide(&self, op: Op) -> Option<Mode> {
+        let mut s = self.lock();
+        *s.calls.entry(op).or_insert(0) += 1;
+        let mut fired = None;
+        for (i, rule) in s.rules.iter_mut().enumerate() {
+            if rule.op.is_some_and(|o| o != op) {
+                continue;
+            }
+            if rule.skip > 0 {
+                rule.skip -= 1;
+                continue;
+            }
+            if let Some(left) = rule.remaining.as_mut() {
+                *left = left.saturating_sub(1);
+            }
+            fired = Some((i, rule.mode, rule.remaining == Some(0)));
+            break;
+        }
+        let (index, mode, spent) = fired?;
+        if spent {
+            s.rules.remove(index);
+        }
+        *s.failures.entry(op).or_insert(0) += 1;
+        Some(mode)
+    }
+
+    fn error(op: Op) -> StoreError {
+        StoreError(format!(
+            "{INJECTED}: {op}: ProvisionedThroughputExceededException: Throughput exceeded for table gatehouse-prod-users"
+        ))
+    }
+}
+
+impl fmt::Debug for Faults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.lock();
+        f.debug_struct("Faults").field("rules", &s.rules).field("failures", &s.failures).finish()
+    }
+}
+
+/// A [`Store`] failing on command; see the module documentation.
+pub struct FaultyStore<S: ?Sized> {
+    inner: Arc<S>,
+    faults: Faults,
+}
+
+impl<S: Store + ?Sized> FaultyStore<S> {
+    /// Wraps `inner`; returns the store and the handle arming its faults.
+    pub fn new(inner: Arc<S>) -> (Self, Faults) {
+        let faults = Faults::new();
+        (Self { inner, faults: faults.clone() }, faults)
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    pub fn inner(&self) -> &Arc<S> {
+        &self.inner
+    }
+}
+
+/// Runs `$call` on the inner store unless a fault says otherwise; the injected [`StoreError`]
+/// becomes the operation's error type through its `From<StoreError>`.
+macro_rules! guarded {
+    ($self:ident, $op:expr, $call:expr) => {{
+        match $self.faults.decide($op) {
+            None => $call.await,
+            Some(Mode::Refuse) => Err(Faults::error($op).into()),
+            Some(Mode::LoseReply) => {
+                let _applied = $call.await;
+                Err(Faults::error($op).into())
+            }
+        }
+    }};
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> UserStore for FaultyStore<S> {
+    async fn create_user(&self, user: &User, code: Option<&CodeRecord>, now: i64) -> Result<(), CreateUserError> {
+        guarded!(self, Op::CreateUser, self.inner.create_user(user, code, now))
+    }
+
+    async fn get_user(&self, id: &UserId, now: i64) -> StoreResult<Option<User>> {
+        guarded!(self, Op::GetUser, self.inner.get_user(id, now))
+    }
+
+    async fn find_user_by_email(&self, email: &Email, now: i64) -> StoreResult<Option<User>> {
+        guarded!(self, Op::FindUserByEmail, self.inner.find_user_by_email(email, now))
+    }
+
+    async fn find_user_for_login(
+        &self,
+        email: &Email,
+        counters: &[CounterKey],
+        now: i64,
+    ) -> StoreResult<(Option<User>, Vec<CounterState>)> {
+        guarded!(self, Op::FindUserForLogin, self.inner.find_user_for_login(email, counters, now))
+    }
+
+    async fn activate(&self, id: &UserId, code_hash: &str, now: i64) -> Result<(), ActivateError> {
+        guarded!(self, Op::Activate, self.inner.activate(id, code_hash, now))
+    }
+
+    async fn update_user(&self, current: &User, updated: &User, now: i64) -> Result<u64, UpdateUserError> {
+        guarded!(self, Op::UpdateUser, self.inner.update_user(current, updated, now))
+    }
+
+    async fn reset_password(
+        &self,
+        id: &UserId,
+        code_hash: &str,
+        new_hash: &str,
+        now: i64,
+    ) -> Result<(), ActivateError> {
+        guarded!(self, Op::ResetPassword, self.inner.reset_password(id, code_hash, new_hash, now))
+    }
+
+    async fn change_email(
+        &self,
+        current: &User,
+        new_email: &Email,
+        code_hash: Option<&str>,
+        now: i64,
+    ) -> Result<(), ChangeEmailError> {
+        guarded!(self, Op::ChangeEmail, self.inner.change_email(current, new_email, code_hash, now))
+    }
+
+    async fn delete_user(&self, user: &User) -> Result<(), UpdateUserError> {
+        guarded!(self, Op::DeleteUser, self.inner.delete_user(user))
+    }
+
+    async fn list_users(
+        &self,
+        after: Option<&UserId>,
+        limit: usize,
+        now: i64,
+    ) -> StoreResult<(Vec<User>, Option<UserId>)> {
+        guarded!(self, Op::ListUsers, self.inner.list_users(after, limit, now))
+    }
+
+    async fn replace_password_hash(&self, id: &UserId, old_hash: &str, new_hash: &str) -> StoreResult<bool> {
+        guarded!(self, Op::ReplacePasswordHash, self.inner.replace_password_hash(id, old_hash, new_hash))
+    }
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> CodeStore for FaultyStore<S> {
+    async fn put_code(&self, code: &CodeRecord) -> StoreResult<()> {
+        guarded!(self, Op::PutCode, self.inner.put_code(code))
+    }
+
+    async fn get_code(&self, user: &UserId, purpose: CodePurpose, now: i64) -> StoreResult<Option<CodeRecord>> {
+        guarded!(self, Op::GetCode, self.inner.get_code(user, purpose, now))
+    }
+
+    async fn record_code_failure(&self, user: &UserId, purpose: CodePurpose) -> StoreResult<()> {
+        guarded!(self, Op::RecordCodeFailure, self.inner.record_code_failure(user, purpose))
+    }
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> SessionStore for FaultyStore<S> {
+    async fn create_session(&self, session: &Session, last_login: Option<i64>) -> StoreResult<()> {
+        guarded!(self, Op::CreateSession, self.inner.create_session(session, last_login))
+    }
+
+    async fn get_user_and_session(
+        &self,
+        user: &UserId,
+        sid: &str,
+        now: i64,
+    ) -> StoreResult<(Option<User>, Option<Session>)> {
+        guarded!(self, Op::GetUserAndSession, self.inner.get_user_and_session(user, sid, now))
+    }
+
+    async fn rotate_session(
+        &self,
+        user: &UserId,
+        sid: &str,
+        expected_jti: &str,
+        new_jti: &str,
+        now: i64,
+    ) -> StoreResult<Rotation> {
+        guarded!(self, Op::RotateSession, self.inner.rotate_session(user, sid, expected_jti, new_jti, now))
+    }
+
+    async fn delete_session(&self, user: &UserId, sid: &str) -> StoreResult<()> {
+        guarded!(self, Op::DeleteSession, self.inner.delete_session(user, sid))
+    }
+
+    async fn list_sessions(&self, user: &UserId, now: i64) -> StoreResult<Vec<Session>> {
+        guarded!(self, Op::ListSessions, self.inner.list_sessions(user, now))
+    }
+
+    async fn delete_sessions(&self, user: &UserId, except: Option<&str>) -> StoreResult<()> {
+        guarded!(self, Op::DeleteSessions, self.inner.delete_sessions(user, except))
+    }
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> Limiter for FaultyStore<S> {
+    async fn hit(&self, counter: &CounterKey, expires_at: i64, now: i64) -> StoreResult<CounterState> {
+        guarded!(self, Op::Hit, self.inner.hit(counter, expires_at, now))
+    }
+
+    async fn read(&self, counters: &[CounterKey], now: i64) -> StoreResult<Vec<CounterState>> {
+        guarded!(self, Op::Read, self.inner.read(counters, now))
+    }
+
+    async fn clear(&self, counter: &CounterKey) -> StoreResult<()> {
+        guarded!(self, Op::Clear, self.inner.clear(counter))
+    }
+
+    async fn take_cooldown(&self, counter: &CounterKey, until: i64, now: i64) -> StoreResult<bool> {
+        guarded!(self, Op::TakeCooldown, self.inner.take_cooldown(counter, until, now))
+    }
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> GroupStore for FaultyStore<S> {
+    async fn put_group(&self, group: &Group, create: bool) -> StoreResult<bool> {
+        guarded!(self, Op::PutGroup, self.inner.put_group(group, create))
+    }
+
+    async fn get_groups(&self, names: &[String]) -> StoreResult<Vec<Group>> {
+        guarded!(self, Op::GetGroups, self.inner.get_groups(names))
+    }
+
+    async fn list_groups(&self) -> StoreResult<Vec<Group>> {
+        guarded!(self, Op::ListGroups, self.inner.list_groups())
+    }
+
+    async fn delete_group(&self, name: &str) -> StoreResult<bool> {
+        guarded!(self, Op::DeleteGroup, self.inner.delete_group(name))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    fn counter() -> CounterKey {
+        CounterKey { scope: "t", key: "k".into(), slot: "s".into() }
+    }
+
+    #[tokio::test]
+    async fn fail_next_fails_that_many_calls_of_that_operation_only() {
+        let (store, faults) = FaultyStore::new(Arc::new(MemoryStore::new()));
+        faults.fail_next(Op::Hit, 2);
+        assert!(store.hit(&counter(), 100, 1).await.is_err());
+        assert!(store.read(&[counter()], 1).await.is_ok());
+        let e = store.hit(&counter(), 100, 1).await.unwrap_err();
+        assert!(e.0.starts_with(INJECTED), "{e}");
+        // Refused calls never reached the inner store.
+        assert_eq!(store.hit(&counter(), 100, 1).await.unwrap().count, 1);
+        assert_eq!((faults.calls(Op::Hit), faults.failures(Op::Hit)), (3, 2));
+    }
+
+    #[tokio::test]
+    async fn fail_after_lets_k_calls_through_then_fails_until_healed() {
+        let (store, faults) = FaultyStore::new(Arc::new(MemoryStore::new()));
+        faults.fail_after(Op::Hit, 2);
+        assert!(store.hit(&counter(), 100, 1).await.is_ok());
+        assert!(store.hit(&counter(), 100, 1).await.is_ok());
+        for _ in 0..3 {
+            assert!(store.hit(&counter(), 100, 1).await.is_err());
+        }
+        faults.heal();
+        assert_eq!(store.hit(&counter(), 100, 1).await.unwrap().count, 3);
+    }
+
+    #[tokio::test]
+    async fn fail_all_fails_every_operation_and_lose_reply_applies_first() {
+        let (store, faults) = FaultyStore::new(Arc::new(MemoryStore::new()));
+        faults.fail_all();
+        assert!(store.list_groups().await.is_err());
+        assert!(store.read(&[counter()], 1).await.is_err());
+        faults.heal();
+        faults.lose_reply(Op::Hit, 1);
+        assert!(store.hit(&counter(), 100, 1).await.is_err());
+        assert_eq!(store.read(&[counter()], 1).await.unwrap()[0].count, 1, "the lost reply's write happened");
+        assert_eq!(faults.total_failures(), 3);
+    }
+
+    #[test]
+    fn every_operation_has_a_distinct_name_that_parses_back() {
+        for op in Op::ALL {
+            assert_eq!(Op::from_name(op.name()), Some(op));
+        }
+        let names: std::collections::HashSet<_> = Op::ALL.iter().map(|o| o.name()).collect();
+        assert_eq!(names.len(), Op::ALL.len());
+    }
+}
