@@ -1,5 +1,6 @@
 //! Store implementations: DynamoDB (the real one) and memory (tests and the embedded dev mode).
 
+pub mod doctor;
 pub mod dynamo;
 pub mod faulty;
 pub mod memory;

@@ -7,7 +7,7 @@ use gatehouse_core::password::PasswordPolicy;
 use gatehouse_core::ports::{
     ActivateError, CodeRecord, CodeStore, CreateUserError, SessionStore, UpdateUserError, UserStore,
 };
-use gatehouse_core::store::DynamoStore;
+use gatehouse_core::store::{doctor, DynamoStore};
 
 use crate::args::Args;
 use crate::env::{self, now};
@@ -34,6 +34,7 @@ pub async fn run(name: &str, args: &Args) -> Result<(), Fail> {
         "deactivate" => deactivate(args).await,
         "logout-everywhere" => logout_everywhere(args).await,
         "create-table" => create_table().await,
+        "doctor" => doctor(args).await,
         other => Err(Fail::usage(format!("unknown command '{other}'"))),
     }
 }
@@ -455,4 +456,100 @@ async fn create_table() -> Result<(), Fail> {
     store.create_table().await?;
     println!("table {} ready", store.table());
     Ok(())
+}
+
+/// Examples printed per kind of problem in the human summary (`--json` lists them all).
+const EXAMPLES: usize = 20;
+
+async fn doctor(args: &Args) -> Result<(), Fail> {
+    let page_size = match args.value("page-size") {
+        Some(raw) => match raw.trim().parse::<i32>() {
+            Ok(n) if n >= 1 => Some(n),
+            _ => return Err(Fail::usage("--page-size: must be a whole number of at least 1")),
+        },
+        None => None,
+    };
+    let repair = args.switch("repair");
+    let store = env::store().await?;
+    let options = doctor::DoctorOptions { repair, page_size };
+    let report = doctor::run(&store, &gatehouse_core::ports::SystemClock, options).await?;
+    if args.switch("json") {
+        let mut value = serde_json::to_value(&report).map_err(|e| Fail::runtime(e.to_string()))?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("consistent".into(), report.consistent().into());
+            obj.insert("unresolved".into(), report.unresolved().into());
+        }
+        println!("{value}");
+    } else {
+        print!("{}", doctor_summary(&report));
+    }
+    if report.consistent() {
+        Ok(())
+    } else {
+        let n = report.unresolved();
+        let hint = if repair { "" } else { "; authctl doctor --repair fixes what it safely can" };
+        Err(Fail::refused(format!("{n} inconsistenc{} left{hint}", if n == 1 { "y" } else { "ies" })))
+    }
+}
+
+fn doctor_summary(r: &doctor::Report) -> String {
+    let c = &r.scanned;
+    let mut out = format!(
+        "table {}: {} items in {} scan page{} ({} users, {} email claims, {} username claims, {} codes, {} sessions, \
+         {} rate counters, {} groups, {} other)\n",
+        env::table_name(),
+        c.items,
+        r.pages,
+        if r.pages == 1 { "" } else { "s" },
+        c.users,
+        c.email_claims,
+        c.username_claims,
+        c.codes,
+        c.sessions,
+        c.rate_counters,
+        c.groups,
+        c.other,
+    );
+    let by_kind: Vec<String> = r.expired.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    out.push_str(&format!("expired items still present: {}", r.expired_total));
+    if !by_kind.is_empty() {
+        out.push_str(&format!(" ({})", by_kind.join(", ")));
+    }
+    if r.repair {
+        out.push_str(&format!("; deleted {}", r.expired_deleted));
+    }
+    out.push('\n');
+    let mut shown: std::collections::HashMap<doctor::ProblemKind, usize> = std::collections::HashMap::new();
+    for p in &r.problems {
+        let seen = shown.entry(p.kind).or_default();
+        *seen += 1;
+        if *seen > EXAMPLES {
+            continue;
+        }
+        let outcome = match p.outcome {
+            doctor::Outcome::Found => "",
+            doctor::Outcome::Repaired => " -> repaired",
+            doctor::Outcome::ChangedMeanwhile => " -> not repaired: changed meanwhile, run again",
+            doctor::Outcome::HeldByAnother => " -> not repaired: held by another user, needs a human",
+            doctor::Outcome::NotRepairable => " -> not repaired automatically",
+        };
+        out.push_str(&format!("  {}: {} / {}: {}{outcome}\n", p.kind.label(), p.pk, p.sk, p.detail));
+    }
+    for (kind, n) in &shown {
+        if *n > EXAMPLES {
+            out.push_str(&format!("  ... and {} more {} (see --json)\n", n - EXAMPLES, kind.label()));
+        }
+    }
+    let found = r.problems.len();
+    let left = r.unresolved();
+    out.push_str(&match (found, left) {
+        (0, _) => "consistent: no problems found\n".to_owned(),
+        (f, 0) => format!("consistent now: {f} problem{} found, all repaired\n", if f == 1 { "" } else { "s" }),
+        (f, l) if r.repair => format!("INCONSISTENT: {f} problems found, {l} not repaired\n"),
+        (f, _) => format!(
+            "INCONSISTENT: {f} problem{} found (nothing repaired without --repair)\n",
+            if f == 1 { "" } else { "s" }
+        ),
+    });
+    out
 }

@@ -149,6 +149,36 @@ Running it again on an inactive account revokes sessions again (exit 0).",
 every session, so no refresh token works any more. The account stays active.",
     },
     Command {
+        name: "doctor",
+        summary: "check the table's consistency (claims, users, codes, sessions); --repair fixes it",
+        opts: &[
+            Opt { name: "repair", value: None, help: "repair what is found, and delete expired items" },
+            Opt { name: "json", value: None, help: "print the report as one JSON object" },
+            Opt {
+                name: "page-size",
+                value: Some("N"),
+                help: "items per scan request (default: DynamoDB's 1 MB pages)",
+            },
+        ],
+        details: "Scans the whole table (paginated, consistent reads) and looks for: email / username claims \
+whose user is missing or past its expiry (orphan) or has another address / username now (stale); live users \
+whose claim is missing or expired, or held by another user; codes and sessions of users that no longer exist; \
+unreadable items. Every finding is read again before it is reported, so that a write landing during the scan is \
+not taken for an inconsistency. Items past expires_at that DynamoDB's TTL has not removed yet are counted by kind \
+(normal: TTL deletes up to ~2 days late) and are not inconsistencies.\n\n\
+With --repair, each fix is one conditional write (or one transaction of a conditional write and a check of the \
+user item) that re-asserts what the fresh read saw, so it is safe beside live traffic: an orphan claim is deleted \
+only if it still names the same user and that user is still missing or expired (users and claims are written in \
+one transaction, so such a claim is never a registration in flight, and a registration taking over an expired \
+claim rewrites it, which makes the delete fail); a stale claim only if its user is still at the version read (an \
+email or username change bumps it); a missing claim is written with the registration's own condition (absent or \
+expired) while the user is still at the version read; an address or username held by another live user is left \
+for a human; orphan codes and sessions are deleted while their user is still gone; expired items while still \
+expired. A fix whose condition no longer holds writes nothing and is reported as changed meanwhile: run again.\n\n\
+Exit codes: 0 consistent (nothing found, or everything found repaired); 3 inconsistencies found and not (all) \
+repaired; 1 store error; 2 usage error.",
+    },
+    Command {
         name: "create-table",
         summary: "create the table (with TTL on expires_at); local emulator only",
         opts: &[],
@@ -179,7 +209,8 @@ fn main_help() -> String {
          \x20 1  runtime or store error (network, credentials, throttling, missing table)\n\
          \x20 2  usage error: unknown command or option, missing or invalid value, password refused by the\n\
          \x20    policy, passwords that differ, no password and no terminal to ask on\n\
-         \x20 3  refused: the email or username is taken, no account has that email, or a wrong code\n",
+         \x20 3  refused: the email or username is taken, no account has that email, or a wrong code;\n\
+         \x20    doctor: inconsistencies found and not (all) repaired\n",
     );
     out
 }

@@ -1,0 +1,398 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! `authctl doctor` end to end: the built binary against the local emulator
+//! (`GATEHOUSE_TEST_DYNAMODB_ENDPOINT`), one table per test. Inconsistencies are planted directly
+//! in the table through the SDK, beside consistent data written through the store.
+
+use std::collections::{BTreeSet, HashMap};
+use std::process::{Command, Output, Stdio};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use gatehouse_core::domain::{CodePurpose, Email, User, UserId, Username};
+use gatehouse_core::ports::{CodeRecord, CodeStore, Session, SessionStore, UserStore};
+use gatehouse_core::store::DynamoStore;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_authctl");
+
+fn endpoint() -> String {
+    std::env::var("GATEHOUSE_TEST_DYNAMODB_ENDPOINT").expect(
+        "GATEHOUSE_TEST_DYNAMODB_ENDPOINT is not set: run these tests through `make test`, which starts the emulator",
+    )
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+struct Table {
+    name: String,
+    endpoint: String,
+    store: DynamoStore,
+}
+
+impl Table {
+    async fn new(test: &str) -> Self {
+        let endpoint = endpoint();
+        let name = format!("doctor-{test}-{}", UserId::generate().as_str().replace('-', ""));
+        let sdk = gatehouse_core::local_aws_config(&endpoint).await;
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), name.clone());
+        store.create_table().await.unwrap();
+        Self { name, endpoint, store }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("TABLE_NAME", &self.name)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .expect("authctl runs")
+    }
+
+    /// `doctor --json [extra]`: exit code and the parsed report.
+    fn doctor(&self, extra: &[&str]) -> (i32, Value) {
+        let mut args = vec!["doctor", "--json"];
+        args.extend_from_slice(extra);
+        let o = self.run(&args);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        let report = serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("doctor --json printed no JSON ({e}): {stdout} / {}", stderr(&o)));
+        (o.status.code().expect("exited"), report)
+    }
+
+    async fn put(&self, pairs: &[(&str, AttributeValue)]) {
+        let item: HashMap<String, AttributeValue> = pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        self.store.client().put_item().table_name(&self.name).set_item(Some(item)).send().await.unwrap();
+    }
+
+    async fn get(&self, pk: &str, sk: &str) -> Option<HashMap<String, AttributeValue>> {
+        self.store
+            .client()
+            .get_item()
+            .table_name(&self.name)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+    }
+
+    async fn delete(&self, pk: &str, sk: &str) {
+        self.store
+            .client()
+            .delete_item()
+            .table_name(&self.name)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// A user written the way registration writes it (user and claims in one transaction).
+    async fn user(&self, email: &str, username: Option<&str>, active: bool, expires_at: Option<i64>) -> User {
+        let user = User {
+            id: UserId::generate(),
+            email: Email::parse(email).unwrap(),
+            username: username.map(|u| Username::parse(u).unwrap()),
+            first_name: String::new(),
+            last_name: String::new(),
+            password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
+            is_active: active,
+            is_staff: false,
+            is_superuser: false,
+            groups: Vec::new(),
+            date_joined: now(),
+            last_login: None,
+            tokens_valid_after: now(),
+            version: 1,
+            expires_at,
+        };
+        self.store.create_user(&user, None, now()).await.unwrap();
+        user
+    }
+
+    async fn owner(&self, pk: &str, sk: &str) -> Option<String> {
+        self.get(pk, sk).await.and_then(|i| i.get("user_id").and_then(|v| v.as_s().ok().cloned()))
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn session(user: &UserId, id: &str) -> Session {
+    Session {
+        user_id: user.clone(),
+        id: id.to_owned(),
+        current_jti: format!("jti-{id}"),
+        counter: 0,
+        previous_jti: None,
+        rotated_at: None,
+        created_at: now(),
+        last_used_at: now(),
+        user_agent: None,
+        ip: None,
+        expires_at: now() + 3600,
+    }
+}
+
+/// The report's problems as (kind, pk, sk) and their outcomes.
+fn problems(report: &Value) -> (BTreeSet<(String, String, String)>, BTreeSet<String>) {
+    let list = report["problems"].as_array().unwrap();
+    let keys = list
+        .iter()
+        .map(|p| {
+            (p["kind"].as_str().unwrap().into(), p["pk"].as_str().unwrap().into(), p["sk"].as_str().unwrap().into())
+        })
+        .collect();
+    let outcomes = list.iter().map(|p| p["outcome"].as_str().unwrap().to_owned()).collect();
+    (keys, outcomes)
+}
+
+fn key(kind: &str, pk: &str, sk: &str) -> (String, String, String) {
+    (kind.to_owned(), pk.to_owned(), sk.to_owned())
+}
+
+#[tokio::test]
+async fn doctor_reports_each_planted_inconsistency_repairs_it_and_leaves_live_data_alone() {
+    let t = Table::new("repair").await;
+    let now = now();
+
+    // Consistent data that must come through untouched.
+    let live = t.user("Live@Example.com", Some("LiveOne"), true, None).await;
+    t.store.create_session(&session(&live.id, "s1"), Some(now)).await.unwrap();
+    let reset = CodeRecord {
+        user_id: live.id.clone(),
+        purpose: CodePurpose::PasswordReset,
+        hash: "ab".repeat(32),
+        expires_at: now + 3600,
+        attempts: 0,
+        data: None,
+    };
+    t.store.put_code(&reset).await.unwrap();
+    let pending = t.user("pending@example.com", Some("pending"), false, Some(now + 86_400)).await;
+    t.put(&[("pk", s("RATE#login#127.0.0.1")), ("sk", s("60")), ("count", n(3)), ("expires_at", n(now + 60))]).await;
+    t.put(&[("pk", s("GROUP#editors")), ("sk", s("GROUP")), ("name", s("editors"))]).await;
+
+    // Orphan claims: their user never existed.
+    let ghost = UserId::generate();
+    t.put(&[("pk", s("EMAIL#ghost@example.com")), ("sk", s("EMAIL")), ("user_id", s(ghost.as_str()))]).await;
+    t.put(&[("pk", s("USERNAME#ghost")), ("sk", s("USERNAME")), ("user_id", s(ghost.as_str()))]).await;
+    // A code and a session of that missing user.
+    t.put(&[
+        ("pk", s(format!("USER#{ghost}"))),
+        ("sk", s("CODE#activation")),
+        ("code_hash", s("cd".repeat(32))),
+        ("expires_at", n(now + 3600)),
+    ])
+    .await;
+    t.put(&[
+        ("pk", s(format!("USER#{ghost}"))),
+        ("sk", s("SESSION#orphan")),
+        ("current_jti", s("j")),
+        ("expires_at", n(now + 3600)),
+    ])
+    .await;
+    // Stale claims: their user has another address and username now.
+    let mover = t.user("mover-new@example.com", Some("mover_new"), true, None).await;
+    t.put(&[("pk", s("EMAIL#mover-old@example.com")), ("sk", s("EMAIL")), ("user_id", s(mover.id.as_str()))]).await;
+    t.put(&[("pk", s("USERNAME#mover_old")), ("sk", s("USERNAME")), ("user_id", s(mover.id.as_str()))]).await;
+    // Users whose claims are gone: deleted, or expired while the user is live.
+    let bare = t.user("bare@example.com", Some("Bare"), true, None).await;
+    t.delete("EMAIL#bare@example.com", "EMAIL").await;
+    t.delete("USERNAME#bare", "USERNAME").await;
+    let lapsed = t.user("lapsed@example.com", None, true, None).await;
+    t.put(&[
+        ("pk", s("EMAIL#lapsed@example.com")),
+        ("sk", s("EMAIL")),
+        ("user_id", s(lapsed.id.as_str())),
+        ("expires_at", n(now - 100)),
+    ])
+    .await;
+    // A user whose claim names a user that does not exist.
+    let hijacked = t.user("hijacked@example.com", None, true, None).await;
+    t.put(&[("pk", s("EMAIL#hijacked@example.com")), ("sk", s("EMAIL")), ("user_id", s(ghost.as_str()))]).await;
+    // Expired items TTL has not removed yet: a never-activated account (user and claim), a counter.
+    t.user("expired@example.com", None, false, Some(now - 10)).await;
+    t.put(&[("pk", s("RATE#register#10.0.0.1")), ("sk", s("0")), ("count", n(1)), ("expires_at", n(now - 5))]).await;
+
+    let want: BTreeSet<_> = [
+        key("orphan_email_claim", "EMAIL#ghost@example.com", "EMAIL"),
+        key("orphan_email_claim", "EMAIL#hijacked@example.com", "EMAIL"),
+        key("orphan_username_claim", "USERNAME#ghost", "USERNAME"),
+        key("stale_email_claim", "EMAIL#mover-old@example.com", "EMAIL"),
+        key("stale_username_claim", "USERNAME#mover_old", "USERNAME"),
+        key("missing_email_claim", &format!("USER#{}", bare.id), "PROFILE"),
+        key("missing_username_claim", &format!("USER#{}", bare.id), "PROFILE"),
+        key("missing_email_claim", &format!("USER#{}", lapsed.id), "PROFILE"),
+        key("foreign_email_claim", &format!("USER#{}", hijacked.id), "PROFILE"),
+        key("orphan_code", &format!("USER#{ghost}"), "CODE#activation"),
+        key("orphan_session", &format!("USER#{ghost}"), "SESSION#orphan"),
+    ]
+    .into_iter()
+    .collect();
+
+    // Found, nothing written.
+    let (code, report) = t.doctor(&[]);
+    assert_eq!(code, 3, "{report}");
+    assert_eq!(report["consistent"], false);
+    let (found, outcomes) = problems(&report);
+    assert_eq!(found, want);
+    assert_eq!(outcomes, BTreeSet::from(["found".to_owned()]));
+    assert_eq!(report["expired_total"], 4, "{report}");
+    assert_eq!(report["expired"]["user"], 1);
+    assert_eq!(report["expired"]["email claim"], 2, "the lapsed claim and the expired account's");
+    assert_eq!(report["expired"]["rate counter"], 1);
+    assert_eq!(report["scanned"]["users"], 7);
+    assert_eq!(report["scanned"]["groups"], 1);
+    assert_eq!(report["pages"], 1);
+    assert!(t.get("EMAIL#ghost@example.com", "EMAIL").await.is_some(), "a check without --repair writes nothing");
+
+    // Small pages: the same findings over many scan requests.
+    let (code, paged) = t.doctor(&["--page-size", "3"]);
+    assert_eq!(code, 3);
+    assert_eq!(problems(&paged).0, want);
+    assert!(paged["pages"].as_u64().unwrap() >= 8, "{}", paged["pages"]);
+    assert_eq!(paged["scanned"], report["scanned"]);
+
+    // The human summary names the problems and says it is inconsistent.
+    let o = t.run(&["doctor"]);
+    assert_eq!(o.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("INCONSISTENT: 11 problems found"), "{text}");
+    assert!(text.contains("orphan email claim: EMAIL#ghost@example.com / EMAIL: its user is missing"), "{text}");
+    assert!(text.contains("expired items still present: 4"), "{text}");
+    assert!(stderr(&o).contains("11 inconsistencies left; authctl doctor --repair"), "{}", stderr(&o));
+
+    // Repaired.
+    let (code, repaired) = t.doctor(&["--repair"]);
+    assert_eq!(code, 0, "{repaired}");
+    assert_eq!(repaired["consistent"], true);
+    let (found, outcomes) = problems(&repaired);
+    assert_eq!(found, want);
+    assert_eq!(outcomes, BTreeSet::from(["repaired".to_owned()]));
+    assert_eq!(repaired["expired_deleted"], 4);
+
+    // Clean on the next run, and nothing expired is left.
+    let (code, again) = t.doctor(&[]);
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(again["problems"], Value::Array(Vec::new()));
+    assert_eq!(again["expired_total"], 0);
+    let o = t.run(&["doctor"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("consistent: no problems found"));
+
+    // What the repairs did, item by item.
+    for (pk, sk) in [
+        ("EMAIL#ghost@example.com", "EMAIL"),
+        ("USERNAME#ghost", "USERNAME"),
+        ("EMAIL#mover-old@example.com", "EMAIL"),
+        ("USERNAME#mover_old", "USERNAME"),
+        ("EMAIL#expired@example.com", "EMAIL"),
+        ("RATE#register#10.0.0.1", "0"),
+    ] {
+        assert!(t.get(pk, sk).await.is_none(), "{pk} should be gone");
+    }
+    assert!(t.get(&format!("USER#{ghost}"), "CODE#activation").await.is_none());
+    assert!(t.get(&format!("USER#{ghost}"), "SESSION#orphan").await.is_none());
+    assert_eq!(t.owner("EMAIL#bare@example.com", "EMAIL").await.as_deref(), Some(bare.id.as_str()));
+    assert_eq!(t.owner("USERNAME#bare", "USERNAME").await.as_deref(), Some(bare.id.as_str()));
+    assert_eq!(t.owner("EMAIL#hijacked@example.com", "EMAIL").await.as_deref(), Some(hijacked.id.as_str()));
+    let lapsed_claim = t.get("EMAIL#lapsed@example.com", "EMAIL").await.unwrap();
+    assert!(!lapsed_claim.contains_key("expires_at"), "the live user's claim does not expire: {lapsed_claim:?}");
+    for email in ["bare@example.com", "lapsed@example.com", "hijacked@example.com", "mover-new@example.com"] {
+        assert!(t.store.find_user_by_email(&Email::parse(email).unwrap(), now).await.unwrap().is_some(), "{email}");
+    }
+
+    // The consistent data is as it was.
+    assert_eq!(t.owner("EMAIL#live@example.com", "EMAIL").await.as_deref(), Some(live.id.as_str()));
+    assert_eq!(t.owner("USERNAME#liveone", "USERNAME").await.as_deref(), Some(live.id.as_str()));
+    assert_eq!(t.store.list_sessions(&live.id, now).await.unwrap().len(), 1);
+    assert_eq!(t.store.get_code(&live.id, CodePurpose::PasswordReset, now).await.unwrap(), Some(reset));
+    let p = t.store.get_user(&pending.id, now).await.unwrap().unwrap();
+    assert_eq!(p.expires_at, pending.expires_at);
+    assert_eq!(t.owner("EMAIL#pending@example.com", "EMAIL").await.as_deref(), Some(pending.id.as_str()));
+    assert!(t.get("RATE#login#127.0.0.1", "60").await.is_some());
+    assert!(t.get("GROUP#editors", "GROUP").await.is_some());
+    assert_eq!(t.store.get_user(&live.id, now).await.unwrap().unwrap().version, live.version);
+}
+
+#[tokio::test]
+async fn an_address_held_by_another_live_user_is_left_for_a_human() {
+    let t = Table::new("dup").await;
+    let first = t.user("same@example.com", None, true, None).await;
+    // A second user with the same address, written around the claim.
+    let second = UserId::generate();
+    t.put(&[
+        ("pk", s(format!("USER#{second}"))),
+        ("sk", s("PROFILE")),
+        ("id", s(second.as_str())),
+        ("email", s("Same@example.com")),
+        ("email_normalised", s("same@example.com")),
+        ("version", n(1)),
+    ])
+    .await;
+
+    let (code, report) = t.doctor(&["--repair"]);
+    assert_eq!(code, 3, "{report}");
+    let (found, outcomes) = problems(&report);
+    assert_eq!(found, BTreeSet::from([key("foreign_email_claim", &format!("USER#{second}"), "PROFILE")]));
+    assert_eq!(outcomes, BTreeSet::from(["held_by_another".to_owned()]));
+    assert_eq!(report["problems"][0]["detail"], format!("EMAIL#same@example.com is held by user {}", first.id));
+    assert_eq!(t.owner("EMAIL#same@example.com", "EMAIL").await.as_deref(), Some(first.id.as_str()));
+
+    let o = t.run(&["doctor", "--repair"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("held by another user, needs a human"));
+    assert!(stderr(&o).contains("1 inconsistency left"), "{}", stderr(&o));
+}
+
+#[tokio::test]
+async fn an_empty_table_is_consistent_and_unreadable_items_are_reported_not_touched() {
+    let t = Table::new("odd").await;
+    let (code, report) = t.doctor(&[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["scanned"]["items"], 0);
+
+    // A user item without an email: reported, never repaired.
+    t.put(&[("pk", s("USER#broken")), ("sk", s("PROFILE")), ("version", n(1))]).await;
+    let (code, report) = t.doctor(&["--repair"]);
+    assert_eq!(code, 3);
+    let (found, outcomes) = problems(&report);
+    assert_eq!(found, BTreeSet::from([key("malformed", "USER#broken", "PROFILE")]));
+    assert_eq!(outcomes, BTreeSet::from(["not_repairable".to_owned()]));
+    assert!(t.get("USER#broken", "PROFILE").await.is_some());
+}
+
+#[test]
+fn doctor_is_in_the_help_with_its_options_and_usage_errors_exit_2() {
+    let o = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("doctor"));
+    let o = Command::new(BIN).args(["doctor", "--help"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&o.stdout);
+    for word in ["--repair", "--json", "--page-size N", "changed meanwhile", "3 inconsistencies found"] {
+        assert!(help.contains(word), "{word}: {help}");
+    }
+    let o = Command::new(BIN).args(["doctor", "--page-size", "0"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let o = Command::new(BIN).args(["doctor", "--fix"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
