@@ -1,5 +1,5 @@
 # Gatehouse. The two commands: `make dev` and `make test`.
-.PHONY: dev test watch build release package lint lint-infra fmt clean help bench
+.PHONY: dev test watch build release package lint lint-infra fmt clean help bench bench-load
 
 help:
 	@echo "make dev        local stack: AWS emulator + every route on http://127.0.0.1:3000"
@@ -8,6 +8,7 @@ help:
 	@echo "make lint       cargo fmt --check, clippy -D warnings, cfn-lint"
 	@echo "make package    cargo lambda build --release --arm64 for every function"
 	@echo "make bench      cold start, size, DynamoDB calls, latency/throughput vs djoser -> bench/results.md"
+	@echo "make bench-load 200 clients x 60 s on the dev server + emulator, then authctl doctor -> bench/load.md"
 	@echo "make clean      remove build output, .venv and .dev"
 
 dev:
@@ -35,6 +36,9 @@ fmt:
 
 bench:
 	@bash bench/run.sh
+
+bench-load:
+	@bash bench/run.sh load
 
 package:
 	@bash -c 'source tools/lib.sh && ensure_venv && "$$VENV/bin/pip" install --quiet cargo-lambda==1.9.2 && PATH="$$VENV/bin:$$PATH" cargo lambda build --release --arm64 -p gatehouse-functions'

@@ -6,6 +6,10 @@
 #   BENCH_SKIP_BUILD=1   reuse the binaries already built (only while trying the script)
 #   BENCH_SKIP_ARM64=1   skip the arm64 build (the size target is then reported as not measured)
 #   BENCH_QUICK=1        shortened measurements (not for results)
+#
+# `bash bench/run.sh load` (make bench-load) runs only the load test, bench/load.py: the release dev
+# server and authctl are built, then LOAD_CLIENTS (200) clients for LOAD_DURATION (60) seconds, then
+# `authctl doctor` on the table; writes bench/load.{md,json}. `make bench` runs it last.
 set -euo pipefail
 source "$(dirname "$0")/../tools/lib.sh"
 cd "$ROOT"
@@ -14,6 +18,14 @@ export CARGO_TARGET_DIR="$ROOT/target"
 
 # The project venv: moto for the emulator.
 ensure_venv
+
+if [ "${1:-}" = load ]; then
+  if [ "${BENCH_SKIP_BUILD:-}" != 1 ]; then
+    log "building the dev server and authctl (release)"
+    cargo build --release --quiet -p gatehouse-dev-server -p gatehouse-authctl
+  fi
+  exec "$VENV/bin/python" bench/load.py
+fi
 
 # The bench venv: Django, djoser, simplejwt, gunicorn, argon2-cffi, matplotlib, cargo-lambda, zig.
 want=$(sha256sum tools/bench/requirements.txt | cut -d' ' -f1)
@@ -38,7 +50,7 @@ PY
 start=$(date +%s)
 if [ "${BENCH_SKIP_BUILD:-}" != 1 ]; then
   log "building the functions and the dev server (release)"
-  cargo build --release --quiet -p gatehouse-functions -p gatehouse-dev-server
+  cargo build --release --quiet -p gatehouse-functions -p gatehouse-dev-server -p gatehouse-authctl
   log "building the hello-world floor and the bench harness (release, same profile)"
   cargo build --release --quiet --manifest-path tools/bench/Cargo.toml
   if [ "${BENCH_SKIP_ARM64:-}" != 1 ]; then
@@ -53,4 +65,6 @@ fi
 if [ "${BENCH_SKIP_BUILD:-}" != 1 ]; then export BENCH_BUILD_S=$(( $(date +%s) - start )); fi
 
 export BENCH_EMULATOR_PYTHON="$VENV/bin/python"
-exec "$BENCH_VENV/bin/python" bench/bench.py
+"$BENCH_VENV/bin/python" bench/bench.py
+log "load test: ${LOAD_CLIENTS:-200} clients for ${LOAD_DURATION:-60} s, then authctl doctor"
+exec "$VENV/bin/python" bench/load.py
