@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use aws_sdk_dynamodb::types::AttributeValue;
 use gatehouse_core::domain::{CodePurpose, Email, User, UserId, Username};
 use gatehouse_core::ports::{CodeRecord, CodeStore, Session, SessionStore, UserStore};
-use gatehouse_core::store::DynamoStore;
+use gatehouse_core::store::{doctor, DynamoStore};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_authctl");
@@ -395,4 +395,118 @@ fn doctor_is_in_the_help_with_its_options_and_usage_errors_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     let o = Command::new(BIN).args(["doctor", "--fix"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
+}
+
+/// A clock that runs a write (live traffic) on its `at`-th reading: the check reads the clock once
+/// to scan, once per finding to read it again, and once before each repair.
+struct TrafficClock {
+    calls: std::sync::atomic::AtomicUsize,
+    at: usize,
+    traffic: std::sync::Mutex<Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>>,
+    fired: std::sync::atomic::AtomicBool,
+}
+
+impl TrafficClock {
+    fn new(at: usize, traffic: impl std::future::Future<Output = ()> + Send + 'static) -> Self {
+        Self {
+            calls: Default::default(),
+            at,
+            traffic: std::sync::Mutex::new(Some(Box::pin(traffic))),
+            fired: Default::default(),
+        }
+    }
+}
+
+impl gatehouse_core::ports::Clock for TrafficClock {
+    fn now(&self) -> i64 {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if n == self.at {
+            if let Some(write) = self.traffic.lock().unwrap().take() {
+                tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(write));
+                self.fired.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        now()
+    }
+}
+
+fn repair() -> doctor::DoctorOptions {
+    doctor::DoctorOptions { repair: true, page_size: None }
+}
+
+/// A user as registration writes it, not yet stored.
+fn unsaved(email: &str, active: bool, expires_at: Option<i64>) -> User {
+    User {
+        id: UserId::generate(),
+        email: Email::parse(email).unwrap(),
+        username: None,
+        first_name: String::new(),
+        last_name: String::new(),
+        password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
+        is_active: active,
+        is_staff: false,
+        is_superuser: false,
+        groups: Vec::new(),
+        date_joined: now(),
+        last_login: None,
+        tokens_valid_after: now(),
+        version: 1,
+        expires_at,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_claim_taken_over_by_a_registration_during_the_repair_is_kept() {
+    let t = Table::new("takeover").await;
+    // A never-activated account past its expiry: user and claim still in the table.
+    let late = t.user("late@example.com", None, false, Some(now() - 60)).await;
+    // Right after the scan, a registration takes the address over (the claim is free once expired).
+    let newcomer = unsaved("Late@example.com", false, Some(now() + 86_400));
+    let (store, registered) = (t.store.clone(), newcomer.clone());
+    let clock = TrafficClock::new(2, async move { store.create_user(&registered, None, now()).await.unwrap() });
+
+    let report = doctor::run(&t.store, &clock, repair()).await.unwrap();
+    assert!(clock.fired.load(std::sync::atomic::Ordering::SeqCst), "the registration ran during the repair");
+    assert_eq!(report.expired_total, 2, "{report:?}");
+    assert_eq!(report.expired_deleted, 1, "only the expired user: the claim was renewed meanwhile");
+    assert!(t.get(&format!("USER#{}", late.id), "PROFILE").await.is_none());
+    assert_eq!(t.owner("EMAIL#late@example.com", "EMAIL").await.as_deref(), Some(newcomer.id.as_str()));
+    let (code, again) = t.doctor(&[]);
+    assert_eq!(code, 0, "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_claim_registered_by_another_user_during_the_repair_is_not_overwritten() {
+    let t = Table::new("race").await;
+    let bare = t.user("race@example.com", None, true, None).await;
+    t.delete("EMAIL#race@example.com", "EMAIL").await;
+    // Between the fresh read and the repair, somebody registers the free address.
+    let other = unsaved("race@example.com", false, Some(now() + 86_400));
+    let (store, registered) = (t.store.clone(), other.clone());
+    let clock = TrafficClock::new(3, async move { store.create_user(&registered, None, now()).await.unwrap() });
+
+    let report = doctor::run(&t.store, &clock, repair()).await.unwrap();
+    assert!(clock.fired.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(report.problems.len(), 1, "{report:?}");
+    assert_eq!(report.problems[0].kind, doctor::ProblemKind::MissingEmailClaim);
+    assert_eq!(report.problems[0].pk, format!("USER#{}", bare.id));
+    assert_eq!(report.problems[0].outcome, doctor::Outcome::HeldByAnother);
+    assert!(!report.consistent());
+    assert_eq!(t.owner("EMAIL#race@example.com", "EMAIL").await.as_deref(), Some(other.id.as_str()));
+}
+
+#[tokio::test]
+async fn expiry_is_judged_by_the_clock_given() {
+    let t = Table::new("clock").await;
+    let pending = t.user("pending@example.com", None, false, Some(now() + 3600)).await;
+    let report = doctor::run(&t.store, &gatehouse_core::ports::FixedClock::new(now()), repair()).await.unwrap();
+    assert_eq!((report.expired_total, report.problems.len()), (0, 0));
+    // Two hours on, the never-activated account and its claim are past their expiry.
+    let later = gatehouse_core::ports::FixedClock::new(now() + 7200);
+    let report = doctor::run(&t.store, &later, repair()).await.unwrap();
+    assert_eq!(report.expired_total, 2, "{report:?}");
+    assert_eq!(report.expired_deleted, 2);
+    assert!(report.consistent());
+    assert!(t.get(&format!("USER#{}", pending.id), "PROFILE").await.is_none());
+    assert!(t.get("EMAIL#pending@example.com", "EMAIL").await.is_none());
 }
