@@ -51,7 +51,8 @@ pub async fn activate(app: &App, form: &Form, client: &ClientInfo) -> Result<Opt
 }
 
 /// Sends a fresh activation code to an inactive account; answers the same for every address.
-/// The new code replaces the previous one.
+/// The new code replaces the previous one. A send that fails does not spend the email cooldown,
+/// so the caller may retry at once.
 pub async fn resend(app: &App, form: &Form, client: &ClientInfo) -> Result<(), ServiceError> {
     throttle::spend_ip(app, "resend", app.settings.rate_resend_ip, client.ip.as_deref()).await?;
     let email = form.email("email")?;
@@ -63,6 +64,8 @@ pub async fn resend(app: &App, form: &Form, client: &ClientInfo) -> Result<(), S
         return Ok(());
     }
     let code = codes::issue(app, &user, CodePurpose::Activation, None).await?;
-    deliver(app, &codes::email(app, EmailKind::Activation, &user, &s.activation_url, &code), &user.id).await;
+    if !deliver(app, &codes::email(app, EmailKind::Activation, &user, &s.activation_url, &code), &user.id).await {
+        throttle::release_email(app, user.email.normalised()).await;
+    }
     Ok(())
 }

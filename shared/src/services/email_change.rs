@@ -15,7 +15,9 @@ pub const EMAILS_DIFFER: &str = "The two email fields didn't match.";
 
 /// Starts a change of the caller's address (current password required). With
 /// `EMAIL_CHANGE_VERIFICATION` (default) nothing changes until the link sent to the new address
-/// is used; the old address gets a notice either way.
+/// is used; the old address gets a notice either way. When the link cannot be sent the answer is
+/// 503: the pending change stays (a timed-out send may still arrive, and its link works), the
+/// notice still goes to the old address, and a retry issues a fresh link (the earlier one dies).
 pub async fn set_email(app: &App, caller: &Caller, form: &Form) -> Result<(), ServiceError> {
     let s = &app.settings;
     let user = &caller.user;
@@ -57,8 +59,11 @@ pub async fn set_email(app: &App, caller: &Caller, form: &Form) -> Result<(), Se
     let extras = Extras { link: Some(link), code: None, other_address: Some(new_email.to_string()) };
     let mut confirm = mail::render(s, EmailKind::EmailChange, user, extras);
     confirm.to = new_email.to_string();
-    deliver(app, &confirm, &user.id).await;
+    let sent = deliver(app, &confirm, &user.id).await;
     deliver(app, &mail::render(s, EmailKind::EmailChanged, user, notice), &user.id).await;
+    if !sent {
+        return Err(ServiceError::Unavailable("email change link not sent".into()));
+    }
     tracing::info!(event = "email_change", outcome = "requested", user_id = %user.id);
     Ok(())
 }

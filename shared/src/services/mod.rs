@@ -155,11 +155,15 @@ pub struct TokenPair {
     pub refresh: Option<String>,
 }
 
-/// Sends an email; a failure is logged, never fatal to the action that sent it (each action
-/// documents how its user recovers).
-pub(crate) async fn deliver(app: &App, email: &crate::ports::OutgoingEmail, user: &crate::domain::UserId) {
-    if let Err(e) = app.mailer.send(email).await {
-        tracing::error!(event = "email", outcome = "failed", kind = ?email.kind, user_id = %user, error = %e);
+/// Sends an email; a failure is logged, and the action decides what it means (each action
+/// documents how its user recovers). True when the mailer accepted it.
+pub(crate) async fn deliver(app: &App, email: &crate::ports::OutgoingEmail, user: &crate::domain::UserId) -> bool {
+    match app.mailer.send(email).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(event = "email", outcome = "failed", kind = ?email.kind, user_id = %user, error = %e);
+            false
+        }
     }
 }
 

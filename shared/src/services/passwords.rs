@@ -71,7 +71,10 @@ pub fn new_password(
     password
 }
 
-/// Changes the caller's password. With `LOGOUT_ON_PASSWORD_CHANGE`, every other session ends.
+/// Changes the caller's password. With `LOGOUT_ON_PASSWORD_CHANGE`, every other session ends
+/// first: should the password write then fail, the account is logged out elsewhere with its old
+/// password (fail closed, and the retry completes), never on its new password with the other
+/// sessions alive.
 pub async fn set_password(app: &App, caller: &Caller, form: &Form) -> Result<(), ServiceError> {
     let s = &app.settings;
     let mut errors = FieldErrors::default();
@@ -85,6 +88,9 @@ pub async fn set_password(app: &App, caller: &Caller, form: &Form) -> Result<(),
     let hash = app.hasher.hash(&password).await?;
     let mut updated = caller.user.clone();
     updated.password_hash = hash;
+    if s.logout_on_password_change {
+        revoke_sessions(app, &caller.user.id, Some(&caller.session.id)).await?;
+    }
     match app.store.update_user(&caller.user, &updated, app.now()).await {
         Ok(_) => {}
         Err(UpdateUserError::Conflict) => {
@@ -96,9 +102,6 @@ pub async fn set_password(app: &App, caller: &Caller, form: &Form) -> Result<(),
         Err(UpdateUserError::Store(e)) => return Err(e.into()),
     }
     tracing::info!(event = "password_change", outcome = "ok", user_id = %caller.user.id);
-    if s.logout_on_password_change {
-        revoke_sessions(app, &caller.user.id, Some(&caller.session.id)).await?;
-    }
     if s.password_changed_email_confirmation {
         deliver(app, &mail::render(s, EmailKind::PasswordChanged, &updated, Extras::default()), &updated.id).await;
     }
@@ -134,14 +137,21 @@ async fn send_reset(app: &App, form: &Form) -> Result<(), ServiceError> {
         return Ok(());
     }
     let code = codes::issue(app, &user, CodePurpose::PasswordReset, None).await?;
-    deliver(app, &codes::email(app, EmailKind::PasswordReset, &user, &s.password_reset_confirm_url, &code), &user.id)
-        .await;
+    let email = codes::email(app, EmailKind::PasswordReset, &user, &s.password_reset_confirm_url, &code);
+    if !deliver(app, &email, &user.id).await {
+        // Same answer as ever (nothing may tell accounts apart); the retry is not held back.
+        throttle::release_email(app, user.email.normalised()).await;
+        return Ok(());
+    }
     tracing::info!(event = "password_reset", outcome = "sent", user_id = %user.id);
     Ok(())
 }
 
 /// Sets a new password with an emailed reset code. Every session ends and every token issued
-/// before now is refused; the code is spent.
+/// before now is refused; the code is spent. The reset itself is one atomic write (code spent,
+/// password and `tokens_valid_after` set); what follows is cleanup that cannot undo it, so a
+/// failure there is logged and the answer is still 204: a 503 would send the client into a retry
+/// that can only fail on the spent code.
 pub async fn reset_password_confirm(app: &App, form: &Form) -> Result<(), ServiceError> {
     let s = &app.settings;
     let mut errors = FieldErrors::default();
@@ -168,9 +178,14 @@ pub async fn reset_password_confirm(app: &App, form: &Form) -> Result<(), Servic
         }
         Err(ActivateError::Store(e)) => return Err(e.into()),
     }
-    revoke_sessions(app, &user.id, None).await?;
+    // The sessions' tokens are refused already (`tokens_valid_after`); this removes their items.
+    if let Err(e) = revoke_sessions(app, &user.id, None).await {
+        tracing::warn!(event = "password_reset", outcome = "sessions_not_removed", user_id = %user.id, error = %e);
+    }
     // A successful reset lifts a login lockout.
-    app.store.clear(&throttle::lockout_counter(user.email.as_str())).await?;
+    if let Err(e) = app.store.clear(&throttle::lockout_counter(user.email.as_str())).await {
+        tracing::warn!(event = "password_reset", outcome = "lockout_not_cleared", user_id = %user.id, error = %e);
+    }
     tracing::info!(event = "password_reset", outcome = "confirmed", user_id = %user.id);
     deliver(app, &mail::render(s, EmailKind::PasswordChanged, &user, Extras::default()), &user.id).await;
     Ok(())

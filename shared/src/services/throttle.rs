@@ -72,6 +72,10 @@ pub fn check_lockout(app: &App, state: CounterState, now: i64) -> Result<(), Ser
     Ok(())
 }
 
+fn cooldown_counter(address: &str) -> CounterKey {
+    CounterKey { scope: "mail", key: address.to_lowercase(), slot: "COOLDOWN".into() }
+}
+
 /// Whether an email may go to `address` now (at most one per `EMAIL_COOLDOWN`).
 pub async fn email_allowed(app: &App, address: &str) -> Result<bool, ServiceError> {
     let cooldown = app.settings.email_cooldown.as_secs() as i64;
@@ -79,10 +83,20 @@ pub async fn email_allowed(app: &App, address: &str) -> Result<bool, ServiceErro
         return Ok(true);
     }
     let now = app.now();
-    let counter = CounterKey { scope: "mail", key: address.to_lowercase(), slot: "COOLDOWN".into() };
-    let ok = app.store.take_cooldown(&counter, now + cooldown, now).await?;
+    let ok = app.store.take_cooldown(&cooldown_counter(address), now + cooldown, now).await?;
     if !ok {
         tracing::info!(event = "email", outcome = "cooldown");
     }
     Ok(ok)
+}
+
+/// Gives back the cooldown slot [`email_allowed`] took, when the email could not be sent: a
+/// failed send must not make its retry wait. Best effort (the slot expires on its own).
+pub async fn release_email(app: &App, address: &str) {
+    if app.settings.email_cooldown.is_zero() {
+        return;
+    }
+    if let Err(e) = app.store.clear(&cooldown_counter(address)).await {
+        tracing::warn!(event = "email", outcome = "cooldown_not_released", error = %e);
+    }
 }
