@@ -32,7 +32,8 @@ pub struct Reply {
     pub headers: HeaderMap,
 }
 
-fn settings(overrides: &[(&str, &str)]) -> Settings {
+/// The settings every test app starts from, with `overrides` applied.
+pub fn settings(overrides: &[(&str, &str)]) -> Settings {
     let mut vars: HashMap<String, String> = [
         ("EMAIL_FROM", "no-reply@gatehouse.test"),
         ("JWT_ALGORITHM", "HS256"),

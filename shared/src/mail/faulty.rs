@@ -41,14 +41,24 @@ impl MailFault {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attempt {
     pub email: OutgoingEmail,
-    /// `None` when it was passed on to the inner mailer (which may still have failed).
+    /// `None` when it was passed on to the inner mailer.
     pub fault: Option<MailFault>,
+    /// Whether the inner mailer accepted it.
+    pub delivered: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Armed {
+    fault: MailFault,
+    /// Sends still let through before failing starts.
+    skip: u64,
+    /// Failures left; `None`: until healed.
+    remaining: Option<u64>,
 }
 
 #[derive(Default)]
 struct State {
-    /// Failures left and how; `None` remaining: until healed.
-    armed: Option<(MailFault, Option<u64>)>,
+    armed: Option<Armed>,
     attempts: Vec<Attempt>,
 }
 
@@ -65,12 +75,17 @@ impl MailFaults {
 
     /// The next `n` sends fail with `fault`; later ones pass.
     pub fn fail_next(&self, fault: MailFault, n: u64) {
-        self.lock().armed = (n > 0).then_some((fault, Some(n)));
+        self.lock().armed = (n > 0).then_some(Armed { fault, skip: 0, remaining: Some(n) });
+    }
+
+    /// The next `k` sends pass, every later one fails with `fault` until [`MailFaults::heal`].
+    pub fn fail_after(&self, fault: MailFault, k: u64) {
+        self.lock().armed = Some(Armed { fault, skip: k, remaining: None });
     }
 
     /// Every send fails with `fault` until [`MailFaults::heal`].
     pub fn fail_all(&self, fault: MailFault) {
-        self.lock().armed = Some((fault, None));
+        self.fail_after(fault, 0);
     }
 
     /// Sends pass again.
@@ -93,21 +108,38 @@ impl MailFaults {
         self.lock().attempts.iter().filter(|a| a.fault.is_none()).map(|a| a.email.clone()).collect()
     }
 
-    fn decide(&self, email: &OutgoingEmail) -> Option<MailFault> {
+    /// The sends the inner mailer accepted, oldest first.
+    pub fn delivered(&self) -> Vec<OutgoingEmail> {
+        self.lock().attempts.iter().filter(|a| a.delivered).map(|a| a.email.clone()).collect()
+    }
+
+    fn mark_delivered(&self, index: usize) {
+        if let Some(a) = self.lock().attempts.get_mut(index) {
+            a.delivered = true;
+        }
+    }
+
+    /// Records the attempt and decides its fate: its index, and the fault to answer with.
+    fn decide(&self, email: &OutgoingEmail) -> (usize, Option<MailFault>) {
         let mut s = self.lock();
         let fault = match s.armed.as_mut() {
             None => None,
-            Some((fault, None)) => Some(*fault),
-            Some((fault, Some(left))) => {
-                *left = left.saturating_sub(1);
-                Some(*fault)
+            Some(armed) if armed.skip > 0 => {
+                armed.skip -= 1;
+                None
+            }
+            Some(armed) => {
+                if let Some(left) = armed.remaining.as_mut() {
+                    *left = left.saturating_sub(1);
+                }
+                Some(armed.fault)
             }
         };
-        if matches!(s.armed, Some((_, Some(0)))) {
+        if s.armed.is_some_and(|a| a.remaining == Some(0)) {
             s.armed = None;
         }
-        s.attempts.push(Attempt { email: email.clone(), fault });
-        fault
+        s.attempts.push(Attempt { email: email.clone(), fault, delivered: false });
+        (s.attempts.len() - 1, fault)
     }
 }
 
@@ -139,10 +171,13 @@ impl<M: Mailer + ?Sized> FaultyMailer<M> {
 #[async_trait]
 impl<M: Mailer + ?Sized> Mailer for FaultyMailer<M> {
     async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
-        match self.faults.decide(email) {
-            Some(fault) => Err(fault.error()),
-            None => self.inner.send(email).await,
+        let (index, fault) = self.faults.decide(email);
+        if let Some(fault) = fault {
+            return Err(fault.error());
         }
+        self.inner.send(email).await?;
+        self.faults.mark_delivered(index);
+        Ok(())
     }
 }
 
@@ -175,6 +210,7 @@ mod tests {
         assert_eq!(capture.sent().len(), 1);
         assert_eq!(faults.failed().len(), 2);
         assert_eq!(faults.passed()[0].to, "c@example.com");
+        assert_eq!(faults.delivered(), faults.passed());
         faults.fail_all(MailFault::TimedOut);
         for _ in 0..3 {
             assert!(mailer.send(&email("d@example.com")).await.unwrap_err().0.contains("timed out"));
@@ -183,5 +219,9 @@ mod tests {
         mailer.send(&email("e@example.com")).await.unwrap();
         assert_eq!(capture.sent().len(), 2);
         assert_eq!(faults.attempts().len(), 7);
+        faults.fail_after(MailFault::Throttled, 1);
+        mailer.send(&email("f@example.com")).await.unwrap();
+        assert!(mailer.send(&email("g@example.com")).await.unwrap_err().0.contains("TooManyRequests"));
+        assert_eq!(capture.sent().len(), 3);
     }
 }

@@ -1,0 +1,740 @@
+//! Faults: the real handlers over a store and a mailer that fail on command. For each fault, the
+//! documented outcome (503 `service_unavailable` + `Retry-After` for a store failure, with no
+//! internal text in the body; the action's own answer for a mail failure), what the store holds
+//! afterwards (no half-written state, every user with exactly its email claim), and how a retry
+//! recovers: once, and only once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use common::{settings, Reply, TestApp, PASSWORD, T0};
+use gatehouse_core::domain::{CodePurpose, Email, User};
+use gatehouse_core::mail::{CaptureMailer, FaultyMailer, MailFault, MailFaults};
+use gatehouse_core::ports::{Clock, CodeStore, EmailKind, FixedClock, Limiter, SessionStore, UserStore};
+use gatehouse_core::services::throttle;
+use gatehouse_core::store::faulty::INJECTED;
+use gatehouse_core::store::{Faults, FaultyStore, MemoryStore, Op};
+use gatehouse_core::App;
+use lambda_http::http::StatusCode;
+use serde_json::{json, Value};
+
+const NEW_PASSWORD: &str = "a much better passphrase";
+
+/// The test app over `FaultyStore<MemoryStore>` and `FaultyMailer<CaptureMailer>`.
+struct Rig {
+    t: TestApp,
+    /// Arms store faults.
+    store: Faults,
+    /// Arms mail faults (`t.mail` is the capture mailer behind them).
+    mailer: MailFaults,
+    /// The store behind the faults, to look at what was really written.
+    memory: Arc<MemoryStore>,
+}
+
+impl Deref for Rig {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.t
+    }
+}
+
+fn rig(overrides: &[(&str, &str)]) -> Rig {
+    let memory = Arc::new(MemoryStore::new());
+    let (store, faults) = FaultyStore::new(memory.clone());
+    let capture = Arc::new(CaptureMailer::new());
+    let (mailer, mail) = FaultyMailer::new(capture.clone());
+    let clock = Arc::new(FixedClock::new(T0));
+    let app = App::new(settings(overrides), Arc::new(store), Arc::new(mailer), clock.clone()).unwrap();
+    let t = TestApp { app: Arc::new(app), mail: capture, clock, memory: Some(memory.clone()), dynamo: None };
+    Rig { t, store: faults, mailer: mail, memory }
+}
+
+/// The documented answer to a store failure, with nothing of the failure's text in it.
+#[track_caller]
+fn assert_unavailable(r: &Reply) {
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert_eq!(
+        r.body,
+        json!({"detail": "Service temporarily unavailable, try again soon.", "code": "service_unavailable"})
+    );
+    assert_eq!(r.headers.get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    assert_eq!(r.headers.get("content-type").and_then(|v| v.to_str().ok()), Some("application/json"));
+    let text = r.body.to_string();
+    for leak in [INJECTED, "Throughput", "gatehouse-prod", "dynamodb", "table"] {
+        assert!(!text.contains(leak), "{leak} leaked: {text}");
+    }
+}
+
+fn email(raw: &str) -> Email {
+    Email::parse(raw).unwrap()
+}
+
+impl Rig {
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The stored user with this address, read from the store behind the faults.
+    async fn stored(&self, address: &str) -> Option<User> {
+        self.memory.find_user_by_email(&email(address), self.now()).await.unwrap()
+    }
+
+    async fn sessions(&self, user: &User) -> usize {
+        self.memory.list_sessions(&user.id, self.now()).await.unwrap().len()
+    }
+
+    async fn code(&self, user: &User, purpose: CodePurpose) -> bool {
+        self.memory.get_code(&user.id, purpose, self.now()).await.unwrap().is_some()
+    }
+
+    /// Every user has exactly its email claim and every claim its user: `expected` users, each
+    /// found through its own address, and as many claims as users.
+    async fn assert_consistent(&self, expected: usize) {
+        let (users, _) = self.memory.list_users(None, 1000, self.now()).await.unwrap();
+        assert_eq!(users.len(), expected, "live users");
+        assert_eq!(self.memory.user_count(), expected, "stored users");
+        assert_eq!(self.memory.email_claim_count(), expected, "email claims");
+        for u in &users {
+            let found = self.memory.find_user_by_email(&u.email, self.now()).await.unwrap();
+            assert_eq!(found.map(|f| f.id), Some(u.id.clone()), "the claim of {} names its user", u.email);
+        }
+    }
+
+    async fn me(&self, access: &str) -> Reply {
+        self.call("GET", "/auth/users/me/", None, Some(access)).await
+    }
+
+    fn sent_kinds(&self, to: &str) -> Vec<EmailKind> {
+        self.mail.sent().into_iter().filter(|m| m.to.eq_ignore_ascii_case(to)).map(|m| m.kind).collect()
+    }
+}
+
+fn register_body(address: &str) -> Value {
+    json!({"email": address, "password": PASSWORD})
+}
+
+// ---- store failures -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn every_route_answers_a_store_outage_with_503_never_500() {
+    let r = rig(&[]);
+    let (access, refresh) = r.active_user("ada@example.com").await;
+    let (uid, _) = r.link_parts("ada@example.com");
+    let ada = r.stored("ada@example.com").await.unwrap();
+    r.store.fail_all();
+    let calls: Vec<(&str, String, Option<Value>, bool)> = vec![
+        ("POST", "/auth/users/".into(), Some(register_body("bob@example.com")), false),
+        ("POST", "/auth/users/activation/".into(), Some(json!({"uid": uid, "token": "x"})), false),
+        ("POST", "/auth/users/resend_activation/".into(), Some(json!({"email": "ada@example.com"})), false),
+        ("GET", "/auth/users/me/".into(), None, true),
+        ("PATCH", "/auth/users/me/".into(), Some(json!({"first_name": "Ada"})), true),
+        ("DELETE", "/auth/users/me/".into(), Some(json!({"current_password": PASSWORD})), true),
+        ("POST", "/auth/users/set_password/".into(), Some(json!({"current_password": PASSWORD})), true),
+        ("POST", "/auth/users/reset_password/".into(), Some(json!({"email": "ada@example.com"})), false),
+        (
+            "POST",
+            "/auth/users/reset_password_confirm/".into(),
+            Some(json!({"uid": uid, "token": "x", "new_password": NEW_PASSWORD})),
+            false,
+        ),
+        ("POST", "/auth/users/set_email/".into(), Some(json!({"new_email": "new@example.com"})), true),
+        ("POST", "/auth/users/set_email_confirm/".into(), Some(json!({"uid": uid, "token": "x"})), false),
+        ("GET", "/auth/users/".into(), None, true),
+        ("GET", format!("/auth/users/{}/", ada.id.as_str()), None, true),
+        ("POST", "/auth/jwt/create/".into(), Some(register_body("ada@example.com")), false),
+        ("POST", "/auth/jwt/refresh/".into(), Some(json!({"refresh": refresh})), false),
+        ("POST", "/auth/jwt/blacklist/".into(), Some(json!({"refresh": refresh})), false),
+        ("GET", "/auth/sessions/".into(), None, true),
+        ("DELETE", "/auth/sessions/".into(), None, true),
+        ("DELETE", "/auth/sessions/abc/".into(), None, true),
+        ("GET", "/auth/users/me/has_group/ops/".into(), None, true),
+        ("GET", "/auth/admin/groups/".into(), None, true),
+    ];
+    for (method, path, body, auth) in calls {
+        let reply = r.call(method, &path, body, auth.then_some(access.as_str())).await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{method} {path}: {}", reply.body);
+        assert_unavailable(&reply);
+    }
+    // What needs no store still works.
+    let verify = r.post("/auth/jwt/verify/", json!({"token": access})).await;
+    assert_eq!(verify.status, StatusCode::OK);
+    assert_eq!(r.call("GET", "/auth/.well-known/jwks.json", None, None).await.status, StatusCode::OK);
+    r.store.heal();
+    assert_eq!(r.me(&access).await.status, StatusCode::OK);
+    r.assert_consistent(1).await;
+}
+
+#[tokio::test]
+async fn register_store_failure_writes_nothing_and_the_retry_creates_one_account() {
+    let r = rig(&[]);
+    r.store.fail_next(Op::CreateUser, 1);
+    let first = r.post("/auth/users/", register_body("ada@example.com")).await;
+    assert_unavailable(&first);
+    r.assert_consistent(0).await;
+    assert!(r.mailer.attempts().is_empty(), "no email for an account that was not written");
+    let retry = r.post("/auth/users/", register_body("ada@example.com")).await;
+    assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
+    let again = r.post("/auth/users/", register_body("ada@example.com")).await;
+    assert_eq!(again.body, json!({"email": ["user with this email address already exists."]}));
+    r.assert_consistent(1).await;
+    assert_eq!(r.sent_kinds("ada@example.com"), [EmailKind::Activation]);
+}
+
+#[tokio::test]
+async fn register_rate_counter_failure_is_503_before_anything_is_written() {
+    let r = rig(&[("RATE_REGISTER_IP", "5/1h")]);
+    r.store.fail_next(Op::Hit, 1);
+    assert_unavailable(&r.post("/auth/users/", register_body("ada@example.com")).await);
+    assert_eq!(r.store.calls(Op::CreateUser), 0);
+    r.assert_consistent(0).await;
+    assert_eq!(r.post("/auth/users/", register_body("ada@example.com")).await.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn register_whose_reply_is_lost_keeps_the_account_and_resend_recovers_it() {
+    // The write committed but the Lambda timed out before answering: the client's retry finds the
+    // address taken, and resend_activation delivers a working link.
+    let r = rig(&[]);
+    r.store.lose_reply(Op::CreateUser, 1);
+    assert_unavailable(&r.post("/auth/users/", register_body("ada@example.com")).await);
+    r.assert_consistent(1).await;
+    assert!(r.mailer.attempts().is_empty());
+    let retry = r.post("/auth/users/", register_body("ada@example.com")).await;
+    assert_eq!(retry.body, json!({"email": ["user with this email address already exists."]}));
+    r.assert_consistent(1).await;
+    let resend = r.post("/auth/users/resend_activation/", json!({"email": "ada@example.com"})).await;
+    assert_eq!(resend.status, StatusCode::NO_CONTENT);
+    let (uid, token) = r.link_parts("ada@example.com");
+    let done = r.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await;
+    assert_eq!(done.status, StatusCode::NO_CONTENT, "{}", done.body);
+    assert!(r.stored("ada@example.com").await.unwrap().is_active);
+}
+
+#[tokio::test]
+async fn activation_store_failure_spends_nothing_and_the_retry_activates_once() {
+    let r = rig(&[]);
+    let (uid, token) = r.register("ada@example.com").await;
+    let body = json!({"uid": uid, "token": token});
+    r.store.fail_next(Op::Activate, 1);
+    assert_unavailable(&r.post("/auth/users/activation/", body.clone()).await);
+    let ada = r.stored("ada@example.com").await.unwrap();
+    assert!(!ada.is_active);
+    assert!(ada.expires_at.is_some(), "still an unactivated account with its TTL");
+    assert!(r.code(&ada, CodePurpose::Activation).await, "the code was not spent");
+    let retry = r.post("/auth/users/activation/", body.clone()).await;
+    assert_eq!(retry.status, StatusCode::NO_CONTENT, "{}", retry.body);
+    let twice = r.post("/auth/users/activation/", body).await;
+    assert_eq!(twice.status, StatusCode::FORBIDDEN);
+    assert_eq!(twice.body, json!({"detail": "Stale token for given user.", "code": "stale_token"}));
+    let ada = r.stored("ada@example.com").await.unwrap();
+    assert!(ada.is_active && ada.expires_at.is_none());
+    assert!(!r.code(&ada, CodePurpose::Activation).await);
+    r.assert_consistent(1).await;
+}
+
+#[tokio::test]
+async fn activation_lookup_failure_is_503_and_counts_no_wrong_guess() {
+    let r = rig(&[]);
+    let (uid, token) = r.register("ada@example.com").await;
+    r.store.fail_next(Op::GetUser, 1);
+    assert_unavailable(&r.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await);
+    assert_eq!(r.store.calls(Op::RecordCodeFailure), 0);
+    let ada = r.stored("ada@example.com").await.unwrap();
+    let code = r.memory.get_code(&ada.id, CodePurpose::Activation, r.now()).await.unwrap().unwrap();
+    assert_eq!(code.attempts, 0);
+}
+
+#[tokio::test]
+async fn activation_whose_reply_is_lost_is_active_and_the_retry_is_told_so() {
+    let r = rig(&[]);
+    let (uid, token) = r.register("ada@example.com").await;
+    r.store.lose_reply(Op::Activate, 1);
+    assert_unavailable(&r.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await);
+    assert!(r.stored("ada@example.com").await.unwrap().is_active);
+    let retry = r.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await;
+    assert_eq!((retry.status, retry.body["code"].as_str()), (StatusCode::FORBIDDEN, Some("stale_token")));
+    r.login("ada@example.com").await;
+    r.assert_consistent(1).await;
+}
+
+#[tokio::test]
+async fn login_session_write_failure_opens_no_session_and_counts_no_failure() {
+    let r = rig(&[]);
+    r.active_user("ada@example.com").await;
+    let ada = r.stored("ada@example.com").await.unwrap();
+    assert_eq!(r.sessions(&ada).await, 1);
+    r.store.fail_next(Op::CreateSession, 1);
+    let body = json!({"email": "ada@example.com", "password": PASSWORD});
+    let first = r.post("/auth/jwt/create/", body.clone()).await;
+    assert_unavailable(&first);
+    assert!(first.body.get("access").is_none());
+    assert_eq!(r.sessions(&ada).await, 1, "no session was opened");
+    let lock = r.memory.read(&[throttle::lockout_counter("ada@example.com")], r.now()).await.unwrap();
+    assert_eq!(lock[0].count, 0, "a store failure is not a wrong password");
+    let retry = r.post("/auth/jwt/create/", body).await;
+    assert_eq!(retry.status, StatusCode::OK, "{}", retry.body);
+    assert_eq!(r.sessions(&ada).await, 2);
+    assert_eq!(r.me(retry.body["access"].as_str().unwrap()).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn login_lookup_failure_is_503_for_known_and_unknown_accounts_alike() {
+    let r = rig(&[]);
+    r.active_user("ada@example.com").await;
+    for address in ["ada@example.com", "nobody@example.com"] {
+        r.store.fail_next(Op::FindUserForLogin, 1);
+        let reply = r.post("/auth/jwt/create/", json!({"email": address, "password": "wrong password!"})).await;
+        assert_unavailable(&reply);
+    }
+    assert_eq!(r.store.calls(Op::Hit), 0, "nothing counted against the accounts");
+}
+
+#[tokio::test]
+async fn refresh_rotation_failure_keeps_the_token_usable_and_the_retry_rotates_once() {
+    let r = rig(&[]);
+    let (_, refresh) = r.active_user("ada@example.com").await;
+    let ada = r.stored("ada@example.com").await.unwrap();
+    let before = r.memory.list_sessions(&ada.id, r.now()).await.unwrap();
+    r.store.fail_next(Op::RotateSession, 1);
+    assert_unavailable(&r.post("/auth/jwt/refresh/", json!({"refresh": refresh})).await);
+    assert_eq!(r.memory.list_sessions(&ada.id, r.now()).await.unwrap(), before, "session untouched");
+    r.clock.advance(5);
+    let retry = r.post("/auth/jwt/refresh/", json!({"refresh": refresh})).await;
+    assert_eq!(retry.status, StatusCode::OK, "{}", retry.body);
+    let after = r.memory.list_sessions(&ada.id, r.now()).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].counter, before[0].counter + 1, "rotated exactly once");
+    assert!(r.mailer.attempts().iter().all(|a| a.email.kind != EmailKind::SessionReuse), "no reuse alarm");
+    let next = r.post("/auth/jwt/refresh/", json!({"refresh": retry.body["refresh"]})).await;
+    assert_eq!(next.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn refresh_whose_reply_is_lost_retried_in_the_grace_window_gets_the_same_session() {
+    let r = rig(&[("REFRESH_REUSE_GRACE", "10s")]);
+    let (_, refresh) = r.active_user("ada@example.com").await;
+    let ada = r.stored("ada@example.com").await.unwrap();
+    let sid = r.memory.list_sessions(&ada.id, r.now()).await.unwrap()[0].id.clone();
+    r.store.lose_reply(Op::RotateSession, 1);
+    assert_unavailable(&r.post("/auth/jwt/refresh/", json!({"refresh": refresh})).await);
+    r.clock.advance(3);
+    let retry = r.post("/auth/jwt/refresh/", json!({"refresh": refresh})).await;
+    assert_eq!(retry.status, StatusCode::OK, "{}", retry.body);
+    let sessions = r.memory.list_sessions(&ada.id, r.now()).await.unwrap();
+    assert_eq!(sessions.len(), 1, "no second session");
+    assert_eq!(sessions[0].id, sid);
+    assert_eq!(sessions[0].counter, 1, "the lost rotation is the only one");
+    // The pair from the retry carries on the same session.
+    let next = r.post("/auth/jwt/refresh/", json!({"refresh": retry.body["refresh"]})).await;
+    assert_eq!(next.status, StatusCode::OK, "{}", next.body);
+    assert_eq!(r.memory.list_sessions(&ada.id, r.now()).await.unwrap()[0].id, sid);
+}
+
+#[tokio::test]
+async fn refresh_whose_reply_is_lost_retried_without_a_grace_window_is_a_reuse() {
+    // REFRESH_REUSE_GRACE defaults to 0: the retry presents a spent token, as a thief would.
+    let r = rig(&[]);
+    let (_, refresh) = r.active_user("ada@example.com").await;
+    let ada = r.stored("ada@example.com").await.unwrap();
+    r.store.lose_reply(Op::RotateSession, 1);
+    assert_unavailable(&r.post("/auth/jwt/refresh/", json!({"refresh": refresh})).await);
+    r.clock.advance(2);
+    let retry = r.post("/auth/jwt/refresh/", json!({"refresh": refresh})).await;
+    assert_eq!(retry.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.sessions(&ada).await, 0, "the session was revoked");
+    assert_eq!(r.last_mail("ada@example.com").kind, EmailKind::SessionReuse);
+}
+
+#[tokio::test]
+async fn reset_confirm_store_failure_keeps_the_code_and_the_retry_resets_once() {
+    let r = rig(&[]);
+    let (_, old_refresh) = r.active_user("ada@example.com").await;
+    assert_eq!(
+        r.post("/auth/users/reset_password/", json!({"email": "ada@example.com"})).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let (uid, token) = r.link_parts("ada@example.com");
+    let body = json!({"uid": uid, "token": token, "new_password": NEW_PASSWORD});
+    r.store.fail_next(Op::ResetPassword, 1);
+    assert_unavailable(&r.post("/auth/users/reset_password_confirm/", body.clone()).await);
+    let ada = r.stored("ada@example.com").await.unwrap();
+    assert!(r.code(&ada, CodePurpose::PasswordReset).await, "the code was not spent");
+    r.login("ada@example.com").await; // the old password still works
+    let retry = r.post("/auth/users/reset_password_confirm/", body.clone()).await;
+    assert_eq!(retry.status, StatusCode::NO_CONTENT, "{}", retry.body);
+    let twice = r.post("/auth/users/reset_password_confirm/", body).await;
+    assert_eq!(twice.status, StatusCode::BAD_REQUEST);
+    assert_eq!(twice.body, json!({"token": ["Invalid token for given user."]}));
+    let login = r.post("/auth/jwt/create/", json!({"email": "ada@example.com", "password": NEW_PASSWORD})).await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert_eq!(r.post("/auth/jwt/refresh/", json!({"refresh": old_refresh})).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.sent_kinds("ada@example.com").iter().filter(|k| **k == EmailKind::PasswordChanged).count(), 1);
+    r.assert_consistent(1).await;
+}
+
+#[tokio::test]
+async fn reset_confirm_committed_but_session_cleanup_failing_still_reports_success() {
+    // The new password and `tokens_valid_after` are written atomically with the code's
+    // consumption; what follows is cleanup. Answering 503 there would send the client into a
+    // retry that can only fail (the code is spent) although the reset took effect.
+    let r = rig(&[]);
+    let (old_access, old_refresh) = r.active_user("ada@example.com").await;
+    r.post("/auth/users/reset_password/", json!({"email": "ada@example.com"})).await;
+    let (uid, token) = r.link_parts("ada@example.com");
+    r.clock.advance(1);
+    r.store.fail_next(Op::DeleteSessions, 1);
+    r.store.fail_next(Op::Clear, 1);
+    let reply = r
+        .post("/auth/users/reset_password_confirm/", json!({"uid": uid, "token": token, "new_password": NEW_PASSWORD}))
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    assert_eq!(r.store.failures(Op::DeleteSessions), 1);
+    // The old session's item may linger, but none of its tokens is accepted.
+    assert_eq!(r.me(&old_access).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.post("/auth/jwt/refresh/", json!({"refresh": old_refresh})).await.status, StatusCode::UNAUTHORIZED);
+    let login = r.post("/auth/jwt/create/", json!({"email": "ada@example.com", "password": NEW_PASSWORD})).await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert_eq!(r.last_mail("ada@example.com").kind, EmailKind::PasswordChanged);
+}
+
+#[tokio::test]
+async fn reset_confirm_whose_reply_is_lost_has_the_new_password_and_the_retry_is_refused() {
+    let r = rig(&[]);
+    r.active_user("ada@example.com").await;
+    r.post("/auth/users/reset_password/", json!({"email": "ada@example.com"})).await;
+    let (uid, token) = r.link_parts("ada@example.com");
+    let body = json!({"uid": uid, "token": token, "new_password": NEW_PASSWORD});
+    r.store.lose_reply(Op::ResetPassword, 1);
+    assert_unavailable(&r.post("/auth/users/reset_password_confirm/", body.clone()).await);
+    let retry = r.post("/auth/users/reset_password_confirm/", body).await;
+    assert_eq!(retry.body, json!({"token": ["Invalid token for given user."]}));
+    let login = r.post("/auth/jwt/create/", json!({"email": "ada@example.com", "password": NEW_PASSWORD})).await;
+    assert_eq!(login.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn set_password_with_logout_revokes_the_other_sessions_before_the_new_password_counts() {
+    let r = rig(&[("LOGOUT_ON_PASSWORD_CHANGE", "true")]);
+    let (mine, _) = r.active_user("ada@example.com").await;
+    let (other, _) = r.login("ada@example.com").await;
+    let body = json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD});
+    // The session cleanup fails: the password must not change with the other sessions alive.
+    r.store.fail_next(Op::DeleteSessions, 1);
+    assert_unavailable(&r.call("POST", "/auth/users/set_password/", Some(body.clone()), Some(&mine)).await);
+    assert_eq!(r.me(&other).await.status, StatusCode::OK, "nothing happened");
+    r.login("ada@example.com").await; // old password still in force
+                                      // The password write fails after the sessions went: fail closed, and the retry completes.
+    r.store.fail_next(Op::UpdateUser, 1);
+    assert_unavailable(&r.call("POST", "/auth/users/set_password/", Some(body.clone()), Some(&mine)).await);
+    assert_eq!(r.me(&other).await.status, StatusCode::UNAUTHORIZED);
+    let retry = r.call("POST", "/auth/users/set_password/", Some(body), Some(&mine)).await;
+    assert_eq!(retry.status, StatusCode::NO_CONTENT, "{}", retry.body);
+    let ada = r.stored("ada@example.com").await.unwrap();
+    assert_eq!(r.sessions(&ada).await, 1, "only the caller's session is left");
+    assert_eq!(r.me(&mine).await.status, StatusCode::OK);
+    let login = r.post("/auth/jwt/create/", json!({"email": "ada@example.com", "password": NEW_PASSWORD})).await;
+    assert_eq!(login.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn set_email_confirm_store_failure_keeps_the_code_and_the_retry_moves_the_claim_once() {
+    let r = rig(&[]);
+    let (access, _) = r.active_user("ada@example.com").await;
+    let body = json!({"current_password": PASSWORD, "new_email": "lovelace@example.com"});
+    let asked = r.call("POST", "/auth/users/set_email/", Some(body), Some(&access)).await;
+    assert_eq!(asked.status, StatusCode::NO_CONTENT, "{}", asked.body);
+    let (uid, token) = r.link_parts("lovelace@example.com");
+    let confirm = json!({"uid": uid, "token": token});
+    r.store.fail_next(Op::ChangeEmail, 1);
+    assert_unavailable(&r.post("/auth/users/set_email_confirm/", confirm.clone()).await);
+    let ada = r.stored("ada@example.com").await.expect("the old address still names the account");
+    assert!(r.stored("lovelace@example.com").await.is_none());
+    assert!(r.code(&ada, CodePurpose::EmailChange).await);
+    r.assert_consistent(1).await;
+    let retry = r.post("/auth/users/set_email_confirm/", confirm.clone()).await;
+    assert_eq!(retry.status, StatusCode::NO_CONTENT, "{}", retry.body);
+    let twice = r.post("/auth/users/set_email_confirm/", confirm).await;
+    assert_eq!(twice.status, StatusCode::BAD_REQUEST);
+    assert_eq!(twice.body, json!({"token": ["Invalid token for given user."]}));
+    assert!(r.stored("ada@example.com").await.is_none(), "the old claim was released");
+    assert_eq!(r.stored("lovelace@example.com").await.unwrap().id, ada.id);
+    r.assert_consistent(1).await;
+}
+
+#[tokio::test]
+async fn set_email_confirm_whose_reply_is_lost_is_changed_and_the_retry_is_refused() {
+    let r = rig(&[]);
+    let (access, _) = r.active_user("ada@example.com").await;
+    let body = json!({"current_password": PASSWORD, "new_email": "lovelace@example.com"});
+    r.call("POST", "/auth/users/set_email/", Some(body), Some(&access)).await;
+    let (uid, token) = r.link_parts("lovelace@example.com");
+    r.store.lose_reply(Op::ChangeEmail, 1);
+    assert_unavailable(&r.post("/auth/users/set_email_confirm/", json!({"uid": uid, "token": token})).await);
+    let retry = r.post("/auth/users/set_email_confirm/", json!({"uid": uid, "token": token})).await;
+    assert_eq!(retry.body, json!({"token": ["Invalid token for given user."]}));
+    assert!(r.stored("lovelace@example.com").await.is_some());
+    r.assert_consistent(1).await;
+}
+
+#[tokio::test]
+async fn set_email_code_write_failure_sends_nothing() {
+    let r = rig(&[]);
+    let (access, _) = r.active_user("ada@example.com").await;
+    let before = r.mailer.attempts().len();
+    r.store.fail_next(Op::PutCode, 1);
+    let body = json!({"current_password": PASSWORD, "new_email": "lovelace@example.com"});
+    assert_unavailable(&r.call("POST", "/auth/users/set_email/", Some(body.clone()), Some(&access)).await);
+    assert_eq!(r.mailer.attempts().len(), before, "no link and no notice for a change that was not recorded");
+    let retry = r.call("POST", "/auth/users/set_email/", Some(body), Some(&access)).await;
+    assert_eq!(retry.status, StatusCode::NO_CONTENT);
+    assert_eq!(r.sent_kinds("lovelace@example.com"), [EmailKind::EmailChange]);
+}
+
+#[tokio::test]
+async fn delete_me_store_failure_keeps_everything_and_the_retry_removes_everything() {
+    let r = rig(&[]);
+    let (access, _) = r.active_user("ada@example.com").await;
+    r.active_user("bob@example.com").await;
+    let ada = r.stored("ada@example.com").await.unwrap();
+    let body = json!({"current_password": PASSWORD});
+    r.store.fail_next(Op::DeleteUser, 1);
+    assert_unavailable(&r.call("DELETE", "/auth/users/me/", Some(body.clone()), Some(&access)).await);
+    r.assert_consistent(2).await;
+    assert_eq!(r.sessions(&ada).await, 1);
+    assert_eq!(r.me(&access).await.status, StatusCode::OK);
+    let retry = r.call("DELETE", "/auth/users/me/", Some(body.clone()), Some(&access)).await;
+    assert_eq!(retry.status, StatusCode::NO_CONTENT, "{}", retry.body);
+    r.assert_consistent(1).await;
+    assert_eq!(r.sessions(&ada).await, 0);
+    assert!(r.stored("bob@example.com").await.is_some());
+    let twice = r.call("DELETE", "/auth/users/me/", Some(body), Some(&access)).await;
+    assert_eq!(twice.status, StatusCode::UNAUTHORIZED);
+    // The address is free again.
+    assert_eq!(r.post("/auth/users/", register_body("ada@example.com")).await.status, StatusCode::CREATED);
+    r.assert_consistent(2).await;
+}
+
+#[tokio::test]
+async fn delete_me_whose_reply_is_lost_is_gone_and_the_retry_is_unauthenticated() {
+    let r = rig(&[]);
+    let (access, _) = r.active_user("ada@example.com").await;
+    r.store.lose_reply(Op::DeleteUser, 1);
+    let body = json!({"current_password": PASSWORD});
+    assert_unavailable(&r.call("DELETE", "/auth/users/me/", Some(body.clone()), Some(&access)).await);
+    r.assert_consistent(0).await;
+    let retry = r.call("DELETE", "/auth/users/me/", Some(body), Some(&access)).await;
+    assert_eq!(retry.status, StatusCode::UNAUTHORIZED);
+}
+
+// ---- mail failures --------------------------------------------------------------------------
+
+#[tokio::test]
+async fn register_with_the_activation_email_rejected_keeps_the_account_and_resend_recovers_it() {
+    for fault in [MailFault::Rejected, MailFault::TimedOut] {
+        let r = rig(&[("EMAIL_COOLDOWN", "60s")]);
+        r.mailer.fail_next(fault, 1);
+        let created = r.post("/auth/users/", register_body("ada@example.com")).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        assert_eq!(created.body["email"], "ada@example.com");
+        assert_eq!(r.mailer.failed().len(), 1);
+        assert!(r.mail.sent().is_empty());
+        let ada = r.stored("ada@example.com").await.unwrap();
+        assert!(!ada.is_active);
+        r.assert_consistent(1).await;
+        // Registering again is refused (the account is kept) ...
+        let again = r.post("/auth/users/", register_body("ada@example.com")).await;
+        assert_eq!(again.status, StatusCode::BAD_REQUEST);
+        // ... and resend_activation delivers a fresh, working link.
+        let resend = r.post("/auth/users/resend_activation/", json!({"email": "ada@example.com"})).await;
+        assert_eq!(resend.status, StatusCode::NO_CONTENT);
+        assert_eq!(r.sent_kinds("ada@example.com"), [EmailKind::Activation]);
+        let (uid, token) = r.link_parts("ada@example.com");
+        let done = r.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await;
+        assert_eq!(done.status, StatusCode::NO_CONTENT, "{}", done.body);
+        r.login("ada@example.com").await;
+    }
+}
+
+#[tokio::test]
+async fn resend_activation_whose_email_fails_can_be_retried_at_once() {
+    let r = rig(&[("EMAIL_COOLDOWN", "60s")]);
+    r.register("ada@example.com").await;
+    r.mailer.fail_next(MailFault::TimedOut, 1);
+    let resend = json!({"email": "ada@example.com"});
+    assert_eq!(r.post("/auth/users/resend_activation/", resend.clone()).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(r.post("/auth/users/resend_activation/", resend.clone()).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(r.sent_kinds("ada@example.com"), [EmailKind::Activation, EmailKind::Activation]);
+    // The cooldown holds after a delivered email.
+    assert_eq!(r.post("/auth/users/resend_activation/", resend).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(r.sent_kinds("ada@example.com").len(), 2);
+    let (uid, token) = r.link_parts("ada@example.com");
+    let done = r.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await;
+    assert_eq!(done.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn reset_password_with_the_email_failing_answers_as_ever_and_a_retry_sends_it() {
+    let r = rig(&[("EMAIL_COOLDOWN", "60s")]);
+    r.active_user("ada@example.com").await;
+    let unknown = r.post("/auth/users/reset_password/", json!({"email": "nobody@example.com"})).await;
+    for fault in [MailFault::Rejected, MailFault::TimedOut] {
+        r.mailer.fail_next(fault, 1);
+        let reply = r.post("/auth/users/reset_password/", json!({"email": "ada@example.com"})).await;
+        assert_eq!((reply.status, &reply.body), (unknown.status, &unknown.body), "same answer as for nobody");
+        assert_eq!(reply.headers.get("content-length"), unknown.headers.get("content-length"));
+    }
+    assert_eq!(r.mailer.failed().len(), 2);
+    assert!(r.sent_kinds("ada@example.com").iter().all(|k| *k != EmailKind::PasswordReset));
+    // A failed send did not spend the cooldown: the retry goes out at once.
+    let retry = r.post("/auth/users/reset_password/", json!({"email": "ada@example.com"})).await;
+    assert_eq!(retry.status, StatusCode::NO_CONTENT);
+    assert_eq!(r.last_mail("ada@example.com").kind, EmailKind::PasswordReset);
+    let (uid, token) = r.link_parts("ada@example.com");
+    let done = r
+        .post("/auth/users/reset_password_confirm/", json!({"uid": uid, "token": token, "new_password": NEW_PASSWORD}))
+        .await;
+    assert_eq!(done.status, StatusCode::NO_CONTENT, "{}", done.body);
+}
+
+#[tokio::test]
+async fn set_email_whose_link_cannot_be_sent_answers_503_and_the_retry_resends() {
+    let r = rig(&[]);
+    let (access, _) = r.active_user("ada@example.com").await;
+    let body = json!({"current_password": PASSWORD, "new_email": "lovelace@example.com"});
+    r.mailer.fail_next(MailFault::Rejected, 1);
+    let first = r.call("POST", "/auth/users/set_email/", Some(body.clone()), Some(&access)).await;
+    assert_unavailable(&first);
+    let ada = r.stored("ada@example.com").await.unwrap();
+    assert_eq!(ada.email.as_str(), "ada@example.com", "nothing changed");
+    // The old address is told either way: a timed-out send may still arrive and be used.
+    assert_eq!(r.last_mail("ada@example.com").kind, EmailKind::EmailChanged);
+    let retry = r.call("POST", "/auth/users/set_email/", Some(body), Some(&access)).await;
+    assert_eq!(retry.status, StatusCode::NO_CONTENT, "{}", retry.body);
+    assert_eq!(r.sent_kinds("lovelace@example.com"), [EmailKind::EmailChange]);
+    let (uid, token) = r.link_parts("lovelace@example.com");
+    let done = r.post("/auth/users/set_email_confirm/", json!({"uid": uid, "token": token})).await;
+    assert_eq!(done.status, StatusCode::NO_CONTENT, "{}", done.body);
+    assert_eq!(r.stored("lovelace@example.com").await.unwrap().id, ada.id);
+    r.assert_consistent(1).await;
+}
+
+#[tokio::test]
+async fn set_email_whose_notice_to_the_old_address_fails_still_succeeds() {
+    let r = rig(&[]);
+    let (access, _) = r.active_user("ada@example.com").await;
+    let body = json!({"current_password": PASSWORD, "new_email": "lovelace@example.com"});
+    r.mailer.fail_after(MailFault::Rejected, 1); // the link goes out, the notice fails
+    let reply = r.call("POST", "/auth/users/set_email/", Some(body), Some(&access)).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    assert_eq!(r.sent_kinds("lovelace@example.com"), [EmailKind::EmailChange]);
+    assert_eq!(r.mailer.failed().iter().map(|m| m.kind).collect::<Vec<_>>(), [EmailKind::EmailChanged]);
+    let (uid, token) = r.link_parts("lovelace@example.com");
+    let done = r.post("/auth/users/set_email_confirm/", json!({"uid": uid, "token": token})).await;
+    assert_eq!(done.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn set_password_whose_notice_fails_still_changes_the_password() {
+    let r = rig(&[("PASSWORD_CHANGED_EMAIL_CONFIRMATION", "true")]);
+    let (access, _) = r.active_user("ada@example.com").await;
+    r.mailer.fail_all(MailFault::Throttled);
+    let body = json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD});
+    let reply = r.call("POST", "/auth/users/set_password/", Some(body), Some(&access)).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    assert_eq!(r.mailer.failed().last().map(|m| m.kind), Some(EmailKind::PasswordChanged));
+    let login = r.post("/auth/jwt/create/", json!({"email": "ada@example.com", "password": NEW_PASSWORD})).await;
+    assert_eq!(login.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn session_reuse_alert_failing_still_revokes_the_session() {
+    let r = rig(&[]);
+    let (_, refresh) = r.active_user("ada@example.com").await;
+    let ada = r.stored("ada@example.com").await.unwrap();
+    let rotated = r.post("/auth/jwt/refresh/", json!({"refresh": refresh})).await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    r.clock.advance(5);
+    r.mailer.fail_next(MailFault::Rejected, 1);
+    let replay = r.post("/auth/jwt/refresh/", json!({"refresh": refresh})).await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(replay.body["code"], "token_not_valid");
+    assert_eq!(r.sessions(&ada).await, 0);
+    assert_eq!(r.mailer.failed().iter().map(|m| m.kind).collect::<Vec<_>>(), [EmailKind::SessionReuse]);
+    let fresh = r.post("/auth/jwt/refresh/", json!({"refresh": rotated.body["refresh"]})).await;
+    assert_eq!(fresh.status, StatusCode::UNAUTHORIZED, "the whole session is gone");
+}
+
+#[tokio::test]
+async fn activation_confirmation_email_failing_still_activates() {
+    let r = rig(&[("SEND_CONFIRMATION_EMAIL", "true")]);
+    let (uid, token) = r.register("ada@example.com").await;
+    r.mailer.fail_next(MailFault::TimedOut, 1);
+    let done = r.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await;
+    assert_eq!(done.status, StatusCode::NO_CONTENT);
+    assert_eq!(r.mailer.failed()[0].kind, EmailKind::Confirmation);
+    r.login("ada@example.com").await;
+}
+
+// ---- the same request twice (a Lambda retried after a timeout) -------------------------------
+
+#[tokio::test]
+async fn the_same_confirmations_sent_twice_succeed_once() {
+    let r = rig(&[("REFRESH_REUSE_GRACE", "10s")]);
+    let (uid, token) = r.register("ada@example.com").await;
+    let activation = json!({"uid": uid, "token": token});
+    let replies = [
+        r.post("/auth/users/activation/", activation.clone()).await,
+        r.post("/auth/users/activation/", activation).await,
+    ];
+    assert_eq!(replies[0].status, StatusCode::NO_CONTENT);
+    assert_eq!(replies[1].body, json!({"detail": "Stale token for given user.", "code": "stale_token"}));
+
+    let (access, refresh) = r.login("ada@example.com").await;
+    r.post("/auth/users/reset_password/", json!({"email": "ada@example.com"})).await;
+    let (uid, token) = r.link_parts("ada@example.com");
+    let reset = json!({"uid": uid, "token": token, "new_password": NEW_PASSWORD});
+    assert_eq!(r.post("/auth/users/reset_password_confirm/", reset.clone()).await.status, StatusCode::NO_CONTENT);
+    let again = r.post("/auth/users/reset_password_confirm/", reset).await;
+    assert_eq!(again.body, json!({"token": ["Invalid token for given user."]}));
+    assert_eq!(r.sent_kinds("ada@example.com").iter().filter(|k| **k == EmailKind::PasswordChanged).count(), 1);
+    assert_eq!(r.me(&access).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.post("/auth/jwt/refresh/", json!({"refresh": refresh})).await.status, StatusCode::UNAUTHORIZED);
+
+    r.clock.advance(1);
+    let login = r.post("/auth/jwt/create/", json!({"email": "ada@example.com", "password": NEW_PASSWORD})).await;
+    let access = login.body["access"].as_str().unwrap().to_owned();
+    let body = json!({"current_password": NEW_PASSWORD, "new_email": "lovelace@example.com"});
+    r.call("POST", "/auth/users/set_email/", Some(body), Some(&access)).await;
+    let (uid, token) = r.link_parts("lovelace@example.com");
+    let confirm = json!({"uid": uid, "token": token});
+    assert_eq!(r.post("/auth/users/set_email_confirm/", confirm.clone()).await.status, StatusCode::NO_CONTENT);
+    let again = r.post("/auth/users/set_email_confirm/", confirm).await;
+    assert_eq!(again.body, json!({"token": ["Invalid token for given user."]}));
+    r.assert_consistent(1).await;
+}
+
+#[tokio::test]
+async fn the_same_refresh_sent_twice_in_the_grace_window_stays_on_one_session() {
+    let r = rig(&[("REFRESH_REUSE_GRACE", "10s")]);
+    let (_, refresh) = r.active_user("ada@example.com").await;
+    let ada = r.stored("ada@example.com").await.unwrap();
+    let first = r.post("/auth/jwt/refresh/", json!({"refresh": refresh})).await;
+    r.clock.advance(2);
+    let second = r.post("/auth/jwt/refresh/", json!({"refresh": refresh})).await;
+    assert_eq!((first.status, second.status), (StatusCode::OK, StatusCode::OK), "{}", second.body);
+    let sessions = r.memory.list_sessions(&ada.id, r.now()).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].counter, 1, "the duplicate did not rotate again");
+    // Both replies carry on the one session: the first rotates it, the second is then the
+    // previous token, still inside the grace window.
+    for reply in [first, second] {
+        let next = r.post("/auth/jwt/refresh/", json!({"refresh": reply.body["refresh"]})).await;
+        assert_eq!(next.status, StatusCode::OK, "{}", next.body);
+        r.clock.advance(1);
+    }
+    assert_eq!(r.memory.list_sessions(&ada.id, r.now()).await.unwrap().len(), 1);
+    assert!(r.mailer.attempts().iter().all(|a| a.email.kind != EmailKind::SessionReuse));
+}
