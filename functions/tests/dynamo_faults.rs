@@ -1,0 +1,252 @@
+//! Faults at the AWS edge, through the emulator's fault injector (`tools/emulator.py`, path
+//! `/_fault`; `make test` starts the emulator and sets GATEHOUSE_TEST_DYNAMODB_ENDPOINT). Each
+//! fault is scoped to this test's own table or recipient address, so tests sharing the emulator
+//! do not see each other's faults. The injector counts the requests each fault matched, which is
+//! how these tests see the SDK's retries.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use common::{emulator_endpoint, settings, spawn_app_dynamo, Reply, TestApp, PASSWORD, T0};
+use gatehouse_core::mail::{FaultyMailer, MailFaults, SesMailer};
+use gatehouse_core::ports::FixedClock;
+use gatehouse_core::store::DynamoStore;
+use gatehouse_core::App;
+use lambda_http::http::StatusCode;
+use serde_json::{json, Value};
+
+/// Requests the SDK makes for one call in its standard retry mode: the first and two retries.
+const SDK_MAX_ATTEMPTS: u64 = 3;
+/// Requests the store makes for one transaction that keeps losing to a concurrent one: the first
+/// and `CONFLICT_RETRIES` (8) of its own, jittered retries.
+const STORE_TRANSACTION_ATTEMPTS: u64 = 9;
+
+const BATCH_GET: &str = "DynamoDB_20120810.BatchGetItem";
+const TRANSACT_WRITE: &str = "DynamoDB_20120810.TransactWriteItems";
+const SES_SEND: &str = "POST /v2/email/outbound-emails";
+
+/// One call to the injector's control path, over plain HTTP/1.1.
+fn control(method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
+    let endpoint = emulator_endpoint();
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut stream = std::net::TcpStream::connect(&host).map_err(|e| format!("{host}: {e}"))?;
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).map_err(|e| e.to_string())?;
+    let (head, body) = raw.split_once("\r\n\r\n").ok_or("no HTTP response")?;
+    if head.split_whitespace().nth(1) != Some("200") {
+        return Err(format!("{method} {path}: {head}\n{body}"));
+    }
+    serde_json::from_str(body).map_err(|e| format!("{e}: {body}"))
+}
+
+/// An armed fault; disarmed when dropped.
+struct Fault(u64);
+
+impl Fault {
+    fn arm(spec: Value) -> Fault {
+        let reply = control("POST", "/_fault", Some(&spec)).unwrap_or_else(|e| {
+            panic!("the emulator's fault injector refused {spec}: {e} (is this tools/emulator.py?)")
+        });
+        Fault(reply["id"].as_u64().unwrap())
+    }
+
+    fn state(&self) -> Value {
+        control("GET", &format!("/_fault/{}", self.0), None).unwrap()
+    }
+
+    /// Requests that matched: failed ones and those let through once it was spent.
+    fn seen(&self) -> u64 {
+        self.state()["seen"].as_u64().unwrap()
+    }
+
+    /// Requests it failed.
+    fn fired(&self) -> u64 {
+        self.state()["fired"].as_u64().unwrap()
+    }
+}
+
+impl Drop for Fault {
+    fn drop(&mut self) {
+        let _ = control("DELETE", &format!("/_fault/{}", self.0), None);
+    }
+}
+
+fn table(t: &TestApp) -> String {
+    t.dynamo.as_ref().unwrap().table().to_owned()
+}
+
+/// The documented answer to a store failure; nothing of the AWS error in it.
+#[track_caller]
+fn assert_unavailable(r: &Reply, table: &str) {
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert_eq!(
+        r.body,
+        json!({"detail": "Service temporarily unavailable, try again soon.", "code": "service_unavailable"})
+    );
+    assert_eq!(r.headers.get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    let text = r.body.to_string();
+    for leak in [table, "injected", "Exception", "InternalServerError", "dynamodb", "DynamoDB"] {
+        assert!(!text.contains(leak), "{leak} leaked: {text}");
+    }
+}
+
+async fn count_items(t: &TestApp, prefix: &str, sk: &str) -> usize {
+    let items = t.dynamo.as_ref().unwrap().scan_prefix(prefix).await.unwrap();
+    items.iter().filter(|i| i["sk"].as_s().unwrap() == sk).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_and_server_errors_are_retried_by_the_sdk_and_pass_when_they_clear() {
+    let t = spawn_app_dynamo(&[]).await;
+    let (access, _) = t.active_user("ada@example.com").await;
+    for (status, code) in [
+        (400, "ProvisionedThroughputExceededException"),
+        (400, "ThrottlingException"),
+        (500, "InternalServerError"),
+        (503, "ServiceUnavailable"),
+    ] {
+        let fault =
+            Fault::arm(json!({"target": BATCH_GET, "contains": table(&t), "count": 2, "status": status, "code": code}));
+        let me = t.call("GET", "/auth/users/me/", None, Some(&access)).await;
+        assert_eq!(me.status, StatusCode::OK, "{code}: {}", me.body);
+        assert_eq!(me.body["email"], "ada@example.com");
+        assert_eq!((fault.fired(), fault.seen()), (2, 3), "{code}: two failures, then the retry that passed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_outlasting_the_retries_is_a_503_after_a_bounded_number_of_attempts() {
+    let t = spawn_app_dynamo(&[]).await;
+    let (access, _) = t.active_user("ada@example.com").await;
+    let message = format!("Internal error on table {}", table(&t));
+    let fault = Fault::arm(json!({
+        "target": BATCH_GET, "contains": table(&t), "count": 1000, "status": 500,
+        "code": "InternalServerError", "message": message,
+    }));
+    let me = t.call("GET", "/auth/users/me/", None, Some(&access)).await;
+    assert_unavailable(&me, &table(&t));
+    assert_eq!(fault.seen(), SDK_MAX_ATTEMPTS, "bounded retries");
+    drop(fault);
+    assert_eq!(t.call("GET", "/auth/users/me/", None, Some(&access)).await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_registration_writes_nothing_and_the_retry_creates_one_account() {
+    let t = spawn_app_dynamo(&[]).await;
+    let fault = Fault::arm(json!({
+        "target": TRANSACT_WRITE, "contains": table(&t), "count": 1000, "status": 400,
+        "code": "ProvisionedThroughputExceededException",
+    }));
+    let body = json!({"email": "ada@example.com", "password": PASSWORD});
+    assert_unavailable(&t.post("/auth/users/", body.clone()).await, &table(&t));
+    assert_eq!(fault.seen(), SDK_MAX_ATTEMPTS);
+    assert_eq!(count_items(&t, "USER#", "PROFILE").await, 0);
+    assert_eq!(count_items(&t, "EMAIL#", "EMAIL").await, 0);
+    assert!(t.mail.sent().is_empty());
+    drop(fault);
+    let retry = t.post("/auth/users/", body).await;
+    assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
+    assert_eq!(count_items(&t, "USER#", "PROFILE").await, 1);
+    assert_eq!(count_items(&t, "EMAIL#", "EMAIL").await, 1);
+    assert_eq!(t.mail.sent().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_conflict_is_retried_by_the_store_itself() {
+    let t = spawn_app_dynamo(&[]).await;
+    let conflict = |count: u64| {
+        json!({
+            "target": TRANSACT_WRITE, "contains": table(&t), "count": count, "status": 400,
+            "code": "TransactionCanceledException", "reasons": ["None", "TransactionConflict", "None"],
+        })
+    };
+    // Three conflicts, then the transaction goes through: one account, one claim.
+    let fault = Fault::arm(conflict(3));
+    let r = t.post("/auth/users/", json!({"email": "ada@example.com", "password": PASSWORD})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!((fault.fired(), fault.seen()), (3, 4), "the SDK does not retry a cancelled transaction; we do");
+    drop(fault);
+    assert_eq!(count_items(&t, "USER#", "PROFILE").await, 1);
+    assert_eq!(count_items(&t, "EMAIL#", "EMAIL").await, 1);
+    // A conflict that never ends: bounded, then 503, nothing written.
+    let fault = Fault::arm(conflict(1000));
+    let r = t.post("/auth/users/", json!({"email": "bob@example.com", "password": PASSWORD})).await;
+    assert_unavailable(&r, &table(&t));
+    assert_eq!(fault.seen(), STORE_TRANSACTION_ATTEMPTS);
+    assert_eq!(count_items(&t, "USER#", "PROFILE").await, 1);
+    assert_eq!(count_items(&t, "EMAIL#", "EMAIL").await, 1);
+}
+
+/// The app over DynamoDB and SES at the emulator; SES behind a [`FaultyMailer`] that only
+/// watches (what was tried, what SES accepted).
+async fn spawn_app_ses() -> (TestApp, MailFaults) {
+    let sdk = gatehouse_core::local_aws_config(&emulator_endpoint()).await;
+    let table = format!("t-{}", gatehouse_core::secrets::random_id().unwrap().to_lowercase().replace(['-', '_'], "x"));
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    store.create_table().await.unwrap();
+    let settings = settings(&[]);
+    let ses = SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), settings.email_from.clone());
+    ses.verify_sender().await.unwrap();
+    let (mailer, watch) = FaultyMailer::new(Arc::new(ses));
+    let clock = Arc::new(FixedClock::new(T0));
+    let app = App::new(settings, Arc::new(store.clone()), Arc::new(mailer), clock.clone()).unwrap();
+    let capture = Arc::new(gatehouse_core::mail::CaptureMailer::new());
+    (TestApp { app: Arc::new(app), mail: capture, clock, memory: None, dynamo: Some(store) }, watch)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ses_rejecting_the_activation_email_keeps_the_account_and_resend_recovers_it() {
+    let (t, mail) = spawn_app_ses().await;
+    let address = format!("{}@example.com", table(&t));
+    let rejected = Fault::arm(json!({
+        "path": SES_SEND, "contains": address, "count": 1, "status": 400, "code": "MessageRejected",
+        "message": "Email address is not verified.",
+    }));
+    let r = t.post("/auth/users/", json!({"email": address, "password": PASSWORD})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!((rejected.fired(), rejected.seen()), (1, 1), "a rejection is final: not retried");
+    assert_eq!(mail.attempts().len(), 1);
+    assert!(mail.delivered().is_empty());
+    assert_eq!(count_items(&t, "USER#", "PROFILE").await, 1, "the account is kept");
+    let again = t.post("/auth/users/", json!({"email": address, "password": PASSWORD})).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+
+    let resend = t.post("/auth/users/resend_activation/", json!({"email": address})).await;
+    assert_eq!(resend.status, StatusCode::NO_CONTENT);
+    assert_eq!((rejected.fired(), rejected.seen()), (1, 2));
+    let delivered = mail.delivered();
+    assert_eq!(delivered.len(), 1, "SES accepted the resent email");
+    let link = delivered[0].link.clone().unwrap();
+    let mut parts = link.rsplit('/');
+    let (token, uid) = (parts.next().unwrap(), parts.next().unwrap());
+    let done = t.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await;
+    assert_eq!(done.status, StatusCode::NO_CONTENT, "{}", done.body);
+    let login = t.post("/auth/jwt/create/", json!({"email": address, "password": PASSWORD})).await;
+    assert_eq!(login.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ses_failing_throughout_is_retried_a_bounded_number_of_times_and_the_account_is_kept() {
+    let (t, mail) = spawn_app_ses().await;
+    let address = format!("{}@example.com", table(&t));
+    let down = Fault::arm(json!({
+        "path": SES_SEND, "contains": address, "count": 1000, "status": 500, "code": "InternalFailure",
+    }));
+    let r = t.post("/auth/users/", json!({"email": address, "password": PASSWORD})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(down.seen(), SDK_MAX_ATTEMPTS);
+    assert!(mail.delivered().is_empty());
+    drop(down);
+    let resend = t.post("/auth/users/resend_activation/", json!({"email": address})).await;
+    assert_eq!(resend.status, StatusCode::NO_CONTENT);
+    assert_eq!(mail.delivered().len(), 1);
+}
