@@ -168,13 +168,53 @@ pub fn form(req: &Request) -> Result<Form, Reject> {
     }
     match media_type(req).as_deref() {
         Some("application/json") => parse_json(bytes),
-        Some("application/x-www-form-urlencoded") => match serde_urlencoded::from_bytes::<Vec<(String, String)>>(bytes)
-        {
-            Ok(pairs) => Ok(Form(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect())),
-            Err(_) => Err(Reject::Parse("Form parse error - malformed form data.".into())),
+        Some("application/x-www-form-urlencoded") => match parse_urlencoded(bytes) {
+            // A repeated key: the last value wins, as with Django's QueryDict.
+            Some(pairs) => Ok(Form(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect())),
+            None => Err(Reject::Parse("Form parse error - malformed form data.".into())),
         },
         other => Err(Reject::UnsupportedMediaType(other.unwrap_or("").to_owned())),
     }
+}
+
+/// `application/x-www-form-urlencoded` pairs, decoded as the WHATWG URL standard says (`+` is a
+/// space, `%XX` a byte, a `%` not followed by two hex digits is itself, empty pieces are skipped),
+/// except that text which does not decode to UTF-8 is refused (`None`) instead of being replaced
+/// with U+FFFD: a password must never silently become another one.
+fn parse_urlencoded(bytes: &[u8]) -> Option<Vec<(String, String)>> {
+    fn decode(raw: &[u8]) -> Option<String> {
+        let mut out = Vec::with_capacity(raw.len());
+        let mut i = 0;
+        while let Some(&b) = raw.get(i) {
+            let hex = raw.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            match (b, hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+                (b'%', Some(byte)) if hex.is_some_and(|h| h.bytes().all(|c| c.is_ascii_hexdigit())) => {
+                    out.push(byte);
+                    i += 3;
+                }
+                (b'+', _) => {
+                    out.push(b' ');
+                    i += 1;
+                }
+                (b, _) => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(out).ok()
+    }
+    bytes
+        .split(|&b| b == b'&')
+        .filter(|piece| !piece.is_empty())
+        .map(|piece| {
+            let (name, value) = match piece.iter().position(|&b| b == b'=') {
+                Some(at) => (&piece[..at], &piece[at + 1..]),
+                None => (piece, &[][..]),
+            };
+            Some((decode(name)?, decode(value)?))
+        })
+        .collect()
 }
 
 fn parse_json(bytes: &[u8]) -> Result<Form, Reject> {

@@ -8,6 +8,8 @@ pub const REQUIRED: &str = "This field is required.";
 pub const BLANK: &str = "This field may not be blank.";
 pub const NULL: &str = "This field may not be null.";
 pub const NOT_STRING: &str = "Not a valid string.";
+/// DRF's `ProhibitNullCharactersValidator`, which every CharField carries.
+pub const NUL_CHARACTERS: &str = "Null characters are not allowed.";
 
 /// The fields of a request body.
 #[derive(Clone, Debug, Default)]
@@ -23,10 +25,14 @@ impl Form {
     }
 
     /// A string field as DRF's CharField reads it: numbers are accepted as text, other types
-    /// are not. `Ok(None)` when absent.
+    /// are not, and neither are NUL characters. `Ok(None)` when absent.
     fn raw(&self, field: &str, errors: &mut FieldErrors, allow_null: bool) -> Option<Option<String>> {
         match self.0.get(field) {
             None => Some(None),
+            Some(Value::String(s)) if s.contains('\0') => {
+                errors.add(field, NUL_CHARACTERS);
+                None
+            }
             Some(Value::String(s)) => Some(Some(s.clone())),
             Some(Value::Number(n)) => Some(Some(n.to_string())),
             Some(Value::Null) if allow_null => Some(None),
