@@ -474,7 +474,7 @@ def main() -> int:
         "machine": machine(),
         "commit": git_rev(),
         "clients": CLIENTS,
-        "dev_server": "release build" if "LOAD_DEV_SERVER" not in os.environ else str(DEV_SERVER),
+        "dev_server": "release build" if DEV_SERVER.parent.name == "release" else f"binary {DEV_SERVER}",
         "duration_s": elapsed,
         "mix": dict(MIX),
         "argon2": {"m": 19456, "t": 2, "p": 1},

@@ -350,8 +350,12 @@ impl Snapshot {
                     Some(u) => {
                         let current = if is_email { Some(&u.email) } else { u.username.as_ref() };
                         if current != Some(value) {
-                            let now = current.map_or_else(|| "none".to_owned(), |c| format!("'{c}'"));
-                            out.push(problem(stale, pk, sk, &claim.user_id, format!("its user's is {now} now")));
+                            let what = if is_email { "address" } else { "username" };
+                            let detail = match current {
+                                Some(c) => format!("its user's {what} is '{c}' now"),
+                                None => format!("its user has no {what} now"),
+                            };
+                            out.push(problem(stale, pk, sk, &claim.user_id, detail));
                         }
                     }
                 }
@@ -837,6 +841,8 @@ mod tests {
         );
         let late = snap.findings().into_iter().find(|p| p.pk == "EMAIL#late2@x.io").unwrap();
         assert_eq!(late.detail, "its user is expired");
+        let stale = snap.findings().into_iter().find(|p| p.pk == "USERNAME#oldname").unwrap();
+        assert_eq!(stale.detail, "its user's username is 'newname' now");
         assert_eq!(snap.expired.len(), 2);
     }
 
