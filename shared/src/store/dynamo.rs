@@ -788,12 +788,21 @@ impl UserStore for DynamoStore {
                 StoreError(format!("delete_user cancelled: {}", codes.join(","))).into()
             });
         }
-        // The rest of the partition (codes, sessions) is unreachable now; remove it too.
-        let rest = self.query_partition(&user.id, "").await?;
-        self.batch_delete(
-            rest.iter().map(|i| key(get_s(i, "pk").unwrap_or_default(), &get_s(i, "sk").unwrap_or_default())).collect(),
-        )
-        .await?;
+        // The rest of the partition (codes, sessions) is unreachable now; remove it too. The
+        // account is gone whatever happens here: a failure leaves items nothing can reach, which
+        // expire on their own (and `authctl doctor` removes), not a failed deletion.
+        let rest = match self.query_partition(&user.id, "").await {
+            Ok(rest) => rest,
+            Err(e) => {
+                tracing::warn!(event = "account_deleted", outcome = "partition_left", user_id = %user.id, error = %e);
+                return Ok(());
+            }
+        };
+        let keys =
+            rest.iter().map(|i| key(get_s(i, "pk").unwrap_or_default(), &get_s(i, "sk").unwrap_or_default())).collect();
+        if let Err(e) = self.batch_delete(keys).await {
+            tracing::warn!(event = "account_deleted", outcome = "partition_left", user_id = %user.id, error = %e);
+        }
         Ok(())
     }
 
