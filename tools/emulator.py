@@ -20,9 +20,10 @@ X-Amz-Target header, e.g. "DynamoDB_20120810.GetItem") or "METHOD /path" ("path"
 ("contains": the test's own table name or recipient address). The next "count" matching requests
 are answered with HTTP "status" and the AWS error "code" (and "message") without reaching moto;
 for a TransactionCanceledException, "reasons" lists the CancellationReasons codes (e.g. ["None",
-"TransactionConflict"]). The fault stays registered after it is spent and keeps counting the
-matching requests it lets through.
-    POST   /_fault        {"target"|"path", "contains", "count", "status", "code", "message", "reasons"}
+"TransactionConflict"]). With "after": true the request is applied by moto first and only its
+answer is replaced (a reply lost after the commit). The fault stays registered after it is spent
+and keeps counting the matching requests it lets through.
+    POST   /_fault        {"target"|"path", "contains", "count", "status", "code", "message", "reasons", "after"}
                           -> {"id": N}
     GET    /_fault/N      -> {"seen": requests matched, "fired": requests failed, ...}
     GET    /_fault        -> every fault;  DELETE /_fault/N, DELETE /_fault: disarm
@@ -55,7 +56,7 @@ def main() -> None:
 
     served = faulting(one_at_a_time)
     if os.environ.get("GATEHOUSE_EMULATOR_COUNT_CALLS") == "1":
-        served = counting(one_at_a_time, lock)
+        served = counting(served, lock)
     run_simple("127.0.0.1", port, served, threaded=True, request_handler=MotoRequestHandler)
 
 
@@ -112,6 +113,7 @@ def faulting(inner):
                         "code": str(spec["code"]),
                         "message": str(spec.get("message", "injected by the emulator")),
                         "reasons": [str(r) for r in spec.get("reasons", [])],
+                        "after": bool(spec.get("after", False)),
                     }
                 except (ValueError, KeyError, TypeError) as e:
                     return respond(start_response, 400, {"error": f"bad fault: {e}"}, json_type)
@@ -174,6 +176,9 @@ def faulting(inner):
                         hit = dict(fault)
                     break
         if hit:
+            if hit["after"]:
+                # moto applies the request; its answer is lost.
+                list(inner(environ, lambda *_args: (lambda _data: None)))
             return inject(hit, start_response)
         return inner(environ, start_response)
 

@@ -250,3 +250,61 @@ async fn ses_failing_throughout_is_retried_a_bounded_number_of_times_and_the_acc
     assert_eq!(resend.status, StatusCode::NO_CONTENT);
     assert_eq!(mail.delivered().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_account_whose_partition_cleanup_fails_still_deletes_it() {
+    let t = spawn_app_dynamo(&[]).await;
+    let (access, _) = t.active_user("ada@example.com").await;
+    t.login("ada@example.com").await;
+    let fault = Fault::arm(json!({
+        "target": "DynamoDB_20120810.Query", "contains": table(&t), "count": 1000, "status": 500,
+        "code": "InternalServerError",
+    }));
+    let r = t.call("DELETE", "/auth/users/me/", Some(json!({"current_password": PASSWORD})), Some(&access)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(fault.seen(), SDK_MAX_ATTEMPTS);
+    drop(fault);
+    // The user and its claim went in one transaction; what is left nothing can reach (its
+    // sessions, which expire on their own and `authctl doctor` removes).
+    assert_eq!(count_items(&t, "USER#", "PROFILE").await, 0);
+    assert_eq!(count_items(&t, "EMAIL#", "EMAIL").await, 0);
+    let left = t.dynamo.as_ref().unwrap().scan_prefix("USER#").await.unwrap();
+    assert_eq!(left.len(), 2);
+    assert!(left.iter().all(|i| i["sk"].as_s().unwrap().starts_with("SESSION#")), "{left:?}");
+    assert_eq!(t.call("GET", "/auth/users/me/", None, Some(&access)).await.status, StatusCode::UNAUTHORIZED);
+    let again = t.post("/auth/users/", json!({"email": "ada@example.com", "password": PASSWORD})).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+}
+
+/// A transaction whose reply is lost after the commit (a 500 from a request that was applied) is
+/// retried by the SDK, and the retry meets its own write: no ClientRequestToken makes it
+/// idempotent (and the emulator would not honour one). The outcome is still consistent, and the
+/// documented error tells the client what happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_transaction_whose_reply_is_lost_ends_in_the_documented_already_done_answers() {
+    let t = spawn_app_dynamo(&[]).await;
+    let lost = |count: u64| {
+        json!({
+            "target": TRANSACT_WRITE, "contains": table(&t), "count": count, "status": 500,
+            "code": "InternalServerError", "after": true,
+        })
+    };
+    let fault = Fault::arm(lost(1));
+    let r = t.post("/auth/users/", json!({"email": "ada@example.com", "password": PASSWORD})).await;
+    assert_eq!((fault.fired(), fault.seen()), (1, 2), "applied, reply lost, retried by the SDK");
+    assert_eq!(r.body, json!({"email": ["user with this email address already exists."]}));
+    drop(fault);
+    assert_eq!(count_items(&t, "USER#", "PROFILE").await, 1);
+    assert_eq!(count_items(&t, "EMAIL#", "EMAIL").await, 1);
+    assert!(t.mail.sent().is_empty(), "the activation email was not sent");
+    let resend = t.post("/auth/users/resend_activation/", json!({"email": "ada@example.com"})).await;
+    assert_eq!(resend.status, StatusCode::NO_CONTENT);
+    let (uid, token) = t.link_parts("ada@example.com");
+
+    let fault = Fault::arm(lost(1));
+    let r = t.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await;
+    assert_eq!((fault.fired(), fault.seen()), (1, 2));
+    assert_eq!(r.body, json!({"detail": "Stale token for given user.", "code": "stale_token"}));
+    drop(fault);
+    t.login("ada@example.com").await;
+}
