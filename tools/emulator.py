@@ -21,9 +21,12 @@ X-Amz-Target header, e.g. "DynamoDB_20120810.GetItem") or "METHOD /path" ("path"
 are answered with HTTP "status" and the AWS error "code" (and "message") without reaching moto;
 for a TransactionCanceledException, "reasons" lists the CancellationReasons codes (e.g. ["None",
 "TransactionConflict"]). With "after": true the request is applied by moto first and only its
-answer is replaced (a reply lost after the commit). The fault stays registered after it is spent
-and keeps counting the matching requests it lets through.
-    POST   /_fault        {"target"|"path", "contains", "count", "status", "code", "message", "reasons", "after"}
+answer is replaced (a reply lost after the commit). With "delay": seconds, a failed request is
+first held that long (a hung service; without a "code" it is then served normally, only late).
+The fault stays registered after it is spent and keeps counting the matching requests it lets
+through.
+    POST   /_fault        {"target"|"path", "contains", "count", "status", "code", "message", "reasons",
+                           "after", "delay"}
                           -> {"id": N}
     GET    /_fault/N      -> {"seen": requests matched, "fired": requests failed, ...}
     GET    /_fault        -> every fault;  DELETE /_fault/N, DELETE /_fault: disarm
@@ -36,6 +39,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
@@ -110,15 +114,18 @@ def faulting(inner):
                         "contains": spec.get("contains", ""),
                         "count": int(spec.get("count", 1)),
                         "status": int(spec.get("status", 400)),
-                        "code": str(spec["code"]),
+                        "code": str(spec["code"]) if spec.get("code") else None,
                         "message": str(spec.get("message", "injected by the emulator")),
                         "reasons": [str(r) for r in spec.get("reasons", [])],
                         "after": bool(spec.get("after", False)),
+                        "delay": float(spec.get("delay", 0)),
                     }
                 except (ValueError, KeyError, TypeError) as e:
                     return respond(start_response, 400, {"error": f"bad fault: {e}"}, json_type)
                 if not (fault["target"] or fault["path"]):
                     return respond(start_response, 400, {"error": "a fault needs a target or a path"}, json_type)
+                if not (fault["code"] or fault["delay"] > 0):
+                    return respond(start_response, 400, {"error": "a fault needs a code or a delay"}, json_type)
                 fault.update(id=next(ids), seen=0, fired=0)
                 faults[fault["id"]] = fault
                 return respond(start_response, 200, {"id": fault["id"]}, json_type)
@@ -176,6 +183,10 @@ def faulting(inner):
                         hit = dict(fault)
                     break
         if hit:
+            if hit["delay"] > 0:
+                time.sleep(hit["delay"])
+                if not hit["code"]:
+                    return inner(environ, start_response)
             if hit["after"]:
                 # moto applies the request; its answer is lost.
                 list(inner(environ, lambda *_args: (lambda _data: None)))
