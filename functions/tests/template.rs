@@ -319,3 +319,67 @@ fn logs_table_and_outputs() {
     assert!(api.starts_with("https://${HttpApi}.execute-api."));
     assert_eq!(url("JwksUrl"), Some(format!("{api}/auth/.well-known/jwks.json")));
 }
+
+/// The lines of one `[section]` of the root Cargo.toml (comments and blank lines left out).
+fn cargo_section(name: &str) -> Vec<String> {
+    let text = read("Cargo.toml");
+    let header = format!("[{name}]");
+    let mut lines = text.lines().skip_while(|l| l.trim() != header).skip(1);
+    let mut out = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            break;
+        }
+        if !line.is_empty() && !line.starts_with('#') {
+            out.push(line.to_owned());
+        }
+    }
+    out
+}
+
+#[test]
+fn watch_router_equals_the_route_table() {
+    // Each line: "/path" = [{ method = "GET", function = "users" }, ...]
+    let mut routed = BTreeSet::new();
+    for line in cargo_section("workspace.metadata.lambda.watch.router") {
+        let (path, routes) = line.split_once(" = ").unwrap_or_else(|| panic!("router line {line}"));
+        let path = path.trim_matches('"');
+        for route in routes.split("{ ").skip(1) {
+            let field = |key: &str| route.split(&format!("{key} = \"")).nth(1).and_then(|r| r.split('"').next());
+            let (method, function) = (field("method").unwrap(), field("function").unwrap());
+            assert!(routed.insert((method.to_owned(), path.to_owned(), function.to_owned())), "{method} {path} twice");
+        }
+    }
+    let mut expected = BTreeSet::new();
+    for r in gatehouse_functions::routes::ROUTES {
+        for path in [r.path.to_owned(), format!("{}/", r.path)] {
+            expected.insert((r.method.to_owned(), path, r.function.to_owned()));
+        }
+    }
+    let missing: Vec<_> = expected.difference(&routed).collect();
+    let extra: Vec<_> = routed.difference(&expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "not routed by cargo lambda watch: {missing:?}\nnot routes: {extra:?}"
+    );
+}
+
+#[test]
+fn watch_environment_is_a_valid_local_configuration() {
+    let mut vars: HashMap<String, String> = cargo_section("workspace.metadata.lambda.env")
+        .iter()
+        .map(|line| {
+            let (k, v) = line.split_once(" = ").unwrap_or_else(|| panic!("env line {line}"));
+            (k.to_owned(), v.trim_matches('"').to_owned())
+        })
+        .collect();
+    // cargo-lambda lets these values win over --env-file: what differs per machine stays out.
+    for per_machine in ["AWS_ENDPOINT_URL", "JWT_SIGNING_KEY"] {
+        assert!(!vars.contains_key(per_machine), "{per_machine} belongs in .dev/lambda.env (tools/watch.sh)");
+    }
+    assert_eq!(vars.get("AWS_REGION").map(String::as_str), Some("us-east-1"));
+    vars.insert("JWT_SIGNING_KEY".into(), gatehouse_core::tokens::generate_ed25519_pem().unwrap());
+    let settings = Settings::from_map(&vars).unwrap_or_else(|e| panic!("watch settings refused: {e}"));
+    assert_eq!(settings.protocol, "http");
+}
