@@ -325,6 +325,14 @@ def machine() -> str:
     return f"{os.cpu_count()} × {cpu}, Linux {platform.release()}"
 
 
+def emulator_calls(port: int, reset: bool = False) -> dict[str, int]:
+    """Requests the emulator served since the last reset, by operation (GATEHOUSE_EMULATOR_COUNT_CALLS)."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/_bench/calls", method="DELETE" if reset else "GET")
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        got = json.loads(resp.read() or b"{}")
+    return {k.removeprefix("DynamoDB_20120810."): v for k, v in got.items()}
+
+
 def doctor(env: dict[str, str]) -> dict:
     out = subprocess.run([str(AUTHCTL), "doctor", "--json"], env=env, capture_output=True, text=True, timeout=900)
     try:
@@ -340,7 +348,8 @@ def summary(r: dict) -> str:
         "# Gatehouse load test (`make bench-load`)",
         "",
         f"Run {r['date']} on {r['machine']}, commit {r['commit']}; the machine was shared with other work. "
-        f"{r['clients']} concurrent clients for {r['duration_s']:.0f} s (closed loop, no think time, one keep-alive "
+        f"{r['clients']} concurrent clients for {r['load_s']:.0f} s ({r['duration_s']:.0f} s until the last answer; "
+        "closed loop, no think time, one keep-alive "
         f"connection each, plain asyncio in one Python process) against the dev server ({r['dev_server']}) over the "
         "DynamoDB + SES v2 emulator (moto), all on 127.0.0.1. The emulator serves one request at a time, so it "
         "bounds the throughput: these are figures of the stack on this machine, not of DynamoDB. Gatehouse runs its "
@@ -374,6 +383,9 @@ def summary(r: dict) -> str:
         f"- CPU used during the load (of {r['cpu']['available_s']:.0f} s on {os.cpu_count()} cores): dev server "
         f"{fmt(r['cpu']['dev_server_s'], 1)} s, emulator {fmt(r['cpu']['emulator_s'], 1)} s, load client "
         f"{fmt(r['cpu']['client_s'], 1)} s.",
+        f"- The emulator served {sum(r['emulator_calls'].values()):,} requests "
+        f"({sum(r['emulator_calls'].values()) / r['duration_s']:,.0f}/s, one at a time): "
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(r["emulator_calls"].items(), key=lambda kv: -kv[1])) + ".",
     ]
     d = r["doctor"]
     if "error" in d:
@@ -407,7 +419,8 @@ def main() -> int:
     try:
         moto_port = free_port()
         log(f"starting the emulator on 127.0.0.1:{moto_port}")
-        moto = start("emulator", [EMULATOR_PYTHON, str(ROOT / "tools" / "emulator.py"), str(moto_port)], base_env)
+        moto = start("emulator", [EMULATOR_PYTHON, str(ROOT / "tools" / "emulator.py"), str(moto_port)],
+                     {**base_env, "GATEHOUSE_EMULATOR_COUNT_CALLS": "1"})
         wait_port(moto_port, 60, "the AWS emulator", moto, "emulator")
         table = f"bench-load-{secrets.token_hex(3)}"
         aws = {
@@ -432,6 +445,7 @@ def main() -> int:
         port = free_port()
         dev = start("dev-server", [str(DEV_SERVER), "--port", str(port), "--create-table"], env)
         wait_port(port, 60, "the dev server", dev, "dev-server")
+        emulator_calls(moto_port, reset=True)
         cpu0 = (cpu_seconds(dev.pid), cpu_seconds(moto.pid), resource.getrusage(resource.RUSAGE_SELF))
         log(f"{CLIENTS} clients for {DURATION:.0f} s against http://127.0.0.1:{port} (table {table})")
         tag = secrets.token_hex(3)
@@ -443,6 +457,7 @@ def main() -> int:
             "client_s": (ru.ru_utime + ru.ru_stime) - (cpu0[2].ru_utime + cpu0[2].ru_stime),
             "available_s": elapsed * (os.cpu_count() or 1),
         }
+        calls = emulator_calls(moto_port)
         stop(dev)
         log("authctl doctor on the table")
         report = doctor({**base_env, **aws})
@@ -489,6 +504,8 @@ def main() -> int:
             "unexpected": unexpected,
         },
         "mailbox_misses": stats.mailbox_misses,
+        "load_s": DURATION,
+        "emulator_calls": calls,
         "samples": stats.samples,
         "cpu": cpu,
         "doctor": report,
