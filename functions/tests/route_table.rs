@@ -23,7 +23,7 @@ fn template_routes() -> BTreeSet<(String, String, String)> {
         if res["Type"].as_str() != Some("AWS::Serverless::Function") {
             continue;
         }
-        let binary = res["Metadata"]["Binary"].as_str().expect("every function names its binary").to_owned();
+        let binary = res["Metadata"]["BuildProperties"]["Binary"].as_str().expect("every function names its binary").to_owned();
         assert_eq!(res["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"));
         for (_, ev) in res["Properties"]["Events"].as_mapping().unwrap() {
             if ev["Type"].as_str() != Some("HttpApi") {
@@ -82,7 +82,7 @@ fn functions_get_only_the_table_actions_they_use() {
         }
         let policies = serde_yaml_ng::to_string(&res["Properties"]["Policies"]).unwrap();
         assert!(!policies.contains("dynamodb:*") && !policies.contains("ses:*"), "{name:?} has a wildcard action");
-        let binary = res["Metadata"]["Binary"].as_str().unwrap();
+        let binary = res["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
         if binary == "jwt_verify" || binary == "fallback" {
             assert!(!policies.contains("dynamodb:"), "{binary} needs no table access");
         }
