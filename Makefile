@@ -5,8 +5,8 @@ help:
 	@echo "make dev        local stack: AWS emulator + every route on http://127.0.0.1:3000"
 	@echo "make test       everything CI runs (installs what it needs)"
 	@echo "make watch      every function under cargo lambda watch (needs make dev running)"
-	@echo "make lint       cargo fmt --check, clippy -D warnings, cfn-lint"
-	@echo "make package    cargo lambda build --release --arm64 for every function"
+	@echo "make lint       cargo fmt --check, clippy -D warnings, cfn-lint, sam validate --lint"
+	@echo "make package    cargo lambda build --release --arm64 for every function, then sam build"
 	@echo "make bench      cold start, size, DynamoDB calls, latency/throughput vs djoser -> bench/results.md"
 	@echo "make bench-load 200 clients x 60 s on the dev server + emulator, then authctl doctor -> bench/load.md"
 	@echo "make clean      remove build output, .venv and .dev"
@@ -30,6 +30,7 @@ lint:
 
 lint-infra:
 	@bash -c 'source tools/lib.sh && ensure_venv && "$$VENV/bin/cfn-lint" infra/template.yaml'
+	@bash tools/sam.sh validate --lint --template infra/template.yaml
 
 fmt:
 	cargo fmt --all
@@ -41,8 +42,8 @@ bench-load:
 	@bash bench/run.sh load
 
 package:
-	@bash -c 'source tools/lib.sh && ensure_venv && "$$VENV/bin/pip" install --quiet cargo-lambda==1.9.2 && PATH="$$VENV/bin:$$PATH" cargo lambda build --release --arm64 -p gatehouse-functions'
+	@bash tools/package.sh
 
 clean:
 	cargo clean
-	rm -rf .venv .dev
+	rm -rf .venv .venv-sam .dev .aws-sam
