@@ -1,5 +1,5 @@
 # Gatehouse. The two commands: `make dev` and `make test`.
-.PHONY: dev test watch build release package lint lint-infra fmt clean help bench bench-load
+.PHONY: dev test watch build release package lint lint-infra fmt clean help bench fuzz bench-load
 
 help:
 	@echo "make dev        local stack: AWS emulator + every route on http://127.0.0.1:3000"
@@ -8,6 +8,7 @@ help:
 	@echo "make lint       cargo fmt --check, clippy -D warnings, cfn-lint, sam validate --lint"
 	@echo "make package    cargo lambda build --release --arm64 for every function, then sam build"
 	@echo "make bench      cold start, size, DynamoDB calls, latency/throughput vs djoser -> bench/results.md"
+	@echo "make fuzz       cargo-fuzz targets in fuzz/, 300 s each (FUZZ_SECONDS=N to change; tools/fuzz.sh --bounded in make test)"
 	@echo "make bench-load 200 clients x 60 s on the dev server + emulator, then authctl doctor -> bench/load.md"
 	@echo "make clean      remove build output, .venv and .dev"
 
@@ -37,6 +38,9 @@ fmt:
 
 bench:
 	@bash bench/run.sh
+
+fuzz:
+	@bash tools/fuzz.sh $(FUZZ_SECONDS)
 
 bench-load:
 	@bash bench/run.sh load

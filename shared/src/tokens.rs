@@ -290,8 +290,9 @@ impl TokenService {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         let data = jsonwebtoken::decode::<Claims>(token, decoding, &validation).map_err(|_| TokenError::Invalid)?;
         let c = data.claims;
-        let fresh =
-            c.exp + self.leeway > now && c.iat <= now + self.leeway && c.nbf.is_none_or(|nbf| nbf <= now + self.leeway);
+        // Saturating: `exp` is whatever the signer put there, up to i64::MAX.
+        let late = now.saturating_add(self.leeway);
+        let fresh = c.exp.saturating_add(self.leeway) > now && c.iat <= late && c.nbf.is_none_or(|nbf| nbf <= late);
         if !fresh || c.token_type != expected.as_str() || c.sub != c.user_id {
             return Err(TokenError::Invalid);
         }
@@ -458,6 +459,21 @@ mod tests {
         assert_eq!(new.verify(&stranger, TokenType::Access, NOW), Err(TokenError::Invalid));
         assert!(VerifyKey::parse_list("nokid").is_err());
         assert!(VerifyKey::parse_list("k=short").is_err());
+    }
+
+    #[test]
+    fn extreme_timestamps_do_not_overflow() {
+        // Found by fuzz/fuzz_targets/jwt.rs: `exp + leeway` overflowed (a panic in debug builds).
+        let t = ed();
+        let u = user();
+        let mut claims = t.base_claims(TokenType::Access, &u, "s", "j".into(), NOW, i64::MAX);
+        let token = t.sign(TokenType::Access, &claims).unwrap();
+        assert_eq!(t.verify(&token, TokenType::Access, NOW).unwrap().exp, i64::MAX);
+        claims.exp = NOW + 300;
+        claims.iat = i64::MAX;
+        claims.nbf = Some(i64::MIN);
+        let token = t.sign(TokenType::Access, &claims).unwrap();
+        assert_eq!(t.verify(&token, TokenType::Access, NOW), Err(TokenError::Invalid), "issued in the future");
     }
 
     #[test]
