@@ -23,8 +23,20 @@ pub async fn aws_config() -> aws_config::SdkConfig {
 /// here: clients connect on first use. The error is one line naming the bad variable.
 pub async fn app_from_env() -> Result<App, String> {
     let settings = Settings::from_env().map_err(|e| e.to_string())?;
-    let sdk = aws_config().await;
+    let sdk = aws_config().await.to_builder().timeout_config(sdk_timeouts()).build();
     app_over_aws(settings, &sdk)
+}
+
+/// Timeouts of the functions' AWS calls. Without them only connecting is bounded (3.1 s): a
+/// DynamoDB or SES that accepts the connection and never answers would hold the function to its
+/// own timeout (10 s) and API Gateway would answer a bare 5xx. With them a hung attempt is
+/// abandoned and retried, and the call gives up in time for the handler to answer 503.
+pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(1))
+        .operation_attempt_timeout(std::time::Duration::from_secs(2))
+        .operation_timeout(std::time::Duration::from_secs(5))
+        .build()
 }
 
 /// The app over DynamoDB and SES with the given SDK configuration.
