@@ -9,6 +9,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use common::{emulator_endpoint, settings, spawn_app_dynamo, Reply, TestApp, PASSWORD, T0};
 use gatehouse_core::mail::{FaultyMailer, MailFaults, SesMailer};
@@ -186,10 +187,15 @@ async fn a_transaction_conflict_is_retried_by_the_store_itself() {
     assert_eq!(count_items(&t, "EMAIL#", "EMAIL").await, 1);
 }
 
-/// The app over DynamoDB and SES at the emulator; SES behind a [`FaultyMailer`] that only
-/// watches (what was tried, what SES accepted).
-async fn spawn_app_ses() -> (TestApp, MailFaults) {
-    let sdk = gatehouse_core::local_aws_config(&emulator_endpoint()).await;
+/// The app over DynamoDB and SES at the emulator; SES behind a [`FaultyMailer`] that only watches
+/// (what was tried, what SES accepted). With `function_timeouts`, the SDK clients have the
+/// timeouts `app_from_env` gives the functions (tests that do not hang anything keep the
+/// emulator's defaults: a busy emulator must not time out their writes).
+async fn spawn_app_aws(function_timeouts: bool) -> (TestApp, MailFaults) {
+    let mut sdk = gatehouse_core::local_aws_config(&emulator_endpoint()).await;
+    if function_timeouts {
+        sdk = sdk.to_builder().timeout_config(gatehouse_core::sdk_timeouts()).build();
+    }
     let table = format!("t-{}", gatehouse_core::secrets::random_id().unwrap().to_lowercase().replace(['-', '_'], "x"));
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     store.create_table().await.unwrap();
@@ -203,9 +209,17 @@ async fn spawn_app_ses() -> (TestApp, MailFaults) {
     (TestApp { app: Arc::new(app), mail: capture, clock, memory: None, dynamo: Some(store) }, watch)
 }
 
+/// (uid, token) of the newest link SES accepted.
+fn delivered_link(mail: &MailFaults) -> (String, String) {
+    let link = mail.delivered().last().and_then(|m| m.link.clone()).expect("a delivered email with a link");
+    let mut parts = link.rsplit('/');
+    let token = parts.next().unwrap().to_owned();
+    (parts.next().unwrap().to_owned(), token)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ses_rejecting_the_activation_email_keeps_the_account_and_resend_recovers_it() {
-    let (t, mail) = spawn_app_ses().await;
+    let (t, mail) = spawn_app_aws(false).await;
     let address = format!("{}@example.com", table(&t));
     let rejected = Fault::arm(json!({
         "path": SES_SEND, "contains": address, "count": 1, "status": 400, "code": "MessageRejected",
@@ -223,11 +237,8 @@ async fn ses_rejecting_the_activation_email_keeps_the_account_and_resend_recover
     let resend = t.post("/auth/users/resend_activation/", json!({"email": address})).await;
     assert_eq!(resend.status, StatusCode::NO_CONTENT);
     assert_eq!((rejected.fired(), rejected.seen()), (1, 2));
-    let delivered = mail.delivered();
-    assert_eq!(delivered.len(), 1, "SES accepted the resent email");
-    let link = delivered[0].link.clone().unwrap();
-    let mut parts = link.rsplit('/');
-    let (token, uid) = (parts.next().unwrap(), parts.next().unwrap());
+    assert_eq!(mail.delivered().len(), 1, "SES accepted the resent email");
+    let (uid, token) = delivered_link(&mail);
     let done = t.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await;
     assert_eq!(done.status, StatusCode::NO_CONTENT, "{}", done.body);
     let login = t.post("/auth/jwt/create/", json!({"email": address, "password": PASSWORD})).await;
@@ -236,7 +247,7 @@ async fn ses_rejecting_the_activation_email_keeps_the_account_and_resend_recover
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ses_failing_throughout_is_retried_a_bounded_number_of_times_and_the_account_is_kept() {
-    let (t, mail) = spawn_app_ses().await;
+    let (t, mail) = spawn_app_aws(false).await;
     let address = format!("{}@example.com", table(&t));
     let down = Fault::arm(json!({
         "path": SES_SEND, "contains": address, "count": 1000, "status": 500, "code": "InternalFailure",
@@ -307,4 +318,51 @@ async fn a_committed_transaction_whose_reply_is_lost_ends_in_the_documented_alre
     assert_eq!(r.body, json!({"detail": "Stale token for given user.", "code": "stale_token"}));
     drop(fault);
     t.login("ada@example.com").await;
+}
+
+/// The Lambda functions' own timeout (infra/template.yaml, Globals.Function.Timeout).
+const LAMBDA_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_dynamodb_ends_in_a_503_well_before_the_lambda_timeout() {
+    let (t, mail) = spawn_app_aws(true).await;
+    let address = format!("{}@example.com", table(&t));
+    let r = t.post("/auth/users/", json!({"email": address, "password": PASSWORD})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let (uid, token) = delivered_link(&mail);
+    assert_eq!(
+        t.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let login = t.post("/auth/jwt/create/", json!({"email": address, "password": PASSWORD})).await;
+    let access = login.body["access"].as_str().unwrap().to_owned();
+    let hung = Fault::arm(json!({
+        "target": BATCH_GET, "contains": table(&t), "count": 1000, "delay": 30, "status": 500,
+        "code": "InternalServerError",
+    }));
+    let started = Instant::now();
+    let me = t.call("GET", "/auth/users/me/", None, Some(&access)).await;
+    let took = started.elapsed();
+    assert_unavailable(&me, &table(&t));
+    assert!(took < LAMBDA_TIMEOUT - Duration::from_secs(2), "took {took:?}");
+    assert!(hung.seen() >= 2, "a hung attempt is abandoned and retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_ses_still_registers_in_time_and_resend_recovers() {
+    let (t, mail) = spawn_app_aws(true).await;
+    let address = format!("{}@example.com", table(&t));
+    let hung = Fault::arm(json!({
+        "path": SES_SEND, "contains": address, "count": 1000, "delay": 30, "status": 500, "code": "InternalFailure",
+    }));
+    let started = Instant::now();
+    let r = t.post("/auth/users/", json!({"email": address, "password": PASSWORD})).await;
+    let took = started.elapsed();
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert!(took < LAMBDA_TIMEOUT - Duration::from_secs(2), "took {took:?}");
+    assert!(mail.delivered().is_empty());
+    drop(hung);
+    let resend = t.post("/auth/users/resend_activation/", json!({"email": address})).await;
+    assert_eq!(resend.status, StatusCode::NO_CONTENT);
+    assert_eq!(mail.delivered().len(), 1);
 }
