@@ -395,12 +395,15 @@ async fn duplicate_json_keys_and_repeated_form_keys_take_the_last_value() {
     assert_eq!(post_bytes(&t, "/auth/jwt/create/", JSON, login.into_bytes()).await.status, StatusCode::UNAUTHORIZED);
 }
 
+/// (method, path, a valid body, the string fields to spoil, bearer token)
+type Case<'a> = (&'a str, &'a str, Value, &'a [&'a str], Option<&'a str>);
+
 #[tokio::test]
 async fn wrong_json_types_are_field_errors() {
     let t = spawn_app(&[]);
     let (access, _) = t.active_user("ada@example.com").await;
     let wrong = [json!(["ada@example.com"]), json!({"a": 1}), json!(true), json!(null)];
-    let routes: [(&str, &str, Value, &[&str], Option<&str>); 7] = [
+    let routes: [Case; 7] = [
         ("POST", "/auth/users/", json!({"email": "n@example.com", "password": PASSWORD}), &["email", "password"], None),
         ("POST", "/auth/users/activation/", json!({"uid": "u", "token": "t"}), &["uid", "token"], None),
         ("POST", "/auth/users/reset_password/", json!({"email": "ada@example.com"}), &["email"], None),
