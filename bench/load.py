@@ -197,6 +197,8 @@ class Stats:
         self.statuses: dict[str, dict[str, int]] = {a: {} for a in ACTIONS}
         self.samples: dict[str, str] = {}
         self.mailbox_misses = 0
+        # Seconds from the start until each client first held tokens (registered, activated, logged in).
+        self.first_login: list[float] = []
 
     def record(self, action: str, status: str, ms: float, body: bytes = b"") -> None:
         self.latency[action].append(ms)
@@ -225,13 +227,14 @@ async def timed(conn: Conn, stats: Stats, action: str, method: str, path: str, b
         return status, None
 
 
-async def client(n: int, port: int, tag: str, deadline: float, stats: Stats) -> None:
+async def client(n: int, port: int, tag: str, t0: float, deadline: float, stats: Stats) -> None:
     rng = random.Random(f"{tag}-{n}")
     conn = Conn(port)
     mail = Conn(port)
     email = None
     tokens: dict | None = None
     seq = 0
+    logged_in = False
     try:
         while time.monotonic() < deadline:
             action = "register" if email is None else rng.choices([a for a, _ in MIX], [w for _, w in MIX])[0]
@@ -261,6 +264,9 @@ async def client(n: int, port: int, tag: str, deadline: float, stats: Stats) -> 
                 status, body = await timed(conn, stats, "login", "POST", "/auth/jwt/create/",
                                            {"email": email, "password": PASSWORD})
                 if status == 200 and body:
+                    if not logged_in:
+                        logged_in = True
+                        stats.first_login.append(time.monotonic() - t0)
                     tokens = body
                 continue
             if action == "refresh":
@@ -283,7 +289,7 @@ async def drive(port: int, tag: str) -> tuple[Stats, float]:
     stats = Stats()
     t0 = time.monotonic()
     deadline = t0 + DURATION
-    await asyncio.gather(*(client(n, port, tag, deadline, stats) for n in range(CLIENTS)))
+    await asyncio.gather(*(client(n, port, tag, t0, deadline, stats) for n in range(CLIENTS)))
     return stats, time.monotonic() - t0
 
 
@@ -380,9 +386,14 @@ def summary(r: dict) -> str:
         f"- 5xx answers: **{t['5xx']}** (target: zero) {'✅' if t['5xx'] == 0 else '❌'}; other unexpected answers "
         f"or client-side errors: {t['unexpected'] - t['5xx']}; activation emails not found in the mailbox: "
         f"{r['mailbox_misses']}.",
+        f"- Clients that got as far as their first login (register, activate, log in): {r['first_login']['clients']} "
+        f"of {r['clients']}, after {fmt(r['first_login']['p50_s'], 1)} s (median), "
+        f"{fmt(r['first_login']['max_s'], 1)} s (last); until then a client sends no `me` or `refresh`, so at low "
+        "throughput the figures are mostly those of the start.",
         f"- CPU used during the load (of {r['cpu']['available_s']:.0f} s on {os.cpu_count()} cores): dev server "
         f"{fmt(r['cpu']['dev_server_s'], 1)} s, emulator {fmt(r['cpu']['emulator_s'], 1)} s, load client "
-        f"{fmt(r['cpu']['client_s'], 1)} s.",
+        f"{fmt(r['cpu']['client_s'], 1)} s; the rest went to other work on the machine (1-minute load average "
+        f"{r['cpu']['loadavg_1m_before']:.1f} before the load, {r['cpu']['loadavg_1m_after']:.1f} at its end).",
         f"- The emulator served {sum(r['emulator_calls'].values()):,} requests "
         f"({sum(r['emulator_calls'].values()) / r['duration_s']:,.0f}/s, one at a time): "
         + ", ".join(f"{k} {v:,}" for k, v in sorted(r["emulator_calls"].items(), key=lambda kv: -kv[1])) + ".",
@@ -449,13 +460,17 @@ def main() -> int:
         cpu0 = (cpu_seconds(dev.pid), cpu_seconds(moto.pid), resource.getrusage(resource.RUSAGE_SELF))
         log(f"{CLIENTS} clients for {DURATION:.0f} s against http://127.0.0.1:{port} (table {table})")
         tag = secrets.token_hex(3)
+        load_before = os.getloadavg()[0]
         stats, elapsed = asyncio.run(drive(port, tag))
+        load_after = os.getloadavg()[0]
         ru = resource.getrusage(resource.RUSAGE_SELF)
         cpu = {
             "dev_server_s": cpu_seconds(dev.pid) - cpu0[0],
             "emulator_s": cpu_seconds(moto.pid) - cpu0[1],
             "client_s": (ru.ru_utime + ru.ru_stime) - (cpu0[2].ru_utime + cpu0[2].ru_stime),
             "available_s": elapsed * (os.cpu_count() or 1),
+            "loadavg_1m_before": load_before,
+            "loadavg_1m_after": load_after,
         }
         calls = emulator_calls(moto_port)
         stop(dev)
@@ -504,6 +519,11 @@ def main() -> int:
             "unexpected": unexpected,
         },
         "mailbox_misses": stats.mailbox_misses,
+        "first_login": {
+            "clients": len(stats.first_login),
+            "p50_s": pct(stats.first_login, 50),
+            "max_s": max(stats.first_login) if stats.first_login else float("nan"),
+        },
         "load_s": DURATION,
         "emulator_calls": calls,
         "samples": stats.samples,
