@@ -535,7 +535,7 @@ def main() -> int:
     (OUT / f"{OUT_NAME}.json").write_text(json.dumps(r, indent=1, sort_keys=True, default=str))
     print(text)
     if "error" in report or not report.get("consistent", False):
-        print("\n\033[1;31mLOAD TEST FAILED: the table is not consistent after the load "
+        print("\n\033[1;31mLOAD TEST FAILED: authctl doctor did not find the table consistent after the load "
               f"(authctl doctor exit {report.get('exit')}); see bench/{OUT_NAME}.md\033[0m", file=sys.stderr)
         return 1
     if fivexx:
