@@ -23,7 +23,8 @@ fn template_routes() -> BTreeSet<(String, String, String)> {
         if res["Type"].as_str() != Some("AWS::Serverless::Function") {
             continue;
         }
-        let binary = res["Metadata"]["BuildProperties"]["Binary"].as_str().expect("every function names its binary").to_owned();
+        let binary =
+            res["Metadata"]["BuildProperties"]["Binary"].as_str().expect("every function names its binary").to_owned();
         assert_eq!(res["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"));
         for (_, ev) in res["Properties"]["Events"].as_mapping().unwrap() {
             if ev["Type"].as_str() != Some("HttpApi") {

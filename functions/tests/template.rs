@@ -383,3 +383,23 @@ fn watch_environment_is_a_valid_local_configuration() {
     let settings = Settings::from_map(&vars).unwrap_or_else(|e| panic!("watch settings refused: {e}"));
     assert_eq!(settings.protocol, "http");
 }
+
+#[test]
+fn samconfig_overrides_only_template_parameters() {
+    let t = template();
+    let text = read("samconfig.toml");
+    let mut seen = 0;
+    for block in text.split("parameter_overrides = \"\"\"").skip(1) {
+        let body = block.split("\"\"\"").next().unwrap();
+        for pair in body.split_whitespace().filter(|w| *w != "\\") {
+            let (name, value) = pair.split_once('=').unwrap_or_else(|| panic!("samconfig override {pair}"));
+            assert!(t["Parameters"][name].is_mapping(), "samconfig.toml sets {name}, which the template lacks");
+            let allowed = t["Parameters"][name]["AllowedValues"].as_sequence();
+            if let Some(allowed) = allowed {
+                assert!(allowed.iter().any(|a| a.as_str() == Some(value)), "{name}={value} is not allowed");
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen >= 20, "only {seen} overrides found in samconfig.toml (dev and prod)");
+}
