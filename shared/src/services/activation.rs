@@ -50,9 +50,9 @@ pub async fn activate(app: &App, form: &Form, client: &ClientInfo) -> Result<Opt
     login::open_session(app, &active, client, now).await.map(Some)
 }
 
-/// Sends a fresh activation code to an inactive account; answers the same for every address.
-/// The new code replaces the previous one. A send that fails does not spend the email cooldown,
-/// so the caller may retry at once.
+/// Sends a fresh activation code to an inactive account; answers the same for every address,
+/// whatever happens once the account is found. The new code replaces the previous one. A code that
+/// could not be stored or sent does not spend the email cooldown: the caller may retry at once.
 pub async fn resend(app: &App, form: &Form, client: &ClientInfo) -> Result<(), ServiceError> {
     throttle::spend_ip(app, "resend", app.settings.rate_resend_ip, client.ip.as_deref()).await?;
     let email = form.email("email")?;
@@ -60,12 +60,30 @@ pub async fn resend(app: &App, form: &Form, client: &ClientInfo) -> Result<(), S
     let Some(user) = app.store.find_user_by_email(&email, app.now()).await? else {
         return Ok(());
     };
-    if user.is_active || !s.send_activation_email || !throttle::email_allowed(app, user.email.normalised()).await? {
+    if user.is_active || !s.send_activation_email {
         return Ok(());
     }
-    let code = codes::issue(app, &user, CodePurpose::Activation, None).await?;
-    if !deliver(app, &codes::email(app, EmailKind::Activation, &user, &s.activation_url, &code), &user.id).await {
-        throttle::release_email(app, user.email.normalised()).await;
+    if let Err(e) = email_activation(app, &user).await {
+        tracing::warn!(event = "resend_activation", outcome = "not_sent", user_id = %user.id, error = %e);
+    }
+    Ok(())
+}
+
+async fn email_activation(app: &App, user: &crate::domain::User) -> Result<(), ServiceError> {
+    let address = user.email.normalised();
+    if !throttle::email_allowed(app, address).await? {
+        return Ok(());
+    }
+    let code = match codes::issue(app, user, CodePurpose::Activation, None).await {
+        Ok(code) => code,
+        Err(e) => {
+            throttle::release_email(app, address).await;
+            return Err(e);
+        }
+    };
+    let email = codes::email(app, EmailKind::Activation, user, &app.settings.activation_url, &code);
+    if !deliver(app, &email, &user.id).await {
+        throttle::release_email(app, address).await;
     }
     Ok(())
 }

@@ -133,14 +133,31 @@ async fn send_reset(app: &App, form: &Form) -> Result<(), ServiceError> {
         }
         return Ok(());
     };
-    if !throttle::email_allowed(app, user.email.normalised()).await? {
+    // The address is an active account from here on: a failure must answer as an unknown address
+    // does, or an outage of writes (or of SES) would tell accounts apart.
+    if let Err(e) = email_reset(app, &user).await {
+        tracing::warn!(event = "password_reset", outcome = "not_sent", user_id = %user.id, error = %e);
+    }
+    Ok(())
+}
+
+/// Issues a reset code and emails it, unless the email cooldown holds. A code that could not be
+/// stored or sent gives the cooldown back: the retry is not held back.
+async fn email_reset(app: &App, user: &User) -> Result<(), ServiceError> {
+    let address = user.email.normalised();
+    if !throttle::email_allowed(app, address).await? {
         return Ok(());
     }
-    let code = codes::issue(app, &user, CodePurpose::PasswordReset, None).await?;
-    let email = codes::email(app, EmailKind::PasswordReset, &user, &s.password_reset_confirm_url, &code);
+    let code = match codes::issue(app, user, CodePurpose::PasswordReset, None).await {
+        Ok(code) => code,
+        Err(e) => {
+            throttle::release_email(app, address).await;
+            return Err(e);
+        }
+    };
+    let email = codes::email(app, EmailKind::PasswordReset, user, &app.settings.password_reset_confirm_url, &code);
     if !deliver(app, &email, &user.id).await {
-        // Same answer as ever (nothing may tell accounts apart); the retry is not held back.
-        throttle::release_email(app, user.email.normalised()).await;
+        throttle::release_email(app, address).await;
         return Ok(());
     }
     tracing::info!(event = "password_reset", outcome = "sent", user_id = %user.id);
