@@ -293,6 +293,17 @@ async fn login_lookup_failure_is_503_for_known_and_unknown_accounts_alike() {
 }
 
 #[tokio::test]
+async fn a_wrong_password_that_cannot_be_counted_is_refused_with_503_not_401() {
+    // Fail closed: during an outage of counter writes, guesses are not answered at all.
+    let r = rig(&[]);
+    r.active_user("ada@example.com").await;
+    r.store.fail_next(Op::Hit, 1);
+    let guess = r.post("/auth/jwt/create/", json!({"email": "ada@example.com", "password": "not the password"})).await;
+    assert_unavailable(&guess);
+    r.login("ada@example.com").await;
+}
+
+#[tokio::test]
 async fn refresh_rotation_failure_keeps_the_token_usable_and_the_retry_rotates_once() {
     let r = rig(&[]);
     let (_, refresh) = r.active_user("ada@example.com").await;
@@ -597,6 +608,51 @@ async fn reset_password_with_the_email_failing_answers_as_ever_and_a_retry_sends
         .post("/auth/users/reset_password_confirm/", json!({"uid": uid, "token": token, "new_password": NEW_PASSWORD}))
         .await;
     assert_eq!(done.status, StatusCode::NO_CONTENT, "{}", done.body);
+}
+
+#[tokio::test]
+async fn reset_password_store_failures_past_the_lookup_answer_as_for_an_unknown_address() {
+    let r = rig(&[("EMAIL_COOLDOWN", "60s")]);
+    r.active_user("ada@example.com").await;
+    let reset = |address: &str| json!({"email": address});
+    let unknown = r.post("/auth/users/reset_password/", reset("nobody@example.com")).await;
+    let before = r.mailer.attempts().len();
+    for op in [Op::TakeCooldown, Op::PutCode] {
+        r.store.fail_next(op, 1);
+        let reply = r.post("/auth/users/reset_password/", reset("ada@example.com")).await;
+        assert_eq!((reply.status, &reply.body), (unknown.status, &unknown.body), "{op}: same answer as for nobody");
+        assert_eq!(r.store.failures(op), 1);
+    }
+    assert_eq!(r.mailer.attempts().len(), before, "nothing was sent");
+    // The cooldown taken before the failed code write was given back: the retry goes out.
+    let retry = r.post("/auth/users/reset_password/", reset("ada@example.com")).await;
+    assert_eq!(retry.status, StatusCode::NO_CONTENT);
+    assert_eq!(r.last_mail("ada@example.com").kind, EmailKind::PasswordReset);
+    // The lookup itself failing is a 503 for every address alike.
+    for address in ["ada@example.com", "nobody@example.com"] {
+        r.store.fail_next(Op::FindUserByEmail, 1);
+        assert_unavailable(&r.post("/auth/users/reset_password/", reset(address)).await);
+    }
+}
+
+#[tokio::test]
+async fn resend_activation_store_failures_past_the_lookup_answer_as_for_an_unknown_address() {
+    let r = rig(&[("EMAIL_COOLDOWN", "60s")]);
+    r.register("ada@example.com").await;
+    let unknown = r.post("/auth/users/resend_activation/", json!({"email": "nobody@example.com"})).await;
+    let before = r.mailer.attempts().len();
+    for op in [Op::TakeCooldown, Op::PutCode] {
+        r.store.fail_next(op, 1);
+        let reply = r.post("/auth/users/resend_activation/", json!({"email": "ada@example.com"})).await;
+        assert_eq!((reply.status, &reply.body), (unknown.status, &unknown.body), "{op}");
+    }
+    assert_eq!(r.mailer.attempts().len(), before);
+    let retry = r.post("/auth/users/resend_activation/", json!({"email": "ada@example.com"})).await;
+    assert_eq!(retry.status, StatusCode::NO_CONTENT);
+    assert_eq!(r.sent_kinds("ada@example.com"), [EmailKind::Activation, EmailKind::Activation]);
+    let (uid, token) = r.link_parts("ada@example.com");
+    let done = r.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await;
+    assert_eq!(done.status, StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]
