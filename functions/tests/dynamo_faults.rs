@@ -288,9 +288,9 @@ async fn deleting_an_account_whose_partition_cleanup_fails_still_deletes_it() {
 }
 
 /// A transaction whose reply is lost after the commit (a 500 from a request that was applied) is
-/// retried by the SDK, and the retry meets its own write: no ClientRequestToken makes it
-/// idempotent (and the emulator would not honour one). The outcome is still consistent, and the
-/// documented error tells the client what happened.
+/// retried by the SDK. On DynamoDB the store's ClientRequestToken makes that retry answer success;
+/// the emulator ignores the token, so here the retry meets its own write: the worst case, still
+/// consistent, with the documented error telling the client what happened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_committed_transaction_whose_reply_is_lost_ends_in_the_documented_already_done_answers() {
     let t = spawn_app_dynamo(&[]).await;

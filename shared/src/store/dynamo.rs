@@ -74,7 +74,17 @@ impl DynamoStore {
     async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<Result<(), Vec<String>>> {
         let mut attempt = 0;
         loop {
-            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            // A token per attempt of ours: the SDK's own retries of the attempt (after a 5xx, a
+            // dropped connection or an attempt timeout) reuse it, so a transaction that committed
+            // but whose reply was lost answers success instead of failing its own conditions.
+            let token = crate::secrets::random_id().map_err(|e| StoreError(format!("random: {e}")))?;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .client_request_token(token)
+                .send()
+                .await;
             let err = match result {
                 Ok(_) => return Ok(Ok(())),
                 Err(e) => e,
