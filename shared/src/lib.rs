@@ -15,8 +15,18 @@ pub use services::App;
 
 /// Builds the AWS SDK configuration from the environment (credential chain, region, and
 /// `AWS_ENDPOINT_URL` for the local emulator). Once per cold start.
+///
+/// When the environment holds credentials (as it always does in Lambda) only the environment is
+/// asked: the default chain would build an STS client for web identity at init, which loads the
+/// system root certificates before the first request.
 pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let loader = if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+        loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new())
+    } else {
+        loader
+    };
+    loader.load().await
 }
 
 /// The app over DynamoDB and SES, configured from the environment. No network call is made
@@ -41,8 +51,9 @@ pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
 
 /// The app over DynamoDB and SES with the given SDK configuration.
 pub fn app_over_aws(settings: Settings, sdk: &aws_config::SdkConfig) -> Result<App, String> {
-    let store = store::DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), settings.table_name.clone());
-    let mailer = mail::SesMailer::new(aws_sdk_sesv2::Client::new(sdk), settings.email_from.clone());
+    let dynamodb = LazyClient::new(sdk, aws_sdk_dynamodb::Client::new);
+    let store = store::DynamoStore::lazy(dynamodb, settings.table_name.clone());
+    let mailer = mail::SesMailer::lazy(LazyClient::new(sdk, aws_sdk_sesv2::Client::new), settings.email_from.clone());
     App::new(settings, std::sync::Arc::new(store), std::sync::Arc::new(mailer), std::sync::Arc::new(ports::SystemClock))
         .map_err(|e| e.to_string())
 }
@@ -55,4 +66,66 @@ pub async fn local_aws_config(endpoint: &str) -> aws_config::SdkConfig {
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "local"))
         .load()
         .await
+}
+
+/// An AWS SDK client built on first use. Building one validates its configuration, which builds
+/// the HTTPS connector and loads the system root certificates: several milliseconds of a cold
+/// start, spent only by the invocations that really call AWS (`jwt/verify`, `jwks` never do).
+#[derive(Clone)]
+pub struct LazyClient<C> {
+    cell: std::sync::Arc<std::sync::OnceLock<C>>,
+    sdk: std::sync::Arc<aws_config::SdkConfig>,
+    make: fn(&aws_config::SdkConfig) -> C,
+}
+
+impl<C> LazyClient<C> {
+    /// A client that `make` builds from `sdk` when it is first needed.
+    pub fn new(sdk: &aws_config::SdkConfig, make: fn(&aws_config::SdkConfig) -> C) -> Self {
+        Self { cell: Default::default(), sdk: std::sync::Arc::new(sdk.clone()), make }
+    }
+
+    /// A client built already.
+    pub fn ready(client: C, make: fn(&aws_config::SdkConfig) -> C) -> Self {
+        let cell = std::sync::OnceLock::new();
+        let _ = cell.set(client);
+        Self {
+            cell: std::sync::Arc::new(cell),
+            sdk: std::sync::Arc::new(aws_config::SdkConfig::builder().build()),
+            make,
+        }
+    }
+
+    pub fn get(&self) -> &C {
+        self.cell.get_or_init(|| (self.make)(&self.sdk))
+    }
+}
+
+impl<C> std::fmt::Debug for LazyClient<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyClient").field("built", &self.cell.get().is_some()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LazyClient;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static BUILT: AtomicUsize = AtomicUsize::new(0);
+
+    fn build(_: &aws_config::SdkConfig) -> usize {
+        BUILT.fetch_add(1, Ordering::SeqCst) + 100
+    }
+
+    #[test]
+    fn lazy_client_is_built_once_on_first_use_and_shared_by_clones() {
+        let lazy = LazyClient::new(&aws_config::SdkConfig::builder().build(), build);
+        let clone = lazy.clone();
+        assert_eq!(BUILT.load(Ordering::SeqCst), 0, "nothing is built before first use");
+        assert_eq!(*clone.get(), 100);
+        assert_eq!(*lazy.get(), 100);
+        assert_eq!(BUILT.load(Ordering::SeqCst), 1);
+        assert_eq!(*LazyClient::ready(7, build).get(), 7);
+        assert_eq!(BUILT.load(Ordering::SeqCst), 1, "a ready client is never rebuilt");
+    }
 }

@@ -9,18 +9,23 @@ use crate::ports::{MailError, Mailer, OutgoingEmail};
 
 #[derive(Clone, Debug)]
 pub struct SesMailer {
-    client: Client,
+    client: crate::LazyClient<Client>,
     from: String,
 }
 
 impl SesMailer {
     pub fn new(client: Client, from: impl Into<String>) -> Self {
+        Self { client: crate::LazyClient::ready(client, Client::new), from: from.into() }
+    }
+
+    /// A mailer whose client is built on its first send (see [`crate::LazyClient`]).
+    pub fn lazy(client: crate::LazyClient<Client>, from: impl Into<String>) -> Self {
         Self { client, from: from.into() }
     }
 
     /// Registers the sender identity (the local emulator requires one before it accepts mail).
     pub async fn verify_sender(&self) -> Result<(), MailError> {
-        match self.client.create_email_identity().email_identity(&self.from).send().await {
+        match self.client.get().create_email_identity().email_identity(&self.from).send().await {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some("AlreadyExistsException") => Ok(()),
             Err(e) => Err(MailError(format!("CreateEmailIdentity: {}", e.code().unwrap_or("unknown")))),
@@ -40,6 +45,7 @@ impl Mailer for SesMailer {
             .body(Body::builder().text(utf8(&email.text)?).html(utf8(&email.html)?).build())
             .build();
         self.client
+            .get()
             .send_email()
             .from_email_address(&self.from)
             .destination(Destination::builder().to_addresses(&email.to).build())

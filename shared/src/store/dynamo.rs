@@ -32,17 +32,22 @@ const CONFLICT_RETRIES: u32 = 8;
 /// The DynamoDB-backed store. Cheap to clone; build once per cold start.
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
-    client: Client,
+    client: crate::LazyClient<Client>,
     table: String,
 }
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client: crate::LazyClient::ready(client, Client::new), table: table.into() }
+    }
+
+    /// A store whose client is built on its first call (see [`crate::LazyClient`]).
+    pub fn lazy(client: crate::LazyClient<Client>, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
     }
 
     pub fn client(&self) -> &Client {
-        &self.client
+        self.client.get()
     }
 
     pub fn table(&self) -> &str {
@@ -51,7 +56,7 @@ impl DynamoStore {
 
     async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<Item>> {
         let out = self
-            .client
+            .client()
             .get_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(pk))
@@ -65,7 +70,7 @@ impl DynamoStore {
 
     /// Deletes one item by key (absent items are fine).
     async fn delete_key(&self, key: Item) -> StoreResult<()> {
-        self.client.delete_item().table_name(&self.table).set_key(Some(key)).send().await.map_err(store_err)?;
+        self.client().delete_item().table_name(&self.table).set_key(Some(key)).send().await.map_err(store_err)?;
         Ok(())
     }
 
@@ -79,7 +84,7 @@ impl DynamoStore {
             // but whose reply was lost answers success instead of failing its own conditions.
             let token = crate::secrets::random_id().map_err(|e| StoreError(format!("random: {e}")))?;
             let result = self
-                .client
+                .client()
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
                 .client_request_token(token)
@@ -176,7 +181,7 @@ impl DynamoStore {
         let mut start: Option<Item> = None;
         loop {
             let mut q = self
-                .client
+                .client()
                 .query()
                 .table_name(&self.table)
                 .expression_attribute_values(":pk", s(user_pk(id)))
@@ -207,8 +212,13 @@ impl DynamoStore {
             }
             let mut pending = HashMap::from([(self.table.clone(), requests)]);
             for attempt in 0.. {
-                let out =
-                    self.client.batch_write_item().set_request_items(Some(pending)).send().await.map_err(store_err)?;
+                let out = self
+                    .client()
+                    .batch_write_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(store_err)?;
                 match out.unprocessed_items {
                     Some(rest) if !rest.is_empty() && attempt < 5 => {
                         pending = rest;
@@ -227,7 +237,7 @@ impl DynamoStore {
     /// Creates the table with TTL on `expires_at` if it does not exist (local stack, tests, authctl).
     pub async fn create_table(&self) -> StoreResult<()> {
         let created = self
-            .client
+            .client()
             .create_table()
             .table_name(&self.table)
             .billing_mode(BillingMode::PayPerRequest)
@@ -244,7 +254,7 @@ impl DynamoStore {
         }
         let ttl =
             TimeToLiveSpecification::builder().enabled(true).attribute_name("expires_at").build().map_err(build_err)?;
-        self.client
+        self.client()
             .update_time_to_live()
             .table_name(&self.table)
             .time_to_live_specification(ttl)
@@ -261,7 +271,7 @@ impl DynamoStore {
         let mut start: Option<Item> = None;
         loop {
             let out = self
-                .client
+                .client()
                 .scan()
                 .table_name(&self.table)
                 .filter_expression("begins_with(pk, :p)")
@@ -826,7 +836,7 @@ impl UserStore for DynamoStore {
         let mut page = Vec::new();
         loop {
             let out = self
-                .client
+                .client()
                 .scan()
                 .table_name(&self.table)
                 .filter_expression("begins_with(pk, :p) AND sk = :profile")
@@ -857,7 +867,7 @@ impl UserStore for DynamoStore {
 
     async fn replace_password_hash(&self, id: &UserId, old_hash: &str, new_hash: &str) -> StoreResult<bool> {
         let result = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(user_pk(id), PROFILE)))
@@ -883,7 +893,7 @@ fn failed(codes: &[String], index: usize) -> bool {
 #[async_trait]
 impl CodeStore for DynamoStore {
     async fn put_code(&self, code: &CodeRecord) -> StoreResult<()> {
-        self.client
+        self.client()
             .put_item()
             .table_name(&self.table)
             .set_item(Some(code_to_item(code)))
@@ -912,7 +922,7 @@ impl CodeStore for DynamoStore {
 
     async fn record_code_failure(&self, user: &UserId, purpose: CodePurpose) -> StoreResult<()> {
         let result = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(user_pk(user), &code_sk(purpose))))
@@ -939,7 +949,7 @@ impl CodeStore for DynamoStore {
 impl SessionStore for DynamoStore {
     async fn create_session(&self, session: &Session, last_login: Option<i64>) -> StoreResult<()> {
         let Some(at) = last_login else {
-            self.client
+            self.client()
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(session_to_item(session)))
@@ -990,8 +1000,7 @@ impl SessionStore for DynamoStore {
         new_jti: &str,
         now: i64,
     ) -> StoreResult<Rotation> {
-        let result = self
-            .client
+        let result = self.client()
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(user_pk(user), &session_sk(sid))))
@@ -1091,7 +1100,8 @@ impl DynamoStore {
         let mut request = HashMap::from([(self.table.clone(), request)]);
         let mut found: Vec<Item> = Vec::new();
         for attempt in 0..5 {
-            let out = self.client.batch_get_item().set_request_items(Some(request)).send().await.map_err(store_err)?;
+            let out =
+                self.client().batch_get_item().set_request_items(Some(request)).send().await.map_err(store_err)?;
             if let Some(mut responses) = out.responses {
                 found.extend(responses.remove(&self.table).unwrap_or_default());
             }
@@ -1112,7 +1122,7 @@ impl Limiter for DynamoStore {
     async fn hit(&self, counter: &CounterKey, expires_at: i64, now: i64) -> StoreResult<CounterState> {
         // An expired counter still in the table starts again from one.
         let fresh = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .set_key(Some(counter_key(counter)))
@@ -1130,7 +1140,7 @@ impl Limiter for DynamoStore {
             Err(e) => return Err(store_err(e)),
         }
         let out = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .set_key(Some(counter_key(counter)))
@@ -1164,7 +1174,7 @@ impl Limiter for DynamoStore {
         item.insert("last_at".into(), n(now));
         item.insert("expires_at".into(), n(until));
         let result = self
-            .client
+            .client()
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -1204,7 +1214,7 @@ impl GroupStore for DynamoStore {
         item.insert("name".into(), s(&group.name));
         item.insert("description".into(), s(&group.description));
         item.insert("permissions".into(), AttributeValue::L(group.permissions.iter().map(s).collect()));
-        let mut put = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        let mut put = self.client().put_item().table_name(&self.table).set_item(Some(item));
         if create {
             put = put.condition_expression("attribute_not_exists(pk)");
         }
@@ -1233,7 +1243,7 @@ impl GroupStore for DynamoStore {
 
     async fn delete_group(&self, name: &str) -> StoreResult<bool> {
         let out = self
-            .client
+            .client()
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(group_key(name)))
