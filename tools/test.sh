@@ -68,3 +68,9 @@ GATEHOUSE_URL="http://127.0.0.1:$ST_PORT" MOTO_URL="http://127.0.0.1:$MOTO_PORT"
   --url "http://127.0.0.1:$ST_PORT" --checks all --exclude-checks positive_data_acceptance \
   --max-examples "${SCHEMATHESIS_EXAMPLES:-25}" --seed 20261123 --workers 1 \
   --no-color --report junit --report-dir .dev/schemathesis
+
+# Stop the servers and the emulator before fuzzing: the fuzz build wants both cores.
+cleanup
+PIDS=()
+log "bounded fuzz run (cargo-fuzz on stable; each target on its seeds, then 5 s)"
+bash tools/fuzz.sh --bounded
