@@ -192,7 +192,12 @@ async fn a_transaction_conflict_is_retried_by_the_store_itself() {
 /// timeouts `app_from_env` gives the functions (tests that do not hang anything keep the
 /// emulator's defaults: a busy emulator must not time out their writes).
 async fn spawn_app_aws(function_timeouts: bool) -> (TestApp, MailFaults) {
-    let mut sdk = gatehouse_core::local_aws_config(&emulator_endpoint()).await;
+    // The functions' retry policy (attempts and backoff), as `app_from_env` sets it.
+    let mut sdk = gatehouse_core::local_aws_config(&emulator_endpoint())
+        .await
+        .to_builder()
+        .retry_config(gatehouse_core::sdk_retries())
+        .build();
     if function_timeouts {
         sdk = sdk.to_builder().timeout_config(gatehouse_core::sdk_timeouts()).build();
     }

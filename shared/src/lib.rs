@@ -33,7 +33,7 @@ pub async fn aws_config() -> aws_config::SdkConfig {
 /// here: clients connect on first use. The error is one line naming the bad variable.
 pub async fn app_from_env() -> Result<App, String> {
     let settings = Settings::from_env().map_err(|e| e.to_string())?;
-    let sdk = aws_config().await.to_builder().timeout_config(sdk_timeouts()).build();
+    let sdk = aws_config().await.to_builder().timeout_config(sdk_timeouts()).retry_config(sdk_retries()).build();
     app_over_aws(settings, &sdk)
 }
 
@@ -47,6 +47,16 @@ pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
         .operation_attempt_timeout(std::time::Duration::from_secs(2))
         .operation_timeout(std::time::Duration::from_secs(5))
         .build()
+}
+
+/// Retries of the functions' AWS calls: the SDK's standard mode (3 attempts, jittered exponential
+/// backoff, throttling and transient errors only) with DynamoDB's usual first backoff (tens of ms,
+/// not the SDK's 1 s default), so that retries fit inside [`sdk_timeouts`]' 5 s per call.
+pub fn sdk_retries() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(std::time::Duration::from_millis(50))
+        .with_max_backoff(std::time::Duration::from_secs(1))
 }
 
 /// The app over DynamoDB and SES with the given SDK configuration.
