@@ -9,15 +9,11 @@ Environment: BENCH_QUICK=1 shortens every measurement (for trying the script, no
 
 from __future__ import annotations
 
-import atexit
 import datetime
 import json
 import os
 import platform
-import re
 import secrets
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +21,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from stack import Stack, free_port, log, pct, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench"
@@ -67,59 +65,8 @@ SCENARIOS = [
 TARGETS = [("memory", "Gatehouse, memory store"), ("emulator", "Gatehouse, DynamoDB emulator"), ("djoser", "djoser")]
 
 
-def log(msg: str) -> None:
-    print(f"\033[1m==> {msg}\033[0m", file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------- processes and HTTP
-
-PROCS: list[subprocess.Popen] = []
-
-
-def start(name: str, cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> subprocess.Popen:
-    logf = open(WORK / f"{name}.log", "w")
-    p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
-    PROCS.append(p)
-    return p
-
-
-def stop(p: subprocess.Popen) -> None:
-    if p.poll() is None:
-        try:
-            os.killpg(p.pid, signal.SIGTERM)  # its own session: the process and its children only
-        except ProcessLookupError:
-            pass
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-
-
-@atexit.register
-def stop_all() -> None:
-    for p in reversed(PROCS):
-        stop(p)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, seconds: float, what: str, proc: subprocess.Popen, logname: str) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            break
-        with socket.socket() as s:
-            s.settimeout(0.5)
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    tail = (WORK / f"{logname}.log").read_text(errors="replace")[-3000:]
-    sys.exit(f"{what} did not start on port {port}:\n{tail}")
+STACK = Stack(WORK)
+start, stop_all, wait_port = STACK.start, STACK.stop_all, STACK.wait_port
 
 
 def call(base: str, method: str, path: str, body=None, token: str | None = None):
@@ -154,13 +101,6 @@ def harness(cmd: str, spec: dict, name: str) -> dict:
 
 # ---------------------------------------------------------------- statistics
 
-def pct(values, q: float) -> float:
-    """Nearest-rank percentile."""
-    v = sorted(values)
-    if not v:
-        return float("nan")
-    k = max(1, min(len(v), int(-(-q * len(v) // 100))))
-    return v[k - 1]
 
 
 def med(values) -> float:

@@ -32,13 +32,13 @@ import platform
 import random
 import resource
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from stack import Stack, free_port, log, pct, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench"
@@ -68,56 +68,8 @@ LIMITS = {
 MIX = [("me", 50), ("refresh", 25), ("login", 15), ("register", 10)]
 
 
-def log(msg: str) -> None:
-    print(f"\033[1m==> {msg}\033[0m", file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------- processes
-
-PROCS: list[subprocess.Popen] = []
-
-
-def start(name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
-    logf = open(WORK / f"{name}.log", "w")
-    p = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
-    PROCS.append(p)
-    return p
-
-
-def stop(p: subprocess.Popen) -> None:
-    if p.poll() is None:
-        try:
-            os.killpg(p.pid, signal.SIGTERM)  # its own session: the process and its children only
-        except ProcessLookupError:
-            pass
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-
-
-def stop_all() -> None:
-    for p in reversed(PROCS):
-        stop(p)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, seconds: float, what: str, proc: subprocess.Popen, logname: str) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline and proc.poll() is None:
-        with socket.socket() as s:
-            s.settimeout(0.5)
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    tail = (WORK / f"{logname}.log").read_text(errors="replace")[-3000:]
-    raise SystemExit(f"{what} did not start on port {port}:\n{tail}")
+STACK = Stack(WORK)
+start, stop_all, wait_port = STACK.start, STACK.stop_all, STACK.wait_port
 
 
 def cpu_seconds(pid: int) -> float:
@@ -296,13 +248,6 @@ async def drive(port: int, tag: str) -> tuple[Stats, float]:
 # ---------------------------------------------------------------- figures
 
 
-def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    v = sorted(values)
-    if not v:
-        return float("nan")
-    k = max(1, min(len(v), int(-(-q * len(v) // 100))))
-    return v[k - 1]
 
 
 def fmt(x: float, digits: int = 0) -> str:

@@ -1,0 +1,78 @@
+"""What bench.py and load.py share: local processes (each in its own session, with a log file in
+the script's work folder, all stopped at exit), free ports, waiting for a port, progress lines and
+the nearest-rank percentile."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def log(msg: str) -> None:
+    print(f"\033[1m==> {msg}\033[0m", file=sys.stderr, flush=True)
+
+
+def pct(values, q: float) -> float:
+    """Nearest-rank percentile."""
+    v = sorted(values)
+    if not v:
+        return float("nan")
+    k = max(1, min(len(v), int(-(-q * len(v) // 100))))
+    return v[k - 1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop(p: subprocess.Popen) -> None:
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)  # its own session: the process and its children only
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+class Stack:
+    """The processes one script started; logs go to WORK/<name>.log."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.procs: list[subprocess.Popen] = []
+        atexit.register(self.stop_all)
+
+    def start(self, name: str, cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> subprocess.Popen:
+        logf = open(self.work / f"{name}.log", "w")
+        p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append(p)
+        return p
+
+    def stop_all(self) -> None:
+        for p in reversed(self.procs):
+            stop(p)
+
+    def wait_port(self, port: int, seconds: float, what: str, proc: subprocess.Popen, logname: str) -> None:
+        deadline = time.time() + seconds
+        while time.time() < deadline and proc.poll() is None:
+            with socket.socket() as s:
+                s.settimeout(0.5)
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.1)
+        tail = (self.work / f"{logname}.log").read_text(errors="replace")[-3000:]
+        sys.exit(f"{what} did not start on port {port}:\n{tail}")
