@@ -99,23 +99,8 @@ impl Table {
 
     /// A user written the way registration writes it (user and claims in one transaction).
     async fn user(&self, email: &str, username: Option<&str>, active: bool, expires_at: Option<i64>) -> User {
-        let user = User {
-            id: UserId::generate(),
-            email: Email::parse(email).unwrap(),
-            username: username.map(|u| Username::parse(u).unwrap()),
-            first_name: String::new(),
-            last_name: String::new(),
-            password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
-            is_active: active,
-            is_staff: false,
-            is_superuser: false,
-            groups: Vec::new(),
-            date_joined: now(),
-            last_login: None,
-            tokens_valid_after: now(),
-            version: 1,
-            expires_at,
-        };
+        let user =
+            User { username: username.map(|u| Username::parse(u).unwrap()), ..unsaved(email, active, expires_at) };
         self.store.create_user(&user, None, now()).await.unwrap();
         user
     }
