@@ -15,26 +15,39 @@ pub use services::App;
 
 /// Builds the AWS SDK configuration from the environment (credential chain, region, and
 /// `AWS_ENDPOINT_URL` for the local emulator). Once per cold start.
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_loader().load().await
+}
+
+/// The loader [`aws_config`] uses, for callers that add settings of their own before loading.
 ///
 /// When the environment holds credentials (as it always does in Lambda) only the environment is
 /// asked: the default chain would build an STS client for web identity at init, which loads the
-/// system root certificates before the first request.
-pub async fn aws_config() -> aws_config::SdkConfig {
-    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    let loader = if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
-        loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new())
-    } else {
-        loader
-    };
-    loader.load().await
+/// system root certificates before the first request. Likewise a region in `AWS_REGION` (always
+/// set in Lambda) is taken as it is: the default region chain would build an instance-metadata
+/// client it never calls, a sixth of a function's work before its first poll.
+fn aws_loader() -> aws_config::ConfigLoader {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+        loader = loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
+    }
+    if let Some(region) = std::env::var("AWS_REGION").ok().filter(|r| !r.trim().is_empty()) {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    loader
 }
 
 /// The app over DynamoDB and SES, configured from the environment. No network call is made
 /// here: clients connect on first use. The error is one line naming the bad variable.
 pub async fn app_from_env() -> Result<App, String> {
     let settings = Settings::from_env().map_err(|e| e.to_string())?;
-    let sdk = aws_config().await.to_builder().timeout_config(sdk_timeouts()).retry_config(sdk_retries()).build();
-    app_over_aws(settings, &sdk)
+    app_over_aws(settings, &functions_sdk_config().await)
+}
+
+/// The SDK configuration of the Lambda functions: [`aws_config`]'s, with [`sdk_timeouts`] and
+/// [`sdk_retries`] given to the loader (so it does not look for its own in the environment).
+pub async fn functions_sdk_config() -> aws_config::SdkConfig {
+    aws_loader().timeout_config(sdk_timeouts()).retry_config(sdk_retries()).load().await
 }
 
 /// Timeouts of the functions' AWS calls. Without them only connecting is bounded (3.1 s): a
@@ -119,6 +132,23 @@ impl<C> std::fmt::Debug for LazyClient<C> {
 #[cfg(test)]
 mod tests {
     use super::LazyClient;
+
+    #[tokio::test]
+    async fn the_functions_sdk_config_takes_region_and_credentials_from_the_environment_with_our_policies() {
+        // nextest runs every test in a process of its own, so these variables reach no other test.
+        std::env::set_var("AWS_REGION", "eu-west-3");
+        std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "secret");
+        let sdk = super::functions_sdk_config().await;
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-3"));
+        assert!(sdk.credentials_provider().is_some());
+        let retry = sdk.retry_config().map(|r| (r.max_attempts(), r.initial_backoff(), r.max_backoff()));
+        assert_eq!(retry, Some((3, std::time::Duration::from_millis(50), std::time::Duration::from_secs(1))));
+        let timeouts =
+            sdk.timeout_config().map(|t| (t.connect_timeout(), t.operation_attempt_timeout(), t.operation_timeout()));
+        let secs = |s| Some(std::time::Duration::from_secs(s));
+        assert_eq!(timeouts, Some((secs(1), secs(2), secs(5))));
+    }
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     static BUILT: AtomicUsize = AtomicUsize::new(0);
