@@ -1,10 +1,10 @@
 //! Password hashing (argon2id on a blocking thread) and the password policy.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use std::collections::HashSet;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use base64::Engine;
 
@@ -23,6 +23,96 @@ pub struct PasswordHasher {
     /// A well-formed hash of nothing anyone knows, verified against for unknown accounts so that
     /// they cost exactly what a known account costs.
     dummy: String,
+    memory: Arc<MemoryPool>,
+}
+
+/// argon2id's working memory (`m` KiB: 19 MiB by default), kept from one hash to the next.
+/// Allocating it per hash means zeroing it and, on a blocking thread whose allocator arena gave
+/// it back, a page fault per 4 KiB page: about a tenth of the hash's own time (`make bench`,
+/// section 5). Argon2 writes every block in its first pass, so what a buffer held before never
+/// reaches a result. At most [`MemoryPool::KEPT`] buffers are kept; a Lambda function, which
+/// serves one request at a time, keeps one.
+#[derive(Debug, Default)]
+struct MemoryPool(Mutex<Vec<Vec<Block>>>);
+
+impl MemoryPool {
+    const KEPT: usize = 2;
+
+    fn take(&self, blocks: usize) -> Vec<Block> {
+        let found = {
+            let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            kept.iter().position(|m| m.len() == blocks).map(|i| kept.swap_remove(i))
+        };
+        found.unwrap_or_else(|| vec![Block::default(); blocks])
+    }
+
+    fn give(&self, memory: Vec<Block>) {
+        let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() >= Self::KEPT {
+            kept.remove(0);
+        }
+        kept.push(memory);
+    }
+
+    /// The raw argon2 output of `password` and `salt` into `out`, in pooled memory.
+    fn hash_into(
+        &self,
+        (algorithm, version, params): (Algorithm, Version, Params),
+        password: &[u8],
+        salt: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), argon2::Error> {
+        let mut memory = self.take(params.block_count());
+        let result =
+            Argon2::new(algorithm, version, params).hash_password_into_with_memory(password, salt, out, &mut memory);
+        self.give(memory);
+        result
+    }
+
+    /// A PHC string of `password` with the given argon2id parameters and salt.
+    fn phc(&self, params: &Params, password: &[u8], salt: &[u8]) -> Result<String, HashError> {
+        let err = |e: &dyn std::fmt::Display| HashError(e.to_string());
+        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        self.hash_into((Algorithm::Argon2id, Version::V0x13, params.clone()), password, salt, &mut out)
+            .map_err(|e| err(&e))?;
+        let salt = SaltString::encode_b64(salt).map_err(|e| err(&e))?;
+        let phc = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(params).map_err(|e| err(&e))?,
+            salt: Some(salt.as_salt()),
+            hash: Some(Output::new(&out).map_err(|e| err(&e))?),
+        };
+        Ok(phc.to_string())
+    }
+
+    /// Whether `password` matches a PHC string, with the algorithm, version and parameters the
+    /// string names (a hash made before a parameter change still verifies). The comparison is
+    /// constant-time.
+    fn verify(&self, password: &[u8], phc: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return false;
+        };
+        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+            return false;
+        };
+        let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+            return false;
+        };
+        let Ok(version) = parsed.version.map_or(Ok(Version::default()), Version::try_from) else {
+            return false;
+        };
+        let Ok(params) = Params::try_from(&parsed) else {
+            return false;
+        };
+        let mut salt_buf = [0u8; 64];
+        let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+            return false;
+        };
+        let mut out = vec![0u8; expected.len()];
+        self.hash_into((algorithm, version, params), password, salt, &mut out).is_ok()
+            && Output::new(&out).is_ok_and(|computed| computed == expected)
+    }
 }
 
 impl PasswordHasher {
@@ -38,24 +128,17 @@ impl PasswordHasher {
             salt.as_str(),
             STANDARD_NO_PAD.encode([0xa5u8; 32])
         );
-        Ok(Self { params, dummy })
-    }
-
-    fn argon2(&self) -> Argon2<'static> {
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
+        Ok(Self { params, dummy, memory: Arc::default() })
     }
 
     /// Hashes on a blocking thread; returns a PHC string.
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
-        let argon2 = self.argon2();
+        let (params, memory) = (self.params.clone(), self.memory.clone());
         let secret = password.expose().to_owned();
-        let salt_bytes = random_bytes::<16>().map_err(|e| HashError(e.to_string()))?;
-        tokio::task::spawn_blocking(move || {
-            let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| HashError(e.to_string()))?;
-            argon2.hash_password(secret.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| HashError(e.to_string()))
-        })
-        .await
-        .map_err(|e| HashError(e.to_string()))?
+        let salt = random_bytes::<16>().map_err(|e| HashError(e.to_string()))?;
+        tokio::task::spawn_blocking(move || memory.phc(&params, secret.as_bytes(), &salt))
+            .await
+            .map_err(|e| HashError(e.to_string()))?
     }
 
     /// Verifies on a blocking thread. `None` (unknown account) verifies against the dummy hash and
@@ -64,14 +147,8 @@ impl PasswordHasher {
         let known = hash.is_some();
         let phc = hash.unwrap_or(&self.dummy).to_owned();
         let secret = password.expose().to_owned();
-        let ok = tokio::task::spawn_blocking(move || {
-            let Ok(parsed) = PasswordHash::new(&phc) else {
-                return false;
-            };
-            Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok()
-        })
-        .await
-        .unwrap_or(false);
+        let memory = self.memory.clone();
+        let ok = tokio::task::spawn_blocking(move || memory.verify(secret.as_bytes(), &phc)).await.unwrap_or(false);
         known && ok
     }
 
@@ -198,6 +275,64 @@ mod tests {
         assert!(!h.verify(&pw("correct horsE"), Some(&a)).await);
         assert!(!h.verify(&pw("correct horse"), None).await);
         assert!(!h.verify(&pw("x"), Some("not a phc string")).await);
+    }
+
+    fn reference(algorithm: Algorithm, version: Version, params: Params, password: &[u8], salt: &[u8]) -> String {
+        use argon2::password_hash::PasswordHasher as _;
+        let salt = SaltString::encode_b64(salt).unwrap();
+        Argon2::new(algorithm, version, params).hash_password(password, &salt).unwrap().to_string()
+    }
+
+    #[test]
+    fn pooled_hashes_equal_the_argon2_crates_own_even_in_a_used_buffer() {
+        let pool = MemoryPool::default();
+        let params = Params::new(64, 1, 1, None).unwrap();
+        let expected = reference(Algorithm::Argon2id, Version::V0x13, params.clone(), b"correct horse", &[7; 16]);
+        assert_eq!(pool.phc(&params, b"correct horse", &[7; 16]).unwrap(), expected);
+        // The kept buffer now holds the state of another password and salt.
+        pool.phc(&params, b"something else", &[9; 16]).unwrap();
+        assert_eq!(pool.phc(&params, b"correct horse", &[7; 16]).unwrap(), expected);
+        assert_eq!(pool.0.lock().unwrap().len(), 1, "one buffer, reused");
+    }
+
+    #[test]
+    fn verify_follows_the_algorithm_version_and_parameters_of_the_stored_hash() {
+        let pool = MemoryPool::default();
+        let cases = [
+            (Algorithm::Argon2id, Version::V0x13, Params::new(64, 1, 1, None).unwrap()),
+            (Algorithm::Argon2id, Version::V0x13, Params::new(128, 2, 2, Some(16)).unwrap()),
+            (Algorithm::Argon2i, Version::V0x13, Params::new(64, 2, 1, None).unwrap()),
+            (Algorithm::Argon2d, Version::V0x10, Params::new(64, 1, 1, None).unwrap()),
+        ];
+        for (algorithm, version, params) in cases {
+            let phc = reference(algorithm, version, params, b"pw-123456", &[3; 16]);
+            assert!(pool.verify(b"pw-123456", &phc), "{phc}");
+            assert!(!pool.verify(b"pw-123457", &phc), "{phc}");
+            assert!(!pool.verify(b"pw-123456", &phc[..phc.len() - 2]), "a shortened hash: {phc}");
+            let (head, _) = phc.rsplit_once('$').unwrap();
+            assert!(!pool.verify(b"pw-123456", head), "no hash: {head}");
+        }
+        assert!(!pool.verify(b"pw", "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$"));
+        assert!(!pool.verify(b"pw", "$scrypt$ln=4,r=8,p=1$c2FsdHNhbHRzYWx0$aGFzaA"));
+        assert!(pool.0.lock().unwrap().len() <= MemoryPool::KEPT);
+    }
+
+    #[test]
+    fn concurrent_hashes_keep_at_most_two_buffers() {
+        let pool = std::sync::Arc::new(MemoryPool::default());
+        let params = Params::new(256, 1, 1, None).unwrap();
+        let threads: Vec<_> = (0u8..6)
+            .map(|i| {
+                let (pool, params) = (pool.clone(), params.clone());
+                std::thread::spawn(move || pool.phc(&params, &[i; 8], &[i; 16]).unwrap())
+            })
+            .collect();
+        for (i, t) in threads.into_iter().enumerate() {
+            let got = t.join().unwrap();
+            let i = i as u8;
+            assert_eq!(got, reference(Algorithm::Argon2id, Version::V0x13, params.clone(), &[i; 8], &[i; 16]));
+        }
+        assert!((1..=MemoryPool::KEPT).contains(&pool.0.lock().unwrap().len()));
     }
 
     #[tokio::test]
