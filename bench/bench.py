@@ -13,7 +13,9 @@ import datetime
 import json
 import os
 import platform
+import re
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -202,6 +204,7 @@ def argon2_times() -> dict:
         py.append((time.perf_counter() - t0) * 1000)
     return {
         "gatehouse_ms": med([s / 1000 for s in rust["samples_us"]]),
+        "alloc_ms": med([s / 1000 for s in rust.get("alloc_samples_us", [])]),
         "argon2_cffi_ms": med(py[1:]),
         "runs": runs,
     }
@@ -332,7 +335,54 @@ def cold_starts(fns: list[str], moto_port: int, secret: str, table: str, access:
     )
     for b in binaries:
         res["results"][b["name"]]["event"] = b["event_source"]
+    res["instructions"], res["relocation_instructions"] = init_instructions([b for b in binaries if b["name"] != NO_CA], env)
     return res
+
+
+def init_instructions(binaries: list[dict], env: dict[str, str]) -> tuple[dict, dict]:
+    """Instructions from exec to the first poll of the Runtime API, counted by callgrind: the same
+    figure on every run, however busy the machine. The Runtime API address is a port nobody
+    listens on, so each binary runs its init, fails its first poll and exits; only a binary whose
+    output shows that refused poll is counted (one that stopped earlier, on a configuration error
+    say, would look cheap). Second, of those, the instructions the dynamic loader spends relocating
+    the binary (`_dl_relocate_object`, where callgrind_annotate can name it)."""
+    valgrind = shutil.which("valgrind")
+    if not valgrind:
+        log("valgrind not found: instructions to the first poll not counted")
+        return {}, {}
+    closed = free_port()
+    out, relocation = {}, {}
+    for b in binaries:
+        lambda_env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{closed}",
+            "AWS_LAMBDA_FUNCTION_NAME": b["name"],
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{b['name']}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
+        }
+        profile = WORK / f"callgrind-{b['name']}.out"
+        run = subprocess.run(
+            [valgrind, "--tool=callgrind", f"--callgrind-out-file={profile}", b["path"]],
+            env={**env, **lambda_env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        got = re.search(r"Collected : (\d+)", run.stderr)
+        reached = "Connection refused" in run.stderr + run.stdout
+        out[b["name"]] = int(got.group(1)) if got and reached else None
+        if out[b["name"]] is None:
+            log(f"{b['name']}: did not reach its first poll under callgrind: {run.stderr[-300:]}")
+            continue
+        annotate = shutil.which("callgrind_annotate")
+        if annotate:
+            text = subprocess.run([annotate, "--inclusive=yes", str(profile)], capture_output=True, text=True).stdout
+            found = re.search(r"^\s*([\d,]+) \([^)]*\)\s+\S*:_dl_relocate_object \[", text, re.M)
+            if found:
+                relocation[b["name"]] = int(found.group(1).replace(",", ""))
+    return out, relocation
 
 
 def load_runs(targets: dict[str, str], tag: str) -> dict:
@@ -521,6 +571,16 @@ def report(r: dict) -> str:
     def mark(ok: bool) -> str:
         return "**met**" if ok else "**missed**"
 
+    ins = r["coldstart"].get("instructions", {})
+    ins_ratio = {fn: ins[fn] / ins["hello"] for fn in fns if ins.get(fn) and ins.get("hello")}
+    ins_note = ""
+    if ins_ratio:
+        worst_ins = max(ins_ratio, key=ins_ratio.get)
+        ins_note = (
+            f"; instructions to the first poll (callgrind, not moved by load): {fmt(min(ins_ratio.values()), 2)}–"
+            f"{fmt(ins_ratio[worst_ins], 2)} × the floor's {fmt(ins['hello'], 0)}"
+        )
+
     add("## Targets")
     add("")
     add("| target | measured (this run) | |")
@@ -528,7 +588,7 @@ def report(r: dict) -> str:
     add(
         f"| cold start of every function ≤ 1.5 × the hello-world floor (first poll, median of {r['coldstart']['runs']}) "
         f"| floor {fmt(floor, 2)} ms; worst `{worst_fn}` {fmt(med(cs[worst_fn]['next_ms']), 2)} ms = "
-        f"{fmt(cold_ratio[worst_fn], 2)} × floor; best {fmt(min(cold_ratio.values()), 2)} × "
+        f"{fmt(cold_ratio[worst_fn], 2)} × floor; best {fmt(min(cold_ratio.values()), 2)} ×{ins_note} "
         f"| {mark(max(cold_ratio.values()) <= 1.5)} |"
     )
     add(
@@ -588,14 +648,26 @@ def report(r: dict) -> str:
         "`register`/`jwt_create`, moto's latency for every DynamoDB call)."
     )
     add("")
-    add("| function | first poll (ms) | × floor | first response (ms) | statuses | AWS conns at init | arm64 bootstrap | x86_64 binary |")
-    add("|---|---:|---:|---:|---|---:|---:|---:|")
+    add(
+        "Instructions to the first poll are counted by callgrind (valgrind) in a separate start of each binary "
+        "whose first poll is refused: unlike the times, they do not move with the load on the machine."
+    )
+    add("")
+    add(
+        "| function | first poll (ms) | × floor | instructions to first poll | × floor | first response (ms) | statuses "
+        "| AWS conns at init | arm64 bootstrap | x86_64 binary |"
+    )
+    add("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+    ins = r["coldstart"].get("instructions", {})
+    floor_ins = ins.get("hello")
     for fn in fns + ["hello", NO_CA]:
         c = cs[fn]
+        n = ins.get(fn)
         s = r["sizes"]["hello (floor)" if fn == "hello" else "jwt_verify" if fn == NO_CA else fn]
         name = {"hello": "hello-world floor", NO_CA: "*diagnostic:* `jwt_verify` with `SSL_CERT_DIR` empty"}.get(fn, f"`{fn}`")
         add(
             f"| {name} | {fmt(med(c['next_ms']), 2)} | {fmt(med(c['next_ms']) / floor, 2)} | "
+            f"{fmt(n, 0) if n else '–'} | {fmt(n / floor_ins, 2) if n and floor_ins else '–'} | "
             f"{fmt(med(c['response_ms']), 2)} | {', '.join(f'{k}×{v}' for k, v in c['statuses'].items()) or '–'}"
             f"{' ⚠ ' + '; '.join(c['failures']) if c['failures'] else ''} | "
             f"{c['init_connections'] if fn != 'hello' else '–'} | "
@@ -666,7 +738,10 @@ def report(r: dict) -> str:
     add(
         f"argon2id m={ARGON2['m']} KiB, t={ARGON2['t']}, p={ARGON2['p']} (Gatehouse's defaults; djoser set to the same): "
         f"{fmt(a['gatehouse_ms'], 2)} ms per hash with the Rust `argon2` crate built with the functions' release profile "
-        f"(`opt-level = \"z\"`), {fmt(a['argon2_cffi_ms'], 2)} ms with argon2-cffi (djoser's hasher), median of {a['runs']}."
+        f"(`opt-level = \"z\"`) and its working memory kept between hashes, as Gatehouse hashes; "
+        f"{fmt(a.get('alloc_ms'), 2)} ms allocating that memory for every hash (the crate's own `hash_password`, what "
+        f"Gatehouse did before); {fmt(a['argon2_cffi_ms'], 2)} ms with argon2-cffi (djoser's hasher). Medians of {a['runs']}, "
+        "the two Rust ways interleaved."
     )
     add("")
     add("Login overhead: successful `POST /auth/jwt/create/` requests interleaved at random with local hashes "
@@ -727,6 +802,16 @@ def findings(r: dict) -> list[str]:
     # SSL_CERT_DIR pointing at an empty folder that reading costs nothing, so a gap between the two
     # rows is what it costs.
     gap = verify - no_ca
+    ins, reloc = r["coldstart"].get("instructions", {}), r["coldstart"].get("relocation_instructions", {})
+    reloc_note = ""
+    if all(k in ins and k in reloc for k in ("hello", "jwt_verify")) and ins["jwt_verify"] and ins["hello"]:
+        extra = ins["jwt_verify"] - ins["hello"]
+        extra_reloc = reloc["jwt_verify"] - reloc["hello"]
+        reloc_note = (
+            f" Counted by callgrind, `jwt_verify` runs {fmt(extra, 0)} more instructions to its first poll than the floor, "
+            f"{fmt(100 * extra_reloc / extra, 0)} % of them in the dynamic loader relocating the larger binary "
+            f"({fmt(reloc['jwt_verify'], 0)} vs {fmt(reloc['hello'], 0)})."
+        )
     if abs(gap) <= max(0.1 * no_ca, 0.25):
         certs = (
             f"The same `jwt_verify` binary with `SSL_CERT_DIR` pointing at an empty folder starts in {fmt(no_ca, 2)} ms, "
@@ -743,15 +828,21 @@ def findings(r: dict) -> list[str]:
         f"- **Cold start.** Every function reaches its first poll in {fmt(best, 2)}–{fmt(worst, 2)} ms, the floor in "
         f"{fmt(floor, 2)} ms: {verdict}. {certs} What remains above the floor goes with the larger binary "
         f"({fmt(r['sizes']['jwt_verify']['x86_64'] / MIB, 1)} MiB vs {fmt(r['sizes']['hello (floor)']['x86_64'] / MIB, 1)} "
-        "MiB to load), the JSON log subscriber and reading the settings. No function opened a connection before its "
-        "first poll; the first response of a function that calls AWS includes building its client."
+        "MiB to load), the JSON log subscriber, reading the settings and the SDK configuration."
+        f"{reloc_note} No function opened a connection before its first poll; the first response of a function that "
+        "calls AWS includes building its client."
     )
     a = r["argon2"]
+    lat = {sc: r["load"]["memory"][sc]["latency"]["p50_ms"] / r["load"]["djoser"][sc]["latency"]["p50_ms"]
+           for sc in ("create", "register") if r["load"]["djoser"][sc]["latency"]["p50_ms"]}
     out.append(
-        f"- **argon2id.** One hash at m={ARGON2['m']}, t={ARGON2['t']}, p={ARGON2['p']} takes {fmt(a['gatehouse_ms'], 1)} ms with "
-        f"the Rust `argon2` crate as the functions are built (`opt-level = \"z\"`) and {fmt(a['argon2_cffi_ms'], 1)} ms with "
-        "argon2-cffi (C): the hash dominates `jwt/create` and `register`, which is why djoser is ahead on those two "
-        "routes here while Gatehouse is far ahead on every route without a hash."
+        f"- **argon2id.** One hash at m={ARGON2['m']}, t={ARGON2['t']}, p={ARGON2['p']} takes {fmt(a['gatehouse_ms'], 1)} ms as "
+        f"the functions hash (Rust `argon2` crate, `opt-level = \"z\"`, working memory kept between hashes; "
+        f"{fmt(a.get('alloc_ms'), 1)} ms allocating it per hash) and {fmt(a['argon2_cffi_ms'], 1)} ms with argon2-cffi (C). "
+        "The hash dominates `jwt/create` and `register`: their p50 on the memory store is "
+        + " and ".join(f"{fmt(v, 2)} × djoser's ({sc})" for sc, v in lat.items())
+        + f" (the hash alone: {fmt(a['gatehouse_ms'] / a['argon2_cffi_ms'], 2)} × argon2-cffi's), while Gatehouse is far "
+        "ahead on every route without a hash."
     )
     for backend in ("memory", "emulator"):
         for route, t in r["timing"][backend].items():
@@ -843,7 +934,8 @@ def chart(r: dict, path: Path) -> None:
     ax = axes[0][3]
     a, ov = r["argon2"], r["overhead"]
     bars = [
-        ("argon2id hash, Gatehouse (Rust)", a["gatehouse_ms"], "tab:blue"),
+        ("argon2id hash, Gatehouse (Rust, memory kept)", a["gatehouse_ms"], "tab:blue"),
+        ("argon2id hash, Rust, memory per hash", a.get("alloc_ms", float("nan")), "lightsteelblue"),
         ("argon2id hash, djoser (argon2-cffi)", a["argon2_cffi_ms"], "tab:orange"),
     ]
     for backend in ("memory", "emulator"):

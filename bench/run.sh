@@ -38,6 +38,16 @@ if [ ! -x "$BENCH_VENV/bin/python" ] || [ "$want" != "$have" ]; then
   echo "$want" > "$BENCH_VENV/.requirements"
 fi
 
+# valgrind (Debian) counts the instructions to each function's first poll; without it that
+# column is left empty and everything else is measured.
+if ! command -v valgrind > /dev/null && command -v apt-get > /dev/null; then
+  log "installing valgrind (apt-get)"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq valgrind; } > /dev/null \
+    || log "valgrind could not be installed: instructions to the first poll will not be counted"
+fi
+
 # The floor must be built exactly as the functions are.
 "$BENCH_VENV/bin/python" - <<'PY'
 import sys, tomllib
