@@ -24,7 +24,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from stack import Stack, free_port, log, pct, stop
+from stack import Stack, free_port, git_rev, log, pct, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench"
@@ -518,17 +518,6 @@ def machine() -> str:
     except OSError:
         pass
     return f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}"
-
-
-def git_rev() -> str:
-    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", "shared", "functions", "tools/dev-server", "Cargo.toml", "Cargo.lock"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return rev + (" + uncommitted changes to the Rust code" if dirty else "")
 
 
 def dynamo_total(entry: dict) -> int:

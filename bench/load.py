@@ -38,7 +38,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from stack import Stack, free_port, log, pct, stop
+from stack import Stack, free_port, git_rev, log, pct, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench"
@@ -252,16 +252,6 @@ async def drive(port: int, tag: str) -> tuple[Stats, float]:
 
 def fmt(x: float, digits: int = 0) -> str:
     return "–" if x != x else f"{x:,.{digits}f}"
-
-
-def git_rev() -> str:
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True).stdout
-        return rev.strip() + (" (with uncommitted changes)" if dirty.strip() else "")
-    except OSError:
-        return "unknown"
 
 
 def machine() -> str:

@@ -1,6 +1,6 @@
 """What bench.py and load.py share: local processes (each in its own session, with a log file in
 the script's work folder, all stopped at exit), free ports, waiting for a port, progress lines and
-the nearest-rank percentile."""
+the nearest-rank percentile, and the commit measured."""
 
 from __future__ import annotations
 
@@ -76,3 +76,20 @@ class Stack:
             time.sleep(0.1)
         tail = (self.work / f"{logname}.log").read_text(errors="replace")[-3000:]
         sys.exit(f"{what} did not start on port {port}:\n{tail}")
+
+
+# What the measured binaries are built from: a change elsewhere (the bench scripts, their results)
+# does not make a run's commit "dirty".
+RUST_SOURCES = ["shared", "functions", "tools/dev-server", "tools/authctl", "Cargo.toml", "Cargo.lock"]
+
+
+def git_rev() -> str:
+    """The short commit, marked when the Rust sources differ from it."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", *RUST_SOURCES], cwd=ROOT, capture_output=True, text=True
+        ).stdout
+    except OSError:
+        return "unknown"
+    return rev.strip() + (" + uncommitted changes to the Rust code" if dirty.strip() else "")
