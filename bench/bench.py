@@ -914,7 +914,7 @@ def chart(r: dict, path: Path) -> None:
         ax = axes[1][row]
         for i, (t, tname) in enumerate(TARGETS):
             ax.bar(x + (i - 1) * w, [r["load"][t][sc][mode][key] for sc, _ in SCENARIOS], w, label=tname, color=colors[t])
-        ax.set_xticks(x, [route.split(" ")[1].replace("/auth/", "") for _, route in SCENARIOS], fontsize=8)
+        ax.set_xticks(x, [route.split(" ")[1].replace("/auth/", "") for _, route in SCENARIOS], fontsize=8, rotation=20)
         ax.set_yscale("log")
         ax.set_ylabel(label + ", log scale")
         ax.set_title("4. Warm " + ("throughput" if mode == "throughput" else "latency"))
@@ -937,7 +937,7 @@ def chart(r: dict, path: Path) -> None:
     for i, (_, v, _) in enumerate(bars):
         ax.text(v, i, f" {v:.1f}", va="center", fontsize=8)
     ax.set_xlabel(f"ms (m={ARGON2['m']} KiB, t={ARGON2['t']}, p={ARGON2['p']}; median)")
-    ax.set_title(f"5. argon2id; login overhead {ov['memory']['overhead_pct']:.1f} % (memory)")
+    ax.set_title(f"5. argon2id and login (overhead {ov['memory']['overhead_pct']:.1f} %)")
     ax.invert_yaxis()
 
     ax = axes[1][2]
@@ -952,7 +952,7 @@ def chart(r: dict, path: Path) -> None:
         ax.bar(x + (i - 0.5) * 0.4, ratios, 0.4, label=dict(TARGETS)[t], color=colors[t])
     ax.axhline(20, color="red", ls="--", label="target 20 × (users/me, jwt/refresh)")
     ax.axhline(1, color="grey", lw=0.8)
-    ax.set_xticks(x, names, fontsize=8)
+    ax.set_xticks(x, names, fontsize=8, rotation=20)
     ax.set_yscale("log")
     ax.set_ylabel("Gatehouse req/s ÷ djoser req/s, same run, log scale")
     ax.set_title("4. Throughput ratio to djoser")
