@@ -527,6 +527,12 @@ def dynamo_total(entry: dict) -> int:
 READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
 
 
+def throughput_ratio(load: dict, scenario: str, target: str) -> float:
+    """Gatehouse's req/s on `target` over djoser's, from the same run."""
+    d = load["djoser"][scenario]["throughput"]["rps"]
+    return load[target][scenario]["throughput"]["rps"] / d if d else float("nan")
+
+
 def report(r: dict) -> str:
     cs = r["coldstart"]["results"]
     floor = med(cs["hello"]["next_ms"])
@@ -546,9 +552,7 @@ def report(r: dict) -> str:
     init_conns = sum(cs[fn]["init_connections"] for fn in fns)
 
     def thr_ratio(sc: str, target: str = "memory") -> float:
-        g = load[target][sc]["throughput"]["rps"]
-        d = load["djoser"][sc]["throughput"]["rps"]
-        return g / d if d else float("nan")
+        return throughput_ratio(load, sc, target)
 
     me = calls["users/me GET"]
     me_reads = dynamo_total(me) == 1 and set(me["dynamodb"]) <= READS
@@ -647,7 +651,6 @@ def report(r: dict) -> str:
         "| AWS conns at init | arm64 bootstrap | x86_64 binary |"
     )
     add("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
-    ins = r["coldstart"].get("instructions", {})
     floor_ins = ins.get("hello")
     for fn in fns + ["hello", NO_CA]:
         c = cs[fn]
@@ -943,12 +946,7 @@ def chart(r: dict, path: Path) -> None:
     ax = axes[1][2]
     names = [route.split(" ")[1].replace("/auth/", "") for _, route in SCENARIOS]
     for i, t in enumerate(("memory", "emulator")):
-        ratios = [
-            r["load"][t][sc]["throughput"]["rps"] / r["load"]["djoser"][sc]["throughput"]["rps"]
-            if r["load"]["djoser"][sc]["throughput"]["rps"]
-            else float("nan")
-            for sc, _ in SCENARIOS
-        ]
+        ratios = [throughput_ratio(r["load"], sc, t) for sc, _ in SCENARIOS]
         ax.bar(x + (i - 0.5) * 0.4, ratios, 0.4, label=dict(TARGETS)[t], color=colors[t])
     ax.axhline(20, color="red", ls="--", label="target 20 × (users/me, jwt/refresh)")
     ax.axhline(1, color="grey", lw=0.8)
