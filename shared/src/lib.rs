@@ -25,7 +25,7 @@ pub async fn aws_config() -> aws_config::SdkConfig {
 /// asked: the default chain would build an STS client for web identity at init, which loads the
 /// system root certificates before the first request. Likewise a region in `AWS_REGION` (always
 /// set in Lambda) is taken as it is: the default region chain would build an instance-metadata
-/// client it never calls, a sixth of a function's work before its first poll.
+/// client it never calls, about a tenth of a function's work before its first poll.
 fn aws_loader() -> aws_config::ConfigLoader {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
@@ -132,6 +132,7 @@ impl<C> std::fmt::Debug for LazyClient<C> {
 #[cfg(test)]
 mod tests {
     use super::LazyClient;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[tokio::test]
     async fn the_functions_sdk_config_takes_region_and_credentials_from_the_environment_with_our_policies() {
@@ -149,7 +150,6 @@ mod tests {
         let secs = |s| Some(std::time::Duration::from_secs(s));
         assert_eq!(timeouts, Some((secs(1), secs(2), secs(5))));
     }
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     static BUILT: AtomicUsize = AtomicUsize::new(0);
 
