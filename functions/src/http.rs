@@ -309,29 +309,11 @@ pub fn group_body(g: &gatehouse_core::domain::Group) -> Value {
     json!({"name": g.name, "description": g.description, "permissions": g.permissions})
 }
 
-/// A `{param}` of the route, percent-decoded.
+/// A `{param}` of the route, as API Gateway delivers it: already percent-decoded (the dev server's
+/// router decodes it the same way). It is not decoded again: a group named `50%41` arrives as
+/// `50%41` and stays so.
 pub fn path_param(req: &Request, name: &str) -> String {
-    let raw = req.path_parameters_ref().and_then(|p| p.first(name)).unwrap_or_default();
-    let mut out = Vec::with_capacity(raw.len());
-    let bytes = raw.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    req.path_parameters_ref().and_then(|p| p.first(name)).unwrap_or_default().to_owned()
 }
 
 /// The user as registration returns it.

@@ -76,7 +76,8 @@ pub enum Match {
     NotFound,
 }
 
-/// The parameters if `path` fits `pattern` (`{name}` matches one non-empty segment).
+/// The parameters if `path` fits `pattern` (`{name}` matches one non-empty segment). Values are
+/// percent-decoded once, as API Gateway decodes `pathParameters`.
 fn fit(pattern: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
     let mut params = Vec::new();
     let mut want = pattern.split('/');
@@ -85,7 +86,7 @@ fn fit(pattern: &'static str, path: &str) -> Option<Vec<(&'static str, String)>>
         match (want.next(), have.next()) {
             (None, None) => return Some(params),
             (Some(w), Some(h)) if w.starts_with('{') && w.ends_with('}') && !h.is_empty() => {
-                params.push((&w[1..w.len() - 1], h.to_owned()));
+                params.push((&w[1..w.len() - 1], percent_decode(h)));
             }
             (Some(w), Some(h)) if w == h => {}
             _ => return None,
@@ -132,6 +133,33 @@ pub async fn dispatch(app: Arc<App>, req: Request) -> Response<Body> {
     }
 }
 
+/// `%XX` escapes decoded (a `%` without two hex digits stays itself); bytes that do not form
+/// UTF-8 become U+FFFD.
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let escaped = match (b, bytes.get(i + 1..i + 3)) {
+            (b'%', Some(hex)) if hex.iter().all(u8::is_ascii_hexdigit) => {
+                std::str::from_utf8(hex).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
+            }
+            _ => None,
+        };
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The path without its trailing slash (the root stays `/`).
 pub fn canonical(path: &str) -> &str {
     match path.strip_suffix('/') {
@@ -161,5 +189,18 @@ mod tests {
         assert!(matches!(find("GET", "/auth/users/a/b"), Match::NotFound));
         assert!(matches!(find("GET", "/auth/users/"), Match::Found(r, _) if r.function == "users"));
         assert!(matches!(find("GET", "/auth/users//"), Match::NotFound));
+    }
+
+    #[test]
+    fn path_parameters_are_decoded_once_as_api_gateway_does() {
+        let param = |path: &str| match find("GET", path) {
+            Match::Found(_, p) => p[0].1.clone(),
+            _ => panic!("{path} not routed"),
+        };
+        assert_eq!(param("/auth/admin/groups/50%2541"), "50%41");
+        assert_eq!(param("/auth/admin/groups/caf%C3%A9/"), "café");
+        assert_eq!(param("/auth/admin/groups/100%"), "100%");
+        assert_eq!(param("/auth/admin/groups/a%2Fb"), "a/b");
+        assert_eq!(param("/auth/admin/groups/%zz%4"), "%zz%4");
     }
 }

@@ -97,3 +97,35 @@ async fn non_staff_get_404_on_every_admin_route_or_403_without_hide_users() {
         }
     }
 }
+
+#[tokio::test]
+async fn group_names_with_percent_signs_are_decoded_exactly_once() {
+    let t = spawn_app(&[]);
+    let (admin, _) = t.active_user("admin@example.com").await;
+    t.make_staff("admin@example.com").await;
+    for name in ["50%41", "100%", "café"] {
+        let r = t.call("POST", "/auth/admin/groups/", Some(json!({"name": name})), Some(&admin)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{name}: {}", r.body);
+    }
+    // Through the router, as a browser would encode the name in the URL.
+    let r = t.call("GET", "/auth/admin/groups/50%2541/", None, Some(&admin)).await;
+    assert_eq!((r.status, r.body["name"].clone()), (StatusCode::OK, json!("50%41")));
+    let r = t.call("GET", "/auth/admin/groups/100%25", None, Some(&admin)).await;
+    assert_eq!(r.body["name"], "100%");
+    let r = t.call("GET", "/auth/admin/groups/caf%C3%A9", None, Some(&admin)).await;
+    assert_eq!(r.body["name"], "café");
+    // "50A" exists nowhere: a second decoding of 50%41 would have found nothing or the wrong group.
+    assert_eq!(t.call("GET", "/auth/admin/groups/50A", None, Some(&admin)).await.status, StatusCode::NOT_FOUND);
+
+    // Straight to the function, as API Gateway invokes it: pathParameters arrive decoded.
+    let req = common::request(
+        "GET",
+        "/auth/admin/groups/50%2541",
+        &[("authorization", &format!("Bearer {admin}"))],
+        lambda_http::Body::Empty,
+    );
+    let params = std::collections::HashMap::from([("name".to_owned(), "50%41".to_owned())]);
+    let req = lambda_http::RequestExt::with_path_parameters(req, params);
+    let r = common::reply(gatehouse_functions::handlers::admin_groups_detail::handle(&t.app, req).await);
+    assert_eq!((r.status, r.body["name"].clone()), (StatusCode::OK, json!("50%41")));
+}
