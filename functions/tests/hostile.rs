@@ -531,3 +531,90 @@ async fn broken_basic_credentials_are_401s() {
     let r = with_authorization(&t, "POST", "/auth/jwt/create/", colon.as_bytes()).await;
     assert_eq!(r.body["code"], "no_active_account");
 }
+
+/// The `users` sample event with another raw query string, as API Gateway would pass it on.
+fn users_event(raw_query: &str) -> lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest {
+    let path = format!("{}/../events/users.json", env!("CARGO_MANIFEST_DIR"));
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    event["rawQueryString"] = json!(raw_query);
+    serde_json::from_value(event).unwrap()
+}
+
+#[test]
+fn lambda_http_itself_panics_on_a_raw_quote_in_the_query_string() {
+    // Why gatehouse_functions::boot::request exists: left to lambda_http, this event aborts the
+    // Lambda container (panic = "abort"). If this test starts failing, lambda_http has learnt to
+    // cope and the guard can go.
+    let event = users_event("limit=1\"");
+    let converted = std::panic::catch_unwind(|| {
+        let _: lambda_http::Request = lambda_http::request::LambdaRequest::ApiGatewayV2(event).into();
+    });
+    assert!(converted.is_err(), "lambda_http no longer panics on a raw quote");
+}
+
+#[tokio::test]
+async fn odd_query_strings_and_headers_from_api_gateway_get_a_400_or_an_answer_never_a_crash() {
+    use gatehouse_functions::boot;
+    let t = spawn_app(&[]);
+    let (access, _) = t.active_user("ada@example.com").await;
+    let bearer = format!("Bearer {access}");
+    let answer = |mut event: lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest| {
+        event.headers.insert("authorization", HeaderValue::from_str(&bearer).unwrap());
+        let app = t.app.clone();
+        async move {
+            let r = boot::invoke(event, None, |req| gatehouse_functions::handlers::users::handler(app, req)).await;
+            let body: Value = serde_json::from_str(r.body.as_ref().map_or("null", |b| match b {
+                Body::Text(s) => s.as_str(),
+                _ => "null",
+            }))
+            .unwrap();
+            (r.status_code, body)
+        }
+    };
+    for raw in ["limit=1\"", "email=<script>", "limit=1>", "email=a b", "limit=1\"<> x%"] {
+        let (status, body) = answer(users_event(raw)).await;
+        assert_eq!((status, body), (400, json!({"detail": "Malformed query string.", "code": "parse_error"})), "{raw}");
+    }
+    // What the http crate accepts goes through: a lone %, a non-ASCII byte sequence, encoded junk.
+    for raw in ["email=50%", "a={b}|c^d`", "email=%22%3C%3E", "limit=1&limit=2", "", "email=caf%C3%A9"] {
+        let (status, body) = answer(users_event(raw)).await;
+        assert_eq!(status, 200, "{raw}: {body}");
+    }
+    // A Host header or x-forwarded-proto that makes no URL: the API's domain name and https.
+    let mut event = users_event("");
+    event.headers.insert("host", HeaderValue::from_static("bad host:99999"));
+    event.headers.insert("x-forwarded-proto", HeaderValue::from_static("no such scheme"));
+    assert_eq!(answer(event).await.0, 200);
+    // A base64 body that is not base64.
+    let mut event = users_event("");
+    event.is_base64_encoded = true;
+    event.body = Some("***".into());
+    assert_eq!(answer(event).await.0, 400);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_that_overruns_its_deadline_answers_503_in_time() {
+    use gatehouse_functions::boot;
+    let started = tokio::time::Instant::now();
+    let budget = Some(std::time::Duration::from_millis(9_500));
+    let r = boot::invoke(users_event(""), budget, |_req| async {
+        // A DynamoDB or SES call that never answers.
+        tokio::time::sleep(std::time::Duration::from_secs(3_600)).await;
+        gatehouse_functions::http::no_content()
+    })
+    .await;
+    assert_eq!(started.elapsed(), std::time::Duration::from_millis(9_500));
+    assert_eq!(r.status_code, 503);
+    assert_eq!(r.headers["retry-after"], "1");
+    let body = match r.body {
+        Some(Body::Text(s)) => s,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"detail": "Service temporarily unavailable, try again soon.", "code": "service_unavailable"})
+    );
+    // Within budget the handler's own answer goes out.
+    let r = boot::invoke(users_event(""), budget, |_req| async { gatehouse_functions::http::no_content() }).await;
+    assert_eq!(r.status_code, 204);
+}
