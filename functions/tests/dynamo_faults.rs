@@ -371,3 +371,152 @@ async fn a_hung_ses_still_registers_in_time_and_resend_recovers() {
     assert_eq!(resend.status, StatusCode::NO_CONTENT);
     assert_eq!(mail.delivered().len(), 1);
 }
+
+const GET_SECRET: &str = "secretsmanager.GetSecretValue";
+
+/// A new secret in the emulator's Secrets Manager: (ARN, version id).
+async fn secret(value: &str) -> (String, String) {
+    let sdk = gatehouse_core::local_aws_config(&emulator_endpoint()).await;
+    let name = format!("gatehouse/test/{}", gatehouse_core::secrets::random_id().unwrap());
+    let out =
+        aws_sdk_secretsmanager::Client::new(&sdk).create_secret().name(name).secret_string(value).send().await.unwrap();
+    (out.arn().unwrap().to_owned(), out.version_id().unwrap().to_owned())
+}
+
+/// The `kid=x` pair of an Ed25519 PEM, under `kid`.
+fn listed(pem: &str, kid: &str) -> String {
+    let key = gatehouse_core::tokens::SigningKey::parse(gatehouse_core::tokens::JwtAlgorithm::EdDsa, pem).unwrap();
+    format!("{kid}={}", key.public().unwrap().pair().split_once('=').unwrap().1)
+}
+
+/// A fresh "container": the app over the memory store, with its signing key read from the
+/// emulator's Secrets Manager as the deployed functions read it (the functions' retry policy).
+/// `memory`: the store of another "container" to share (what the table is to the functions).
+async fn spawn_app_secret(overrides: &[(&str, &str)], memory: Option<&TestApp>) -> TestApp {
+    let sdk = gatehouse_core::local_aws_config(&emulator_endpoint())
+        .await
+        .to_builder()
+        .retry_config(gatehouse_core::sdk_retries())
+        .build();
+    let mut vars: Vec<(&str, &str)> = vec![("JWT_SIGNING_KEY", "")];
+    vars.extend_from_slice(overrides);
+    let settings = settings(&vars);
+    let gatehouse_core::config::JwtKeySource::SecretsManager { arn, version } = settings.jwt_key.clone() else {
+        panic!("the key must come from Secrets Manager here")
+    };
+    let keys = gatehouse_core::keys::SecretsManagerKey::new(
+        gatehouse_core::LazyClient::new(&sdk, aws_sdk_secretsmanager::Client::new),
+        arn,
+        version,
+        settings.jwt_algorithm,
+        settings.jwt_public_keys.clone(),
+    );
+    let memory = memory.and_then(|t| t.memory.clone()).unwrap_or_default();
+    let mail = Arc::new(gatehouse_core::mail::CaptureMailer::new());
+    let clock = Arc::new(FixedClock::new(T0));
+    let app = App::with_keys(settings, memory.clone(), mail.clone(), clock.clone(), Arc::new(keys)).unwrap();
+    TestApp { app: Arc::new(app), mail, clock, memory: Some(memory), dynamo: None }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signing_key_is_read_from_secrets_manager_once_and_only_to_sign() {
+    let pem = gatehouse_core::tokens::generate_ed25519_pem().unwrap();
+    let (arn, _) = secret(&pem).await;
+    let public = listed(&pem, "sm-1");
+    let config = [("JWT_ALGORITHM", "EdDSA"), ("JWT_SIGNING_KEY_SECRET_ARN", &arn), ("JWT_PUBLIC_KEYS", &public)];
+    let t = spawn_app_secret(&config, None).await;
+
+    // Secrets Manager down: registering and activating need no key; logging in fails closed.
+    let outage = Fault::arm(
+        json!({"target": GET_SECRET, "contains": arn, "count": 100, "status": 500, "code": "InternalServiceError"}),
+    );
+    let (uid, token) = t.register("ada@example.com").await;
+    assert_eq!(
+        t.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let r = t.post("/auth/jwt/create/", json!({"email": "ada@example.com", "password": PASSWORD})).await;
+    assert_unavailable(&r, &arn);
+    assert!(!r.body.to_string().contains("secretsmanager"));
+    assert_eq!(outage.fired(), SDK_MAX_ATTEMPTS, "one read, retried by the SDK, nothing cached");
+    drop(outage);
+
+    // Back up: the key is read once and kept.
+    let (access, _) = t.login("ada@example.com").await;
+    let header = jsonwebtoken::decode_header(&access).unwrap();
+    assert_eq!(header.kid.as_deref(), Some("sm-1"), "signed under the kid JWT_PUBLIC_KEYS gives it");
+    let again = Fault::arm(
+        json!({"target": GET_SECRET, "contains": arn, "count": 100, "status": 500, "code": "InternalServiceError"}),
+    );
+    t.login("ada@example.com").await;
+    assert_eq!(again.seen(), 0, "the key is not read again");
+
+    // Another container while Secrets Manager is down: it verifies with the public keys alone.
+    let verifier = spawn_app_secret(&config, Some(&t)).await;
+    let me = verifier.call("GET", "/auth/users/me/", None, Some(&access)).await;
+    assert_eq!((me.status, me.body["email"].clone()), (StatusCode::OK, json!("ada@example.com")));
+    assert_eq!(verifier.post("/auth/jwt/verify/", json!({"token": access})).await.status, StatusCode::OK);
+    assert_eq!(again.seen(), 0, "verifying never reads the secret");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_version_signs_and_an_unlisted_key_is_refused_at_first_use() {
+    let (first, second) = (
+        gatehouse_core::tokens::generate_ed25519_pem().unwrap(),
+        gatehouse_core::tokens::generate_ed25519_pem().unwrap(),
+    );
+    let (arn, first_version) = secret(&first).await;
+    let sdk = gatehouse_core::local_aws_config(&emulator_endpoint()).await;
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(&second)
+        .send()
+        .await
+        .unwrap();
+    let both = format!("{},{}", listed(&first, "k1"), listed(&second, "k2"));
+    let base = [("JWT_ALGORITHM", "EdDSA"), ("JWT_SIGNING_KEY_SECRET_ARN", arn.as_str()), ("JWT_PUBLIC_KEYS", &both)];
+
+    // Pinned to the first version (as a rollback restores it), although the secret moved on.
+    let mut pinned = base.to_vec();
+    pinned.push(("JWT_SIGNING_KEY_SECRET_VERSION", &first_version));
+    let t = spawn_app_secret(&pinned, None).await;
+    let (access, _) = t.active_user("ada@example.com").await;
+    assert_eq!(jsonwebtoken::decode_header(&access).unwrap().kid.as_deref(), Some("k1"));
+    // Unpinned: the current version.
+    let t = spawn_app_secret(&base, None).await;
+    let (access, _) = t.active_user("ada@example.com").await;
+    assert_eq!(jsonwebtoken::decode_header(&access).unwrap().kid.as_deref(), Some("k2"));
+
+    // A secret whose key JWT_PUBLIC_KEYS does not list would sign tokens nobody accepts: refused.
+    let only_first = listed(&first, "k1");
+    let t = spawn_app_secret(
+        &[("JWT_ALGORITHM", "EdDSA"), ("JWT_SIGNING_KEY_SECRET_ARN", &arn), ("JWT_PUBLIC_KEYS", &only_first)],
+        None,
+    )
+    .await;
+    let (uid, token) = t.register("ada@example.com").await;
+    assert_eq!(
+        t.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let r = t.post("/auth/jwt/create/", json!({"email": "ada@example.com", "password": PASSWORD})).await;
+    assert_unavailable(&r, &arn);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_hs256_the_functions_that_verify_read_the_secret_too() {
+    let (arn, _) = secret("an-hs256-secret-of-more-than-thirty-two-bytes").await;
+    let config = [("JWT_ALGORITHM", "HS256"), ("JWT_SIGNING_KEY_SECRET_ARN", arn.as_str())];
+    let t = spawn_app_secret(&config, None).await;
+    let (access, _) = t.active_user("ada@example.com").await;
+    assert_eq!(t.call("GET", "/auth/users/me/", None, Some(&access)).await.status, StatusCode::OK);
+    let verifier = spawn_app_secret(&config, Some(&t)).await;
+    let outage = Fault::arm(
+        json!({"target": GET_SECRET, "contains": arn, "count": 100, "status": 500, "code": "InternalServiceError"}),
+    );
+    assert_unavailable(&verifier.call("GET", "/auth/users/me/", None, Some(&access)).await, &arn);
+    assert_eq!(outage.fired(), SDK_MAX_ATTEMPTS);
+    drop(outage);
+    assert_eq!(verifier.call("GET", "/auth/users/me/", None, Some(&access)).await.status, StatusCode::OK);
+}

@@ -50,7 +50,7 @@ async fn staff_manage_groups_and_members_get_their_permissions() {
     assert_eq!(has("/auth/users/me/has_permission/articles.publish/").await, json!({"has_permission": true}));
     assert_eq!(has("/auth/users/me/has_permission/articles.read").await, json!({"has_permission": false}));
     assert_eq!(t.call("GET", "/auth/users/me/", None, Some(&ada)).await.body["groups"], json!(["editors"]));
-    let claims = t.app.tokens.verify(&ada, gatehouse_core::tokens::TokenType::Access, t.clock_now()).unwrap();
+    let claims = t.app.tokens.verify(&ada, gatehouse_core::tokens::TokenType::Access, t.clock_now()).await.unwrap();
     assert_eq!(claims.groups, Some(vec!["editors".to_owned()]), "groups travel in access tokens");
 
     // A deleted group grants nothing any more.

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::tokens::{JwtAlgorithm, SigningKey};
+use crate::tokens::{JwtAlgorithm, SigningKey, VerifyKey};
 
 /// A configuration error: names the variable and says what is wrong, never echoes a secret.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -69,11 +69,23 @@ impl Default for Argon2Settings {
     }
 }
 
+/// Where the JWT signing key comes from.
+#[derive(Clone)]
+pub enum JwtKeySource {
+    /// `JWT_SIGNING_KEY`: the key itself (local stack, tests, `cargo lambda watch`).
+    Inline(SigningKey),
+    /// `JWT_SIGNING_KEY_SECRET_ARN` (+ `JWT_SIGNING_KEY_SECRET_VERSION`): read from Secrets Manager
+    /// when first needed (the deployed functions).
+    SecretsManager { arn: String, version: Option<String> },
+}
+
 /// Everything the services need to know, validated.
 #[derive(Clone)]
 pub struct Settings {
     pub table_name: String,
     pub email_from: String,
+    /// SES configuration set named on every email (`SES_CONFIGURATION_SET`).
+    pub ses_configuration_set: Option<String>,
     pub site_name: String,
     pub protocol: String,
     pub frontend_domain: String,
@@ -116,9 +128,10 @@ pub struct Settings {
     pub session_lifetime: Duration,
     pub rotate_refresh_tokens: bool,
     pub jwt_algorithm: JwtAlgorithm,
-    pub jwt_signing_key: SigningKey,
-    /// Retired public keys that still verify (EdDSA), published in the JWKS.
-    pub jwt_previous_keys: Vec<crate::tokens::VerifyKey>,
+    pub jwt_key: JwtKeySource,
+    /// EdDSA: every public key that verifies tokens, published in the JWKS (`JWT_PUBLIC_KEYS`, or
+    /// the inline key's own when that is unset). Empty for HS256.
+    pub jwt_public_keys: Vec<VerifyKey>,
     /// How long the previous refresh token of a session still yields a pair (multi-tab apps).
     pub refresh_reuse_grace: Duration,
     pub jwt_issuer: String,
@@ -160,9 +173,7 @@ impl Settings {
                 ))
             }
         };
-        let raw_key = env.required("JWT_SIGNING_KEY")?;
-        let jwt_signing_key = SigningKey::parse(jwt_algorithm, raw_key, env.get("JWT_KID"))
-            .map_err(|reason| ConfigError::new("JWT_SIGNING_KEY", reason))?;
+        let (jwt_key, jwt_public_keys) = jwt_keys(&env, jwt_algorithm)?;
 
         let email_from = env.required("EMAIL_FROM")?.to_owned();
         if crate::domain::Email::parse(&email_from).is_err() {
@@ -199,6 +210,15 @@ impl Settings {
         let settings = Self {
             table_name: env.get("TABLE_NAME").unwrap_or("gatehouse").to_owned(),
             email_from,
+            ses_configuration_set: match env.get("SES_CONFIGURATION_SET") {
+                Some(name)
+                    if name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+                {
+                    Some(name.to_owned())
+                }
+                Some(_) => return Err(ConfigError::new("SES_CONFIGURATION_SET", "not a configuration set name")),
+                None => None,
+            },
             site_name: env.get("SITE_NAME").unwrap_or("Gatehouse").to_owned(),
             protocol,
             frontend_domain: env.get("FRONTEND_DOMAIN").unwrap_or("localhost:3000").to_owned(),
@@ -236,16 +256,8 @@ impl Settings {
             session_lifetime: env.duration("SESSION_LIFETIME", 30 * DAY)?,
             rotate_refresh_tokens: env.flag("ROTATE_REFRESH_TOKENS", true)?,
             jwt_algorithm,
-            jwt_signing_key,
-            jwt_previous_keys: match env.get("JWT_PREVIOUS_KEYS") {
-                None => Vec::new(),
-                Some(_) if jwt_algorithm != JwtAlgorithm::EdDsa => {
-                    return Err(ConfigError::new("JWT_PREVIOUS_KEYS", "only applies to EdDSA"))
-                }
-                Some(raw) => {
-                    crate::tokens::VerifyKey::parse_list(raw).map_err(|r| ConfigError::new("JWT_PREVIOUS_KEYS", r))?
-                }
-            },
+            jwt_key,
+            jwt_public_keys,
             refresh_reuse_grace: {
                 let g = env.duration_allow_zero("REFRESH_REUSE_GRACE", Duration::ZERO)?;
                 if g > Duration::from_secs(60) {
@@ -269,6 +281,83 @@ impl Settings {
             return Err(ConfigError::new("SESSION_LIFETIME", "must not be shorter than REFRESH_TOKEN_LIFETIME"));
         }
         Ok(settings)
+    }
+}
+
+/// The signing key's source and the verification keys. Exactly one of `JWT_SIGNING_KEY` and
+/// `JWT_SIGNING_KEY_SECRET_ARN`. EdDSA verifies with `JWT_PUBLIC_KEYS`, required when the key is
+/// in Secrets Manager (the functions that do not sign never see it) and, when the key is inline,
+/// derived from it if unset; an inline key must be one of them.
+fn jwt_keys(env: &Env<'_>, alg: JwtAlgorithm) -> Result<(JwtKeySource, Vec<VerifyKey>), ConfigError> {
+    let public = match env.get("JWT_PUBLIC_KEYS") {
+        None => None,
+        Some(_) if alg != JwtAlgorithm::EdDsa => {
+            return Err(ConfigError::new("JWT_PUBLIC_KEYS", "only applies to EdDSA (HS256 verifies with its secret)"))
+        }
+        Some(raw) => Some(VerifyKey::parse_list(raw).map_err(|r| ConfigError::new("JWT_PUBLIC_KEYS", r))?),
+    };
+    let version = env.get("JWT_SIGNING_KEY_SECRET_VERSION").map(str::to_owned);
+    match (env.get("JWT_SIGNING_KEY"), env.get("JWT_SIGNING_KEY_SECRET_ARN")) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            "JWT_SIGNING_KEY",
+            "set either JWT_SIGNING_KEY or JWT_SIGNING_KEY_SECRET_ARN, not both",
+        )),
+        (None, None) => Err(ConfigError::new(
+            "JWT_SIGNING_KEY_SECRET_ARN",
+            "is required but not set (or give the key itself in JWT_SIGNING_KEY)",
+        )),
+        (Some(raw), None) => {
+            if version.is_some() {
+                return Err(ConfigError::new(
+                    "JWT_SIGNING_KEY_SECRET_VERSION",
+                    "only applies with JWT_SIGNING_KEY_SECRET_ARN",
+                ));
+            }
+            let key = SigningKey::parse(alg, raw).map_err(|reason| ConfigError::new("JWT_SIGNING_KEY", reason))?;
+            let (key, public) = match public {
+                Some(list) => (key.listed_in(&list).map_err(|r| ConfigError::new("JWT_SIGNING_KEY", r))?, list),
+                None => {
+                    let own = key.public().into_iter().collect();
+                    (key, own)
+                }
+            };
+            Ok((JwtKeySource::Inline(key), public))
+        }
+        (None, Some(arn)) => {
+            let arn_ok = arn.starts_with("arn:") && arn.split(':').nth(2) == Some("secretsmanager");
+            if !arn_ok {
+                return Err(ConfigError::new("JWT_SIGNING_KEY_SECRET_ARN", "not the ARN of a Secrets Manager secret"));
+            }
+            if version
+                .as_deref()
+                .is_some_and(|v| v.len() > 64 || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+            {
+                return Err(ConfigError::new("JWT_SIGNING_KEY_SECRET_VERSION", "not a secret version id"));
+            }
+            let public = match (alg, public) {
+                (JwtAlgorithm::EdDsa, Some(list)) if !list.is_empty() => list,
+                (JwtAlgorithm::EdDsa, _) => {
+                    return Err(ConfigError::new(
+                        "JWT_PUBLIC_KEYS",
+                        "is required with JWT_SIGNING_KEY_SECRET_ARN and EdDSA: the functions that do not sign verify with it",
+                    ))
+                }
+                (JwtAlgorithm::Hs256, _) => Vec::new(),
+            };
+            Ok((JwtKeySource::SecretsManager { arn: arn.to_owned(), version }, public))
+        }
+    }
+}
+
+impl Settings {
+    /// The key source of an inline `JWT_SIGNING_KEY`; `None` when the key is in Secrets Manager.
+    pub fn inline_key(&self) -> Option<std::sync::Arc<dyn crate::ports::SigningKeys>> {
+        match &self.jwt_key {
+            JwtKeySource::Inline(key) => {
+                Some(std::sync::Arc::new(crate::keys::StaticKey(std::sync::Arc::new(key.clone()))))
+            }
+            JwtKeySource::SecretsManager { .. } => None,
+        }
     }
 }
 
@@ -405,6 +494,57 @@ mod tests {
         let mut no_from = base();
         no_from.remove("EMAIL_FROM");
         assert_eq!(Settings::from_map(&no_from).err().map(|e| e.var), Some("EMAIL_FROM"));
+    }
+
+    #[test]
+    fn the_signing_key_comes_from_one_place_and_eddsa_from_secrets_manager_needs_its_public_keys() {
+        const ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gatehouse/jwt-AbCdEf";
+        let vars = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            let mut v = base();
+            v.remove("JWT_SIGNING_KEY");
+            v.extend(pairs.iter().map(|(k, x)| ((*k).to_owned(), (*x).to_owned())));
+            v
+        };
+        let outcome = |pairs: &[(&str, &str)]| match Settings::from_map(&vars(pairs)) {
+            Ok(_) => "accepted",
+            Err(e) => e.var,
+        };
+        let pem = crate::tokens::generate_ed25519_pem().unwrap();
+        let public = crate::tokens::SigningKey::parse(JwtAlgorithm::EdDsa, &pem).unwrap().public().unwrap().pair();
+        assert_eq!(outcome(&[]), "JWT_SIGNING_KEY_SECRET_ARN", "no key at all");
+        assert_eq!(
+            outcome(&[("JWT_SIGNING_KEY_SECRET_ARN", ARN), ("JWT_SIGNING_KEY", &"k".repeat(32))]),
+            "JWT_SIGNING_KEY"
+        );
+        assert_eq!(outcome(&[("JWT_SIGNING_KEY_SECRET_ARN", "gatehouse/jwt")]), "JWT_SIGNING_KEY_SECRET_ARN");
+        assert_eq!(outcome(&[("JWT_SIGNING_KEY_SECRET_ARN", ARN)]), "accepted", "HS256 verifies with the secret");
+        assert_eq!(
+            outcome(&[("JWT_SIGNING_KEY_SECRET_ARN", ARN), ("JWT_PUBLIC_KEYS", &public)]),
+            "JWT_PUBLIC_KEYS",
+            "HS256 has no public keys"
+        );
+        let ed = [("JWT_ALGORITHM", "EdDSA"), ("JWT_SIGNING_KEY_SECRET_ARN", ARN)];
+        assert_eq!(outcome(&ed), "JWT_PUBLIC_KEYS", "EdDSA from Secrets Manager needs the public keys");
+        let mut with_public = ed.to_vec();
+        with_public.push(("JWT_PUBLIC_KEYS", &public));
+        assert_eq!(outcome(&with_public), "accepted");
+        let s = Settings::from_map(&vars(&with_public)).unwrap();
+        assert!(matches!(&s.jwt_key, JwtKeySource::SecretsManager { arn, version: None } if arn == ARN));
+        assert!(s.inline_key().is_none());
+        with_public.push(("JWT_SIGNING_KEY_SECRET_VERSION", "not a version!"));
+        assert_eq!(outcome(&with_public), "JWT_SIGNING_KEY_SECRET_VERSION");
+        with_public.pop();
+        with_public.push(("JWT_SIGNING_KEY_SECRET_VERSION", "a1b2c3d4-0000-4000-8000-000000000001"));
+        assert_eq!(outcome(&with_public), "accepted");
+        assert_eq!(
+            outcome(&[("JWT_SIGNING_KEY", &"k".repeat(32)), ("JWT_SIGNING_KEY_SECRET_VERSION", "v1")]),
+            "JWT_SIGNING_KEY_SECRET_VERSION"
+        );
+        // An inline EdDSA key publishes its own public key when none are listed.
+        let s = Settings::from_map(&vars(&[("JWT_ALGORITHM", "EdDSA"), ("JWT_SIGNING_KEY", &pem)])).unwrap();
+        assert_eq!(s.jwt_public_keys.iter().map(|k| k.pair()).collect::<Vec<_>>(), vec![public]);
+        assert_eq!(err_var(base(), "SES_CONFIGURATION_SET", "no spaces allowed"), "SES_CONFIGURATION_SET");
+        assert_eq!(err_var(base(), "SES_CONFIGURATION_SET", "gatehouse-prod"), "accepted");
     }
 
     #[test]

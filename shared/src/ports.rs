@@ -321,6 +321,24 @@ pub trait GroupStore: Send + Sync {
 pub trait Store: UserStore + CodeStore + SessionStore + Limiter + GroupStore {}
 impl<T: UserStore + CodeStore + SessionStore + Limiter + GroupStore> Store for T {}
 
+/// What the signing key is wanted for. Only signing needs it with EdDSA; with HS256 the shared
+/// secret also verifies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyUse {
+    Sign,
+    Verify,
+}
+
+/// Where the JWT signing key comes from: the configuration itself (local stack, tests) or Secrets
+/// Manager, read on first use and kept for the life of the process.
+#[async_trait]
+pub trait SigningKeys: Send + Sync {
+    async fn signing_key(
+        &self,
+        purpose: KeyUse,
+    ) -> Result<std::sync::Arc<crate::tokens::SigningKey>, crate::tokens::TokenError>;
+}
+
 /// The kinds of email Gatehouse sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EmailKind {

@@ -3,6 +3,8 @@
 //! Verification is strict: one algorithm (the configured one), the expected `typ` per token type,
 //! `iss` and `aud`, and `exp`/`nbf` checked against our own clock with the configured leeway.
 
+use std::sync::Arc;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -10,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::domain::User;
+use crate::ports::{KeyUse, SigningKeys};
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_LEN: usize = 4096;
@@ -48,9 +51,10 @@ impl std::fmt::Debug for SigningKey {
 
 impl SigningKey {
     /// EdDSA: a PKCS#8 PEM Ed25519 private key (`openssl genpkey -algorithm ed25519`), with
-    /// literal `\n` accepted for newlines. HS256: a secret of at least 32 bytes.
-    /// Errors never include the key.
-    pub fn parse(alg: JwtAlgorithm, raw: &str, kid: Option<&str>) -> Result<Self, String> {
+    /// literal `\n` accepted for newlines; its `kid` is derived from the public key until
+    /// [`SigningKey::listed_in`] gives it the one the configuration names. HS256: a secret of at
+    /// least 32 bytes, without a `kid`. Errors never include the key.
+    pub fn parse(alg: JwtAlgorithm, raw: &str) -> Result<Self, String> {
         match alg {
             JwtAlgorithm::Hs256 => {
                 if raw.len() < 32 {
@@ -60,7 +64,7 @@ impl SigningKey {
                     alg,
                     encoding: EncodingKey::from_secret(raw.as_bytes()),
                     decoding: DecodingKey::from_secret(raw.as_bytes()),
-                    kid: kid.map(str::to_owned),
+                    kid: None,
                     public_x: None,
                 })
             }
@@ -74,11 +78,14 @@ impl SigningKey {
                 let x = URL_SAFE_NO_PAD.encode(&public);
                 let decoding =
                     DecodingKey::from_ed_components(&x).map_err(|_| "could not derive the public key".to_owned())?;
-                let kid =
-                    kid.map(str::to_owned).unwrap_or_else(|| URL_SAFE_NO_PAD.encode(&Sha256::digest(&public)[..12]));
+                let kid = URL_SAFE_NO_PAD.encode(&Sha256::digest(&public)[..12]);
                 Ok(Self { alg, encoding, decoding, kid: Some(kid), public_x: Some(x) })
             }
         }
+    }
+
+    pub fn alg(&self) -> JwtAlgorithm {
+        self.alg
     }
 
     pub fn kid(&self) -> Option<&str> {
@@ -87,8 +94,30 @@ impl SigningKey {
 
     /// The public JWK, for asymmetric keys.
     pub fn public_jwk(&self) -> Option<serde_json::Value> {
-        let x = self.public_x.as_ref()?;
-        Some(serde_json::json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": self.kid, "x": x}))
+        self.public().map(|k| k.jwk())
+    }
+
+    /// The public half as a verification key under this key's `kid` (asymmetric keys).
+    pub fn public(&self) -> Option<VerifyKey> {
+        let (kid, x) = (self.kid.clone()?, self.public_x.clone()?);
+        let decoding = DecodingKey::from_ed_components(&x).ok()?;
+        Some(VerifyKey { kid, x, decoding })
+    }
+
+    /// This key under the `kid` that `public` (the configured verification keys) gives its public
+    /// half. An EdDSA key whose public half is not listed is refused: every token it signed
+    /// would be refused by the functions that verify with that list. HS256 keys pass unchanged.
+    pub fn listed_in(mut self, public: &[VerifyKey]) -> Result<Self, String> {
+        let Some(x) = &self.public_x else {
+            return Ok(self);
+        };
+        match public.iter().find(|k| &k.x == x) {
+            Some(k) => {
+                self.kid = Some(k.kid.clone());
+                Ok(self)
+            }
+            None => Err("the signing key's public key is not one of JWT_PUBLIC_KEYS".into()),
+        }
     }
 }
 
@@ -141,9 +170,13 @@ pub enum TokenError {
     Invalid,
     #[error("token could not be signed: {0}")]
     Signing(String),
+    /// The signing key could not be had (Secrets Manager failed, or holds an unusable key).
+    #[error("signing key unavailable: {0}")]
+    KeyUnavailable(String),
 }
 
-/// A retired Ed25519 public key that still verifies (key rotation without logging anyone out).
+/// An Ed25519 public key that verifies tokens (`JWT_PUBLIC_KEYS`): the signing key's, and during
+/// a rotation the previous or the next one, so nobody is logged out.
 #[derive(Clone)]
 pub struct VerifyKey {
     pub kid: String,
@@ -159,10 +192,11 @@ impl std::fmt::Debug for VerifyKey {
 }
 
 impl VerifyKey {
-    /// Parses `kid=x` pairs separated by commas, as `JWT_PREVIOUS_KEYS` holds them (the `kid`
-    /// and `x` of the key's JWKS entry).
+    /// Parses `kid=x` pairs separated by commas, as `JWT_PUBLIC_KEYS` holds them (the `kid`
+    /// and `x` of the key's JWKS entry). A `kid` may appear once.
     pub fn parse_list(raw: &str) -> Result<Vec<Self>, String> {
-        raw.split(',')
+        let keys: Vec<Self> = raw
+            .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|pair| {
@@ -172,9 +206,27 @@ impl VerifyKey {
                     return Err(format!("key {kid}: x must be a 32-byte Ed25519 public key"));
                 }
                 let decoding = DecodingKey::from_ed_components(x.trim()).map_err(|_| format!("key {kid}: unusable"))?;
-                Ok(Self { kid: kid.trim().to_owned(), x: x.trim().to_owned(), decoding })
+                let kid = kid.trim();
+                if kid.is_empty() || kid.len() > 128 || !kid.chars().all(|c| c.is_ascii_graphic()) {
+                    return Err(format!(
+                        "key \"{}\": a kid is 1 to 128 visible ASCII characters",
+                        kid.escape_default()
+                    ));
+                }
+                Ok(Self { kid: kid.to_owned(), x: x.trim().to_owned(), decoding })
             })
-            .collect()
+            .collect::<Result<_, String>>()?;
+        for (i, k) in keys.iter().enumerate() {
+            if keys[..i].iter().any(|o| o.kid == k.kid) {
+                return Err(format!("kid {} is listed twice", k.kid));
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The `kid=x` pair of this key, as `JWT_PUBLIC_KEYS` lists it.
+    pub fn pair(&self) -> String {
+        format!("{}={}", self.kid, self.x)
     }
 
     fn jwk(&self) -> serde_json::Value {
@@ -182,11 +234,15 @@ impl VerifyKey {
     }
 }
 
-/// Issues and verifies tokens.
-#[derive(Clone, Debug)]
+/// Issues and verifies tokens. The private key is asked of a [`SigningKeys`] source only to sign
+/// (and, for HS256, whose secret is also the verification key, to verify): with EdDSA a function
+/// that only verifies never holds it.
+#[derive(Clone)]
 pub struct TokenService {
-    key: SigningKey,
-    previous: Vec<VerifyKey>,
+    alg: JwtAlgorithm,
+    keys: Arc<dyn SigningKeys>,
+    /// EdDSA: every key that verifies, by `kid` (empty for HS256).
+    public: Vec<VerifyKey>,
     issuer: String,
     audience: String,
     leeway: i64,
@@ -194,11 +250,18 @@ pub struct TokenService {
     pub refresh_ttl: i64,
 }
 
+impl std::fmt::Debug for TokenService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenService").field("alg", &self.alg).field("public", &self.public).finish_non_exhaustive()
+    }
+}
+
 impl TokenService {
-    pub fn new(settings: &crate::config::Settings) -> Self {
+    pub fn new(settings: &crate::config::Settings, keys: Arc<dyn SigningKeys>) -> Self {
         Self {
-            key: settings.jwt_signing_key.clone(),
-            previous: settings.jwt_previous_keys.clone(),
+            alg: settings.jwt_algorithm,
+            keys,
+            public: settings.jwt_public_keys.clone(),
             issuer: settings.jwt_issuer.clone(),
             audience: settings.jwt_audience.clone(),
             leeway: settings.jwt_leeway.as_secs() as i64,
@@ -207,22 +270,26 @@ impl TokenService {
         }
     }
 
-    pub fn key(&self) -> &SigningKey {
-        &self.key
-    }
-
-    /// The JWKS document: the current public key and every previous one (empty for HS256).
+    /// The JWKS document: every verification key (empty for HS256). Needs no private key.
     pub fn jwks(&self) -> serde_json::Value {
-        let keys: Vec<serde_json::Value> =
-            self.key.public_jwk().into_iter().chain(self.previous.iter().map(VerifyKey::jwk)).collect();
+        let keys: Vec<serde_json::Value> = self.public.iter().map(VerifyKey::jwk).collect();
         serde_json::json!({ "keys": keys })
     }
 
-    fn sign(&self, ty: TokenType, claims: &Claims) -> Result<String, TokenError> {
-        let mut header = Header::new(self.key.alg.jwt());
+    async fn key(&self, purpose: KeyUse) -> Result<Arc<SigningKey>, TokenError> {
+        let key = self.keys.signing_key(purpose).await?;
+        if key.alg != self.alg {
+            return Err(TokenError::KeyUnavailable("the signing key is not of JWT_ALGORITHM".into()));
+        }
+        Ok(key)
+    }
+
+    async fn sign(&self, ty: TokenType, claims: &Claims) -> Result<String, TokenError> {
+        let key = self.key(KeyUse::Sign).await?;
+        let mut header = Header::new(key.alg.jwt());
         header.typ = Some(ty.typ().to_owned());
-        header.kid = self.key.kid.clone();
-        jsonwebtoken::encode(&header, claims, &self.key.encoding).map_err(|e| TokenError::Signing(e.to_string()))
+        header.kid = key.kid.clone();
+        jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|e| TokenError::Signing(e.to_string()))
     }
 
     fn base_claims(&self, ty: TokenType, user: &User, sid: &str, jti: String, now: i64, exp: i64) -> Claims {
@@ -244,16 +311,16 @@ impl TokenService {
     }
 
     /// An access token for this user and session.
-    pub fn issue_access(&self, user: &User, sid: &str, jti: String, now: i64) -> Result<String, TokenError> {
+    pub async fn issue_access(&self, user: &User, sid: &str, jti: String, now: i64) -> Result<String, TokenError> {
         let mut claims = self.base_claims(TokenType::Access, user, sid, jti, now, now + self.access_ttl);
         claims.email = Some(user.email.to_string());
         claims.is_staff = Some(user.is_staff);
         claims.groups = Some(user.groups.clone());
-        self.sign(TokenType::Access, &claims)
+        self.sign(TokenType::Access, &claims).await
     }
 
     /// A refresh token; it never outlives `session_expires_at`.
-    pub fn issue_refresh(
+    pub async fn issue_refresh(
         &self,
         user: &User,
         sid: &str,
@@ -262,27 +329,31 @@ impl TokenService {
         session_expires_at: i64,
     ) -> Result<String, TokenError> {
         let exp = (now + self.refresh_ttl).min(session_expires_at);
-        self.sign(TokenType::Refresh, &self.base_claims(TokenType::Refresh, user, sid, jti, now, exp))
+        self.sign(TokenType::Refresh, &self.base_claims(TokenType::Refresh, user, sid, jti, now, exp)).await
     }
 
-    /// Verifies signature, algorithm, `typ`, `iss`, `aud`, `exp`, `nbf` and `token_type`.
-    pub fn verify(&self, token: &str, expected: TokenType, now: i64) -> Result<Claims, TokenError> {
+    /// Verifies signature, algorithm, `typ`, `iss`, `aud`, `exp`, `nbf` and `token_type`. What
+    /// can be judged without a key is judged first: a malformed token never costs a key fetch.
+    pub async fn verify(&self, token: &str, expected: TokenType, now: i64) -> Result<Claims, TokenError> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Invalid);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
-        if header.alg != self.key.alg.jwt() || header.typ.as_deref() != Some(expected.typ()) {
+        if header.alg != self.alg.jwt() || header.typ.as_deref() != Some(expected.typ()) {
             return Err(TokenError::Invalid);
         }
-        let decoding = if self.key.kid.is_none() || header.kid == self.key.kid {
-            &self.key.decoding
-        } else {
-            match self.previous.iter().find(|k| Some(&k.kid) == header.kid.as_ref()) {
+        let secret;
+        let decoding = match self.alg {
+            JwtAlgorithm::EdDsa => match self.public.iter().find(|k| Some(&k.kid) == header.kid.as_ref()) {
                 Some(k) => &k.decoding,
                 None => return Err(TokenError::Invalid),
+            },
+            JwtAlgorithm::Hs256 => {
+                secret = self.key(KeyUse::Verify).await?;
+                &secret.decoding
             }
         };
-        let mut validation = Validation::new(self.key.alg.jwt());
+        let mut validation = Validation::new(self.alg.jwt());
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.set_issuer(&[&self.issuer]);
@@ -313,6 +384,8 @@ pub fn generate_ed25519_pem() -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
 
     use super::*;
     use crate::domain::{Email, UserId};
@@ -320,8 +393,8 @@ mod tests {
 
     const NOW: i64 = 1_800_000_000;
 
-    fn settings(alg: &str, key: &str) -> Settings {
-        let vars: HashMap<String, String> = [
+    fn settings_with(alg: &str, key: &str, extra: &[(&str, &str)]) -> Settings {
+        let mut vars: HashMap<String, String> = [
             ("EMAIL_FROM", "no-reply@example.com"),
             ("JWT_ALGORITHM", alg),
             ("JWT_SIGNING_KEY", key),
@@ -330,11 +403,52 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
+        vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         Settings::from_map(&vars).unwrap()
     }
 
+    fn settings(alg: &str, key: &str) -> Settings {
+        settings_with(alg, key, &[])
+    }
+
+    /// A service over the settings' own (inline) key.
+    fn service(s: &Settings) -> TokenService {
+        TokenService::new(s, s.inline_key().unwrap())
+    }
+
     fn ed() -> TokenService {
-        TokenService::new(&settings("EdDSA", &generate_ed25519_pem().unwrap()))
+        service(&settings("EdDSA", &generate_ed25519_pem().unwrap()))
+    }
+
+    fn pair_of(pem: &str) -> String {
+        SigningKey::parse(JwtAlgorithm::EdDsa, pem).unwrap().public().unwrap().pair()
+    }
+
+    /// A key source that counts what it is asked for, and can fail.
+    struct Counting {
+        key: Arc<SigningKey>,
+        asked: Mutex<Vec<KeyUse>>,
+        fail: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl SigningKeys for Counting {
+        async fn signing_key(&self, purpose: KeyUse) -> Result<Arc<SigningKey>, TokenError> {
+            self.asked.lock().unwrap().push(purpose);
+            if self.fail.load(Ordering::SeqCst) > 0 {
+                return Err(TokenError::KeyUnavailable("GetSecretValue: ServiceUnavailable".into()));
+            }
+            Ok(self.key.clone())
+        }
+    }
+
+    fn counting(s: &Settings) -> (TokenService, Arc<Counting>) {
+        let key = match &s.jwt_key {
+            crate::config::JwtKeySource::Inline(k) => Arc::new(k.clone()),
+            crate::config::JwtKeySource::SecretsManager { .. } => unreachable!(),
+        };
+        let source = Arc::new(Counting { key, asked: Mutex::default(), fail: AtomicUsize::new(0) });
+        (TokenService::new(s, source.clone()), source)
     }
 
     fn user() -> User {
@@ -361,12 +475,13 @@ mod tests {
         URL_SAFE_NO_PAD.encode(v.to_string())
     }
 
-    #[test]
-    fn issued_tokens_carry_simplejwt_claims_and_verify() {
-        let t = ed();
+    #[tokio::test]
+    async fn issued_tokens_carry_simplejwt_claims_and_verify() {
+        let s = settings("EdDSA", &generate_ed25519_pem().unwrap());
+        let t = service(&s);
         let u = user();
-        let access = t.issue_access(&u, "sid1", "jti1".into(), NOW).unwrap();
-        let c = t.verify(&access, TokenType::Access, NOW + 1).unwrap();
+        let access = t.issue_access(&u, "sid1", "jti1".into(), NOW).await.unwrap();
+        let c = t.verify(&access, TokenType::Access, NOW + 1).await.unwrap();
         assert_eq!(c.token_type, "access");
         assert_eq!(c.user_id, u.id.to_string());
         assert_eq!(c.sub, c.user_id);
@@ -377,122 +492,197 @@ mod tests {
         let header = jsonwebtoken::decode_header(&access).unwrap();
         assert_eq!(header.alg, Algorithm::EdDSA);
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-        assert_eq!(header.kid.as_deref(), t.key().kid());
-        let refresh = t.issue_refresh(&u, "sid1", "r1".into(), NOW, NOW + 100).unwrap();
-        let rc = t.verify(&refresh, TokenType::Refresh, NOW).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(s.jwt_public_keys[0].kid.as_str()));
+        let refresh = t.issue_refresh(&u, "sid1", "r1".into(), NOW, NOW + 100).await.unwrap();
+        let rc = t.verify(&refresh, TokenType::Refresh, NOW).await.unwrap();
         assert_eq!(rc.exp, NOW + 100, "refresh never outlives its session");
         assert_eq!(rc.email, None);
     }
 
-    #[test]
-    fn each_type_is_refused_where_the_other_is_expected() {
+    #[tokio::test]
+    async fn each_type_is_refused_where_the_other_is_expected() {
         let t = ed();
         let u = user();
-        let access = t.issue_access(&u, "s", "j".into(), NOW).unwrap();
-        let refresh = t.issue_refresh(&u, "s", "j".into(), NOW, NOW + 1000).unwrap();
-        assert_eq!(t.verify(&access, TokenType::Refresh, NOW), Err(TokenError::Invalid));
-        assert_eq!(t.verify(&refresh, TokenType::Access, NOW), Err(TokenError::Invalid));
+        let access = t.issue_access(&u, "s", "j".into(), NOW).await.unwrap();
+        let refresh = t.issue_refresh(&u, "s", "j".into(), NOW, NOW + 1000).await.unwrap();
+        assert_eq!(t.verify(&access, TokenType::Refresh, NOW).await, Err(TokenError::Invalid));
+        assert_eq!(t.verify(&refresh, TokenType::Access, NOW).await, Err(TokenError::Invalid));
     }
 
-    #[test]
-    fn expiry_is_checked_against_our_clock_with_leeway() {
+    #[tokio::test]
+    async fn expiry_is_checked_against_our_clock_with_leeway() {
         let t = ed();
-        let access = t.issue_access(&user(), "s", "j".into(), NOW).unwrap();
-        assert!(t.verify(&access, TokenType::Access, NOW + 300 + 9).is_ok());
-        assert_eq!(t.verify(&access, TokenType::Access, NOW + 300 + 10), Err(TokenError::Invalid));
-        assert_eq!(t.verify(&access, TokenType::Access, NOW - 11), Err(TokenError::Invalid), "issued in the future");
+        let access = t.issue_access(&user(), "s", "j".into(), NOW).await.unwrap();
+        assert!(t.verify(&access, TokenType::Access, NOW + 300 + 9).await.is_ok());
+        assert_eq!(t.verify(&access, TokenType::Access, NOW + 300 + 10).await, Err(TokenError::Invalid));
+        assert_eq!(
+            t.verify(&access, TokenType::Access, NOW - 11).await,
+            Err(TokenError::Invalid),
+            "issued in the future"
+        );
     }
 
-    #[test]
-    fn attacks_are_refused() {
-        let t = ed();
+    #[tokio::test]
+    async fn attacks_are_refused() {
+        let pem = generate_ed25519_pem().unwrap();
+        let s = settings("EdDSA", &pem);
+        let t = service(&s);
         let u = user();
-        let access = t.issue_access(&u, "s", "j".into(), NOW).unwrap();
+        let access = t.issue_access(&u, "s", "j".into(), NOW).await.unwrap();
         let parts: Vec<&str> = access.split('.').collect();
         let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         // alg none
         let none = format!("{}.{}.", b64(&serde_json::json!({"alg": "none", "typ": "at+jwt"})), parts[1]);
-        assert_eq!(t.verify(&none, TokenType::Access, NOW), Err(TokenError::Invalid));
+        assert_eq!(t.verify(&none, TokenType::Access, NOW).await, Err(TokenError::Invalid));
         // HS256 signed with the public key (algorithm confusion)
-        let x = t.key().public_jwk().unwrap()["x"].as_str().unwrap().to_owned();
+        let jwk = &t.jwks()["keys"][0];
         let mut h = Header::new(Algorithm::HS256);
         h.typ = Some("at+jwt".into());
-        h.kid = t.key().kid().map(str::to_owned);
+        h.kid = jwk["kid"].as_str().map(str::to_owned);
+        let x = jwk["x"].as_str().unwrap();
         let confused = jsonwebtoken::encode(&h, &claims, &EncodingKey::from_secret(x.as_bytes())).unwrap();
-        assert_eq!(t.verify(&confused, TokenType::Access, NOW), Err(TokenError::Invalid));
+        assert_eq!(t.verify(&confused, TokenType::Access, NOW).await, Err(TokenError::Invalid));
         // a tampered payload
         let mut evil = claims.clone();
         evil["is_staff"] = serde_json::json!(true);
         let tampered = format!("{}.{}.{}", parts[0], b64(&evil), parts[2]);
-        assert_eq!(t.verify(&tampered, TokenType::Access, NOW), Err(TokenError::Invalid));
+        assert_eq!(t.verify(&tampered, TokenType::Access, NOW).await, Err(TokenError::Invalid));
+        // no kid, or one nobody listed
+        let mut header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+        header.as_object_mut().unwrap().remove("kid");
+        let kidless = format!("{}.{}.{}", b64(&header), parts[1], parts[2]);
+        assert_eq!(t.verify(&kidless, TokenType::Access, NOW).await, Err(TokenError::Invalid));
         // another key, another issuer, another audience
-        assert_eq!(ed().verify(&access, TokenType::Access, NOW), Err(TokenError::Invalid));
-        let mut other = settings("EdDSA", &generate_ed25519_pem().unwrap());
-        other.jwt_signing_key = t.key().clone();
-        other.jwt_issuer = "someone-else".into();
-        assert_eq!(TokenService::new(&other).verify(&access, TokenType::Access, NOW), Err(TokenError::Invalid));
-        other.jwt_issuer = "gatehouse".into();
-        other.jwt_audience = "another-api".into();
-        assert_eq!(TokenService::new(&other).verify(&access, TokenType::Access, NOW), Err(TokenError::Invalid));
+        assert_eq!(ed().verify(&access, TokenType::Access, NOW).await, Err(TokenError::Invalid));
+        let other = service(&settings_with("EdDSA", &pem, &[("JWT_ISSUER", "someone-else")]));
+        assert_eq!(other.verify(&access, TokenType::Access, NOW).await, Err(TokenError::Invalid));
+        let other = service(&settings_with("EdDSA", &pem, &[("JWT_AUDIENCE", "another-api")]));
+        assert_eq!(other.verify(&access, TokenType::Access, NOW).await, Err(TokenError::Invalid));
         // oversized and garbage
-        assert_eq!(t.verify(&"a".repeat(MAX_TOKEN_LEN + 1), TokenType::Access, NOW), Err(TokenError::Invalid));
-        assert_eq!(t.verify("not.a.jwt", TokenType::Access, NOW), Err(TokenError::Invalid));
-        assert_eq!(t.verify("", TokenType::Access, NOW), Err(TokenError::Invalid));
+        assert_eq!(t.verify(&"a".repeat(MAX_TOKEN_LEN + 1), TokenType::Access, NOW).await, Err(TokenError::Invalid));
+        assert_eq!(t.verify("not.a.jwt", TokenType::Access, NOW).await, Err(TokenError::Invalid));
+        assert_eq!(t.verify("", TokenType::Access, NOW).await, Err(TokenError::Invalid));
     }
 
-    #[test]
-    fn previous_keys_still_verify_and_are_published() {
-        let old = ed();
+    #[tokio::test]
+    async fn a_two_phase_rotation_logs_nobody_out_at_any_point_of_either_rollout() {
+        let (old_pem, new_pem) = (generate_ed25519_pem().unwrap(), generate_ed25519_pem().unwrap());
+        // The pairs as an operator would list them, under kids of their choosing.
+        let renamed = |pem: &str, kid: &str| format!("{kid}={}", pair_of(pem).split_once('=').unwrap().1);
+        let (old_pair, new_pair) = (renamed(&old_pem, "k1"), renamed(&new_pem, "k2"));
+        let both = format!("{old_pair},{new_pair}");
+        // Before: old key, old list. Phase 1 adds the next key to the list. Phase 2 signs with it.
+        // Phase 3, a refresh lifetime later, drops the old key.
+        let before = service(&settings_with("EdDSA", &old_pem, &[("JWT_PUBLIC_KEYS", &old_pair)]));
+        let phase1 = service(&settings_with("EdDSA", &old_pem, &[("JWT_PUBLIC_KEYS", &both)]));
+        let phase2 = service(&settings_with("EdDSA", &new_pem, &[("JWT_PUBLIC_KEYS", &both)]));
+        let phase3 = service(&settings_with("EdDSA", &new_pem, &[("JWT_PUBLIC_KEYS", &new_pair)]));
         let u = user();
-        let token = old.issue_access(&u, "s", "j".into(), NOW).unwrap();
-        let jwk = old.key().public_jwk().unwrap();
-        let entry = format!("{}={}", jwk["kid"].as_str().unwrap(), jwk["x"].as_str().unwrap());
-        let mut s = settings("EdDSA", &generate_ed25519_pem().unwrap());
-        s.jwt_previous_keys = VerifyKey::parse_list(&entry).unwrap();
-        let new = TokenService::new(&s);
-        assert_eq!(new.verify(&token, TokenType::Access, NOW).unwrap().sub, u.id.to_string());
-        let jwks = new.jwks();
-        assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
-        assert_eq!(jwks["keys"][1], jwk);
-        // An unknown kid is refused; so is a token signed by another key under the old kid.
-        let stranger = ed().issue_access(&u, "s", "j".into(), NOW).unwrap();
-        assert_eq!(new.verify(&stranger, TokenType::Access, NOW), Err(TokenError::Invalid));
-        assert!(VerifyKey::parse_list("nokid").is_err());
-        assert!(VerifyKey::parse_list("k=short").is_err());
+        let mut tokens = Vec::new();
+        for t in [&before, &phase1, &phase2] {
+            tokens.push(t.issue_access(&u, "s", "j".into(), NOW).await.unwrap());
+        }
+        // During phase 1's rollout, functions run `before` or `phase1`: both sign with the old key.
+        for t in [&before, &phase1] {
+            for token in &tokens[..2] {
+                assert!(t.verify(token, TokenType::Access, NOW).await.is_ok());
+            }
+        }
+        // During phase 2's rollout (and its rollback), functions run `phase1` or `phase2`: every
+        // token either signs is accepted by both.
+        for t in [&phase1, &phase2] {
+            for token in &tokens {
+                assert!(t.verify(token, TokenType::Access, NOW).await.is_ok());
+            }
+        }
+        assert_eq!(jsonwebtoken::decode_header(&tokens[2]).unwrap().kid.as_deref(), Some("k2"));
+        assert_eq!(phase2.jwks()["keys"].as_array().unwrap().len(), 2);
+        // Phase 3: the old key's tokens are refused, the new key's accepted. Skipping phase 1
+        // is what breaks: `before` refuses what `phase2` signs.
+        assert_eq!(phase3.verify(&tokens[0], TokenType::Access, NOW).await, Err(TokenError::Invalid));
+        assert!(phase3.verify(&tokens[2], TokenType::Access, NOW).await.is_ok());
+        assert_eq!(before.verify(&tokens[2], TokenType::Access, NOW).await, Err(TokenError::Invalid));
+        assert_eq!(phase3.jwks()["keys"][0]["kid"], "k2");
+    }
+
+    #[tokio::test]
+    async fn eddsa_verifies_without_the_private_key_and_hs256_asks_for_it() {
+        let ed_settings = settings("EdDSA", &generate_ed25519_pem().unwrap());
+        let (t, source) = counting(&ed_settings);
+        let access = t.issue_access(&user(), "s", "j".into(), NOW).await.unwrap();
+        // The key's source fails from now on: EdDSA still verifies (the functions that only
+        // verify never read the secret), signing fails closed.
+        source.fail.store(1, Ordering::SeqCst);
+        assert!(t.verify(&access, TokenType::Access, NOW).await.is_ok());
+        assert!(matches!(t.issue_access(&user(), "s", "j".into(), NOW).await, Err(TokenError::KeyUnavailable(_))));
+        assert_eq!(*source.asked.lock().unwrap(), vec![KeyUse::Sign, KeyUse::Sign]);
+
+        let (hs, source) = counting(&settings("HS256", "0123456789abcdef0123456789abcdef"));
+        let token = hs.issue_access(&user(), "s", "j".into(), NOW).await.unwrap();
+        assert!(hs.verify(&token, TokenType::Access, NOW).await.is_ok());
+        // A malformed token is refused before any key is asked for.
+        assert_eq!(hs.verify("garbage", TokenType::Access, NOW).await, Err(TokenError::Invalid));
+        assert_eq!(*source.asked.lock().unwrap(), vec![KeyUse::Sign, KeyUse::Verify]);
+        source.fail.store(1, Ordering::SeqCst);
+        assert!(matches!(hs.verify(&token, TokenType::Access, NOW).await, Err(TokenError::KeyUnavailable(_))));
     }
 
     #[test]
-    fn extreme_timestamps_do_not_overflow() {
+    fn public_keys_are_checked_and_must_list_the_inline_key() {
+        let pem = generate_ed25519_pem().unwrap();
+        let stranger = pair_of(&generate_ed25519_pem().unwrap());
+        let refused = |extra: &[(&str, &str)]| {
+            let mut vars: HashMap<String, String> =
+                [("EMAIL_FROM", "no-reply@example.com"), ("JWT_ALGORITHM", "EdDSA"), ("JWT_SIGNING_KEY", pem.as_str())]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect();
+            vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+            Settings::from_map(&vars).err().map(|e| e.var)
+        };
+        assert_eq!(refused(&[("JWT_PUBLIC_KEYS", &stranger)]), Some("JWT_SIGNING_KEY"), "key not listed");
+        let own = pair_of(&pem);
+        assert_eq!(refused(&[("JWT_PUBLIC_KEYS", &format!("{own},{stranger}"))]), None);
+        let dup = format!("a={},a={}", own.split_once('=').unwrap().1, stranger.split_once('=').unwrap().1);
+        assert_eq!(refused(&[("JWT_PUBLIC_KEYS", &dup)]), Some("JWT_PUBLIC_KEYS"), "a kid twice");
+        assert_eq!(refused(&[("JWT_PUBLIC_KEYS", "k=short")]), Some("JWT_PUBLIC_KEYS"));
+        assert_eq!(refused(&[("JWT_PUBLIC_KEYS", "nokid")]), Some("JWT_PUBLIC_KEYS"));
+        assert!(VerifyKey::parse_list(&format!("bad kid={}", own.split_once('=').unwrap().1)).is_err());
+    }
+
+    #[tokio::test]
+    async fn extreme_timestamps_do_not_overflow() {
         // Found by fuzz/fuzz_targets/jwt.rs: `exp + leeway` overflowed (a panic in debug builds).
         let t = ed();
         let u = user();
         let mut claims = t.base_claims(TokenType::Access, &u, "s", "j".into(), NOW, i64::MAX);
-        let token = t.sign(TokenType::Access, &claims).unwrap();
-        assert_eq!(t.verify(&token, TokenType::Access, NOW).unwrap().exp, i64::MAX);
+        let token = t.sign(TokenType::Access, &claims).await.unwrap();
+        assert_eq!(t.verify(&token, TokenType::Access, NOW).await.unwrap().exp, i64::MAX);
         claims.exp = NOW + 300;
         claims.iat = i64::MAX;
         claims.nbf = Some(i64::MIN);
-        let token = t.sign(TokenType::Access, &claims).unwrap();
-        assert_eq!(t.verify(&token, TokenType::Access, NOW), Err(TokenError::Invalid), "issued in the future");
+        let token = t.sign(TokenType::Access, &claims).await.unwrap();
+        assert_eq!(t.verify(&token, TokenType::Access, NOW).await, Err(TokenError::Invalid), "issued in the future");
     }
 
-    #[test]
-    fn hs256_works_and_refuses_eddsa_tokens() {
-        let hs = TokenService::new(&settings("HS256", "0123456789abcdef0123456789abcdef"));
+    #[tokio::test]
+    async fn hs256_works_and_refuses_eddsa_tokens() {
+        let hs = service(&settings("HS256", "0123456789abcdef0123456789abcdef"));
         let u = user();
-        let token = hs.issue_access(&u, "s", "j".into(), NOW).unwrap();
-        assert!(hs.verify(&token, TokenType::Access, NOW).is_ok());
-        assert!(hs.key().public_jwk().is_none());
-        let ed_token = ed().issue_access(&u, "s", "j".into(), NOW).unwrap();
-        assert_eq!(hs.verify(&ed_token, TokenType::Access, NOW), Err(TokenError::Invalid));
+        let token = hs.issue_access(&u, "s", "j".into(), NOW).await.unwrap();
+        assert!(hs.verify(&token, TokenType::Access, NOW).await.is_ok());
+        assert_eq!(hs.jwks(), serde_json::json!({"keys": []}));
+        assert_eq!(jsonwebtoken::decode_header(&token).unwrap().kid, None);
+        let ed_token = ed().issue_access(&u, "s", "j".into(), NOW).await.unwrap();
+        assert_eq!(hs.verify(&ed_token, TokenType::Access, NOW).await, Err(TokenError::Invalid));
     }
 
     #[test]
     fn generated_pem_round_trips_and_bad_keys_are_refused() {
         let pem = generate_ed25519_pem().unwrap();
-        assert!(SigningKey::parse(JwtAlgorithm::EdDsa, &pem, None).is_ok());
-        assert!(SigningKey::parse(JwtAlgorithm::EdDsa, &pem.replace('\n', "\\n"), None).is_ok());
-        assert!(SigningKey::parse(JwtAlgorithm::EdDsa, "not a key", None).is_err());
-        assert!(SigningKey::parse(JwtAlgorithm::Hs256, "short", None).is_err());
+        assert!(SigningKey::parse(JwtAlgorithm::EdDsa, &pem).is_ok());
+        assert!(SigningKey::parse(JwtAlgorithm::EdDsa, &pem.replace('\n', "\\n")).is_ok());
+        assert!(SigningKey::parse(JwtAlgorithm::EdDsa, "not a key").is_err());
+        assert!(SigningKey::parse(JwtAlgorithm::Hs256, "short").is_err());
     }
 }

@@ -11,6 +11,6 @@ use crate::http::{self, Reject};
 super::entry_point!();
 
 async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
-    refresh::verify(app, &http::form(req)?)?;
+    refresh::verify(app, &http::form(req)?).await?;
     Ok(http::json(StatusCode::OK, &json!({})))
 }

@@ -11,16 +11,23 @@ use crate::ports::{MailError, Mailer, OutgoingEmail};
 pub struct SesMailer {
     client: crate::LazyClient<Client>,
     from: String,
+    configuration_set: Option<String>,
 }
 
 impl SesMailer {
     pub fn new(client: Client, from: impl Into<String>) -> Self {
-        Self { client: crate::LazyClient::ready(client, Client::new), from: from.into() }
+        Self { client: crate::LazyClient::ready(client, Client::new), from: from.into(), configuration_set: None }
     }
 
     /// A mailer whose client is built on its first send (see [`crate::LazyClient`]).
     pub fn lazy(client: crate::LazyClient<Client>, from: impl Into<String>) -> Self {
-        Self { client, from: from.into() }
+        Self { client, from: from.into(), configuration_set: None }
+    }
+
+    /// Names this SES configuration set on every email (`SES_CONFIGURATION_SET`).
+    pub fn with_configuration_set(mut self, name: Option<String>) -> Self {
+        self.configuration_set = name;
+        self
     }
 
     /// Registers the sender identity (the local emulator requires one before it accepts mail).
@@ -48,6 +55,7 @@ impl Mailer for SesMailer {
             .get()
             .send_email()
             .from_email_address(&self.from)
+            .set_configuration_set_name(self.configuration_set.clone())
             .destination(Destination::builder().to_addresses(&email.to).build())
             .content(EmailContent::builder().simple(message).build())
             .send()

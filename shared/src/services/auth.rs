@@ -19,7 +19,7 @@ pub struct Caller {
 pub async fn authenticate(app: &App, token: Option<&str>) -> Result<Caller, ServiceError> {
     let token = token.ok_or(ServiceError::NotAuthenticated)?;
     let now = app.now();
-    let claims = app.tokens.verify(token, TokenType::Access, now)?;
+    let claims = app.tokens.verify(token, TokenType::Access, now).await?;
     let id = UserId::parse(&claims.user_id).ok_or(ServiceError::TokenNotValid)?;
     let (user, session) = app.store.get_user_and_session(&id, &claims.sid, now).await?;
     let user = user.ok_or(ServiceError::TokenNotValid)?;

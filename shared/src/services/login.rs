@@ -112,13 +112,9 @@ pub async fn open_session(app: &App, user: &User, client: &ClientInfo, now: i64)
     app.store.create_session(&session, s.update_last_login.then_some(now)).await?;
     tracing::info!(event = "session", outcome = "opened", user_id = %user.id, session_id = %session.id);
     Ok(TokenPair {
-        access: app.tokens.issue_access(user, &session.id, random_id()?, now)?,
-        refresh: Some(app.tokens.issue_refresh(
-            user,
-            &session.id,
-            session.current_jti.clone(),
-            now,
-            session.expires_at,
-        )?),
+        access: app.tokens.issue_access(user, &session.id, random_id()?, now).await?,
+        refresh: Some(
+            app.tokens.issue_refresh(user, &session.id, session.current_jti.clone(), now, session.expires_at).await?,
+        ),
     })
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::password::{PasswordHasher, PasswordPolicy};
-use crate::ports::{Clock, Mailer, Store, StoreError};
+use crate::ports::{Clock, Mailer, SigningKeys, Store, StoreError};
 use crate::tokens::{TokenError, TokenService};
 
 pub use input::Form;
@@ -36,17 +36,44 @@ pub struct App {
     pub tokens: TokenService,
 }
 
+/// Why an app could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Hash(#[from] crate::password::HashError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
 impl App {
+    /// The app with the signing key given in the settings (`JWT_SIGNING_KEY`).
     pub fn new(
         settings: Settings,
         store: Arc<dyn Store>,
         mailer: Arc<dyn Mailer>,
         clock: Arc<dyn Clock>,
-    ) -> Result<Self, crate::password::HashError> {
+    ) -> Result<Self, AppError> {
+        let keys = settings.inline_key().ok_or_else(|| {
+            crate::config::ConfigError::new(
+                "JWT_SIGNING_KEY_SECRET_ARN",
+                "a key in Secrets Manager needs the AWS clients: use app_over_aws, or give JWT_SIGNING_KEY",
+            )
+        })?;
+        Self::with_keys(settings, store, mailer, clock, keys)
+    }
+
+    /// The app with the signing key from `keys`.
+    pub fn with_keys(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        mailer: Arc<dyn Mailer>,
+        clock: Arc<dyn Clock>,
+        keys: Arc<dyn SigningKeys>,
+    ) -> Result<Self, AppError> {
         Ok(Self {
             hasher: PasswordHasher::new(settings.argon2)?,
             policy: PasswordPolicy { min_length: settings.password_min_length },
-            tokens: TokenService::new(&settings),
+            tokens: TokenService::new(&settings, keys),
             settings,
             store,
             mailer,
@@ -125,6 +152,7 @@ impl From<TokenError> for ServiceError {
         match e {
             TokenError::Invalid => Self::TokenNotValid,
             TokenError::Signing(m) => Self::Internal(m),
+            TokenError::KeyUnavailable(m) => Self::Unavailable(m),
         }
     }
 }

@@ -26,14 +26,14 @@ fn token_field(form: &Form, field: &str) -> Result<String, ServiceError> {
 pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> {
     let token = token_field(form, "refresh")?;
     let now = app.now();
-    let claims = app.tokens.verify(&token, TokenType::Refresh, now)?;
+    let claims = app.tokens.verify(&token, TokenType::Refresh, now).await?;
     let id = UserId::parse(&claims.user_id).ok_or(ServiceError::TokenNotValid)?;
     let (user, session) = app.store.get_user_and_session(&id, &claims.sid, now).await?;
     let (Some(user), Some(mut session)) = (user, session) else { return Err(ServiceError::TokenNotValid) };
     if !user.is_active || claims.iat < user.tokens_valid_after {
         return Err(ServiceError::TokenNotValid);
     }
-    let access = app.tokens.issue_access(&user, &session.id, random_id()?, now)?;
+    let access = app.tokens.issue_access(&user, &session.id, random_id()?, now).await?;
     if session.current_jti == claims.jti {
         if !app.settings.rotate_refresh_tokens {
             return Ok(TokenPair { access, refresh: None });
@@ -42,7 +42,7 @@ pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> 
         match app.store.rotate_session(&id, &session.id, &claims.jti, &new_jti, now).await? {
             Rotation::Rotated => {
                 tracing::info!(event = "refresh", outcome = "ok", user_id = %id, session_id = %session.id);
-                let refresh = app.tokens.issue_refresh(&user, &session.id, new_jti, now, session.expires_at)?;
+                let refresh = app.tokens.issue_refresh(&user, &session.id, new_jti, now, session.expires_at).await?;
                 return Ok(TokenPair { access, refresh: Some(refresh) });
             }
             Rotation::Stale => {
@@ -58,7 +58,7 @@ pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> 
     if previous && grace > 0 && since_rotation <= grace {
         tracing::info!(event = "refresh", outcome = "grace", user_id = %id, session_id = %session.id);
         let refresh =
-            app.tokens.issue_refresh(&user, &session.id, session.current_jti.clone(), now, session.expires_at)?;
+            app.tokens.issue_refresh(&user, &session.id, session.current_jti.clone(), now, session.expires_at).await?;
         return Ok(TokenPair { access, refresh: Some(refresh) });
     }
     if previous && since_rotation <= 0 {
@@ -73,11 +73,12 @@ pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> 
 }
 
 /// Checks a token's signature, type and lifetime (either type), as simplejwt's verify does.
-pub fn verify(app: &App, form: &Form) -> Result<(), ServiceError> {
+pub async fn verify(app: &App, form: &Form) -> Result<(), ServiceError> {
     let token = token_field(form, "token")?;
     let now = app.now();
-    app.tokens
-        .verify(&token, TokenType::Access, now)
-        .or_else(|_| app.tokens.verify(&token, TokenType::Refresh, now))?;
+    match app.tokens.verify(&token, TokenType::Access, now).await {
+        Err(crate::tokens::TokenError::Invalid) => app.tokens.verify(&token, TokenType::Refresh, now).await?,
+        other => other?,
+    };
     Ok(())
 }

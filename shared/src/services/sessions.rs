@@ -15,7 +15,7 @@ pub async fn blacklist(app: &App, form: &Form) -> Result<(), ServiceError> {
     errors.finish()?;
     let token = token.ok_or_else(|| ServiceError::Internal("validated field missing".into()))?;
     let now = app.now();
-    let claims = app.tokens.verify(&token, TokenType::Refresh, now)?;
+    let claims = app.tokens.verify(&token, TokenType::Refresh, now).await?;
     let id = UserId::parse(&claims.user_id).ok_or(ServiceError::TokenNotValid)?;
     let (_, session) = app.store.get_user_and_session(&id, &claims.sid, now).await?;
     let Some(session) = session else { return Err(ServiceError::TokenNotValid) };
