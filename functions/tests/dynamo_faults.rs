@@ -15,7 +15,6 @@ use common::{emulator_endpoint, settings, spawn_app_dynamo, Reply, TestApp, PASS
 use gatehouse_core::mail::{FaultyMailer, MailFaults, SesMailer};
 use gatehouse_core::ports::FixedClock;
 use gatehouse_core::store::DynamoStore;
-use gatehouse_core::App;
 use lambda_http::http::StatusCode;
 use serde_json::{json, Value};
 
@@ -202,14 +201,17 @@ async fn spawn_app_aws(function_timeouts: bool) -> (TestApp, MailFaults) {
         sdk = sdk.to_builder().timeout_config(gatehouse_core::sdk_timeouts()).build();
     }
     let table = format!("t-{}", gatehouse_core::secrets::random_id().unwrap().to_lowercase().replace(['-', '_'], "x"));
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    let store = DynamoStore::new(common::dynamodb_client(&sdk), table);
     store.create_table().await.unwrap();
     let settings = settings(&[]);
-    let ses = SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), settings.email_from.clone());
+    let ses_client = aws_sdk_sesv2::Client::from_conf(
+        aws_sdk_sesv2::config::Builder::from(&sdk).interceptor(gatehouse_core::iam::Interceptor).build(),
+    );
+    let ses = SesMailer::new(ses_client, settings.email_from.clone());
     ses.verify_sender().await.unwrap();
     let (mailer, watch) = FaultyMailer::new(Arc::new(ses));
     let clock = Arc::new(FixedClock::new(T0));
-    let app = App::new(settings, Arc::new(store.clone()), Arc::new(mailer), clock.clone()).unwrap();
+    let app = common::instrumented_app(settings, Arc::new(store.clone()), Arc::new(mailer), clock.clone(), None);
     let capture = Arc::new(gatehouse_core::mail::CaptureMailer::new());
     (TestApp { app: Arc::new(app), mail: capture, clock, memory: None, dynamo: Some(store) }, watch)
 }
@@ -405,7 +407,13 @@ async fn spawn_app_secret(overrides: &[(&str, &str)], memory: Option<&TestApp>) 
         panic!("the key must come from Secrets Manager here")
     };
     let keys = gatehouse_core::keys::SecretsManagerKey::new(
-        gatehouse_core::LazyClient::new(&sdk, aws_sdk_secretsmanager::Client::new),
+        gatehouse_core::LazyClient::new(&sdk, |sdk| {
+            aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::config::Builder::from(sdk)
+                    .interceptor(gatehouse_core::iam::Interceptor)
+                    .build(),
+            )
+        }),
         arn,
         version,
         settings.jwt_algorithm,
@@ -414,7 +422,7 @@ async fn spawn_app_secret(overrides: &[(&str, &str)], memory: Option<&TestApp>) 
     let memory = memory.and_then(|t| t.memory.clone()).unwrap_or_default();
     let mail = Arc::new(gatehouse_core::mail::CaptureMailer::new());
     let clock = Arc::new(FixedClock::new(T0));
-    let app = App::with_keys(settings, memory.clone(), mail.clone(), clock.clone(), Arc::new(keys)).unwrap();
+    let app = common::instrumented_app(settings, memory.clone(), mail.clone(), clock.clone(), Some(Arc::new(keys)));
     TestApp { app: Arc::new(app), mail, clock, memory: Some(memory), dynamo: None }
 }
 

@@ -17,7 +17,6 @@ use gatehouse_core::ports::{Clock, CodeStore, EmailKind, FixedClock, Limiter, Se
 use gatehouse_core::services::throttle;
 use gatehouse_core::store::faulty::INJECTED;
 use gatehouse_core::store::{Faults, FaultyStore, MemoryStore, Op};
-use gatehouse_core::App;
 use lambda_http::http::StatusCode;
 use serde_json::{json, Value};
 
@@ -47,7 +46,7 @@ fn rig(overrides: &[(&str, &str)]) -> Rig {
     let capture = Arc::new(CaptureMailer::new());
     let (mailer, mail) = FaultyMailer::new(capture.clone());
     let clock = Arc::new(FixedClock::new(T0));
-    let app = App::new(settings(overrides), Arc::new(store), Arc::new(mailer), clock.clone()).unwrap();
+    let app = common::instrumented_app(settings(overrides), Arc::new(store), Arc::new(mailer), clock.clone(), None);
     let t = TestApp { app: Arc::new(app), mail: capture, clock, memory: Some(memory.clone()), dynamo: None };
     Rig { t, store: faults, mailer: mail, memory }
 }

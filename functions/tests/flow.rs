@@ -523,3 +523,28 @@ async fn each_binary_handles_its_own_event() {
     assert_eq!(handlers::users_me::handle(app, event("users_me")).await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(handlers::fallback::handle(app, event("fallback")).await.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn login_upgrades_a_hash_made_with_older_argon2_parameters() {
+    let t = spawn_app(&[]);
+    t.active_user("ada@example.com").await;
+    let before = t.user("ada@example.com").await.password_hash;
+    assert!(before.contains("m=64,t=1,p=1"), "{before}");
+    // The same table, after a deploy that raised the cost.
+    let memory = t.memory.clone().unwrap();
+    let settings = common::settings(&[("ARGON2_MEMORY_KIB", "128"), ("ARGON2_ITERATIONS", "2")]);
+    let app = std::sync::Arc::new(common::instrumented_app(settings, memory, t.mail.clone(), t.clock.clone(), None));
+    let login = || {
+        let req = common::request(
+            "POST",
+            "/auth/jwt/create/",
+            &[("content-type", "application/json")],
+            Body::Text(json!({"email": "ada@example.com", "password": PASSWORD}).to_string()),
+        );
+        common::dispatch(&app, req)
+    };
+    assert_eq!(reply(login().await).status, StatusCode::OK);
+    let after = t.user("ada@example.com").await.password_hash;
+    assert!(after.contains("m=128,t=2,p=1"), "rehashed at login: {after}");
+    assert_eq!(reply(login().await).status, StatusCode::OK, "the new hash verifies");
+}

@@ -2,6 +2,8 @@
 
 pub mod config;
 pub mod domain;
+#[cfg(feature = "test-support")]
+pub mod iam;
 pub mod keys;
 pub mod mail;
 pub mod password;

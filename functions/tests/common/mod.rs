@@ -5,9 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use gatehouse_core::iam;
 use gatehouse_core::mail::CaptureMailer;
-use gatehouse_core::ports::{FixedClock, Store};
-use gatehouse_core::store::{DynamoStore, MemoryStore};
+use gatehouse_core::ports::{Clock, FixedClock, Mailer, SigningKeys, Store};
+use gatehouse_core::store::{DynamoStore, FaultyStore, MemoryStore};
 use gatehouse_core::{App, Settings};
 use gatehouse_functions::routes;
 use lambda_http::http::{HeaderMap, StatusCode};
@@ -57,10 +58,33 @@ pub fn settings(overrides: &[(&str, &str)]) -> Settings {
     Settings::from_map(&vars).unwrap()
 }
 
+/// The app over these ports, each wrapped to record what the functions ask of it (IAM evidence,
+/// see `gatehouse_core::iam`; recorded only when `GATEHOUSE_IAM_EVIDENCE` is set). Every test
+/// app is built here. `keys`: the settings' inline key when `None`.
+pub fn instrumented_app(
+    settings: Settings,
+    store: Arc<dyn Store>,
+    mailer: Arc<dyn Mailer>,
+    clock: Arc<dyn Clock>,
+    keys: Option<Arc<dyn SigningKeys>>,
+) -> App {
+    let keys = keys.or_else(|| settings.inline_key()).expect("a signing key");
+    let (store, _) = FaultyStore::new(store);
+    let mailer = iam::RecordingMailer(mailer);
+    App::with_keys(settings, Arc::new(store), Arc::new(mailer), clock, Arc::new(iam::RecordingKeys(keys))).unwrap()
+}
+
+/// An SDK configuration's DynamoDB client, recording the IAM actions of what it sends.
+pub fn dynamodb_client(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(iam::Interceptor).build(),
+    )
+}
+
 fn assemble(store: Arc<dyn Store>, overrides: &[(&str, &str)]) -> (Arc<App>, Arc<CaptureMailer>, Arc<FixedClock>) {
     let mail = Arc::new(CaptureMailer::new());
     let clock = Arc::new(FixedClock::new(T0));
-    let app = App::new(settings(overrides), store, mail.clone(), clock.clone()).unwrap();
+    let app = instrumented_app(settings(overrides), store, mail.clone(), clock.clone(), None);
     (Arc::new(app), mail, clock)
 }
 
@@ -82,15 +106,19 @@ pub fn emulator_endpoint() -> String {
 pub async fn spawn_app_dynamo(overrides: &[(&str, &str)]) -> TestApp {
     let sdk = gatehouse_core::local_aws_config(&emulator_endpoint()).await;
     let table = format!("t-{}", gatehouse_core::secrets::random_id().unwrap().to_lowercase().replace(['-', '_'], "x"));
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    let store = DynamoStore::new(dynamodb_client(&sdk), table);
     store.create_table().await.unwrap();
     let (app, mail, clock) = assemble(Arc::new(store.clone()), overrides);
     TestApp { app, mail, clock, memory: None, dynamo: Some(store) }
 }
 
-/// Routes a request as API Gateway (or the dev server) would.
+/// Routes a request as API Gateway (or the dev server) would, as the function the route names.
 pub async fn dispatch(app: &Arc<App>, req: Request) -> Response<Body> {
-    routes::dispatch(app.clone(), req).await
+    let function = match routes::find(req.method().as_str(), req.uri().path()) {
+        routes::Match::Found(route, _) => route.function,
+        _ => "fallback",
+    };
+    iam::as_function(function, routes::dispatch(app.clone(), req)).await
 }
 
 pub fn reply(resp: Response<Body>) -> Reply {
@@ -170,7 +198,6 @@ impl TestApp {
     }
 
     pub fn clock_now(&self) -> i64 {
-        use gatehouse_core::ports::Clock;
         self.clock.now()
     }
 

@@ -293,13 +293,21 @@ impl<S: Store + ?Sized> FaultyStore<S> {
 
 /// Runs `$call` on the inner store unless a fault says otherwise; the injected [`StoreError`]
 /// becomes the operation's error type through its `From<StoreError>`.
+/// With the `test-support` feature, the call is also IAM evidence (see [`crate::iam`]).
 macro_rules! guarded {
     ($self:ident, $op:expr, $call:expr) => {{
+        #[cfg(feature = "test-support")]
+        let call = {
+            crate::iam::used("store", $op.name());
+            crate::iam::scoped("store", $op.name(), $call)
+        };
+        #[cfg(not(feature = "test-support"))]
+        let call = $call;
         match $self.faults.decide($op) {
-            None => $call.await,
+            None => call.await,
             Some(Mode::Refuse) => Err(Faults::error($op).into()),
             Some(Mode::LoseReply) => {
-                let _applied = $call.await;
+                let _applied = call.await;
                 Err(Faults::error($op).into())
             }
         }
