@@ -2,6 +2,7 @@
 //! local emulator (`GATEHOUSE_TEST_DYNAMODB_ENDPOINT`, set by `make test`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::io::{Read, Write};
 use std::sync::Arc;
 
 use gatehouse_core::domain::{CodePurpose, Email, Group, User, UserId, Username};
@@ -32,9 +33,14 @@ impl Harness {
         );
         let sdk = gatehouse_core::local_aws_config(&endpoint).await;
         let table = format!("c-{}", gatehouse_core::secrets::random_id().unwrap().replace(['-', '_'], "x"));
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+        // IAM evidence: the client records the AWS operations of every store call, which the
+        // FaultyStore wrapper (no faults armed) names (see gatehouse_core::iam).
+        let config =
+            aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(gatehouse_core::iam::Interceptor).build();
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), table);
         store.create_table().await.unwrap();
-        Self { store: Arc::new(store.clone()), dynamo: Some(store), memory: None }
+        let (named, _) = gatehouse_core::store::FaultyStore::new(Arc::new(store.clone()));
+        Self { store: Arc::new(named), dynamo: Some(store), memory: None }
     }
 
     /// Email claim items stored, expired or not.
@@ -537,6 +543,229 @@ async fn groups_are_created_once_listed_and_deleted(h: Harness) {
     assert_eq!(h.store.list_groups().await.unwrap().len(), 1);
 }
 
+/// `count` users, returned in id order; those at positions where `expired` says so were never
+/// activated and are past their expiry at `NOW`. They are written last first: the order of writing
+/// is not the order of ids.
+async fn users_by_position(h: &Harness, count: usize, expired: impl Fn(usize) -> bool) -> Vec<User> {
+    let mut users: Vec<User> = (0..count).map(|i| user(&format!("u{i}@example.com"), None, None)).collect();
+    users.sort_by(|a, b| a.id.cmp(&b.id));
+    for (i, u) in users.iter_mut().enumerate() {
+        if expired(i) {
+            u.expires_at = Some(NOW - 1);
+            u.is_active = false;
+        }
+    }
+    for u in users.iter().rev() {
+        h.store.create_user(u, None, NOW - 10).await.unwrap();
+    }
+    users
+}
+
+fn ids(users: &[User]) -> Vec<UserId> {
+    users.iter().map(|u| u.id.clone()).collect()
+}
+
+/// Every page from `after` on with this limit, checking each page's cursor on the way.
+async fn pages(h: &Harness, after: Option<&UserId>, limit: usize) -> Vec<Vec<UserId>> {
+    let mut out = Vec::new();
+    let mut cursor = after.cloned();
+    loop {
+        let (page, next) = h.store.list_users(cursor.as_ref(), limit, NOW).await.unwrap();
+        assert!(page.len() <= limit, "{} users on a page of {limit}", page.len());
+        let page = ids(&page);
+        match next {
+            Some(c) => {
+                assert_eq!(Some(&c), page.last(), "the cursor is the last user returned");
+                assert_eq!(page.len(), limit, "only a full page says more may follow");
+                out.push(page);
+                cursor = Some(c);
+            }
+            None => {
+                out.push(page);
+                return out;
+            }
+        }
+        assert!(out.len() <= 1000, "listing does not end");
+    }
+}
+
+async fn users_are_listed_in_id_order_across_pages(h: Harness) {
+    // A leading expired user, two live ones, a run of seven expired ones (more than a page), three
+    // live ones, a trailing expired one.
+    let all = users_by_position(&h, 14, |i| i == 0 || (3..=9).contains(&i) || i == 13).await;
+    let live: Vec<UserId> = [1, 2, 10, 11, 12].iter().map(|&i| all[i].id.clone()).collect();
+    let chunks = |sizes: &[usize]| {
+        let mut rest = live.as_slice();
+        sizes
+            .iter()
+            .map(|&n| {
+                let (page, tail) = rest.split_at(n);
+                rest = tail;
+                page.to_vec()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(pages(&h, None, 3).await, chunks(&[3, 2]));
+    assert_eq!(pages(&h, None, 2).await, chunks(&[2, 2, 1]));
+    assert_eq!(pages(&h, None, 4).await, chunks(&[4, 1]));
+    // Exactly the live users: the expired one after them does not announce another page.
+    assert_eq!(pages(&h, None, 5).await, chunks(&[5]));
+    assert_eq!(pages(&h, None, 100).await, chunks(&[5]));
+    // The whole users, not only their ids.
+    let (page, _) = h.store.list_users(None, 1, NOW).await.unwrap();
+    assert_eq!(page, vec![all[1].clone()]);
+    // A cursor may be any id: an expired user's, or one no user has.
+    assert_eq!(pages(&h, Some(&all[5].id), 10).await, vec![live[2..].to_vec()]);
+    assert_eq!(pages(&h, Some(&UserId::nil()), 10).await, vec![live.clone()]);
+    assert_eq!(pages(&h, Some(&all[12].id), 10).await, vec![vec![]]);
+    assert_eq!(h.store.list_users(None, 0, NOW).await.unwrap(), (vec![], None));
+    // Before their expiry, the pending accounts are listed too.
+    let (before, next) = h.store.list_users(None, 20, NOW - 2).await.unwrap();
+    assert_eq!((ids(&before), next), (ids(&all), None));
+}
+
+async fn a_page_limit_of_one_walks_every_user(h: Harness) {
+    let all = users_by_position(&h, 7, |i| i == 2 || i == 3 || i == 6).await;
+    let want: Vec<Vec<UserId>> = [0, 1, 4, 5].iter().map(|&i| vec![all[i].id.clone()]).collect();
+    assert_eq!(pages(&h, None, 1).await, want);
+}
+
+async fn more_than_a_hundred_users_are_listed_completely(h: Harness) {
+    // More than one BatchGetItem (100 keys) and, with the expired ones, more than one index page.
+    let all = users_by_position(&h, 230, |i| i % 10 == 3).await;
+    let live: Vec<UserId> = all.iter().filter(|u| u.expires_at.is_none()).map(|u| u.id.clone()).collect();
+    assert_eq!(live.len(), 207);
+    assert_eq!(pages(&h, None, 500).await, vec![live.clone()]);
+    assert_eq!(pages(&h, None, 150).await, vec![live[..150].to_vec(), live[150..].to_vec()]);
+    let by_hundred = pages(&h, None, 100).await;
+    assert_eq!(by_hundred.iter().map(Vec::len).collect::<Vec<_>>(), vec![100, 100, 7]);
+    assert_eq!(by_hundred.concat(), live);
+    let by_seven = pages(&h, None, 7).await;
+    assert_eq!(by_seven.len(), 30);
+    assert_eq!(by_seven.concat(), live);
+}
+
+async fn groups_are_listed_in_name_order(h: Harness) {
+    // More than one BatchGetItem's worth, written out of order, mixed case (byte order: upper first).
+    let mut names: Vec<String> = (0..105).map(|i| format!("g{:03}", (i * 37) % 105)).collect();
+    names.extend(["Zeta", "alpha", "Alpha", "beta-2", "beta"].map(String::from));
+    for name in &names {
+        let g =
+            Group { name: name.clone(), description: format!("about {name}"), permissions: vec![format!("{name}.x")] };
+        assert!(h.store.put_group(&g, true).await.unwrap());
+    }
+    // A rewrite keeps the group listed.
+    let changed = Group { name: "beta".into(), description: "changed".into(), permissions: vec![] };
+    assert!(h.store.put_group(&changed, false).await.unwrap());
+    let listed = h.store.list_groups().await.unwrap();
+    let mut want = names.clone();
+    want.sort();
+    assert_eq!(listed.iter().map(|g| g.name.clone()).collect::<Vec<_>>(), want);
+    assert_eq!(&want[..6], ["Alpha", "Zeta", "alpha", "beta", "beta-2", "g000"]);
+    assert_eq!(listed[3], changed);
+    assert_eq!(
+        listed[0],
+        Group { name: "Alpha".into(), description: "about Alpha".into(), permissions: vec!["Alpha.x".into()] }
+    );
+    assert!(h.store.delete_group("g050").await.unwrap());
+    assert_eq!(h.store.list_groups().await.unwrap().len(), 109);
+}
+
+/// One call to the emulator's fault injector (tools/emulator.py), over plain HTTP/1.1.
+fn emulator(method: &str, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
+    let endpoint = std::env::var("GATEHOUSE_TEST_DYNAMODB_ENDPOINT").unwrap();
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut stream = std::net::TcpStream::connect(&host).unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    assert_eq!(head.split_whitespace().nth(1), Some("200"), "{method} {path}: {head}\n{body}");
+    serde_json::from_str(body).unwrap()
+}
+
+/// Watches the requests of one DynamoDB operation on one table through the emulator's fault
+/// injector: a fault that fails none of them (count 0) still counts them. With a delay, the first
+/// one is held that long before it is served. Disarmed when dropped.
+struct Watch(u64);
+
+impl Watch {
+    fn new(table: &str, operation: &str, delay: Option<f64>) -> Self {
+        let mut spec = serde_json::json!({
+            "target": format!("DynamoDB_20120810.{operation}"), "contains": table, "count": 0,
+            "code": "InternalServerError", "status": 500,
+        });
+        if let Some(delay) = delay {
+            spec = serde_json::json!({
+                "target": format!("DynamoDB_20120810.{operation}"), "contains": table, "count": 1, "delay": delay,
+            });
+        }
+        Self(emulator("POST", "/_fault", Some(spec))["id"].as_u64().unwrap())
+    }
+
+    /// Requests seen since armed.
+    fn seen(&self) -> u64 {
+        emulator("GET", &format!("/_fault/{}", self.0), None)["seen"].as_u64().unwrap()
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| emulator("DELETE", &format!("/_fault/{}", self.0), None));
+    }
+}
+
+async fn listing_reads_only_users_and_groups_however_full_the_table(h: Harness) {
+    let all = users_by_position(&h, 4, |i| i == 1).await;
+    for u in &all {
+        h.store.create_session(&session(u, "s1", "j"), Some(NOW)).await.unwrap();
+        h.store.put_code(&code_for(u, CodePurpose::PasswordReset, "r", NOW + 50, None)).await.unwrap();
+    }
+    // What unauthenticated traffic leaves behind, far more than the users.
+    for i in 0..300 {
+        let c = CounterKey { scope: "register", key: format!("198.51.100.{i}"), slot: "60".into() };
+        h.store.hit(&c, NOW + 60, NOW).await.unwrap();
+    }
+    let editors = Group { name: "editors".into(), description: String::new(), permissions: vec![] };
+    h.store.put_group(&editors, true).await.unwrap();
+    let watches =
+        h.dynamo.as_ref().map(|d| ["Scan", "Query", "BatchGetItem"].map(|op| Watch::new(d.table(), op, None)));
+
+    let (users, next) = h.store.list_users(None, 10, NOW).await.unwrap();
+    assert_eq!((ids(&users), next), (vec![all[0].id.clone(), all[2].id.clone(), all[3].id.clone()], None));
+    assert_eq!(users[0].last_login, Some(NOW), "a login stamp shows in the listing");
+    assert_eq!(h.store.list_groups().await.unwrap(), vec![editors]);
+    if let Some([scan, query, batch_get]) = &watches {
+        assert_eq!(scan.seen(), 0, "listing must not scan the table");
+        // One Query of the list index and one BatchGetItem each, for the users and for the groups.
+        assert_eq!((query.seen(), batch_get.seen()), (2, 2));
+    }
+}
+
+async fn a_user_deleted_while_being_listed_is_skipped(h: Harness) {
+    let all = users_by_position(&h, 3, |_| false).await;
+    let victim = h.store.get_user(&all[1].id, NOW).await.unwrap().unwrap();
+    let Some(d) = &h.dynamo else {
+        h.store.delete_user(&victim).await.unwrap();
+        assert_eq!(h.store.list_users(None, 2, NOW).await.unwrap(), (vec![all[0].clone(), all[2].clone()], None));
+        return;
+    };
+    // Hold the BatchGetItem that follows the index Query, delete the user meanwhile.
+    let held = Watch::new(d.table(), "BatchGetItem", Some(3.0));
+    let store = h.store.clone();
+    let listing = tokio::spawn(async move { store.list_users(None, 2, NOW).await.unwrap() });
+    while held.seen() == 0 && !listing.is_finished() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    h.store.delete_user(&victim).await.unwrap();
+    assert_eq!(listing.await.unwrap(), (vec![all[0].clone(), all[2].clone()], None));
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -573,4 +802,10 @@ contract!(
     counters_count_expire_and_cool_down,
     login_lookup_reads_claim_and_counters_together,
     groups_are_created_once_listed_and_deleted,
+    users_are_listed_in_id_order_across_pages,
+    a_page_limit_of_one_walks_every_user,
+    more_than_a_hundred_users_are_listed_completely,
+    groups_are_listed_in_name_order,
+    listing_reads_only_users_and_groups_however_full_the_table,
+    a_user_deleted_while_being_listed_is_skipped,
 );

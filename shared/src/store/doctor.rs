@@ -7,6 +7,9 @@
 //! - every live user holds a live claim on its address (and username): a claim that is absent or
 //!   expired is *missing*; a live claim of another user is *foreign*;
 //! - every one-time code and session belongs to a live user;
+//! - every live user and every group carries the keys of the list index (`list_pk` / `list_sk`,
+//!   see [`super::dynamo::LIST_INDEX`]) that the staff listings read: an item written before the
+//!   index existed is *not listed* (staff listings do not show it);
 //! - items past `expires_at` that DynamoDB has not removed yet are counted by kind (that is normal:
 //!   TTL deletes lazily, up to about two days late), and are not inconsistencies.
 //!
@@ -26,6 +29,9 @@
 //!   with a check that the user is still at the version read and unexpired. When another user
 //!   holds a live claim on the address, nothing is written: a human must decide (reported);
 //! - orphan code / session: deleted if its user is still missing or expired;
+//! - item not listed: `list_pk` / `list_sk` set (they follow from the item's keys alone) if the item
+//!   still exists (an update never creates a deleted user again), still has the `list_pk` /
+//!   `list_sk` read, and, for a user, is still unexpired;
 //! - expired item: deleted if `expires_at <= now` still holds (a counter restarted, a code
 //!   replaced or a claim taken over meanwhile has a later `expires_at` and is kept).
 //!
@@ -40,6 +46,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
 use serde::Serialize;
 
+use super::dynamo::{list_entry, LIST_PK, LIST_SK};
 use super::DynamoStore;
 use crate::ports::{Clock, StoreError, StoreResult};
 
@@ -72,6 +79,9 @@ pub enum ProblemKind {
     OrphanCode,
     /// A session whose user is missing or past its expiry.
     OrphanSession,
+    /// A live user or a group without the list index's keys (or with wrong ones): staff listings
+    /// do not show it (written before the index existed).
+    NotListed,
     /// An item the check cannot read (keys or required attributes missing or malformed).
     Malformed,
 }
@@ -89,6 +99,7 @@ impl ProblemKind {
             Self::ForeignUsernameClaim => "user whose username is claimed by another",
             Self::OrphanCode => "code of a missing user",
             Self::OrphanSession => "session of a missing user",
+            Self::NotListed => "not listed",
             Self::Malformed => "malformed item",
         }
     }
@@ -204,6 +215,28 @@ struct ClaimRow {
     user_id: String,
 }
 
+/// A user or group item whose `list_pk` / `list_sk` are not what its keys say they must be.
+#[derive(Clone, Debug)]
+struct Unlisted {
+    pk: String,
+    sk: String,
+    /// The user's id (None for a group).
+    user_id: Option<String>,
+    /// `list_pk` and `list_sk` as read (None: absent).
+    seen: [Option<AttributeValue>; 2],
+}
+
+/// The item's list index entry, unless it is the one its keys call for.
+fn unlisted(item: &Item, pk: &str, sk: &str) -> Option<Unlisted> {
+    let (list, list_sk) = list_entry(pk, sk)?;
+    let seen = [item.get(LIST_PK).cloned(), item.get(LIST_SK).cloned()];
+    if seen == [Some(s(list)), Some(s(list_sk))] {
+        return None;
+    }
+    let user_id = (sk == "PROFILE").then(|| list_sk.to_owned());
+    Some(Unlisted { pk: pk.to_owned(), sk: sk.to_owned(), user_id, seen })
+}
+
 /// What the check knows of the table (or of the few items read again).
 #[derive(Default)]
 struct Snapshot {
@@ -215,6 +248,8 @@ struct Snapshot {
     dependents: Vec<(String, String, String, bool)>,
     /// Expired items: (pk, sk, kind).
     expired: Vec<(String, String, &'static str)>,
+    /// Live users and groups without the right list index keys.
+    unlisted: Vec<Unlisted>,
     malformed: Vec<(String, String, String)>,
     counts: Counts,
 }
@@ -290,9 +325,11 @@ impl Snapshot {
             "user" => match user_row(item) {
                 Ok(row) => {
                     self.users.insert(pk.trim_start_matches("USER#").to_owned(), row);
+                    self.unlisted.extend(unlisted(item, pk, sk));
                 }
                 Err(why) => bad(self, why),
             },
+            "group" => self.unlisted.extend(unlisted(item, pk, sk)),
             "email claim" | "username claim" => match claim_row(item) {
                 Ok(row) => {
                     let (map, prefix) = if kind == "email claim" {
@@ -402,6 +439,20 @@ impl Snapshot {
                 out.push(problem(kind, pk.clone(), sk, user, format!("its user is {why}")));
             }
         }
+        for u in &self.unlisted {
+            let detail = match &u.seen {
+                [None, None] => format!("no {LIST_PK} / {LIST_SK}: staff listings do not show it"),
+                [a, b] => format!("{LIST_PK} / {LIST_SK} are {} / {}, not its own", shown(a), shown(b)),
+            };
+            out.push(Problem {
+                kind: ProblemKind::NotListed,
+                pk: u.pk.clone(),
+                sk: u.sk.clone(),
+                user_id: u.user_id.clone(),
+                detail,
+                outcome: Outcome::Found,
+            });
+        }
         for (pk, sk, why) in &self.malformed {
             out.push(Problem {
                 kind: ProblemKind::Malformed,
@@ -414,6 +465,15 @@ impl Snapshot {
         }
         out.sort_by(|a, b| (a.kind, &a.pk, &a.sk).cmp(&(b.kind, &b.pk, &b.sk)));
         out
+    }
+}
+
+/// An attribute value in a finding's detail.
+fn shown(v: &Option<AttributeValue>) -> String {
+    match v {
+        None => "absent".to_owned(),
+        Some(AttributeValue::S(s)) => format!("'{s}'"),
+        Some(other) => format!("{other:?}"),
     }
 }
 
@@ -576,6 +636,10 @@ async fn reread(store: &DynamoStore, p: &Problem, now: i64) -> StoreResult<Snaps
         return Ok(fresh);
     };
     fresh.add(&item, now);
+    if p.kind == ProblemKind::NotListed {
+        // The item alone: its list index keys follow from its own keys.
+        return Ok(fresh);
+    }
     if p.kind.is_user() {
         if let Some(u) = fresh.users.get(p.pk.trim_start_matches("USER#")).cloned() {
             let claim = match p.kind {
@@ -624,6 +688,9 @@ async fn delete_expired(store: &DynamoStore, pk: &str, sk: &str, now: i64) -> St
 
 /// Applies the repair of one confirmed problem; `fresh` holds the items as re-read.
 async fn repair(store: &DynamoStore, p: &Problem, fresh: &Snapshot, now: i64) -> StoreResult<Outcome> {
+    if p.kind == ProblemKind::NotListed {
+        return list(store, p, fresh, now).await;
+    }
     let table = store.table();
     let Some(user) = p.user_id.as_deref() else {
         return Ok(Outcome::NotRepairable);
@@ -705,13 +772,57 @@ async fn repair(store: &DynamoStore, p: &Problem, fresh: &Snapshot, now: i64) ->
                 )?,
             ]
         }
-        ProblemKind::Malformed => return Ok(Outcome::NotRepairable),
+        ProblemKind::NotListed | ProblemKind::Malformed => return Ok(Outcome::NotRepairable),
     };
     Ok(match transact(store, items).await? {
         None => Outcome::Repaired,
         Some(failed) if p.kind.is_user() && failed.first().copied() == Some(true) => Outcome::HeldByAnother,
         Some(_) => Outcome::ChangedMeanwhile,
     })
+}
+
+/// Sets the list index keys of an item found not listed, if it is still as read: present, with the
+/// `list_pk` / `list_sk` read, and (a user) unexpired. Nothing else of the item is written.
+async fn list(store: &DynamoStore, p: &Problem, fresh: &Snapshot, now: i64) -> StoreResult<Outcome> {
+    let Some(seen) = fresh.unlisted.iter().find(|u| u.pk == p.pk && u.sk == p.sk) else {
+        return Ok(Outcome::ChangedMeanwhile);
+    };
+    let Some((list, list_sk)) = list_entry(&p.pk, &p.sk) else {
+        return Ok(Outcome::NotRepairable);
+    };
+    let mut condition = vec!["attribute_exists(pk)".to_owned()];
+    let mut values = HashMap::from([(":list".to_owned(), s(list)), (":list_sk".to_owned(), s(list_sk))]);
+    for (name, value) in [(LIST_PK, &seen.seen[0]), (LIST_SK, &seen.seen[1])] {
+        match value {
+            None => condition.push(format!("attribute_not_exists(#{name})")),
+            Some(v) => {
+                condition.push(format!("#{name} = :seen_{name}"));
+                values.insert(format!(":seen_{name}"), v.clone());
+            }
+        }
+    }
+    let mut attrs = vec![LIST_PK, LIST_SK];
+    if seen.user_id.is_some() {
+        condition.push("(attribute_not_exists(#expires_at) OR #expires_at > :now)".to_owned());
+        values.insert(":now".to_owned(), n(now));
+        attrs.push("expires_at");
+    }
+    let result = store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .set_key(Some(key(&p.pk, &p.sk)))
+        .update_expression(format!("SET #{LIST_PK} = :list, #{LIST_SK} = :list_sk"))
+        .condition_expression(condition.join(" AND "))
+        .set_expression_attribute_names(Some(names(&attrs)))
+        .set_expression_attribute_values(Some(values))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(Outcome::Repaired),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(Outcome::ChangedMeanwhile),
+        Err(e) => Err(err("UpdateItem", e)),
+    }
 }
 
 /// Runs a transaction; `None` when written, else which items failed their condition.
@@ -757,6 +868,8 @@ mod tests {
             ("email", s(email)),
             ("email_normalised", s(email.to_lowercase())),
             ("version", n(1)),
+            (LIST_PK, s("USER")),
+            (LIST_SK, s(id)),
         ]);
         if let Some(u) = username {
             i.insert("username".into(), s(u));
@@ -844,6 +957,48 @@ mod tests {
         let stale = snap.findings().into_iter().find(|p| p.pk == "USERNAME#oldname").unwrap();
         assert_eq!(stale.detail, "its user's username is 'newname' now");
         assert_eq!(snap.expired.len(), 2);
+    }
+
+    #[test]
+    fn users_and_groups_without_their_list_keys_are_not_listed() {
+        let mut bare = user("a", "a@x.io", None, None);
+        bare.remove(LIST_PK);
+        bare.remove(LIST_SK);
+        let mut wrong = user("b", "b@x.io", None, None);
+        wrong.insert(LIST_SK.into(), s("c"));
+        let mut expired = user("e", "e@x.io", None, Some(999));
+        expired.remove(LIST_PK);
+        let group = |name: &str, listed: bool| {
+            let mut g = item(&[("pk", s(format!("GROUP#{name}"))), ("sk", s("GROUP")), ("name", s(name))]);
+            if listed {
+                g.insert(LIST_PK.into(), s("GROUP"));
+                g.insert(LIST_SK.into(), s(name));
+            }
+            g
+        };
+        let snap = snapshot(&[
+            bare,
+            claim("EMAIL#a@x.io", "EMAIL", "a", None),
+            wrong,
+            claim("EMAIL#b@x.io", "EMAIL", "b", None),
+            expired,
+            user("d", "d@x.io", None, None),
+            claim("EMAIL#d@x.io", "EMAIL", "d", None),
+            group("editors", false),
+            group("readers", true),
+            item(&[("pk", s("RATE#x#y")), ("sk", s("1")), ("expires_at", n(2000))]),
+        ]);
+        let found = snap.findings();
+        assert_eq!(
+            found.iter().map(|p| (p.kind, p.pk.as_str(), p.user_id.as_deref())).collect::<Vec<_>>(),
+            vec![
+                (ProblemKind::NotListed, "GROUP#editors", None),
+                (ProblemKind::NotListed, "USER#a", Some("a")),
+                (ProblemKind::NotListed, "USER#b", Some("b")),
+            ]
+        );
+        assert_eq!(found[1].detail, "no list_pk / list_sk: staff listings do not show it");
+        assert_eq!(found[2].detail, "list_pk / list_sk are 'USER' / 'c', not its own");
     }
 
     #[test]

@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, KeySchemaElement, KeyType,
-    KeysAndAttributes, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -28,6 +29,36 @@ type Item = HashMap<String, AttributeValue>;
 
 /// How often a transaction that lost to a concurrent one (`TransactionConflict`) is retried.
 const CONFLICT_RETRIES: u32 = 8;
+
+/// The sparse global secondary index that lists users and groups without scanning the table
+/// (which rate counters, sessions and codes from unauthenticated traffic fill). Only the user item
+/// (`USER#<id>` / `PROFILE`) and the group item (`GROUP#<name>` / `GROUP`) carry its keys; its
+/// projection is KEYS_ONLY, so updates of other attributes (last_login stamps...) never write to
+/// it, and a listing reads the items themselves with a consistent BatchGetItem.
+pub const LIST_INDEX: &str = "list";
+/// The index's partition key: which list the item is in, [`LIST_USERS`] or [`LIST_GROUPS`].
+pub const LIST_PK: &str = "list_pk";
+/// The index's sort key: the user id (UUIDv7: creation order) or the group name.
+pub const LIST_SK: &str = "list_sk";
+/// The `list_pk` of user items.
+pub const LIST_USERS: &str = "USER";
+/// The `list_pk` of group items.
+pub const LIST_GROUPS: &str = "GROUP";
+
+/// The `list_pk` / `list_sk` an item with these table keys must carry, if it is listed at all.
+pub fn list_entry<'a>(pk: &'a str, sk: &str) -> Option<(&'static str, &'a str)> {
+    match sk {
+        PROFILE => pk.strip_prefix("USER#").map(|id| (LIST_USERS, id)),
+        GROUP => pk.strip_prefix("GROUP#").map(|name| (LIST_GROUPS, name)),
+        _ => None,
+    }
+}
+
+/// Keys per BatchGetItem request (DynamoDB's limit).
+const BATCH_GET_MAX: usize = 100;
+/// Bounds of the Limit of one Query of the list index (keys only: a page of a thousand is small).
+const LIST_QUERY_MIN: usize = 100;
+const LIST_QUERY_MAX: usize = 1000;
 
 /// The DynamoDB-backed store. Cheap to clone; build once per cold start.
 #[derive(Clone, Debug)]
@@ -234,7 +265,8 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Creates the table with TTL on `expires_at` if it does not exist (local stack, tests, authctl).
+    /// Creates the table with TTL on `expires_at` and the [`LIST_INDEX`] index if it does not exist
+    /// (local stack, tests, authctl).
     pub async fn create_table(&self) -> StoreResult<()> {
         let created = self
             .client()
@@ -243,8 +275,19 @@ impl DynamoStore {
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(attr_def("pk")?)
             .attribute_definitions(attr_def("sk")?)
+            .attribute_definitions(attr_def(LIST_PK)?)
+            .attribute_definitions(attr_def(LIST_SK)?)
             .key_schema(key_schema("pk", KeyType::Hash)?)
             .key_schema(key_schema("sk", KeyType::Range)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(LIST_INDEX)
+                    .key_schema(key_schema(LIST_PK, KeyType::Hash)?)
+                    .key_schema(key_schema(LIST_SK, KeyType::Range)?)
+                    .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                    .build()
+                    .map_err(build_err)?,
+            )
             .send()
             .await;
         match created {
@@ -381,6 +424,22 @@ fn session_sk(sid: &str) -> String {
 }
 
 const PROFILE: &str = "PROFILE";
+const GROUP: &str = "GROUP";
+
+/// Puts the item in its list: `list_pk` / `list_sk` as [`list_entry`] says (nothing otherwise).
+fn listed(mut item: Item) -> Item {
+    let entry = match (item.get("pk"), item.get("sk")) {
+        (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => {
+            list_entry(pk, sk).map(|(list, sk)| (list, sk.to_owned()))
+        }
+        _ => None,
+    };
+    if let Some((list, sk)) = entry {
+        item.insert(LIST_PK.into(), s(list));
+        item.insert(LIST_SK.into(), s(sk));
+    }
+    item
+}
 
 fn get_s(item: &Item, k: &str) -> StoreResult<String> {
     match item.get(k) {
@@ -439,7 +498,7 @@ fn user_to_item(u: &User) -> Item {
     if let Some(t) = u.expires_at {
         item.insert("expires_at".into(), n(t));
     }
-    item
+    listed(item)
 }
 
 fn user_from_item(item: &Item) -> StoreResult<User> {
@@ -832,35 +891,41 @@ impl UserStore for DynamoStore {
         limit: usize,
         now: i64,
     ) -> StoreResult<(Vec<User>, Option<UserId>)> {
-        let mut start = after.map(|id| key(user_pk(id), PROFILE));
-        let mut page = Vec::new();
+        if limit == 0 {
+            return Ok((Vec::new(), None));
+        }
+        // The ids after the cursor from the list index (in id order), then the users themselves
+        // with consistent reads, dropping those expired (or deleted since the index was read).
+        // One user more than asked for is read to tell whether another page follows.
+        let after = after.map(UserId::as_str);
+        let query_limit = (limit + 1).clamp(LIST_QUERY_MIN, LIST_QUERY_MAX);
+        let mut users: Vec<User> = Vec::new();
+        let mut dead = 0;
+        let mut start = None;
         loop {
-            let out = self
-                .client()
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("begins_with(pk, :p) AND sk = :profile")
-                .expression_attribute_values(":p", s("USER#"))
-                .expression_attribute_values(":profile", s(PROFILE))
-                .set_exclusive_start_key(start.take())
-                .limit(i32::try_from(limit.max(1) * 4).unwrap_or(i32::MAX))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(store_err)?;
-            for item in out.items.unwrap_or_default() {
-                if expired(&item, now) {
-                    continue;
+            let (keys, next) = self.list_page(LIST_USERS, after, start.take(), Some(query_limit)).await?;
+            let mut rest = keys.as_slice();
+            while !rest.is_empty() {
+                // Read what is missing; after expired users, as many more as were dead so far
+                // (a long run of never-activated accounts costs few round trips).
+                let want = (limit + 1 - users.len()).max(dead).min(BATCH_GET_MAX).min(rest.len());
+                let (chunk, tail) = rest.split_at(want);
+                rest = tail;
+                for item in self.get_in_order(chunk).await? {
+                    match item {
+                        Some(item) if !expired(&item, now) => users.push(user_from_item(&item)?),
+                        _ => dead += 1,
+                    }
                 }
-                if page.len() == limit {
-                    let next = page.last().map(|u: &User| u.id.clone());
-                    return Ok((page, next));
+                if users.len() > limit {
+                    users.truncate(limit);
+                    let cursor = users.last().map(|u| u.id.clone());
+                    return Ok((users, cursor));
                 }
-                page.push(user_from_item(&item)?);
             }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok((page, None)),
+            match next {
+                Some(k) => start = Some(k),
+                None => return Ok((users, None)),
             }
         }
     }
@@ -1115,6 +1180,55 @@ impl DynamoStore {
         }
         Err(StoreError("BatchGetItem left keys unprocessed".into()))
     }
+
+    /// The items of `keys`, in the order of `keys` (None where absent): consistent BatchGetItems of
+    /// at most [`BATCH_GET_MAX`] keys each.
+    async fn get_in_order(&self, keys: &[Item]) -> StoreResult<Vec<Option<Item>>> {
+        let table_key = |i: &Item| (get_opt_s(i, "pk"), get_opt_s(i, "sk"));
+        let mut found = HashMap::new();
+        for chunk in keys.chunks(BATCH_GET_MAX) {
+            for item in self.batch_get(chunk.to_vec()).await? {
+                found.insert(table_key(&item), item);
+            }
+        }
+        Ok(keys.iter().map(|k| found.remove(&table_key(k))).collect())
+    }
+
+    /// One page of the [`LIST_INDEX`] index (an eventually consistent Query, ascending): the table
+    /// keys of the items in `list` whose `list_sk` is after `after`, and where the next page starts.
+    async fn list_page(
+        &self,
+        list: &str,
+        after: Option<&str>,
+        start: Option<Item>,
+        limit: Option<usize>,
+    ) -> StoreResult<(Vec<Item>, Option<Item>)> {
+        let mut q = self
+            .client()
+            .query()
+            .table_name(&self.table)
+            .index_name(LIST_INDEX)
+            .expression_attribute_names("#list_pk", LIST_PK)
+            .expression_attribute_values(":list", s(list))
+            .scan_index_forward(true)
+            .set_limit(limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)))
+            .set_exclusive_start_key(start);
+        q = match after {
+            Some(after) => q
+                .key_condition_expression("#list_pk = :list AND #list_sk > :after")
+                .expression_attribute_names("#list_sk", LIST_SK)
+                .expression_attribute_values(":after", s(after)),
+            None => q.key_condition_expression("#list_pk = :list"),
+        };
+        let out = q.send().await.map_err(store_err)?;
+        let keys = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|i| Ok(key(get_s(i, "pk")?, &get_s(i, "sk")?)))
+            .collect::<StoreResult<_>>()?;
+        Ok((keys, out.last_evaluated_key.filter(|k| !k.is_empty())))
+    }
 }
 
 #[async_trait]
@@ -1192,7 +1306,7 @@ impl Limiter for DynamoStore {
 }
 
 fn group_key(name: &str) -> Item {
-    key(format!("GROUP#{name}"), "GROUP")
+    key(format!("GROUP#{name}"), GROUP)
 }
 
 fn group_from_item(item: &Item) -> StoreResult<Group> {
@@ -1214,7 +1328,7 @@ impl GroupStore for DynamoStore {
         item.insert("name".into(), s(&group.name));
         item.insert("description".into(), s(&group.description));
         item.insert("permissions".into(), AttributeValue::L(group.permissions.iter().map(s).collect()));
-        let mut put = self.client().put_item().table_name(&self.table).set_item(Some(item));
+        let mut put = self.client().put_item().table_name(&self.table).set_item(Some(listed(item)));
         if create {
             put = put.condition_expression("attribute_not_exists(pk)");
         }
@@ -1228,17 +1342,25 @@ impl GroupStore for DynamoStore {
     async fn get_groups(&self, names: &[String]) -> StoreResult<Vec<Group>> {
         let mut out = Vec::new();
         for name in names {
-            let Some(item) = self.get(format!("GROUP#{name}"), "GROUP").await? else { continue };
+            let Some(item) = self.get(format!("GROUP#{name}"), GROUP).await? else { continue };
             out.push(group_from_item(&item)?);
         }
         Ok(out)
     }
 
     async fn list_groups(&self) -> StoreResult<Vec<Group>> {
-        let mut groups: Vec<Group> =
-            self.scan_prefix("GROUP#").await?.iter().map(group_from_item).collect::<StoreResult<_>>()?;
-        groups.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(groups)
+        // Every group's key from the list index (in name order), then the groups themselves.
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let (page, next) = self.list_page(LIST_GROUPS, None, start.take(), None).await?;
+            keys.extend(page);
+            match next {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        self.get_in_order(&keys).await?.iter().flatten().map(group_from_item).collect()
     }
 
     async fn delete_group(&self, name: &str) -> StoreResult<bool> {

@@ -7,8 +7,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::process::{Command, Output, Stdio};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use gatehouse_core::domain::Group;
 use gatehouse_core::domain::{CodePurpose, Email, User, UserId, Username};
-use gatehouse_core::ports::{CodeRecord, CodeStore, Session, SessionStore, UserStore};
+use gatehouse_core::ports::{CodeRecord, CodeStore, GroupStore, Session, SessionStore, UserStore};
+use gatehouse_core::store::dynamo::{LIST_GROUPS, LIST_PK, LIST_SK, LIST_USERS};
 use gatehouse_core::store::{doctor, DynamoStore};
 use serde_json::Value;
 
@@ -105,6 +107,34 @@ impl Table {
         user
     }
 
+    /// Takes the item off the list index, as items written before the index are.
+    async fn unlist(&self, pk: &str, sk: &str) {
+        self.store
+            .client()
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .update_expression(format!("REMOVE {LIST_PK}, {LIST_SK}"))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Every live user the store lists, page by page.
+    async fn listed_users(&self, now: i64) -> Vec<UserId> {
+        let (mut all, mut after) = (Vec::new(), None);
+        loop {
+            let (page, next) = self.store.list_users(after.as_ref(), 2, now).await.unwrap();
+            all.extend(page.into_iter().map(|u| u.id));
+            match next {
+                Some(n) => after = Some(n),
+                None => return all,
+            }
+        }
+    }
+
     async fn owner(&self, pk: &str, sk: &str) -> Option<String> {
         self.get(pk, sk).await.and_then(|i| i.get("user_id").and_then(|v| v.as_s().ok().cloned()))
     }
@@ -174,7 +204,14 @@ async fn doctor_reports_each_planted_inconsistency_repairs_it_and_leaves_live_da
     t.store.put_code(&reset).await.unwrap();
     let pending = t.user("pending@example.com", Some("pending"), false, Some(now + 86_400)).await;
     t.put(&[("pk", s("RATE#login#127.0.0.1")), ("sk", s("60")), ("count", n(3)), ("expires_at", n(now + 60))]).await;
-    t.put(&[("pk", s("GROUP#editors")), ("sk", s("GROUP")), ("name", s("editors"))]).await;
+    t.put(&[
+        ("pk", s("GROUP#editors")),
+        ("sk", s("GROUP")),
+        ("name", s("editors")),
+        (LIST_PK, s(LIST_GROUPS)),
+        (LIST_SK, s("editors")),
+    ])
+    .await;
 
     // Orphan claims: their user never existed.
     let ghost = UserId::generate();
@@ -332,6 +369,8 @@ async fn an_address_held_by_another_live_user_is_left_for_a_human() {
         ("email", s("Same@example.com")),
         ("email_normalised", s("same@example.com")),
         ("version", n(1)),
+        (LIST_PK, s(LIST_USERS)),
+        (LIST_SK, s(second.as_str())),
     ])
     .await;
 
@@ -494,4 +533,133 @@ async fn expiry_is_judged_by_the_clock_given() {
     assert!(report.consistent());
     assert!(t.get(&format!("USER#{}", pending.id), "PROFILE").await.is_none());
     assert!(t.get("EMAIL#pending@example.com", "EMAIL").await.is_none());
+}
+
+#[tokio::test]
+async fn users_and_groups_written_before_the_list_index_are_found_and_listed_by_the_repair() {
+    let t = Table::new("unlisted").await;
+    let now = now();
+    let mut users = vec![
+        t.user("a@example.com", Some("ann"), true, None).await,
+        t.user("b@example.com", None, true, None).await,
+        t.user("pending@example.com", None, false, Some(now + 3600)).await,
+        t.user("c@example.com", None, true, None).await,
+    ];
+    users.sort_by(|a, b| a.id.cmp(&b.id));
+    let expired = t.user("expired@example.com", None, false, Some(now - 10)).await;
+    let group = |name: &str| Group { name: name.into(), description: format!("about {name}"), permissions: vec![] };
+    for name in ["editors", "readers"] {
+        t.store.put_group(&group(name), true).await.unwrap();
+    }
+    // Written before the index: three of the users (one of them pending), the expired one, a group.
+    let (a, pending, c) = (&users[0], users.iter().find(|u| u.expires_at.is_some()).unwrap(), &users[3]);
+    let unlisted_users = [a, pending, c];
+    for u in unlisted_users.iter().copied().chain([&expired]) {
+        t.unlist(&format!("USER#{}", u.id), "PROFILE").await;
+    }
+    t.unlist("GROUP#editors", "GROUP").await;
+    // And one listed under another id.
+    let b = users.iter().find(|u| !unlisted_users.iter().any(|x| x.id == u.id)).unwrap();
+    t.store
+        .client()
+        .update_item()
+        .table_name(&t.name)
+        .key("pk", s(format!("USER#{}", b.id)))
+        .key("sk", s("PROFILE"))
+        .update_expression(format!("SET {LIST_SK} = :other"))
+        .expression_attribute_values(":other", s(UserId::nil().as_str()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(t.listed_users(now).await, vec![b.id.clone()], "only b is in the index (under the nil id)");
+    assert_eq!(t.store.list_groups().await.unwrap(), vec![group("readers")]);
+
+    let mut want: BTreeSet<_> =
+        unlisted_users.iter().map(|u| key("not_listed", &format!("USER#{}", u.id), "PROFILE")).collect();
+    want.insert(key("not_listed", &format!("USER#{}", b.id), "PROFILE"));
+    want.insert(key("not_listed", "GROUP#editors", "GROUP"));
+    let (code, report) = t.doctor(&[]);
+    assert_eq!(code, 3, "{report}");
+    let (found, outcomes) = problems(&report);
+    assert_eq!(found, want, "the expired user is not a finding: TTL removes it");
+    assert_eq!(outcomes, BTreeSet::from(["found".to_owned()]));
+    let group_problem = report["problems"].as_array().unwrap().iter().find(|p| p["pk"] == "GROUP#editors").unwrap();
+    assert_eq!(group_problem["user_id"], Value::Null);
+    let o = t.run(&["doctor"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains(&format!(
+            "not listed: USER#{} / PROFILE: no list_pk / list_sk: staff listings do not show it",
+            a.id
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&format!("list_pk / list_sk are 'USER' / '{}', not its own", UserId::nil())), "{text}");
+    assert_eq!(t.listed_users(now).await, vec![b.id.clone()], "a check without --repair writes nothing");
+
+    let (code, repaired) = t.doctor(&["--repair"]);
+    assert_eq!(code, 0, "{repaired}");
+    let (found, outcomes) = problems(&repaired);
+    assert_eq!(found, want);
+    assert_eq!(outcomes, BTreeSet::from(["repaired".to_owned()]));
+    assert_eq!(t.listed_users(now).await, users.iter().map(|u| u.id.clone()).collect::<Vec<_>>());
+    assert_eq!(t.store.list_groups().await.unwrap(), vec![group("editors"), group("readers")]);
+    // Nothing else of the items was written.
+    for u in &users {
+        assert_eq!(t.store.get_user(&u.id, now).await.unwrap().as_ref(), Some(u));
+    }
+    let pending_item = t.get(&format!("USER#{}", pending.id), "PROFILE").await.unwrap();
+    assert_eq!(pending_item[LIST_PK], s(LIST_USERS));
+    assert_eq!(pending_item[LIST_SK], s(pending.id.as_str()));
+    let (code, again) = t.doctor(&[]);
+    assert_eq!((code, &again["problems"]), (0, &Value::Array(Vec::new())), "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_deleted_before_its_listing_repair_is_not_written_again() {
+    let t = Table::new("unlistgone").await;
+    let gone = t.user("gone@example.com", None, true, None).await;
+    t.unlist(&format!("USER#{}", gone.id), "PROFILE").await;
+    // The check reads the clock to scan, to read the finding again, then to repair it: the user
+    // is deleted between the fresh read and the repair.
+    let (store, deleted) = (t.store.clone(), gone.clone());
+    let clock = TrafficClock::new(3, async move { store.delete_user(&deleted).await.unwrap() });
+
+    let report = doctor::run(&t.store, &clock, repair()).await.unwrap();
+    assert!(clock.fired.load(std::sync::atomic::Ordering::SeqCst), "the deletion ran during the repair");
+    assert_eq!(report.problems.len(), 1, "{report:?}");
+    assert_eq!(report.problems[0].kind, doctor::ProblemKind::NotListed);
+    assert_eq!(report.problems[0].outcome, doctor::Outcome::ChangedMeanwhile);
+    assert!(t.get(&format!("USER#{}", gone.id), "PROFILE").await.is_none(), "no item brought back by the repair");
+    let (code, again) = t.doctor(&[]);
+    assert_eq!(code, 0, "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_listed_meanwhile_is_left_as_it_is() {
+    let t = Table::new("unlistraced").await;
+    let u = t.user("raced@example.com", None, true, None).await;
+    t.unlist(&format!("USER#{}", u.id), "PROFILE").await;
+    // Between the fresh read and the repair, something else lists the user (under another id):
+    // the repair's condition (the list keys as read: absent) no longer holds, and it writes nothing.
+    let (client, table, pk) = (t.store.client().clone(), t.name.clone(), format!("USER#{}", u.id));
+    let clock = TrafficClock::new(3, async move {
+        client
+            .update_item()
+            .table_name(table)
+            .key("pk", s(pk))
+            .key("sk", s("PROFILE"))
+            .update_expression(format!("SET {LIST_PK} = :u, {LIST_SK} = :other"))
+            .expression_attribute_values(":u", s(LIST_USERS))
+            .expression_attribute_values(":other", s("elsewhere"))
+            .send()
+            .await
+            .unwrap();
+    });
+    let report = doctor::run(&t.store, &clock, repair()).await.unwrap();
+    assert!(clock.fired.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(report.problems.len(), 1, "{report:?}");
+    assert_eq!(report.problems[0].outcome, doctor::Outcome::ChangedMeanwhile);
+    let item = t.get(&format!("USER#{}", u.id), "PROFILE").await.unwrap();
+    assert_eq!(item[LIST_SK], s("elsewhere"));
 }
