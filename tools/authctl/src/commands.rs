@@ -34,6 +34,7 @@ pub async fn run(name: &str, args: &Args) -> Result<(), Fail> {
         "deactivate" => deactivate(args).await,
         "logout-everywhere" => logout_everywhere(args).await,
         "create-table" => create_table().await,
+        "jwt-key" => crate::jwt_key::run(args).await,
         "doctor" => doctor(args).await,
         other => Err(Fail::usage(format!("unknown command '{other}'"))),
     }

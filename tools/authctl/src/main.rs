@@ -5,6 +5,7 @@
 mod args;
 mod commands;
 mod env;
+mod jwt_key;
 
 use std::process::ExitCode;
 
@@ -177,6 +178,21 @@ for a human; orphan codes and sessions are deleted while their user is still gon
 expired. A fix whose condition no longer holds writes nothing and is reported as changed meanwhile: run again.\n\n\
 Exit codes: 0 consistent (nothing found, or everything found repaired); 3 inconsistencies found and not (all) \
 repaired; 1 store error; 2 usage error.",
+    },
+    Command {
+        name: "jwt-key",
+        summary: "make a JWT signing key in Secrets Manager, or show one's template parameters",
+        opts: &[
+            Opt { name: "secret", value: Some("NAME|ARN"), help: "the secret (created when it does not exist)" },
+            Opt { name: "kid", value: Some("KID"), help: "the key's kid (default: derived from the public key)" },
+            Opt { name: "show", value: None, help: "make nothing: print the parameters of the key the secret holds" },
+            Opt { name: "version", value: Some("ID"), help: "with --show: that version of the secret" },
+        ],
+        details: "Makes a fresh Ed25519 key and stores its PEM in the secret: a new secret, or a new version of an existing one labelled GATEHOUSE_PENDING (AWSCURRENT does not move, so no running function picks it up). Prints the template parameters that name it, ready for samconfig.toml's parameter_overrides:
+  JwtSigningKeySecretArn=<the secret's ARN>
+  JwtSigningKeyVersionId=<the new version>
+  JwtPublicKeys=<kid>=<x>
+For a first key, deploy with all three. To rotate, deploy twice: first add the new kid=x to JwtPublicKeys beside the current one (every function then accepts both keys); then set JwtSigningKeyVersionId to the new version. A refresh lifetime later, drop the old kid=x. The private key is never printed. With --show, nothing is made: the parameters of the version named (default AWSCURRENT) are printed.",
     },
     Command {
         name: "create-table",

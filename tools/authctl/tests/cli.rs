@@ -615,3 +615,62 @@ fn store_errors_exit_1_with_a_hint() {
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("is the emulator running at http://127.0.0.1:9?"), "{}", stderr(&o));
 }
+
+/// `KEY=VALUE` lines of a jwt-key run, by key.
+fn parameters(o: &Output) -> std::collections::HashMap<String, String> {
+    assert_eq!(code(o), 0, "{}", stderr(o));
+    stdout(o).lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+}
+
+#[tokio::test]
+async fn jwt_key_makes_a_key_then_a_pending_version_and_prints_what_the_template_needs() {
+    let t = Table::new("jwtkey").await;
+    let secret = format!("gatehouse/test/{}", UserId::generate().as_str());
+    let first = parameters(&t.run(&["jwt-key", "--secret", &secret, "--kid", "k1"], &[]));
+    let arn = first["JwtSigningKeySecretArn"].clone();
+    assert!(arn.starts_with("arn:aws:secretsmanager:us-east-1:") && arn.contains(&secret), "{arn}");
+    assert!(first["JwtPublicKeys"].starts_with("k1="));
+    let o = t.run(&["jwt-key", "--secret", &secret, "--kid", "k1"], &[]);
+    assert!(!stdout(&o).contains("PRIVATE KEY") && !stderr(&o).contains("PRIVATE KEY"), "the key is never printed");
+
+    // What it printed is a configuration the functions accept, and the secret holds that key.
+    let settings = |public: &str, version: &str| {
+        let vars: std::collections::HashMap<String, String> = [
+            ("EMAIL_FROM", "no-reply@example.com"),
+            ("JWT_ALGORITHM", "EdDSA"),
+            ("JWT_SIGNING_KEY_SECRET_ARN", arn.as_str()),
+            ("JWT_SIGNING_KEY_SECRET_VERSION", version),
+            ("JWT_PUBLIC_KEYS", public),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        gatehouse_core::Settings::from_map(&vars).unwrap()
+    };
+    settings(&first["JwtPublicKeys"], &first["JwtSigningKeyVersionId"]);
+    let sdk = gatehouse_core::local_aws_config(&t.endpoint).await;
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let current = sm.get_secret_value().secret_id(&arn).send().await.unwrap();
+    assert_eq!(current.version_id(), Some(first["JwtSigningKeyVersionId"].as_str()));
+    let shown = parameters(&t.run(&["jwt-key", "--secret", &arn, "--show", "--kid", "k1"], &[]));
+    assert_eq!(shown, first);
+
+    // A rotation: a new version, pending; AWSCURRENT stays where it was.
+    let o = t.run(&["jwt-key", "--secret", &secret, "--kid", "k2"], &[]);
+    assert!(stderr(&o).contains("two deploys"), "{}", stderr(&o));
+    let second = parameters(&o);
+    assert_eq!(second["JwtSigningKeySecretArn"], arn);
+    assert_ne!(second["JwtSigningKeyVersionId"], first["JwtSigningKeyVersionId"]);
+    assert_ne!(second["JwtPublicKeys"].split_once('=').unwrap().1, first["JwtPublicKeys"].split_once('=').unwrap().1);
+    let current = sm.get_secret_value().secret_id(&arn).send().await.unwrap();
+    assert_eq!(current.version_id(), Some(first["JwtSigningKeyVersionId"].as_str()), "AWSCURRENT did not move");
+    let version = second["JwtSigningKeyVersionId"].clone();
+    let shown = parameters(&t.run(&["jwt-key", "--secret", &arn, "--show", "--version", &version, "--kid", "k2"], &[]));
+    assert_eq!(shown, second);
+    settings(&format!("{},{}", first["JwtPublicKeys"], second["JwtPublicKeys"]), &version);
+
+    // Usage errors.
+    assert_eq!(code(&t.run(&["jwt-key"], &[])), 2);
+    assert_eq!(code(&t.run(&["jwt-key", "--secret", &secret, "--kid", "a,b"], &[])), 2);
+    assert_eq!(code(&t.run(&["jwt-key", "--secret", &secret, "--version", "x"], &[])), 2);
+}
