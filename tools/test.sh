@@ -22,12 +22,31 @@ log "starting the AWS emulator on 127.0.0.1:$MOTO_PORT"
 start_moto "$MOTO_PORT" .dev/test-moto.log
 export GATEHOUSE_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
 
+# IAM evidence (shared/src/iam.rs): what each function's handler asks of its ports, and what AWS
+# calls each port operation makes against the emulator; tools/infra/test_iam.py checks the roles.
+export GATEHOUSE_IAM_EVIDENCE="$ROOT/.dev/iam-evidence"
+rm -rf "$GATEHOUSE_IAM_EVIDENCE"
 log "Rust tests (unit, handlers, store contract on memory and DynamoDB)"
 if cargo nextest --version > /dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else
   cargo test --workspace --no-fail-fast
 fi
+
+# Deploy rehearsal (tools/infra): the SAM transform run offline and its result checked (CORS,
+# routes, permissions, roles and IAM scoping, environment), every role held equal to the IAM
+# evidence the Rust tests just recorded, then every function's debug binary
+# started under a stand-in of the Lambda Runtime API with exactly the environment the
+# transformed template gives it (samconfig's dev and prod values, and HS256), against resources
+# made in the emulator from the template. About 15 s. A failure here is reported at the end, so
+# that the steps after it still run.
+log "deploy rehearsal: SAM transform + every function binary under a Runtime API stand-in"
+# The binaries are those nextest just built for the integration tests (target/debug/<binary>); a
+# separate `cargo build --bins` would rebuild them with another feature set, for nothing.
+INFRA_STATUS=0
+# Its own emulator (tools/infra starts one when MOTO_URL is unset): the shared one holds every
+# table of the Rust tests by now, and reading its SES mail (/moto-api/data.json) means dumping them.
+PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 "$VENV/bin/pytest" -q -p no:cacheprovider tools/infra || INFRA_STATUS=$?
 
 log "black-box HTTP tests against the dev server"
 cargo build --quiet -p gatehouse-dev-server
@@ -74,3 +93,8 @@ cleanup
 PIDS=()
 log "bounded fuzz run (cargo-fuzz on stable; each target on its seeds, then 5 s)"
 bash tools/fuzz.sh --bounded
+
+if [ "$INFRA_STATUS" != 0 ]; then
+  log "the deploy rehearsal (pytest tools/infra) failed: see its output above"
+  exit "$INFRA_STATUS"
+fi

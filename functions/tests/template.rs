@@ -36,6 +36,12 @@ fn ref_name(v: &Value) -> Option<&str> {
 /// Variables the functions get that the settings code does not read, and why.
 const NOT_SETTINGS: &[(&str, &str)] = &[("RUST_LOG", "log filter, read by the tracing subscriber")];
 
+/// Settings the template deliberately does not pass, and why.
+const LOCAL_ONLY: &[(&str, &str)] = &[(
+    "JWT_SIGNING_KEY",
+    "the key itself, for the local stack; deployed functions read it from Secrets Manager (JWT_SIGNING_KEY_SECRET_ARN)",
+)];
+
 /// README rows that are not template variables, and why.
 const README_ONLY: &[(&str, &str)] = &[("AWS_ENDPOINT_URL", "local only: points the SDK at the emulator")];
 
@@ -87,6 +93,9 @@ fn every_setting_is_passed_to_the_functions() {
     let env: BTreeSet<String> = environment(&t).into_keys().collect();
     let mut expected = config_variables();
     expected.extend(NOT_SETTINGS.iter().map(|(n, _)| (*n).to_owned()));
+    for (local, _) in LOCAL_ONLY {
+        expected.remove(*local);
+    }
     let missing: Vec<_> = expected.difference(&env).collect();
     let unknown: Vec<_> = env.difference(&expected).collect();
     assert!(
@@ -102,13 +111,10 @@ fn every_variable_comes_from_a_parameter_and_secrets_from_secrets_manager() {
     for (var, value) in environment(&t) {
         match var.as_str() {
             "TABLE_NAME" => assert_eq!(ref_name(&value), Some("Table"), "TABLE_NAME is the stack's table"),
-            "JWT_SIGNING_KEY" => {
-                let sub = tagged(&value, "Sub").and_then(Value::as_str).expect("JWT_SIGNING_KEY is a !Sub");
-                assert!(
-                    sub.starts_with("{{resolve:secretsmanager:${JwtSigningKeySecret}"),
-                    "the signing key is resolved from Secrets Manager at deploy time, not passed as a value: {sub}"
-                );
-            }
+            "JWT_SIGNING_KEY" => panic!(
+                "the signing key is read from Secrets Manager by the functions that sign (JWT_SIGNING_KEY_SECRET_ARN); \
+                 as a variable it would show in every function's configuration"
+            ),
             _ => {
                 let name = ref_name(&value).unwrap_or_else(|| panic!("{var} is not a !Ref to a parameter"));
                 assert!(params.contains_key(name), "{var} refers to {name}, which is not a parameter");
@@ -120,7 +126,8 @@ fn every_variable_comes_from_a_parameter_and_secrets_from_secrets_manager() {
     for (name, p) in params {
         let name = name.as_str().unwrap();
         let lower = name.to_ascii_lowercase();
-        if name != "JwtSigningKeySecret" && ["secret", "pepper", "private"].iter().any(|w| lower.contains(w)) {
+        let names_a_secret = ["JwtSigningKeySecretArn", "JwtSigningKeyVersionId"].contains(&name);
+        if !names_a_secret && ["secret", "pepper", "private"].iter().any(|w| lower.contains(w)) {
             assert_eq!(p["NoEcho"].as_bool(), Some(true), "{name} looks secret: NoEcho");
         }
     }
@@ -129,8 +136,12 @@ fn every_variable_comes_from_a_parameter_and_secrets_from_secrets_manager() {
 /// The template's variables with every parameter at its default (and the few without one given
 /// sample values), as the functions would see them.
 fn template_defaults(t: &Value) -> HashMap<String, String> {
-    let samples: HashMap<&str, &str> =
-        [("EmailFrom", "no-reply@example.com"), ("FrontendDomain", "app.example.com")].into();
+    let samples: HashMap<&str, &str> = [
+        ("EmailFrom", "no-reply@example.com"),
+        ("FrontendDomain", "app.example.com"),
+        ("JwtSigningKeySecretArn", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gatehouse/jwt-AbCdEf"),
+    ]
+    .into();
     let mut vars = HashMap::new();
     for (var, value) in environment(t) {
         let Some(param) = ref_name(&value) else { continue };
@@ -145,8 +156,17 @@ fn template_defaults(t: &Value) -> HashMap<String, String> {
         };
         vars.insert(var, default);
     }
-    vars.insert("JWT_SIGNING_KEY".into(), gatehouse_core::tokens::generate_ed25519_pem().unwrap());
+    // EdDSA (the default) with the key in Secrets Manager needs the public keys: a sample one.
+    vars.insert("JWT_PUBLIC_KEYS".into(), sample_public_key().1);
     vars
+}
+
+/// A fresh Ed25519 key: (private PEM, `kid=x` pair).
+fn sample_public_key() -> (String, String) {
+    let pem = gatehouse_core::tokens::generate_ed25519_pem().unwrap();
+    let key = gatehouse_core::tokens::SigningKey::parse(gatehouse_core::tokens::JwtAlgorithm::EdDsa, &pem).unwrap();
+    let pair = key.public().unwrap().pair();
+    (pem, pair)
 }
 
 /// The settings a deployer tunes, printed for comparison (the signing key and the names of
@@ -206,15 +226,17 @@ fn parameter_defaults_are_the_code_defaults() {
     let t = template();
     let vars = template_defaults(&t);
     let deployed = Settings::from_map(&vars).unwrap_or_else(|e| panic!("the template's defaults are refused: {e}"));
-    let minimal: HashMap<String, String> = ["EMAIL_FROM", "JWT_SIGNING_KEY"]
-        .iter()
-        .map(|k| ((*k).to_owned(), vars[*k].clone()))
-        .chain([("FRONTEND_DOMAIN".to_owned(), "app.example.com".to_owned())])
-        .collect();
+    let minimal: HashMap<String, String> = [
+        ("EMAIL_FROM".to_owned(), vars["EMAIL_FROM"].clone()),
+        ("JWT_SIGNING_KEY".to_owned(), sample_public_key().0),
+        ("FRONTEND_DOMAIN".to_owned(), "app.example.com".to_owned()),
+    ]
+    .into();
     let coded = Settings::from_map(&minimal).unwrap();
     let differ: Vec<_> = tunables(&deployed).into_iter().zip(tunables(&coded)).filter(|(a, b)| a != b).collect();
     assert!(differ.is_empty(), "template default vs code default: {differ:?}");
-    assert!(deployed.jwt_previous_keys.is_empty());
+    assert!(matches!(deployed.jwt_key, gatehouse_core::config::JwtKeySource::SecretsManager { version: None, .. }));
+    assert_eq!(deployed.ses_configuration_set, None);
 }
 
 #[test]
@@ -299,13 +321,18 @@ fn alarms_cover_api_5xx_and_every_function() {
 #[test]
 fn logs_table_and_outputs() {
     let t = template();
+    // Each function writes to a log group the stack creates first (LoggingConfig), named after
+    // the stack and the binary: a group named after the function itself (/aws/lambda/<name>)
+    // would be created after the function, racing the function's first log write.
     let groups = of_type(&t, "AWS::Logs::LogGroup");
-    for (name, _) in of_type(&t, "AWS::Serverless::Function") {
-        let want = format!("/aws/lambda/${{{name}}}");
-        let group = groups
-            .iter()
-            .find(|(_, g)| tagged(&g["Properties"]["LogGroupName"], "Sub").and_then(Value::as_str) == Some(&want))
-            .unwrap_or_else(|| panic!("{name} has no log group"));
+    for (name, f) in of_type(&t, "AWS::Serverless::Function") {
+        let group_id = ref_name(&f["Properties"]["LoggingConfig"]["LogGroup"])
+            .unwrap_or_else(|| panic!("{name} has no LoggingConfig.LogGroup: !Ref <group>"));
+        let group =
+            groups.iter().find(|(id, _)| id == group_id).unwrap_or_else(|| panic!("{group_id} is not a log group"));
+        let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+        let want = format!("/aws/lambda/${{AWS::StackName}}-{binary}");
+        assert_eq!(tagged(&group.1["Properties"]["LogGroupName"], "Sub").and_then(Value::as_str), Some(want.as_str()));
         assert_eq!(ref_name(&group.1["Properties"]["RetentionInDays"]), Some("LogRetentionDays"));
     }
     let access = &t["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"];
