@@ -164,7 +164,8 @@ every session, so no refresh token works any more. The account stays active.",
         details: "Scans the whole table (paginated, consistent reads) and looks for: email / username claims \
 whose user is missing or past its expiry (orphan) or has another address / username now (stale); live users \
 whose claim is missing or expired, or held by another user; codes and sessions of users that no longer exist; \
-unreadable items. Every finding is read again before it is reported, so that a write landing during the scan is \
+users and groups without the keys of the `list` index that staff listings query (items written before the \
+index existed); unreadable items. Every finding is read again before it is reported, so that a write landing during the scan is \
 not taken for an inconsistency. Items past expires_at that DynamoDB's TTL has not removed yet are counted by kind \
 (normal: TTL deletes up to ~2 days late) and are not inconsistencies.\n\n\
 With --repair, each fix is one conditional write (or one transaction of a conditional write and a check of the \
@@ -175,7 +176,7 @@ claim rewrites it, which makes the delete fail); a stale claim only if its user 
 email or username change bumps it); a missing claim is written with the registration's own condition (absent or \
 expired) while the user is still at the version read; an address or username held by another live user is left \
 for a human; orphan codes and sessions are deleted while their user is still gone; expired items while still \
-expired. A fix whose condition no longer holds writes nothing and is reported as changed meanwhile: run again.\n\n\
+expired; a user or group that is not listed gets the index keys while it still exists as read. A fix whose condition no longer holds writes nothing and is reported as changed meanwhile: run again.\n\n\
 Exit codes: 0 consistent (nothing found, or everything found repaired); 3 inconsistencies found and not (all) \
 repaired; 1 store error; 2 usage error.",
     },
