@@ -385,6 +385,21 @@ async fn secret(value: &str) -> (String, String) {
     (out.arn().unwrap().to_owned(), out.version_id().unwrap().to_owned())
 }
 
+/// Secrets Manager failing every read of this secret (500s), until dropped.
+fn secrets_manager_down(arn: &str) -> Fault {
+    Fault::arm(
+        json!({"target": GET_SECRET, "contains": arn, "count": 100, "status": 500, "code": "InternalServiceError"}),
+    )
+}
+
+/// Registers and activates ada@example.com (neither needs the signing key), then tries to log in.
+async fn first_login(t: &TestApp) -> Reply {
+    let (uid, token) = t.register("ada@example.com").await;
+    let r = t.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    t.post("/auth/jwt/create/", json!({"email": "ada@example.com", "password": PASSWORD})).await
+}
+
 /// The `kid=x` pair of an Ed25519 PEM, under `kid`.
 fn listed(pem: &str, kid: &str) -> String {
     let key = gatehouse_core::tokens::SigningKey::parse(gatehouse_core::tokens::JwtAlgorithm::EdDsa, pem).unwrap();
@@ -435,15 +450,8 @@ async fn the_signing_key_is_read_from_secrets_manager_once_and_only_to_sign() {
     let t = spawn_app_secret(&config, None).await;
 
     // Secrets Manager down: registering and activating need no key; logging in fails closed.
-    let outage = Fault::arm(
-        json!({"target": GET_SECRET, "contains": arn, "count": 100, "status": 500, "code": "InternalServiceError"}),
-    );
-    let (uid, token) = t.register("ada@example.com").await;
-    assert_eq!(
-        t.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await.status,
-        StatusCode::NO_CONTENT
-    );
-    let r = t.post("/auth/jwt/create/", json!({"email": "ada@example.com", "password": PASSWORD})).await;
+    let outage = secrets_manager_down(&arn);
+    let r = first_login(&t).await;
     assert_unavailable(&r, &arn);
     assert!(!r.body.to_string().contains("secretsmanager"));
     assert_eq!(outage.fired(), SDK_MAX_ATTEMPTS, "one read, retried by the SDK, nothing cached");
@@ -453,9 +461,7 @@ async fn the_signing_key_is_read_from_secrets_manager_once_and_only_to_sign() {
     let (access, _) = t.login("ada@example.com").await;
     let header = jsonwebtoken::decode_header(&access).unwrap();
     assert_eq!(header.kid.as_deref(), Some("sm-1"), "signed under the kid JWT_PUBLIC_KEYS gives it");
-    let again = Fault::arm(
-        json!({"target": GET_SECRET, "contains": arn, "count": 100, "status": 500, "code": "InternalServiceError"}),
-    );
+    let again = secrets_manager_down(&arn);
     t.login("ada@example.com").await;
     assert_eq!(again.seen(), 0, "the key is not read again");
 
@@ -503,12 +509,7 @@ async fn a_pinned_version_signs_and_an_unlisted_key_is_refused_at_first_use() {
         None,
     )
     .await;
-    let (uid, token) = t.register("ada@example.com").await;
-    assert_eq!(
-        t.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await.status,
-        StatusCode::NO_CONTENT
-    );
-    let r = t.post("/auth/jwt/create/", json!({"email": "ada@example.com", "password": PASSWORD})).await;
+    let r = first_login(&t).await;
     assert_unavailable(&r, &arn);
 }
 
@@ -520,9 +521,7 @@ async fn with_hs256_the_functions_that_verify_read_the_secret_too() {
     let (access, _) = t.active_user("ada@example.com").await;
     assert_eq!(t.call("GET", "/auth/users/me/", None, Some(&access)).await.status, StatusCode::OK);
     let verifier = spawn_app_secret(&config, Some(&t)).await;
-    let outage = Fault::arm(
-        json!({"target": GET_SECRET, "contains": arn, "count": 100, "status": 500, "code": "InternalServiceError"}),
-    );
+    let outage = secrets_manager_down(&arn);
     assert_unavailable(&verifier.call("GET", "/auth/users/me/", None, Some(&access)).await, &arn);
     assert_eq!(outage.fired(), SDK_MAX_ATTEMPTS);
     drop(outage);
