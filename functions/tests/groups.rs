@@ -1,18 +1,38 @@
-//! Groups, permissions and the staff admin API.
+//! Groups, permissions and the staff admin API, and what staff may not do: climb above staff.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
-use common::spawn_app;
+use common::{spawn_app, TestApp, PASSWORD};
+use gatehouse_core::domain::{Group, User};
+use gatehouse_core::ports::Session;
 use lambda_http::http::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
+
+/// Changes the stored user with this address, directly in the store.
+async fn set_user(t: &TestApp, email: &str, change: impl FnOnce(&mut User)) {
+    let u = t.user(email).await;
+    let mut changed = u.clone();
+    change(&mut changed);
+    t.app.store.update_user(&u, &changed, t.clock_now()).await.unwrap();
+}
+
+/// Makes the user a superuser (and staff, as `authctl createsuperuser` does), directly in the store.
+async fn make_superuser(t: &TestApp, email: &str) {
+    set_user(t, email, |u| {
+        u.is_staff = true;
+        u.is_superuser = true;
+    })
+    .await;
+}
 
 #[tokio::test]
-async fn staff_manage_groups_and_members_get_their_permissions() {
+async fn admins_manage_groups_and_members_get_their_permissions() {
     let t = spawn_app(&[]);
     let (admin, _) = t.active_user("admin@example.com").await;
     let (ada, _) = t.active_user("ada@example.com").await;
-    t.make_staff("admin@example.com").await;
+    // A superuser: it grants permissions it does not get from a group.
+    make_superuser(&t, "admin@example.com").await;
 
     let body = json!({"name": "editors", "description": "Edit articles", "permissions": ["articles.edit", "articles.publish"]});
     let r = t.call("POST", "/auth/admin/groups/", Some(body.clone()), Some(&admin)).await;
@@ -128,4 +148,445 @@ async fn group_names_with_percent_signs_are_decoded_exactly_once() {
     let req = lambda_http::RequestExt::with_path_parameters(req, params);
     let r = common::reply(gatehouse_functions::handlers::admin_groups_detail::handle(&t.app, req).await);
     assert_eq!((r.status, r.body["name"].clone()), (StatusCode::OK, json!("50%41")));
+}
+
+// --- Staff cannot climb above staff -------------------------------------------------------------
+//
+// The world every case starts from: groups `desk` (tickets.read, tickets.write), `held`
+// (tickets.read), `vault` (vault.open) and `empty`; accounts as `Who` says. `Staff` holds
+// tickets.read and tickets.write (through `desk`), not vault.open.
+
+/// Who acts, or is acted on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    /// Staff and superuser, as `authctl createsuperuser` makes them.
+    Root,
+    /// A superuser without `is_staff`.
+    OtherRoot,
+    /// Staff, member of `desk`.
+    Staff,
+    /// Another staff member, member of `vault`.
+    OtherStaff,
+    /// An ordinary user in no group.
+    Ada,
+    /// An ordinary user in `vault`.
+    Vic,
+    /// The actor itself.
+    Myself,
+    /// No account: an id nobody has.
+    Nobody,
+}
+use Who::*;
+
+const ACCOUNTS: [Who; 6] = [Root, OtherRoot, Staff, OtherStaff, Ada, Vic];
+
+impl Who {
+    fn email(self) -> &'static str {
+        match self {
+            Root => "root@example.com",
+            OtherRoot => "other-root@example.com",
+            Staff => "staff@example.com",
+            OtherStaff => "other-staff@example.com",
+            Ada => "ada@example.com",
+            Vic => "vic@example.com",
+            Myself | Nobody => unreachable!("{self:?} has no address of its own"),
+        }
+    }
+}
+
+struct World {
+    t: TestApp,
+    tokens: Vec<(Who, String)>,
+}
+
+fn group(name: &str, permissions: &[&str]) -> Group {
+    Group {
+        name: name.to_owned(),
+        description: String::new(),
+        permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+    }
+}
+
+async fn world(overrides: &[(&str, &str)]) -> World {
+    let t = spawn_app(overrides);
+    for g in [
+        group("desk", &["tickets.read", "tickets.write"]),
+        group("held", &["tickets.read"]),
+        group("vault", &["vault.open"]),
+        group("empty", &[]),
+    ] {
+        assert!(t.app.store.put_group(&g, true).await.unwrap());
+    }
+    let mut tokens = Vec::new();
+    for who in ACCOUNTS {
+        tokens.push((who, t.active_user(who.email()).await.0));
+    }
+    // Set after the tokens were issued: rights come from the stored account, not the claims.
+    make_superuser(&t, Root.email()).await;
+    set_user(&t, OtherRoot.email(), |u| u.is_superuser = true).await;
+    set_user(&t, Staff.email(), |u| {
+        u.is_staff = true;
+        u.groups = vec!["desk".into()];
+    })
+    .await;
+    set_user(&t, OtherStaff.email(), |u| {
+        u.is_staff = true;
+        u.groups = vec!["vault".into()];
+    })
+    .await;
+    set_user(&t, Vic.email(), |u| u.groups = vec!["vault".into()]).await;
+    World { t, tokens }
+}
+
+impl World {
+    fn token(&self, who: Who) -> &str {
+        &self.tokens.iter().find(|(w, _)| *w == who).unwrap().1
+    }
+
+    async fn id(&self, target: Who, actor: Who) -> String {
+        match target {
+            Nobody => gatehouse_core::domain::UserId::nil().to_string(),
+            Myself => self.t.user(actor.email()).await.id.to_string(),
+            who => self.t.user(who.email()).await.id.to_string(),
+        }
+    }
+
+    /// Every user, group and session in the store.
+    async fn snapshot(&self) -> (Vec<User>, Vec<Group>, Vec<Session>) {
+        let now = self.t.clock_now();
+        let (users, _) = self.t.app.store.list_users(None, 100, now).await.unwrap();
+        let mut groups = self.t.app.store.list_groups().await.unwrap();
+        groups.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut sessions = Vec::new();
+        for u in &users {
+            sessions.extend(self.t.app.store.list_sessions(&u.id, now).await.unwrap());
+        }
+        (users, groups, sessions)
+    }
+}
+
+fn denied() -> Value {
+    json!({"detail": "You do not have permission to perform this action.", "code": "permission_denied"})
+}
+
+fn not_found() -> Value {
+    json!({"detail": "Not found.", "code": "not_found"})
+}
+
+/// A refusal: the DRF body (403, 404, or field errors for a 400), and nothing in the store changed.
+async fn assert_refused(w: &World, r: &common::Reply, before: &(Vec<User>, Vec<Group>, Vec<Session>), what: &str) {
+    match r.status {
+        StatusCode::FORBIDDEN => assert_eq!(r.body, denied(), "{what}"),
+        StatusCode::NOT_FOUND => assert_eq!(r.body, not_found(), "{what}"),
+        _ => assert!(r.body.as_object().unwrap().values().all(Value::is_array), "{what}: {}", r.body),
+    }
+    assert!(w.snapshot().await == *before, "{what}: the store changed on a refusal");
+}
+
+/// One request to `/auth/users/{id}/`.
+#[derive(Debug)]
+struct UserCase {
+    actor: Who,
+    method: &'static str,
+    target: Who,
+    body: Value,
+    status: StatusCode,
+}
+
+fn uc(actor: Who, method: &'static str, target: Who, body: Value, status: u16) -> UserCase {
+    let body = if method == "DELETE" { json!({"current_password": PASSWORD}) } else { body };
+    UserCase { actor, method, target, body, status: StatusCode::from_u16(status).unwrap() }
+}
+
+async fn run_user_cases(cases: &[UserCase], overrides: &[(&str, &str)]) {
+    for case in cases {
+        let w = world(overrides).await;
+        let what = format!("{case:?} with {overrides:?}");
+        let path = format!("/auth/users/{}/", w.id(case.target, case.actor).await);
+        let target_email = match case.target {
+            Myself => Some(case.actor.email()),
+            Nobody => None,
+            who => Some(who.email()),
+        };
+        let before = w.snapshot().await;
+        let r = w.t.call(case.method, &path, Some(case.body.clone()), Some(w.token(case.actor))).await;
+        assert_eq!(r.status, case.status, "{what}: {}", r.body);
+        if r.status.is_client_error() {
+            assert_refused(&w, &r, &before, &what).await;
+            continue;
+        }
+        let email = target_email.unwrap();
+        if case.method == "DELETE" {
+            let e = gatehouse_core::domain::Email::parse(email).unwrap();
+            assert!(w.t.app.store.find_user_by_email(&e, w.t.clock_now()).await.unwrap().is_none(), "{what}");
+            continue;
+        }
+        // What was asked is what is stored.
+        let stored = w.t.user(email).await;
+        for (field, value) in case.body.as_object().unwrap() {
+            let got = match field.as_str() {
+                "first_name" => json!(stored.first_name),
+                "is_active" => json!(stored.is_active),
+                "is_staff" => json!(stored.is_staff),
+                "groups" => json!(stored.groups),
+                other => panic!("{what}: no check for {other}"),
+            };
+            assert_eq!(&got, value, "{what}: {field}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn staff_edit_ordinary_accounts_within_what_they_hold() {
+    run_user_cases(
+        &[
+            uc(Staff, "PATCH", Ada, json!({"first_name": "Ada"}), 200),
+            uc(Staff, "PUT", Ada, json!({"first_name": "Ada"}), 200),
+            uc(Staff, "PATCH", Ada, json!({"is_active": false}), 200),
+            uc(Staff, "PATCH", Ada, json!({"is_staff": false}), 200), // unchanged: sending it back is fine
+            uc(Staff, "PATCH", Ada, json!({"groups": ["held"]}), 200),
+            uc(Staff, "PATCH", Ada, json!({"groups": ["desk", "empty"]}), 200),
+            uc(Staff, "PATCH", Vic, json!({"first_name": "Vic"}), 200),
+            uc(Staff, "PATCH", Vic, json!({"groups": ["vault", "held"]}), 200), // vault is not touched
+            uc(Staff, "DELETE", Ada, Value::Null, 204),
+            // Never is_staff, never a group carrying a permission not held, in or out.
+            uc(Staff, "PATCH", Ada, json!({"is_staff": true}), 403),
+            uc(Staff, "PUT", Ada, json!({"first_name": "Ada", "is_staff": true}), 403),
+            uc(Staff, "PATCH", Ada, json!({"groups": ["vault"]}), 403),
+            uc(Staff, "PATCH", Ada, json!({"groups": ["held", "vault"]}), 403),
+            uc(Staff, "PATCH", Vic, json!({"groups": []}), 403),
+            uc(Staff, "PATCH", Vic, json!({"groups": ["held"]}), 403),
+            uc(Staff, "PATCH", Nobody, json!({"is_staff": true}), 404),
+        ],
+        &[],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn staff_never_change_staff_or_superuser_accounts_their_own_included() {
+    run_user_cases(
+        &[
+            uc(Staff, "PATCH", OtherStaff, json!({"first_name": "Other"}), 403),
+            uc(Staff, "PATCH", OtherStaff, json!({"is_active": false}), 403),
+            uc(Staff, "PATCH", OtherStaff, json!({"is_staff": false}), 403),
+            uc(Staff, "PATCH", OtherStaff, json!({"groups": []}), 403),
+            uc(Staff, "PUT", OtherStaff, json!({}), 403),
+            uc(Staff, "DELETE", OtherStaff, Value::Null, 403),
+            uc(Staff, "PATCH", Root, json!({"is_active": false}), 403),
+            uc(Staff, "PATCH", Root, json!({"is_staff": false}), 403),
+            uc(Staff, "PATCH", Root, json!({"first_name": "x\u{0}"}), 403), // refused before validation
+            uc(Staff, "DELETE", Root, Value::Null, 403),
+            uc(Staff, "PATCH", OtherRoot, json!({"is_active": false}), 403),
+            uc(Staff, "DELETE", OtherRoot, Value::Null, 403),
+            uc(Staff, "PATCH", Myself, json!({"first_name": "Me"}), 403),
+            uc(Staff, "PATCH", Myself, json!({"groups": ["desk", "vault"]}), 403),
+            uc(Staff, "PATCH", Myself, json!({"groups": ["desk", "held"]}), 403),
+            uc(Staff, "PATCH", Myself, json!({"is_staff": false}), 403),
+            uc(Staff, "DELETE", Myself, Value::Null, 403),
+        ],
+        &[],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn superusers_change_anyone_and_grant_anything() {
+    run_user_cases(
+        &[
+            uc(Root, "PATCH", Ada, json!({"is_staff": true}), 200),
+            uc(Root, "PATCH", Ada, json!({"groups": ["vault"]}), 200),
+            uc(Root, "PATCH", Vic, json!({"groups": []}), 200),
+            uc(Root, "PATCH", OtherStaff, json!({"is_active": false}), 200),
+            uc(Root, "PATCH", OtherStaff, json!({"is_staff": false, "groups": ["desk"]}), 200),
+            uc(Root, "DELETE", OtherStaff, Value::Null, 204),
+            uc(Root, "PATCH", OtherRoot, json!({"is_staff": true, "first_name": "Other"}), 200),
+            uc(Root, "DELETE", OtherRoot, Value::Null, 204),
+            uc(Root, "PATCH", Myself, json!({"groups": ["vault"]}), 200),
+            // A superuser without is_staff is an admin too.
+            uc(OtherRoot, "PATCH", Staff, json!({"is_staff": false}), 200),
+            uc(OtherRoot, "PATCH", Ada, json!({"groups": ["vault", "desk"]}), 200),
+            uc(OtherRoot, "DELETE", Root, Value::Null, 204),
+            uc(Root, "PATCH", Ada, json!({"groups": ["nope"]}), 400),
+        ],
+        &[],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn ordinary_users_reach_only_themselves_and_others_are_hidden_whether_or_not_they_exist() {
+    let others = |status| {
+        [Staff, Root, OtherRoot, Vic, Nobody]
+            .into_iter()
+            .flat_map(move |target| {
+                [
+                    uc(Ada, "PATCH", target, json!({"first_name": "x"}), status),
+                    uc(Ada, "PATCH", target, json!({"is_staff": true}), status),
+                    uc(Ada, "DELETE", target, Value::Null, status),
+                ]
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut own = others(404);
+    own.push(uc(Ada, "PATCH", Myself, json!({"first_name": "Ada"}), 200));
+    own.push(uc(Ada, "DELETE", Myself, Value::Null, 204));
+    run_user_cases(&own, &[]).await;
+    run_user_cases(&others(403), &[("HIDE_USERS", "false")]).await;
+}
+
+#[tokio::test]
+async fn is_active_is_staff_groups_and_is_superuser_are_read_only_where_they_do_not_apply() {
+    let w = world(&[]).await;
+    let sent =
+        json!({"first_name": "New", "is_active": false, "is_staff": true, "is_superuser": true, "groups": ["vault"]});
+    // Through /me/ nobody sets them, superusers included (they are ignored, as DRF ignores
+    // read-only fields); nor do ordinary users through their own id.
+    for actor in [Ada, Staff, Root, OtherRoot] {
+        let before = w.t.user(actor.email()).await;
+        for method in ["PATCH", "PUT"] {
+            let r = w.t.call(method, "/auth/users/me/", Some(sent.clone()), Some(w.token(actor))).await;
+            assert_eq!(r.status, StatusCode::OK, "{actor:?} {method}: {}", r.body);
+        }
+        let after = w.t.user(actor.email()).await;
+        assert_eq!(after.first_name, "New");
+        assert_eq!(
+            (after.is_active, after.is_staff, after.is_superuser, after.groups),
+            (before.is_active, before.is_staff, before.is_superuser, before.groups),
+            "{actor:?} through /me/"
+        );
+    }
+    let ada = w.id(Ada, Ada).await;
+    let r = w.t.call("PATCH", &format!("/auth/users/{ada}/"), Some(sent.clone()), Some(w.token(Ada))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let stored = w.t.user(Ada.email()).await;
+    assert!(stored.is_active && !stored.is_staff && !stored.is_superuser && stored.groups.is_empty());
+    // is_superuser is made and unmade with authctl only: no one sets it through the API.
+    let vic = w.id(Vic, Root).await;
+    let other_root = w.id(OtherRoot, Root).await;
+    for (actor, path, value) in [(Root, &vic, true), (Root, &other_root, false), (Staff, &vic, true)] {
+        let r = w
+            .t
+            .call("PATCH", &format!("/auth/users/{path}/"), Some(json!({"is_superuser": value})), Some(w.token(actor)))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    assert!(!w.t.user(Vic.email()).await.is_superuser);
+    assert!(w.t.user(OtherRoot.email()).await.is_superuser);
+    // Deleting one's own account stays open to staff, through /me/.
+    let r =
+        w.t.call("DELETE", "/auth/users/me/", Some(json!({"current_password": PASSWORD})), Some(w.token(Staff))).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+}
+
+/// One request to the group admin routes: POST to the list (the name in the body), or to `group`.
+#[derive(Debug)]
+struct GroupCase {
+    actor: Who,
+    method: &'static str,
+    group: &'static str,
+    body: Option<Value>,
+    status: StatusCode,
+}
+
+fn gc(actor: Who, method: &'static str, group: &'static str, body: Option<Value>, status: u16) -> GroupCase {
+    GroupCase { actor, method, group, body, status: StatusCode::from_u16(status).unwrap() }
+}
+
+async fn run_group_cases(cases: &[GroupCase]) {
+    for case in cases {
+        let w = world(&[]).await;
+        let what = format!("{case:?}");
+        let path = if case.method == "POST" {
+            "/auth/admin/groups/".to_owned()
+        } else {
+            format!("/auth/admin/groups/{}/", case.group)
+        };
+        let name = case.body.as_ref().and_then(|b| b["name"].as_str()).unwrap_or(case.group).to_owned();
+        let before = w.snapshot().await;
+        let r = w.t.call(case.method, &path, case.body.clone(), Some(w.token(case.actor))).await;
+        assert_eq!(r.status, case.status, "{what}: {}", r.body);
+        if r.status.is_client_error() {
+            assert_refused(&w, &r, &before, &what).await;
+            continue;
+        }
+        let stored = w.t.app.store.get_groups(&[name]).await.unwrap();
+        match case.method {
+            "DELETE" => assert!(stored.is_empty(), "{what}"),
+            "GET" => {}
+            _ => assert_eq!(r.body["permissions"], json!(stored[0].permissions), "{what}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn staff_create_and_change_only_groups_whose_permissions_they_hold() {
+    let perms = |p: &[&str], name: &str| Some(json!({"name": name, "permissions": p}));
+    run_group_cases(&[
+        gc(Staff, "POST", "", perms(&["tickets.read"], "new"), 201),
+        gc(Staff, "POST", "", perms(&["tickets.read", "tickets.write"], "new"), 201),
+        gc(Staff, "POST", "", Some(json!({"name": "new"})), 201),
+        gc(Staff, "POST", "", perms(&["vault.open"], "new"), 403),
+        gc(Staff, "POST", "", perms(&["tickets.read", "vault.open"], "new"), 403),
+        gc(Staff, "POST", "", perms(&["vault.open"], "vault"), 403), // refused before the name is judged
+        gc(Staff, "GET", "vault", None, 200),
+        gc(Staff, "PATCH", "held", Some(json!({"description": "Readers"})), 200),
+        gc(Staff, "PATCH", "held", Some(json!({"permissions": ["tickets.write"]})), 200),
+        gc(Staff, "PUT", "held", Some(json!({"description": "Nothing"})), 200),
+        gc(Staff, "PATCH", "held", Some(json!({"permissions": ["tickets.read", "vault.open"]})), 403),
+        gc(Staff, "PUT", "held", Some(json!({"permissions": ["vault.open"]})), 403),
+        gc(Staff, "PATCH", "desk", Some(json!({"permissions": ["tickets.read", "tickets.write", "vault.open"]})), 403),
+        gc(Staff, "PATCH", "vault", Some(json!({"description": "Mine now"})), 403),
+        gc(Staff, "PATCH", "vault", Some(json!({"permissions": []})), 403),
+        gc(Staff, "PUT", "vault", Some(json!({})), 403),
+        gc(Staff, "PATCH", "nope", Some(json!({})), 404),
+        gc(Staff, "DELETE", "held", None, 204),
+        gc(Staff, "DELETE", "empty", None, 204),
+        gc(Staff, "DELETE", "vault", None, 403),
+        gc(Staff, "DELETE", "nope", None, 404),
+        // OtherStaff holds vault.open (through vault), and nothing else.
+        gc(OtherStaff, "PATCH", "vault", Some(json!({"description": "Vault"})), 200),
+        gc(OtherStaff, "POST", "", perms(&["vault.open"], "new"), 201),
+        gc(OtherStaff, "DELETE", "held", None, 403),
+        // Superusers hold every permission.
+        gc(Root, "POST", "", perms(&["vault.open", "anything.at_all"], "new"), 201),
+        gc(Root, "PATCH", "vault", Some(json!({"permissions": ["vault.open", "vault.close"]})), 200),
+        gc(Root, "PUT", "desk", Some(json!({})), 200),
+        gc(Root, "DELETE", "vault", None, 204),
+        gc(OtherRoot, "PATCH", "held", Some(json!({"permissions": ["vault.open"]})), 200),
+        // Ordinary users see no admin route (HIDE_USERS).
+        gc(Ada, "POST", "", perms(&[], "new"), 404),
+        gc(Ada, "PATCH", "held", Some(json!({})), 404),
+        gc(Vic, "DELETE", "vault", None, 404),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn staff_hold_what_their_groups_grant_now_not_what_their_token_says() {
+    let w = world(&[]).await;
+    let staff = w.token(Staff).to_owned();
+    let ada = w.id(Ada, Staff).await;
+    let new = |name: &str| json!({"name": name, "permissions": ["tickets.read"]});
+    assert_eq!(w.t.call("POST", "/auth/admin/groups/", Some(new("a")), Some(&staff)).await.status, StatusCode::CREATED);
+    // A superuser takes Staff out of desk: the same token now holds nothing.
+    let staff_id = w.id(Staff, Root).await;
+    let r =
+        w.t.call("PATCH", &format!("/auth/users/{staff_id}/"), Some(json!({"groups": []})), Some(w.token(Root))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let before = w.snapshot().await;
+    let r = w.t.call("POST", "/auth/admin/groups/", Some(new("b")), Some(&staff)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = w.t.call("PATCH", &format!("/auth/users/{ada}/"), Some(json!({"groups": ["held"]})), Some(&staff)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_refused(&w, &r, &before, "after leaving desk").await;
+    // A membership of a group that does not exist grants nothing.
+    set_user(&w.t, Staff.email(), |u| u.groups = vec!["ghost".into()]).await;
+    assert_eq!(
+        w.t.call("POST", "/auth/admin/groups/", Some(new("b")), Some(&staff)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = w.t.call("POST", "/auth/admin/groups/", Some(new("ghost")), Some(w.token(Root))).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(w.t.call("POST", "/auth/admin/groups/", Some(new("b")), Some(&staff)).await.status, StatusCode::CREATED);
 }

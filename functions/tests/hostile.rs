@@ -371,6 +371,44 @@ async fn emails_normalise_the_domain_only_and_are_unique_case_insensitively() {
 }
 
 #[tokio::test]
+async fn usernames_are_nfkc_normalised_so_a_compatibility_spelling_is_the_same_username() {
+    const TAKEN: &str = "A user with that username already exists.";
+    let t = spawn_app(&[]);
+    let register = |email: &'static str, username: &'static str| {
+        let t = &t;
+        async move { t.post("/auth/users/", json!({"email": email, "password": PASSWORD, "username": username})).await }
+    };
+    let r = register("ada@example.com", "ada").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // Full-width, full-width capitals, mixed: the same username, taken.
+    for dup in ["\u{ff41}\u{ff44}\u{ff41}", "\u{ff21}\u{ff24}\u{ff21}", "A\u{ff44}a"] {
+        assert_field_error(&register("dup@example.com", dup).await, "username", TAKEN);
+    }
+    // The stored (and answered) username is the normalised form.
+    let r = register("fi@example.com", "\u{fb01}\u{ff4e}\u{ff0e}\u{2167}").await;
+    assert_eq!((r.status, r.body["username"].clone()), (StatusCode::CREATED, json!("fin.VIII")), "{}", r.body);
+    assert_eq!(t.user("fi@example.com").await.username.unwrap().as_str(), "fin.VIII");
+    let r = register("zoe@example.com", "Zoe\u{308}").await;
+    assert_eq!(r.body["username"], "Zo\u{eb}", "{}", r.body);
+    assert_field_error(&register("zoe2@example.com", "zo\u{eb}").await, "username", TAKEN);
+    // Validated once normalised: a full-width space is still a space.
+    let r = register("space@example.com", "a\u{3000}b").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body["username"][0].as_str().unwrap().starts_with("Enter a valid username."), "{}", r.body);
+
+    // The same through PATCH /auth/users/me/.
+    let (grace, _) = t.active_user("grace@example.com").await;
+    for dup in ["\u{ff21}\u{ff44}\u{ff41}", "FIN\u{ff0e}viii"] {
+        let r = t.call("PATCH", "/auth/users/me/", Some(json!({"username": dup})), Some(&grace)).await;
+        assert_field_error(&r, "username", TAKEN);
+    }
+    let r = t.call("PATCH", "/auth/users/me/", Some(json!({"username": "\u{ff27}race"})), Some(&grace)).await;
+    assert_eq!((r.status, r.body["username"].clone()), (StatusCode::OK, json!("Grace")), "{}", r.body);
+    assert_eq!(t.user("grace@example.com").await.username.unwrap().as_str(), "Grace");
+    assert_field_error(&register("grace2@example.com", "\u{ff47}race").await, "username", TAKEN);
+}
+
+#[tokio::test]
 async fn duplicate_json_keys_and_repeated_form_keys_take_the_last_value() {
     let t = spawn_app(&[]);
     let body = format!(

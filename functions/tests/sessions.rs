@@ -261,3 +261,123 @@ async fn no_password_token_code_or_hash_ever_reaches_the_logs() {
         assert!(!logs.contains(secret.as_str()), "a secret reached the logs: {secret}");
     }
 }
+
+async fn verify(t: &common::TestApp, token: &str) -> common::Reply {
+    t.post("/auth/jwt/verify/", json!({"token": token})).await
+}
+
+#[track_caller]
+fn assert_token_not_valid(r: &common::Reply, what: &str) {
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{what}: {}", r.body);
+    assert_eq!(
+        r.body,
+        json!({"detail": "Given token not valid for any token type", "code": "token_not_valid"}),
+        "{what}"
+    );
+}
+
+/// The session id of the session `access` belongs to.
+async fn current_session(t: &common::TestApp, access: &str) -> String {
+    let r = t.call("GET", "/auth/sessions/", None, Some(access)).await;
+    let list = r.body.as_array().unwrap();
+    list.iter().find(|s| s["current"] == true).unwrap()["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn verify_refuses_a_refresh_token_whose_session_is_gone_and_access_tokens_stay_stateless() {
+    let t = spawn_app(&[]);
+    // Blacklisted (logout on this device).
+    let (phone_access, phone) = t.active_user("ada@example.com").await;
+    assert_eq!(verify(&t, &phone).await.status, StatusCode::OK);
+    assert_eq!(t.post("/auth/jwt/blacklist/", json!({"refresh": phone})).await.status, StatusCode::OK);
+    assert_token_not_valid(&verify(&t, &phone).await, "blacklisted");
+    // Its access token is still judged on signature and lifetime alone, as simplejwt does.
+    let r = verify(&t, &phone_access).await;
+    assert_eq!((r.status, r.body), (StatusCode::OK, json!({})));
+
+    // Revoked from another device.
+    let (laptop_access, laptop) = t.login("ada@example.com").await;
+    let (tablet_access, tablet) = t.login("ada@example.com").await;
+    let tablet_sid = current_session(&t, &tablet_access).await;
+    let r = t.call("DELETE", &format!("/auth/sessions/{tablet_sid}/"), None, Some(&laptop_access)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_token_not_valid(&verify(&t, &tablet).await, "revoked session");
+    assert_eq!(verify(&t, &laptop).await.status, StatusCode::OK, "other sessions are untouched");
+
+    // Log out everywhere.
+    assert_eq!(t.call("DELETE", "/auth/sessions/", None, Some(&laptop_access)).await.status, StatusCode::NO_CONTENT);
+    assert_token_not_valid(&verify(&t, &laptop).await, "logged out everywhere");
+
+    // The account deactivated, its session left in place (as authctl or a direct edit could).
+    t.clock.advance(1);
+    let (_, desk) = t.login("ada@example.com").await;
+    assert_eq!(verify(&t, &desk).await.status, StatusCode::OK);
+    let u = t.user("ada@example.com").await;
+    let mut inactive = u.clone();
+    inactive.is_active = false;
+    t.app.store.update_user(&u, &inactive, t.clock_now()).await.unwrap();
+    assert_token_not_valid(&verify(&t, &desk).await, "deactivated");
+    let u = t.user("ada@example.com").await;
+    let mut active = u.clone();
+    active.is_active = true;
+    t.app.store.update_user(&u, &active, t.clock_now()).await.unwrap();
+    assert_eq!(verify(&t, &desk).await.status, StatusCode::OK, "reactivated, the session still lives");
+
+    // Tokens issued before tokens_valid_after (a password reset) and deleted accounts.
+    let u = t.user("ada@example.com").await;
+    let mut reset = u.clone();
+    reset.tokens_valid_after = t.clock_now() + 1;
+    t.app.store.update_user(&u, &reset, t.clock_now()).await.unwrap();
+    assert_token_not_valid(&verify(&t, &desk).await, "issued before tokens_valid_after");
+    t.clock.advance(2);
+    let (access, last) = t.login("ada@example.com").await;
+    let r = t.call("DELETE", "/auth/users/me/", Some(json!({"current_password": PASSWORD})), Some(&access)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_token_not_valid(&verify(&t, &last).await, "deleted account");
+}
+
+#[tokio::test]
+async fn verify_refuses_a_refresh_token_spent_by_rotation_without_revoking_its_session() {
+    let t = spawn_app(&[]);
+    let (_, first) = t.active_user("ada@example.com").await;
+    let second = refresh(&t, &first).await.body["refresh"].as_str().unwrap().to_owned();
+    t.clock.advance(1);
+    assert_token_not_valid(&verify(&t, &first).await, "spent by rotation");
+    assert_eq!(verify(&t, &second).await.status, StatusCode::OK);
+    // Verifying is not a replay: the session lives on, and no alert went out.
+    assert_eq!(refresh(&t, &second).await.status, StatusCode::OK);
+    assert!(!t.mail.sent().iter().any(|m| m.kind == EmailKind::SessionReuse));
+
+    // Within REFRESH_REUSE_GRACE the previous token still refreshes, so it still verifies.
+    let t = spawn_app(&[("REFRESH_REUSE_GRACE", "10s")]);
+    let (_, first) = t.active_user("ada@example.com").await;
+    assert_eq!(refresh(&t, &first).await.status, StatusCode::OK);
+    t.clock.advance(10);
+    assert_eq!(verify(&t, &first).await.status, StatusCode::OK, "within the grace window");
+    t.clock.advance(1);
+    assert_token_not_valid(&verify(&t, &first).await, "after the grace window");
+}
+
+#[tokio::test]
+async fn verify_reads_the_store_once_for_a_refresh_token_and_never_for_an_access_token() {
+    use gatehouse_core::store::{FaultyStore, MemoryStore, Op};
+    let (store, faults) = FaultyStore::new(Arc::new(MemoryStore::new()));
+    let mail = Arc::new(gatehouse_core::mail::CaptureMailer::new());
+    let clock = Arc::new(gatehouse_core::ports::FixedClock::new(common::T0));
+    let app = common::instrumented_app(common::settings(&[]), Arc::new(store), mail.clone(), clock.clone(), None);
+    let t = common::TestApp { app: Arc::new(app), mail, clock, memory: None, dynamo: None };
+    let (access, refresh_token) = t.active_user("ada@example.com").await;
+    let total = || Op::ALL.iter().map(|op| faults.calls(*op)).sum::<u64>();
+
+    let (before, reads) = (total(), faults.calls(Op::GetUserAndSession));
+    assert_eq!(verify(&t, &access).await.status, StatusCode::OK);
+    assert_eq!(total(), before, "an access token is verified without the store");
+    assert_eq!(verify(&t, &refresh_token).await.status, StatusCode::OK);
+    assert_eq!(total(), before + 1, "one store call for a refresh token");
+    assert_eq!(faults.calls(Op::GetUserAndSession), reads + 1, "and it is get_user_and_session");
+
+    // A store failure on that read is a 503, not a verdict on the token.
+    faults.fail_next(Op::GetUserAndSession, 1);
+    assert_eq!(verify(&t, &refresh_token).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(verify(&t, &refresh_token).await.status, StatusCode::OK);
+}

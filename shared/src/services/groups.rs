@@ -1,24 +1,69 @@
 //! Groups and permissions: the staff admin API and the permission checks other services call.
+//!
+//! Staff cannot climb above staff: only a superuser grants a permission. A staff member creates,
+//! alters or deletes only groups whose every permission it holds itself (through a group it is a
+//! member of), before and after the change, and adds or removes members (see `me::update`) only
+//! for such groups. Superusers hold every permission.
+
+use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::domain::Group;
+use crate::domain::{Group, User};
 
 use super::auth::Caller;
-use super::users::PERMISSION_DENIED;
+use super::users::{refused, PERMISSION_DENIED};
 use super::{App, FieldErrors, Form, ServiceError};
 
 pub const GROUP_TAKEN: &str = "group with this name already exists.";
 
 /// Staff only; others get 404 under `HIDE_USERS` (nothing tells them the route exists), else 403.
 pub fn require_staff(app: &App, caller: &Caller) -> Result<(), ServiceError> {
-    if caller.user.is_staff || caller.user.is_superuser {
+    if caller.user.is_privileged() {
         Ok(())
     } else if app.settings.hide_users {
         Err(ServiceError::NotFound)
     } else {
         Err(PERMISSION_DENIED)
     }
+}
+
+/// The permissions an admin may pass on: every one (a superuser), or those granted by the
+/// existing groups a staff member belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Held {
+    All,
+    These(BTreeSet<String>),
+}
+
+impl Held {
+    /// Whether every permission of `group` is held: the group is one the admin could have made.
+    pub(crate) fn covers(&self, group: &Group) -> bool {
+        match self {
+            Self::All => true,
+            Self::These(held) => group.permissions.iter().all(|p| held.contains(p)),
+        }
+    }
+}
+
+/// The groups of `names` that exist, and what `admin` holds, read in one store call (none when
+/// nothing is to be read). `admin` is the acting staff member or superuser.
+pub(crate) async fn lookup(app: &App, admin: &User, names: &[String]) -> Result<(Vec<Group>, Held), ServiceError> {
+    let mut wanted: Vec<String> = Vec::new();
+    let own: &[String] = if admin.is_superuser { &[] } else { &admin.groups };
+    for n in names.iter().chain(own) {
+        if !wanted.contains(n) {
+            wanted.push(n.clone());
+        }
+    }
+    let found = if wanted.is_empty() { Vec::new() } else { app.store.get_groups(&wanted).await? };
+    let held = if admin.is_superuser {
+        Held::All
+    } else {
+        Held::These(found.iter().filter(|g| own.contains(&g.name)).flat_map(|g| g.permissions.clone()).collect())
+    };
+    let named = found.into_iter().filter(|g| names.contains(&g.name)).collect();
+    Ok((named, held))
 }
 
 fn names(value: &Value, field: &str, errors: &mut FieldErrors) -> Option<Vec<String>> {
@@ -78,6 +123,12 @@ pub async fn create(app: &App, caller: &Caller, form: &Form) -> Result<Group, Se
     errors.finish()?;
     let name = name.ok_or_else(|| ServiceError::Internal("validated name missing".into()))?;
     let group = apply(Group { name, description: String::new(), permissions: Vec::new() }, form, true)?;
+    if !caller.user.is_superuser && !group.permissions.is_empty() {
+        let (_, held) = lookup(app, &caller.user, &[]).await?;
+        if !held.covers(&group) {
+            return Err(refused(&caller.user, "permission_not_held"));
+        }
+    }
     if !app.store.put_group(&group, true).await? {
         return Err(FieldErrors::single("name", GROUP_TAKEN));
     }
@@ -90,17 +141,37 @@ pub async fn get(app: &App, caller: &Caller, name: &str) -> Result<Group, Servic
     app.store.get_groups(&[name.to_owned()]).await?.pop().ok_or(ServiceError::NotFound)
 }
 
-/// PUT (`partial = false`: omitted fields reset) or PATCH.
+/// The group `name` for an admin who may change it: one whose every permission the admin holds
+/// (404 if there is none, 403 if it may not be touched).
+async fn changeable(app: &App, caller: &Caller, name: &str) -> Result<(Group, Held), ServiceError> {
+    let (mut found, held) = lookup(app, &caller.user, &[name.to_owned()]).await?;
+    let group = found.pop().ok_or(ServiceError::NotFound)?;
+    if !held.covers(&group) {
+        return Err(refused(&caller.user, "permission_not_held"));
+    }
+    Ok((group, held))
+}
+
+/// PUT (`partial = false`: omitted fields reset) or PATCH. Staff change only groups whose
+/// permissions they hold, and only into such groups.
 pub async fn update(app: &App, caller: &Caller, name: &str, form: &Form, partial: bool) -> Result<Group, ServiceError> {
-    let current = get(app, caller, name).await?;
+    require_staff(app, caller)?;
+    let (current, held) = changeable(app, caller, name).await?;
     let group = apply(current, form, !partial)?;
+    if !held.covers(&group) {
+        return Err(refused(&caller.user, "permission_not_held"));
+    }
     app.store.put_group(&group, false).await?;
     tracing::info!(event = "group", outcome = "updated", by = %caller.user.id);
     Ok(group)
 }
 
+/// Staff delete only groups whose permissions they hold.
 pub async fn delete(app: &App, caller: &Caller, name: &str) -> Result<(), ServiceError> {
     require_staff(app, caller)?;
+    if !caller.user.is_superuser {
+        changeable(app, caller, name).await?;
+    }
     if !app.store.delete_group(name).await? {
         return Err(ServiceError::NotFound);
     }
@@ -134,9 +205,8 @@ pub async fn has_permission(app: &App, caller: &Caller, perm: &str) -> Result<bo
     Ok(groups.iter().any(|g| g.permissions.iter().any(|p| p == perm)))
 }
 
-/// Checks that every group named exists (staff assigning groups).
-pub async fn check_exist(app: &App, names: &[String]) -> Result<(), ServiceError> {
-    let found = app.store.get_groups(names).await?;
+/// Checks that every group named is among `found` (staff assigning groups).
+pub(crate) fn check_exist(found: &[Group], names: &[String]) -> Result<(), ServiceError> {
     let mut errors = FieldErrors::default();
     for n in names {
         if !found.iter().any(|g| &g.name == n) {

@@ -3,8 +3,46 @@
 use crate::domain::{Email, User, Username};
 use crate::ports::UpdateUserError;
 
+use super::groups::{check_exist, lookup};
 use super::register::{NAME_MAX, USERNAME_TAKEN};
+use super::users::refused;
 use super::{revoke_sessions, App, FieldErrors, Form, ServiceError};
+
+/// Who edits an account, which decides what the edit may change.
+#[derive(Clone, Copy, Debug)]
+pub enum Editor<'a> {
+    /// The account's owner (`/auth/users/me/`, or an ordinary user through its own id): names
+    /// and username; `is_active`, `is_staff` and `groups` are read-only, hence ignored.
+    Owner,
+    /// A staff member (not superuser): also `is_active` and `groups`, of ordinary accounts only,
+    /// and only for groups whose every permission it holds. It never changes `is_staff`, and
+    /// never changes a staff or superuser account (its own included) at all.
+    Staff(&'a User),
+    /// A superuser: also `is_staff`, of any account.
+    Superuser(&'a User),
+}
+
+impl<'a> Editor<'a> {
+    /// The editor `actor` is through `/auth/users/{id}/`: a superuser, a staff member, or else
+    /// the owner (an ordinary user reaches only its own account there).
+    pub fn admin(actor: &'a User) -> Self {
+        if actor.is_superuser {
+            Self::Superuser(actor)
+        } else if actor.is_staff {
+            Self::Staff(actor)
+        } else {
+            Self::Owner
+        }
+    }
+
+    /// Whether this editor may change `target` at all: staff never change staff or superusers.
+    pub fn may_change(self, target: &User) -> Result<(), ServiceError> {
+        match self {
+            Self::Staff(actor) if target.is_privileged() => Err(refused(actor, "privileged_target")),
+            _ => Ok(()),
+        }
+    }
+}
 
 pub const EMAIL_READ_ONLY: &str = "Use /auth/users/set_email/ to change the email address.";
 pub const NOT_A_BOOL: &str = "Must be a valid boolean.";
@@ -55,8 +93,11 @@ fn group_names(form: &Form, errors: &mut FieldErrors) -> Option<Vec<String>> {
 }
 
 /// The user after applying the form: names and username for everyone; `is_active`, `is_staff`
-/// and `groups` too when `admin` (read-only, hence ignored, otherwise).
-fn apply(user: &User, form: &Form, admin: bool) -> Result<User, ServiceError> {
+/// and `groups` too for staff and superusers (read-only, hence ignored, for owners; whether the
+/// change is allowed is `authorise`'s call). `is_superuser` is read-only for everyone: superusers
+/// are made with `authctl`, never through the API.
+fn apply(user: &User, form: &Form, editor: Editor<'_>) -> Result<User, ServiceError> {
+    let admin = !matches!(editor, Editor::Owner);
     let mut errors = FieldErrors::default();
     let mut updated = user.clone();
     if let Some(v) = form.optional("first_name", NAME_MAX, &mut errors) {
@@ -96,18 +137,44 @@ fn apply(user: &User, form: &Form, admin: bool) -> Result<User, ServiceError> {
     Ok(updated)
 }
 
-/// Updates `target` (PUT and PATCH alike: every field is optional). Disabling an account ends
-/// all its sessions at once.
-pub async fn update(app: &App, target: &User, form: &Form, admin: bool) -> Result<User, ServiceError> {
+/// Refuses (403) a change `editor` may not make, and (400) groups that do not exist; reads the
+/// groups involved and the editor's own in one store call, only when the groups change.
+async fn authorise(app: &App, editor: Editor<'_>, current: &User, updated: &User) -> Result<(), ServiceError> {
+    if let Editor::Staff(actor) = editor {
+        if updated.is_staff != current.is_staff || updated.is_superuser != current.is_superuser {
+            return Err(refused(actor, "sets_staff_or_superuser"));
+        }
+    }
+    if updated.groups == current.groups {
+        return Ok(());
+    }
+    let admin = match editor {
+        Editor::Owner => return Err(ServiceError::Internal("an owner changed groups".into())),
+        Editor::Staff(actor) | Editor::Superuser(actor) => actor,
+    };
+    let removed = current.groups.iter().filter(|g| !updated.groups.contains(g));
+    let names: Vec<String> = updated.groups.iter().chain(removed).cloned().collect();
+    let (found, held) = lookup(app, admin, &names).await?;
+    // Joining or leaving a group: only one the editor could have made.
+    let changed = |name: &String| current.groups.contains(name) != updated.groups.contains(name);
+    if found.iter().any(|g| changed(&g.name) && !held.covers(g)) {
+        return Err(refused(admin, "permission_not_held"));
+    }
+    check_exist(&found, &updated.groups)
+}
+
+/// Updates `target` (PUT and PATCH alike: every field is optional) as `editor` may; a refusal is
+/// decided before anything is written. Disabling an account ends all its sessions at once.
+pub async fn update(app: &App, target: &User, form: &Form, editor: Editor<'_>) -> Result<User, ServiceError> {
     let mut current = target.clone();
     for _ in 0..RETRIES {
-        let mut updated = apply(&current, form, admin)?;
+        // Judged again on every attempt: the account may have become staff meanwhile.
+        editor.may_change(&current)?;
+        let mut updated = apply(&current, form, editor)?;
         if updated == current {
             return Ok(current);
         }
-        if updated.groups != current.groups {
-            super::groups::check_exist(app, &updated.groups).await?;
-        }
+        authorise(app, editor, &current, &updated).await?;
         let now = app.now();
         let disabling = current.is_active && !updated.is_active;
         if disabling {

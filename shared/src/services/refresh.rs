@@ -73,12 +73,33 @@ pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> 
 }
 
 /// Checks a token's signature, type and lifetime (either type), as simplejwt's verify does.
+///
+/// An access token is judged on those alone (stateless, as simplejwt). A refresh token must also
+/// still be usable, as simplejwt refuses a blacklisted one: its session live (not blacklisted,
+/// revoked or ended by "log out everywhere"), its account active and the token not issued before
+/// the account's `tokens_valid_after`, and the token the session's current one (or its previous
+/// one within `REFRESH_REUSE_GRACE`): a token spent by rotation is refused, without the
+/// revocation its replay at `/auth/jwt/refresh/` would cause. One store round trip.
 pub async fn verify(app: &App, form: &Form) -> Result<(), ServiceError> {
     let token = token_field(form, "token")?;
     let now = app.now();
     match app.tokens.verify(&token, TokenType::Access, now).await {
-        Err(crate::tokens::TokenError::Invalid) => app.tokens.verify(&token, TokenType::Refresh, now).await?,
-        other => other?,
-    };
+        Err(crate::tokens::TokenError::Invalid) => {}
+        other => return other.map(|_| ()).map_err(ServiceError::from),
+    }
+    let claims = app.tokens.verify(&token, TokenType::Refresh, now).await?;
+    let id = UserId::parse(&claims.user_id).ok_or(ServiceError::TokenNotValid)?;
+    let (user, session) = app.store.get_user_and_session(&id, &claims.sid, now).await?;
+    let (Some(user), Some(session)) = (user, session) else { return Err(ServiceError::TokenNotValid) };
+    if !user.is_active || claims.iat < user.tokens_valid_after {
+        return Err(ServiceError::TokenNotValid);
+    }
+    let grace = app.settings.refresh_reuse_grace.as_secs() as i64;
+    let within_grace = session.previous_jti.as_deref() == Some(claims.jti.as_str())
+        && grace > 0
+        && session.rotated_at.is_some_and(|at| now - at <= grace);
+    if session.current_jti != claims.jti && !within_grace {
+        return Err(ServiceError::TokenNotValid);
+    }
     Ok(())
 }
