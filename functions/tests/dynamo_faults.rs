@@ -416,24 +416,18 @@ async fn spawn_app_secret(overrides: &[(&str, &str)], memory: Option<&TestApp>) 
         .retry_config(gatehouse_core::sdk_retries())
         .build();
     let mut vars: Vec<(&str, &str)> = vec![("JWT_SIGNING_KEY", "")];
+    let code_key = "c".repeat(32);
+    if !overrides.iter().any(|(k, _)| *k == "CODE_KEY_SECRET_ARN") {
+        vars.push(("CODE_KEY", &code_key));
+    }
     vars.extend_from_slice(overrides);
     let settings = settings(&vars);
-    let gatehouse_core::config::JwtKeySource::SecretsManager { arn, version } = settings.jwt_key.clone() else {
-        panic!("the key must come from Secrets Manager here")
-    };
-    let keys = gatehouse_core::keys::SecretsManagerKey::new(
-        gatehouse_core::LazyClient::new(&sdk, |sdk| {
-            aws_sdk_secretsmanager::Client::from_conf(
-                aws_sdk_secretsmanager::config::Builder::from(sdk)
-                    .interceptor(gatehouse_core::iam::Interceptor)
-                    .build(),
-            )
-        }),
-        arn,
-        version,
-        settings.jwt_algorithm,
-        settings.jwt_public_keys.clone(),
-    );
+    assert!(settings.inline_key().is_none(), "a key must come from Secrets Manager here");
+    let keys = gatehouse_core::keys::Keys::from_settings(&settings, &sdk, |sdk| {
+        aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(sdk).interceptor(gatehouse_core::iam::Interceptor).build(),
+        )
+    });
     let memory = memory.and_then(|t| t.memory.clone()).unwrap_or_default();
     let mail = Arc::new(gatehouse_core::mail::CaptureMailer::new());
     let clock = Arc::new(FixedClock::new(T0));
@@ -526,4 +520,29 @@ async fn with_hs256_the_functions_that_verify_read_the_secret_too() {
     assert_eq!(outage.fired(), SDK_MAX_ATTEMPTS);
     drop(outage);
     assert_eq!(verifier.call("GET", "/auth/users/me/", None, Some(&access)).await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_code_key_is_read_from_secrets_manager_and_an_outage_writes_nothing() {
+    let (arn, _) = secret(&"k".repeat(64)).await;
+    let pem = gatehouse_core::tokens::generate_ed25519_pem().unwrap();
+    let config = [("JWT_ALGORITHM", "EdDSA"), ("JWT_SIGNING_KEY", pem.as_str()), ("CODE_KEY_SECRET_ARN", arn.as_str())];
+    let t = spawn_app_secret(&config, None).await;
+    let outage = secrets_manager_down(&arn);
+    let r = t.post("/auth/users/", json!({"email": "ada@example.com", "password": PASSWORD})).await;
+    assert_unavailable(&r, &arn);
+    assert!(t.memory.as_ref().unwrap().user_count() == 0, "no account without its code");
+    drop(outage);
+    // Registration issues the code under the key read from the secret; activation checks it.
+    let (access, _) = t.active_user("ada@example.com").await;
+    assert_eq!(t.call("GET", "/auth/users/me/", None, Some(&access)).await.status, StatusCode::OK);
+    // The stored code is a MAC under that key, not a plain hash of the token.
+    let ada = t.user("ada@example.com").await;
+    let stored =
+        t.app.store.get_code(&ada.id, gatehouse_core::domain::CodePurpose::Activation, t.clock_now()).await.unwrap();
+    let stored = stored.expect("the spent activation code is kept");
+    let key = gatehouse_core::keys::CodeKey::parse(&"k".repeat(64)).unwrap();
+    let token = t.link_parts("ada@example.com").1;
+    assert_eq!(stored.hash, key.mac(&ada.id, gatehouse_core::domain::CodePurpose::Activation, &token));
+    assert_ne!(stored.hash, gatehouse_core::secrets::sha256_hex(&token));
 }

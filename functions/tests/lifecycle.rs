@@ -58,16 +58,20 @@ async fn logout_on_password_change_ends_the_other_sessions() {
 }
 
 #[tokio::test]
-async fn reset_password_answers_alike_and_emails_only_active_accounts() {
+async fn reset_password_answers_alike_and_emails_only_active_and_never_activated_accounts() {
     let t = spawn_app(&[]);
     t.active_user("ada@example.com").await;
-    t.register("inactive@example.com").await;
+    t.active_user("disabled@example.com").await;
+    let disabled = t.user("disabled@example.com").await;
+    let mut off = disabled.clone();
+    off.is_active = false;
+    t.app.store.update_user(&disabled, &off, t.clock_now()).await.unwrap();
     let before = t.mail.sent().len();
-    for email in ["nobody@example.com", "inactive@example.com"] {
+    for email in ["nobody@example.com", "disabled@example.com"] {
         let r = t.post("/auth/users/reset_password/", json!({"email": email})).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
     }
-    assert_eq!(t.mail.sent().len(), before);
+    assert_eq!(t.mail.sent().len(), before, "nothing to unknown or deactivated accounts");
     let r = t.post("/auth/users/reset_password/", json!({"email": "ADA@example.com"})).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let mail = t.last_mail("ada@example.com");
@@ -405,13 +409,13 @@ async fn user_detail_is_for_staff_or_self() {
         .call(
             "PATCH",
             &path,
-            Some(json!({"groups": ["editors", "editors", "reviewers"], "is_staff": true})),
+            Some(json!({"groups": ["editors", "editors", "reviewers"], "is_staff": false})),
             Some(&ada),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["groups"], json!(["editors", "reviewers"]));
-    assert_eq!(r.body["is_staff"], true);
+    assert_eq!(r.body["is_staff"], false, "sending back the flag as it is is fine; setting it is a superuser's");
     let r = t.call("PATCH", &path, Some(json!({"groups": "editors"})), Some(&ada)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     // Disabling ends the account's sessions at once.
@@ -451,4 +455,256 @@ async fn login_after_activation_and_confirmation_email() {
     assert_eq!(t.last_mail("ada@example.com").kind, EmailKind::Confirmation);
     let me = t.call("GET", "/auth/users/me/", None, r.body["access"].as_str()).await;
     assert_eq!(me.body["is_active"], true);
+}
+
+#[tokio::test]
+async fn the_owner_of_an_address_a_stranger_registered_takes_it_over_by_resetting() {
+    let t = spawn_app(&[]);
+    // A stranger registers the owner's address with a password of their own.
+    let r = t.post("/auth/users/", json!({"email": "owner@example.com", "password": "strangers horse battery"})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let (uid, strangers_token) = t.link_parts("owner@example.com");
+    // Registering again keeps djoser's 400; the owner resets instead, from the mailbox.
+    let again = t.post("/auth/users/", json!({"email": "owner@example.com", "password": PASSWORD})).await;
+    assert_eq!(again.body, json!({"email": ["user with this email address already exists."]}));
+    assert_eq!(
+        t.post("/auth/users/reset_password/", json!({"email": "owner@example.com"})).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let mail = t.last_mail("owner@example.com");
+    assert_eq!(mail.kind, EmailKind::PasswordReset);
+    let (uid2, token) = t.link_parts("owner@example.com");
+    assert_eq!(uid2, uid);
+    let r =
+        t.post("/auth/users/reset_password_confirm/", json!({"uid": uid, "token": token, "new_password": NEW})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    // The account is the owner's: active, no expiry, the owner's password; the stranger's password
+    // and activation link are dead.
+    let stored = t.user("owner@example.com").await;
+    assert!(stored.is_active && stored.expires_at.is_none());
+    let login = |password: &'static str| {
+        t.post("/auth/jwt/create/", json!({"email": "owner@example.com", "password": password}))
+    };
+    assert_eq!(login("strangers horse battery").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(login(NEW).await.status, StatusCode::OK);
+    let r = t.post("/auth/users/activation/", json!({"uid": uid, "token": strangers_token})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+}
+
+/// The `{uid, token}` of the newest link emailed to `to`, as a JSON body.
+fn link_body(t: &common::TestApp, to: &str) -> serde_json::Value {
+    let (uid, token) = t.link_parts(to);
+    json!({"uid": uid, "token": token})
+}
+
+#[tokio::test]
+async fn link_tokens_are_never_burned_and_codes_are_typed_only_when_numeric() {
+    let t = spawn_app(&[]);
+    let (uid, token) = t.register("ada@example.com").await;
+    // Anyone can post wrong tokens at Ada's uid: her link keeps working.
+    for i in 0..20 {
+        let r = t.post("/auth/users/activation/", json!({"uid": uid, "token": format!("guess{i}")})).await;
+        assert_eq!(r.body, json!({"token": ["Invalid token for given user."]}));
+    }
+    // {email, code} is not a way in with 256-bit links: it is a request without uid and token.
+    let r = t.post("/auth/users/activation/", json!({"email": "ada@example.com", "code": token})).await;
+    assert_eq!(r.body, json!({"uid": ["This field is required."], "token": ["This field is required."]}));
+    let r = t.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+}
+
+#[tokio::test]
+async fn asking_for_new_codes_does_not_reset_the_guess_budget() {
+    let t = spawn_app(&[("CODE_FORMAT", "numeric"), ("CODE_GUESS_BUDGET", "6/1h")]);
+    t.post("/auth/users/", json!({"email": "ada@example.com", "password": PASSWORD})).await;
+    let wrong = |code: &str| if code == "000000" { "111111".to_owned() } else { "000000".to_owned() };
+    // Three codes in a row, two wrong guesses at each: the account's budget of six is spent.
+    for _ in 0..3 {
+        t.clock.advance(61);
+        t.post("/auth/users/resend_activation/", json!({"email": "ada@example.com"})).await;
+        let code = typed_code(&t, "ada@example.com");
+        for _ in 0..2 {
+            let r = t.post("/auth/users/activation/", json!({"email": "ada@example.com", "code": wrong(&code)})).await;
+            assert_eq!(r.body, json!({"code": ["Invalid or expired code."]}));
+        }
+    }
+    t.clock.advance(61);
+    t.post("/auth/users/resend_activation/", json!({"email": "ada@example.com"})).await;
+    let code = typed_code(&t, "ada@example.com");
+    let right = json!({"email": "ada@example.com", "code": code});
+    let r = t.post("/auth/users/activation/", right.clone()).await;
+    assert_eq!(r.body, json!({"code": ["Invalid or expired code."]}), "refused unseen, like a wrong code");
+    assert!(!t.user("ada@example.com").await.is_active);
+    t.clock.advance(3600);
+    assert_eq!(t.post("/auth/users/activation/", right).await.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn activation_answers_a_wrong_code_alike_for_every_account_state() {
+    let t = spawn_app(&[("CODE_FORMAT", "numeric")]);
+    t.post("/auth/users/", json!({"email": "active@example.com", "password": PASSWORD})).await;
+    let spent = typed_code(&t, "active@example.com");
+    let r = t.post("/auth/users/activation/", json!({"email": "active@example.com", "code": spent})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    t.post("/auth/users/", json!({"email": "pending@example.com", "password": PASSWORD})).await;
+    let wrong = |code: &str| if code == "000000" { "111111".to_owned() } else { "000000".to_owned() };
+    let answers: Vec<_> = ["active@example.com", "pending@example.com", "nobody@example.com"]
+        .into_iter()
+        .map(|email| json!({"email": email, "code": wrong(&spent)}))
+        .collect();
+    let mut seen = Vec::new();
+    for body in answers {
+        let r = t.post("/auth/users/activation/", body).await;
+        seen.push((r.status, r.body));
+    }
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
+    assert_eq!(seen[0].0, StatusCode::BAD_REQUEST);
+    // Only the right code, spent already, tells an active account: djoser's stale_token.
+    let r = t.post("/auth/users/activation/", json!({"email": "active@example.com", "code": spent})).await;
+    assert_eq!(r.body, json!({"detail": "Stale token for given user.", "code": "stale_token"}));
+}
+
+#[tokio::test]
+async fn reset_confirm_judges_the_code_before_the_password_and_a_refused_password_spends_nothing() {
+    let t = spawn_app(&[("CODE_FORMAT", "numeric")]);
+    t.active_user("ada@example.com").await;
+    t.post("/auth/users/reset_password/", json!({"email": "ada@example.com"})).await;
+    let code = typed_code(&t, "ada@example.com");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    // A weak password with a wrong code: the same answer for a known and an unknown address.
+    let known = t
+        .post(
+            "/auth/users/reset_password_confirm/",
+            json!({"email": "ada@example.com", "code": wrong, "new_password": "123"}),
+        )
+        .await;
+    let unknown = t
+        .post(
+            "/auth/users/reset_password_confirm/",
+            json!({"email": "nobody@example.com", "code": wrong, "new_password": "123"}),
+        )
+        .await;
+    assert_eq!((known.status, &known.body), (unknown.status, &unknown.body));
+    assert_eq!(known.body, json!({"code": ["Invalid or expired code."]}));
+    // The right code with a weak password: the policy speaks, and the code is still good.
+    let r = t
+        .post(
+            "/auth/users/reset_password_confirm/",
+            json!({"email": "ada@example.com", "code": code, "new_password": "123"}),
+        )
+        .await;
+    assert!(r.body["new_password"].as_array().is_some_and(|m| !m.is_empty()), "{}", r.body);
+    let r = t
+        .post(
+            "/auth/users/reset_password_confirm/",
+            json!({"email": "ada@example.com", "code": code, "new_password": NEW}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+}
+
+#[tokio::test]
+async fn resend_and_reset_answer_no_sooner_than_the_timing_floor_whatever_the_address() {
+    let t = spawn_app(&[("TIMING_FLOOR", "60ms")]);
+    t.active_user("active@example.com").await;
+    t.register("pending@example.com").await;
+    for path in ["/auth/users/resend_activation/", "/auth/users/reset_password/"] {
+        for email in ["active@example.com", "pending@example.com", "nobody@example.com"] {
+            let started = std::time::Instant::now();
+            let r = t.post(path, json!({"email": email})).await;
+            assert_eq!(r.status, StatusCode::NO_CONTENT);
+            assert!(
+                started.elapsed() >= std::time::Duration::from_millis(60),
+                "{path} {email}: {:?}",
+                started.elapsed()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn set_email_cannot_spray_mail_and_its_mail_carries_nothing_of_the_account() {
+    let t = spawn_app(&[("EMAIL_COOLDOWN", "60s"), ("RATE_SET_EMAIL_IP", "3/1h")]);
+    let (access, _) = t.active_user("ada@example.com").await;
+    let r = t
+        .call(
+            "PATCH",
+            "/auth/users/me/",
+            Some(json!({"first_name": "Buy <b>pills</b> at spam.example"})),
+            Some(&access),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let change = |to: &str| json!({"current_password": PASSWORD, "new_email": to});
+    let r = t.call("POST", "/auth/users/set_email/", Some(change("victim1@example.com")), Some(&access)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let mail = t.last_mail("victim1@example.com");
+    for leak in ["pills", "spam.example", "ada@example.com"] {
+        assert!(!mail.text.contains(leak) && !mail.html.contains(leak) && !mail.subject.contains(leak), "{leak}");
+    }
+    // One request per account per cooldown.
+    let r = t.call("POST", "/auth/users/set_email/", Some(change("victim2@example.com")), Some(&access)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(t.mail.last_to("victim2@example.com").is_none());
+    // And a budget per IP, whatever the account.
+    t.clock.advance(60);
+    t.call("POST", "/auth/users/set_email/", Some(change("victim3@example.com")), Some(&access)).await;
+    t.clock.advance(60);
+    let r = t.call("POST", "/auth/users/set_email/", Some(change("victim4@example.com")), Some(&access)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(t.mail.last_to("victim4@example.com").is_none());
+}
+
+/// What kills a user's outstanding codes.
+#[derive(Clone, Copy, Debug)]
+enum SecurityEvent {
+    PasswordReset,
+    PasswordChange,
+    LogOutEverywhere,
+    Deactivation,
+}
+
+async fn befall(t: &common::TestApp, access: &str, event: SecurityEvent) {
+    match event {
+        SecurityEvent::PasswordReset => {
+            t.post("/auth/users/reset_password/", json!({"email": "ada@example.com"})).await;
+            let (uid, token) = t.link_parts("ada@example.com");
+            let body = json!({"uid": uid, "token": token, "new_password": NEW});
+            let r = t.post("/auth/users/reset_password_confirm/", body).await;
+            assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+        }
+        SecurityEvent::PasswordChange => {
+            let body = json!({"current_password": PASSWORD, "new_password": NEW});
+            let r = t.call("POST", "/auth/users/set_password/", Some(body), Some(access)).await;
+            assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+        }
+        SecurityEvent::LogOutEverywhere => {
+            assert_eq!(t.call("DELETE", "/auth/sessions/", None, Some(access)).await.status, StatusCode::NO_CONTENT);
+        }
+        SecurityEvent::Deactivation => {
+            let u = t.user("ada@example.com").await;
+            let mut off = u.clone();
+            off.is_active = false;
+            t.app.store.update_user(&u, &off, t.clock_now()).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_pending_email_change_link_dies_at_every_security_event() {
+    use SecurityEvent::*;
+    for event in [PasswordReset, PasswordChange, LogOutEverywhere, Deactivation] {
+        let t = spawn_app(&[]);
+        let (access, _) = t.active_user("ada@example.com").await;
+        let body = json!({"current_password": PASSWORD, "new_email": "new@example.com"});
+        assert_eq!(
+            t.call("POST", "/auth/users/set_email/", Some(body), Some(&access)).await.status,
+            StatusCode::NO_CONTENT
+        );
+        let link = link_body(&t, "new@example.com");
+        befall(&t, &access, event).await;
+        let r = t.post("/auth/users/set_email_confirm/", link).await;
+        assert_eq!(r.body, json!({"token": ["Invalid token for given user."]}), "after {event:?}");
+        assert_eq!(t.user("ada@example.com").await.email.as_str(), "ada@example.com", "after {event:?}");
+    }
 }

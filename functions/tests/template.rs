@@ -37,10 +37,13 @@ fn ref_name(v: &Value) -> Option<&str> {
 const NOT_SETTINGS: &[(&str, &str)] = &[("RUST_LOG", "log filter, read by the tracing subscriber")];
 
 /// Settings the template deliberately does not pass, and why.
-const LOCAL_ONLY: &[(&str, &str)] = &[(
-    "JWT_SIGNING_KEY",
-    "the key itself, for the local stack; deployed functions read it from Secrets Manager (JWT_SIGNING_KEY_SECRET_ARN)",
-)];
+const LOCAL_ONLY: &[(&str, &str)] = &[
+    (
+        "JWT_SIGNING_KEY",
+        "the key itself, for the local stack; deployed functions read it from Secrets Manager (JWT_SIGNING_KEY_SECRET_ARN)",
+    ),
+    ("CODE_KEY", "the code key itself, for the local stack; deployed functions read CODE_KEY_SECRET_ARN"),
+];
 
 /// README rows that are not template variables, and why.
 const README_ONLY: &[(&str, &str)] = &[("AWS_ENDPOINT_URL", "local only: points the SDK at the emulator")];
@@ -111,6 +114,9 @@ fn every_variable_comes_from_a_parameter_and_secrets_from_secrets_manager() {
     for (var, value) in environment(&t) {
         match var.as_str() {
             "TABLE_NAME" => assert_eq!(ref_name(&value), Some("Table"), "TABLE_NAME is the stack's table"),
+            "CODE_KEY_SECRET_ARN" => {
+                assert_eq!(ref_name(&value), Some("CodeKeySecret"), "the code key is the stack's generated secret")
+            }
             "JWT_SIGNING_KEY" => panic!(
                 "the signing key is read from Secrets Manager by the functions that sign (JWT_SIGNING_KEY_SECRET_ARN); \
                  as a variable it would show in every function's configuration"
@@ -145,7 +151,7 @@ fn template_defaults(t: &Value) -> HashMap<String, String> {
     let mut vars = HashMap::new();
     for (var, value) in environment(t) {
         let Some(param) = ref_name(&value) else { continue };
-        if param == "Table" {
+        if param == "Table" || param == "CodeKeySecret" {
             continue;
         }
         let default = match &t["Parameters"][param]["Default"] {
@@ -158,6 +164,11 @@ fn template_defaults(t: &Value) -> HashMap<String, String> {
     }
     // EdDSA (the default) with the key in Secrets Manager needs the public keys: a sample one.
     vars.insert("JWT_PUBLIC_KEYS".into(), sample_public_key().1);
+    // CodeKeySecret is the stack's own secret: its ARN is known once deployed.
+    vars.insert(
+        "CODE_KEY_SECRET_ARN".into(),
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gatehouse-CodeKeySecret-AbCdEf".into(),
+    );
     vars
 }
 

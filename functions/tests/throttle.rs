@@ -121,3 +121,82 @@ async fn emails_to_one_address_cool_down() {
     t.post("/auth/users/reset_password/", json!({"email": "ada@example.com"})).await;
     assert_eq!(t.mail.sent().len(), before + 2);
 }
+
+#[tokio::test]
+async fn a_stranger_hammering_an_account_locks_out_only_their_own_address() {
+    let t = spawn_app(&[("LOGIN_LOCKOUT_THRESHOLD", "3")]);
+    t.active_user("ada@example.com").await;
+    let stranger = "198.51.100.66";
+    for _ in 0..3 {
+        let r = t
+            .post_from(stranger, "/auth/jwt/create/", json!({"email": "ada@example.com", "password": "x1x2x3x4"}))
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = t.post_from(stranger, "/auth/jwt/create/", json!({"email": "ada@example.com", "password": PASSWORD})).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "the stranger's address is locked out");
+    // The owner, from their own network, is not.
+    assert_eq!(login(&t, "ada@example.com", PASSWORD).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn failures_across_many_addresses_meet_the_account_wide_ceiling() {
+    let t = spawn_app(&[("LOGIN_LOCKOUT_THRESHOLD", "3"), ("RATE_LOGIN_FAILURES_ACCOUNT", "5/1h")]);
+    t.active_user("ada@example.com").await;
+    for i in 0..5 {
+        let ip = format!("198.51.100.{i}");
+        let r =
+            t.post_from(&ip, "/auth/jwt/create/", json!({"email": "ada@example.com", "password": "x1x2x3x4"})).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    // Distributed guessing is bounded: past the ceiling every address waits, the owner's too
+    // (documented: the ceiling is far above one address's lockout).
+    let r =
+        t.post_from("198.51.100.99", "/auth/jwt/create/", json!({"email": "ada@example.com", "password": "x"})).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    let wait: i64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&wait));
+    assert_eq!(login(&t, "ada@example.com", PASSWORD).await.status, StatusCode::TOO_MANY_REQUESTS);
+    t.clock.advance(wait);
+    assert_eq!(login(&t, "ada@example.com", PASSWORD).await.status, StatusCode::OK);
+    // A right password does not count against the ceiling.
+    for _ in 0..10 {
+        assert_eq!(login(&t, "ada@example.com", PASSWORD).await.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn guessing_the_current_password_ends_the_guessing_session() {
+    let t = spawn_app(&[("LOGIN_LOCKOUT_THRESHOLD", "3")]);
+    let (access, _) = t.active_user("ada@example.com").await;
+    let body = json!({"current_password": "not it at all", "new_password": "another horse battery"});
+    for _ in 0..3 {
+        let r = t.call("POST", "/auth/users/set_password/", Some(body.clone()), Some(&access)).await;
+        assert_eq!(r.body, json!({"current_password": ["Invalid password."]}));
+    }
+    let r = t.call("POST", "/auth/users/set_password/", Some(body), Some(&access)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    // The session that was guessing is over.
+    assert_eq!(t.call("GET", "/auth/users/me/", None, Some(&access)).await.status, StatusCode::UNAUTHORIZED);
+    // The same budget as logins: this address must wait there too; another address need not.
+    assert_eq!(login(&t, "ada@example.com", PASSWORD).await.status, StatusCode::TOO_MANY_REQUESTS);
+    let r = t
+        .post_from("198.51.100.7", "/auth/jwt/create/", json!({"email": "ada@example.com", "password": PASSWORD}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn confirmations_have_a_per_ip_budget() {
+    let t = spawn_app(&[("RATE_CONFIRM_IP", "3/1h")]);
+    for _ in 0..3 {
+        let r = t.post("/auth/users/activation/", json!({"uid": "x", "token": "y"})).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    }
+    for path in ["/auth/users/activation/", "/auth/users/reset_password_confirm/", "/auth/users/set_email_confirm/"] {
+        let r = t.post(path, json!({"uid": "x", "token": "y", "new_password": "whatever horse"})).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{path}");
+    }
+    let r = t.post_from("198.51.100.7", "/auth/users/activation/", json!({"uid": "x", "token": "y"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}

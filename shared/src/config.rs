@@ -79,6 +79,15 @@ pub enum JwtKeySource {
     SecretsManager { arn: String, version: Option<String> },
 }
 
+/// Where the code key (`keys::CodeKey`) comes from.
+#[derive(Clone, Debug)]
+pub enum CodeKeySource {
+    /// `CODE_KEY`, or for the local stack a key derived from an inline `JWT_SIGNING_KEY`.
+    Inline(crate::keys::CodeKey),
+    /// `CODE_KEY_SECRET_ARN`: read from Secrets Manager when first needed.
+    SecretsManager { arn: String },
+}
+
 /// Everything the services need to know, validated.
 #[derive(Clone)]
 pub struct Settings {
@@ -116,6 +125,16 @@ pub struct Settings {
     pub rate_register_ip: Option<Rate>,
     pub rate_resend_ip: Option<Rate>,
     pub rate_reset_ip: Option<Rate>,
+    /// Confirmations (activation, reset confirm, email-change confirm) per IP.
+    pub rate_confirm_ip: Option<Rate>,
+    /// set_email requests per IP.
+    pub rate_set_email_ip: Option<Rate>,
+    /// Failed logins (and `current_password` checks) per account across every IP: bounds
+    /// distributed guessing, far above one IP's lockout.
+    pub rate_login_failures_account: Option<Rate>,
+    /// Guesses at an account's numeric codes, per purpose, whatever the code: asking for a new
+    /// code does not reset it.
+    pub code_guess_budget: Option<Rate>,
     /// Failed logins on one account before it is locked out (doubling from 1 s, capped).
     pub login_lockout_threshold: u32,
     pub login_lockout_max: Duration,
@@ -129,6 +148,7 @@ pub struct Settings {
     pub rotate_refresh_tokens: bool,
     pub jwt_algorithm: JwtAlgorithm,
     pub jwt_key: JwtKeySource,
+    pub code_key: CodeKeySource,
     /// EdDSA: every public key that verifies tokens, published in the JWKS (`JWT_PUBLIC_KEYS`, or
     /// the inline key's own when that is unset). Empty for HS256.
     pub jwt_public_keys: Vec<VerifyKey>,
@@ -174,6 +194,27 @@ impl Settings {
             }
         };
         let (jwt_key, jwt_public_keys) = jwt_keys(&env, jwt_algorithm)?;
+        let code_key = match (env.get("CODE_KEY"), env.get("CODE_KEY_SECRET_ARN"), env.get("JWT_SIGNING_KEY")) {
+            (Some(_), Some(_), _) => {
+                return Err(ConfigError::new("CODE_KEY", "set either CODE_KEY or CODE_KEY_SECRET_ARN, not both"))
+            }
+            (Some(raw), None, _) => {
+                CodeKeySource::Inline(crate::keys::CodeKey::parse(raw).map_err(|r| ConfigError::new("CODE_KEY", r))?)
+            }
+            (None, Some(arn), _) => {
+                if !(arn.starts_with("arn:") && arn.split(':').nth(2) == Some("secretsmanager")) {
+                    return Err(ConfigError::new("CODE_KEY_SECRET_ARN", "not the ARN of a Secrets Manager secret"));
+                }
+                CodeKeySource::SecretsManager { arn: arn.to_owned() }
+            }
+            (None, None, Some(raw)) => CodeKeySource::Inline(crate::keys::CodeKey::derived_from(raw)),
+            (None, None, None) => {
+                return Err(ConfigError::new(
+                    "CODE_KEY_SECRET_ARN",
+                    "is required with JWT_SIGNING_KEY_SECRET_ARN (the key one-time codes are stored under)",
+                ))
+            }
+        };
 
         let email_from = env.required("EMAIL_FROM")?.to_owned();
         if crate::domain::Email::parse(&email_from).is_err() {
@@ -246,6 +287,10 @@ impl Settings {
             rate_register_ip: env.rate("RATE_REGISTER_IP", "20/1h")?,
             rate_resend_ip: env.rate("RATE_RESEND_IP", "10/1h")?,
             rate_reset_ip: env.rate("RATE_RESET_IP", "10/1h")?,
+            rate_confirm_ip: env.rate("RATE_CONFIRM_IP", "30/1h")?,
+            rate_set_email_ip: env.rate("RATE_SET_EMAIL_IP", "10/1h")?,
+            rate_login_failures_account: env.rate("RATE_LOGIN_FAILURES_ACCOUNT", "100/1h")?,
+            code_guess_budget: env.rate("CODE_GUESS_BUDGET", "10/1h")?,
             login_lockout_threshold: env.number("LOGIN_LOCKOUT_THRESHOLD", 5, 1, 1000)?,
             login_lockout_max: env.duration("LOGIN_LOCKOUT_MAX", 900)?,
             email_cooldown: env.duration_allow_zero("EMAIL_COOLDOWN", Duration::from_secs(60))?,
@@ -257,6 +302,7 @@ impl Settings {
             rotate_refresh_tokens: env.flag("ROTATE_REFRESH_TOKENS", true)?,
             jwt_algorithm,
             jwt_key,
+            code_key,
             jwt_public_keys,
             refresh_reuse_grace: {
                 let g = env.duration_allow_zero("REFRESH_REUSE_GRACE", Duration::ZERO)?;
@@ -350,13 +396,15 @@ fn jwt_keys(env: &Env<'_>, alg: JwtAlgorithm) -> Result<(JwtKeySource, Vec<Verif
 }
 
 impl Settings {
-    /// The key source of an inline `JWT_SIGNING_KEY`; `None` when the key is in Secrets Manager.
-    pub fn inline_key(&self) -> Option<std::sync::Arc<dyn crate::ports::SigningKeys>> {
-        match &self.jwt_key {
-            JwtKeySource::Inline(key) => {
-                Some(std::sync::Arc::new(crate::keys::StaticKey(std::sync::Arc::new(key.clone()))))
-            }
-            JwtKeySource::SecretsManager { .. } => None,
+    /// The keys, when both are given in the configuration; `None` when one is in Secrets Manager.
+    pub fn inline_key(&self) -> Option<std::sync::Arc<dyn crate::ports::SecretKeys>> {
+        use crate::keys::{Keys, Source};
+        match (&self.jwt_key, &self.code_key) {
+            (JwtKeySource::Inline(signing), CodeKeySource::Inline(code)) => Some(std::sync::Arc::new(Keys {
+                signing: Source::Inline(std::sync::Arc::new(signing.clone())),
+                code: Source::Inline(std::sync::Arc::new(code.clone())),
+            })),
+            _ => None,
         }
     }
 }
@@ -502,6 +550,7 @@ mod tests {
         let vars = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
             let mut v = base();
             v.remove("JWT_SIGNING_KEY");
+            v.insert("CODE_KEY".into(), "c".repeat(32));
             v.extend(pairs.iter().map(|(k, x)| ((*k).to_owned(), (*x).to_owned())));
             v
         };
@@ -542,7 +591,18 @@ mod tests {
         );
         // An inline EdDSA key publishes its own public key when none are listed.
         let s = Settings::from_map(&vars(&[("JWT_ALGORITHM", "EdDSA"), ("JWT_SIGNING_KEY", &pem)])).unwrap();
-        assert_eq!(s.jwt_public_keys.iter().map(|k| k.pair()).collect::<Vec<_>>(), vec![public]);
+        assert_eq!(s.jwt_public_keys.iter().map(|k| k.pair()).collect::<Vec<_>>(), vec![public.clone()]);
+        // The code key: inline, from Secrets Manager, or (local only) derived from an inline key.
+        let mut no_code_key = vars(&with_public[..3]);
+        no_code_key.remove("CODE_KEY");
+        assert_eq!(Settings::from_map(&no_code_key).err().map(|e| e.var), Some("CODE_KEY_SECRET_ARN"));
+        no_code_key.insert("CODE_KEY_SECRET_ARN".into(), ARN.into());
+        let s = Settings::from_map(&no_code_key).unwrap();
+        assert!(matches!(&s.code_key, CodeKeySource::SecretsManager { arn } if arn == ARN));
+        no_code_key.insert("CODE_KEY".into(), "c".repeat(32));
+        assert_eq!(Settings::from_map(&no_code_key).err().map(|e| e.var), Some("CODE_KEY"), "both");
+        assert_eq!(err_var(base(), "CODE_KEY", "short"), "CODE_KEY");
+        assert!(matches!(Settings::from_map(&base()).unwrap().code_key, CodeKeySource::Inline(_)), "derived");
         assert_eq!(err_var(base(), "SES_CONFIGURATION_SET", "no spaces allowed"), "SES_CONFIGURATION_SET");
         assert_eq!(err_var(base(), "SES_CONFIGURATION_SET", "gatehouse-prod"), "accepted");
     }

@@ -28,7 +28,7 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 
-use crate::ports::{KeyUse, MailError, Mailer, OutgoingEmail, SigningKeys};
+use crate::ports::{KeyUse, MailError, Mailer, OutgoingEmail, SecretKeys};
 use crate::tokens::{SigningKey, TokenError};
 
 tokio::task_local! {
@@ -87,6 +87,7 @@ fn record(fields: &[(&str, &str)]) {
 
 /// The IAM actions (and what they act on) of one AWS operation, by AWS's authorization rules.
 fn actions(
+    call: &str,
     service: &str,
     operation: &str,
     input: &aws_smithy_runtime_api::client::interceptors::context::Input,
@@ -130,7 +131,11 @@ fn actions(
             out
         }
         ("SESv2", op) => vec![(format!("ses:{op}"), "ses".into())],
-        ("Secrets Manager", op) => vec![(format!("secretsmanager:{op}"), "secret".into())],
+        // Two secrets: the code key's (read for `keys.code`) and the signing key's.
+        ("Secrets Manager", op) => {
+            let secret = if call == "keys.code" { "code-secret" } else { "secret" };
+            vec![(format!("secretsmanager:{op}"), secret.into())]
+        }
         (other, op) => vec![(format!("{other}:{op}"), "unknown".into())],
     }
 }
@@ -153,7 +158,7 @@ impl Intercept for Interceptor {
     ) -> Result<(), BoxError> {
         let Some(meta) = cfg.load::<Metadata>() else { return Ok(()) };
         let call = PORT_CALL.try_with(|(port, call)| format!("{port}.{call}")).unwrap_or_else(|_| "-".into());
-        for (action, resource) in actions(meta.service(), meta.name(), context.input()) {
+        for (action, resource) in actions(&call, meta.service(), meta.name(), context.input()) {
             record(&[("kind", "aws"), ("call", &call), ("action", &action), ("resource", &resource)]);
         }
         Ok(())
@@ -171,15 +176,19 @@ impl Mailer for RecordingMailer {
 }
 
 /// A key source that records each request for the key as `keys.sign` or `keys.verify`.
-pub struct RecordingKeys(pub Arc<dyn SigningKeys>);
+pub struct RecordingKeys(pub Arc<dyn SecretKeys>);
 
 #[async_trait]
-impl SigningKeys for RecordingKeys {
+impl SecretKeys for RecordingKeys {
     async fn signing_key(&self, purpose: KeyUse) -> Result<Arc<SigningKey>, TokenError> {
         let call = match purpose {
             KeyUse::Sign => "sign",
             KeyUse::Verify => "verify",
         };
         in_port_call("keys", call, self.0.signing_key(purpose)).await
+    }
+
+    async fn code_key(&self) -> Result<Arc<crate::keys::CodeKey>, TokenError> {
+        in_port_call("keys", "code", self.0.code_key()).await
     }
 }

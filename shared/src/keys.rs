@@ -1,14 +1,18 @@
-//! The JWT signing key's sources: the configuration itself, or a Secrets Manager secret read on
-//! first use (no network call at init, one `GetSecretValue` per container, and only in the
-//! functions that sign; with HS256 also in those that verify).
+//! The deployment's secret keys and where they come from: the JWT signing key, and the key of
+//! the MACs one-time codes are stored as. Each is given in the configuration (local stack,
+//! tests) or read from its Secrets Manager secret on first use: no network call at init, one
+//! `GetSecretValue` per container, and only in the functions that need that key.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use aws_lc_rs::hmac;
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use aws_sdk_secretsmanager::Client;
+use sha2::{Digest, Sha256};
 
-use crate::ports::{KeyUse, SigningKeys};
+use crate::domain::{CodePurpose, UserId};
+use crate::ports::{KeyUse, SecretKeys};
 use crate::tokens::{JwtAlgorithm, SigningKey, TokenError, VerifyKey};
 
 /// The SDK configuration for reading `arn`: the secret's own region (an ARN names it), which may
@@ -22,54 +26,113 @@ pub fn sdk_for_secret(sdk: &aws_config::SdkConfig, arn: &str) -> aws_config::Sdk
     }
 }
 
-/// A key given in the configuration (`JWT_SIGNING_KEY`).
-#[derive(Clone, Debug)]
-pub struct StaticKey(pub Arc<SigningKey>);
+/// The key of the MACs that one-time codes are stored as. It lives outside the table, so the
+/// table alone reveals no live code (a six-digit code stored as a plain hash falls to a million
+/// hashes).
+#[derive(Clone)]
+pub struct CodeKey(Arc<hmac::Key>);
 
-#[async_trait]
-impl SigningKeys for StaticKey {
-    async fn signing_key(&self, _purpose: KeyUse) -> Result<Arc<SigningKey>, TokenError> {
-        Ok(self.0.clone())
+impl std::fmt::Debug for CodeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CodeKey(..)")
     }
 }
 
-/// The key in a Secrets Manager secret (`JWT_SIGNING_KEY_SECRET_ARN`, optionally pinned to a
-/// version with `JWT_SIGNING_KEY_SECRET_VERSION`), as a plain `SecretString`: the PEM of an
-/// Ed25519 private key, or an HS256 secret. Read once; a failed read is retried by the next
-/// request, never cached.
-pub struct SecretsManagerKey {
+/// Shortest code key accepted.
+pub const CODE_KEY_MIN: usize = 32;
+
+impl CodeKey {
+    /// A key of at least [`CODE_KEY_MIN`] bytes (`CODE_KEY`, or the secret's string). Errors
+    /// never include the key.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.len() < CODE_KEY_MIN {
+            return Err(format!("the code key must be at least {CODE_KEY_MIN} bytes"));
+        }
+        Ok(Self(Arc::new(hmac::Key::new(hmac::HMAC_SHA256, raw.as_bytes()))))
+    }
+
+    /// For the local stack only: a key derived from an inline signing key, so that a local
+    /// configuration needs no second secret.
+    pub fn derived_from(signing_key: &str) -> Self {
+        let seed =
+            Sha256::new().chain_update(b"gatehouse code key v1\0").chain_update(signing_key.as_bytes()).finalize();
+        Self(Arc::new(hmac::Key::new(hmac::HMAC_SHA256, &seed)))
+    }
+
+    /// The MAC a code is stored as: bound to its user and purpose, so that a MAC copied to
+    /// another user's or another purpose's item matches nothing. Hex.
+    pub fn mac(&self, user: &UserId, purpose: CodePurpose, code: &str) -> String {
+        let mut ctx = hmac::Context::with_key(&self.0);
+        for part in [purpose.as_str().as_bytes(), b"\0", user.as_str().as_bytes(), b"\0", code.as_bytes()] {
+            ctx.update(part);
+        }
+        ctx.sign().as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Turns a secret's string into the key it holds; the error never includes the value.
+type Parser<T> = Box<dyn Fn(&str) -> Result<T, String> + Send + Sync>;
+
+/// A secret read from Secrets Manager when first needed, parsed, and kept for the life of the
+/// process. A failed read (or an unusable value) is a [`TokenError::KeyUnavailable`] and is tried
+/// again by the next request: nothing failed is cached.
+pub struct ManagedSecret<T> {
     client: crate::LazyClient<Client>,
     arn: String,
     version: Option<String>,
-    alg: JwtAlgorithm,
-    public: Vec<VerifyKey>,
-    key: tokio::sync::OnceCell<Arc<SigningKey>>,
+    /// The variable naming the secret, for errors (which never include the value).
+    var: &'static str,
+    parse: Parser<T>,
+    value: tokio::sync::OnceCell<Arc<T>>,
 }
 
-impl std::fmt::Debug for SecretsManagerKey {
+impl<T> std::fmt::Debug for ManagedSecret<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretsManagerKey")
+        f.debug_struct("ManagedSecret")
+            .field("var", &self.var)
             .field("arn", &self.arn)
             .field("version", &self.version)
-            .field("read", &self.key.initialized())
+            .field("read", &self.value.initialized())
             .finish_non_exhaustive()
     }
 }
 
-impl SecretsManagerKey {
-    /// `public`: the configured verification keys; an EdDSA key must be one of them.
-    pub fn new(
+impl ManagedSecret<SigningKey> {
+    /// The JWT signing key (`JWT_SIGNING_KEY_SECRET_ARN`, `JWT_SIGNING_KEY_SECRET_VERSION`): the
+    /// PEM of an Ed25519 private key, or an HS256 secret. An EdDSA key must be one of `public`
+    /// (the configured verification keys).
+    pub fn signing_key(
         client: crate::LazyClient<Client>,
         arn: impl Into<String>,
         version: Option<String>,
         alg: JwtAlgorithm,
         public: Vec<VerifyKey>,
     ) -> Self {
-        Self { client, arn: arn.into(), version, alg, public, key: tokio::sync::OnceCell::new() }
+        let parse = move |raw: &str| SigningKey::parse(alg, raw).and_then(|k| k.listed_in(&public));
+        Self::new(client, arn, version, "JWT_SIGNING_KEY_SECRET_ARN", Box::new(parse))
+    }
+}
+
+impl ManagedSecret<CodeKey> {
+    /// The code key (`CODE_KEY_SECRET_ARN`): a string of at least [`CODE_KEY_MIN`] bytes.
+    pub fn code_key(client: crate::LazyClient<Client>, arn: impl Into<String>) -> Self {
+        Self::new(client, arn, None, "CODE_KEY_SECRET_ARN", Box::new(CodeKey::parse))
+    }
+}
+
+impl<T: Send + Sync> ManagedSecret<T> {
+    fn new(
+        client: crate::LazyClient<Client>,
+        arn: impl Into<String>,
+        version: Option<String>,
+        var: &'static str,
+        parse: Parser<T>,
+    ) -> Self {
+        Self { client, arn: arn.into(), version, var, parse, value: tokio::sync::OnceCell::new() }
     }
 
-    async fn read(&self) -> Result<Arc<SigningKey>, TokenError> {
-        let unavailable = |why: String| TokenError::KeyUnavailable(why);
+    async fn read(&self) -> Result<Arc<T>, TokenError> {
+        let unavailable = |why: String| TokenError::KeyUnavailable(format!("{}: {why}", self.var));
         let out = self
             .client
             .get()
@@ -80,28 +143,87 @@ impl SecretsManagerKey {
             .await
             .map_err(|e| unavailable(format!("GetSecretValue: {}", e.code().unwrap_or("no answer"))))?;
         let raw = out.secret_string().ok_or_else(|| unavailable("the secret holds no SecretString".into()))?;
-        // Errors name the variable, never the key.
-        let key = SigningKey::parse(self.alg, raw.trim())
-            .and_then(|k| k.listed_in(&self.public))
-            .map_err(|why| unavailable(format!("JWT_SIGNING_KEY_SECRET_ARN: {why}")))?;
-        tracing::info!(event = "signing_key_read", kid = key.kid().unwrap_or(""));
-        Ok(Arc::new(key))
+        let value = (self.parse)(raw.trim()).map_err(unavailable)?;
+        tracing::info!(event = "secret_read", var = self.var);
+        Ok(Arc::new(value))
+    }
+
+    /// The value, read on the first call.
+    pub async fn get(&self) -> Result<Arc<T>, TokenError> {
+        self.value.get_or_try_init(|| self.read()).await.cloned()
     }
 }
 
+/// Where one key comes from.
+#[derive(Debug)]
+pub enum Source<T> {
+    Inline(Arc<T>),
+    Managed(ManagedSecret<T>),
+}
+
+impl<T: Send + Sync> Source<T> {
+    pub async fn get(&self) -> Result<Arc<T>, TokenError> {
+        match self {
+            Self::Inline(v) => Ok(v.clone()),
+            Self::Managed(m) => m.get().await,
+        }
+    }
+}
+
+/// The deployment's keys.
+#[derive(Debug)]
+pub struct Keys {
+    pub signing: Source<SigningKey>,
+    pub code: Source<CodeKey>,
+}
+
 #[async_trait]
-impl SigningKeys for SecretsManagerKey {
+impl SecretKeys for Keys {
     async fn signing_key(&self, _purpose: KeyUse) -> Result<Arc<SigningKey>, TokenError> {
-        self.key.get_or_try_init(|| self.read()).await.cloned()
+        self.signing.get().await
+    }
+
+    async fn code_key(&self) -> Result<Arc<CodeKey>, TokenError> {
+        self.code.get().await
+    }
+}
+
+impl Keys {
+    /// The keys the settings name: given inline, or read from their secrets (each in its own
+    /// region) with clients that `client` builds, on first use.
+    pub fn from_settings(
+        settings: &crate::config::Settings,
+        sdk: &aws_config::SdkConfig,
+        client: fn(&aws_config::SdkConfig) -> Client,
+    ) -> Self {
+        use crate::config::{CodeKeySource, JwtKeySource};
+        let lazy = |arn: &str| crate::LazyClient::new(&sdk_for_secret(sdk, arn), client);
+        let signing = match &settings.jwt_key {
+            JwtKeySource::Inline(key) => Source::Inline(Arc::new(key.clone())),
+            JwtKeySource::SecretsManager { arn, version } => Source::Managed(ManagedSecret::signing_key(
+                lazy(arn),
+                arn.clone(),
+                version.clone(),
+                settings.jwt_algorithm,
+                settings.jwt_public_keys.clone(),
+            )),
+        };
+        let code = match &settings.code_key {
+            CodeKeySource::Inline(key) => Source::Inline(Arc::new(key.clone())),
+            CodeKeySource::SecretsManager { arn } => Source::Managed(ManagedSecret::code_key(lazy(arn), arn.clone())),
+        };
+        Self { signing, code }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn the_secret_is_read_in_its_own_region() {
         let sdk = aws_config::SdkConfig::builder().region(aws_config::Region::new("us-east-1")).build();
-        let region = |arn: &str| super::sdk_for_secret(&sdk, arn).region().map(|r| r.as_ref().to_owned());
+        let region = |arn: &str| sdk_for_secret(&sdk, arn).region().map(|r| r.as_ref().to_owned());
         assert_eq!(
             region("arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-AbCdEf").as_deref(),
             Some("eu-west-1")
@@ -109,6 +231,25 @@ mod tests {
         assert_eq!(
             region("arn:aws:secretsmanager:us-east-1:123456789012:secret:k-AbCdEf").as_deref(),
             Some("us-east-1")
+        );
+    }
+
+    #[test]
+    fn code_macs_depend_on_the_key_the_user_and_the_purpose() {
+        let key = CodeKey::parse(&"k".repeat(32)).unwrap();
+        let (ada, bob) = (UserId::generate(), UserId::generate());
+        let mac = key.mac(&ada, CodePurpose::Activation, "123456");
+        assert_eq!(mac.len(), 64);
+        assert_eq!(mac, key.mac(&ada, CodePurpose::Activation, "123456"));
+        assert_ne!(mac, key.mac(&ada, CodePurpose::Activation, "123457"));
+        assert_ne!(mac, key.mac(&bob, CodePurpose::Activation, "123456"));
+        assert_ne!(mac, key.mac(&ada, CodePurpose::PasswordReset, "123456"));
+        assert_ne!(mac, CodeKey::parse(&"j".repeat(32)).unwrap().mac(&ada, CodePurpose::Activation, "123456"));
+        assert_ne!(mac, crate::secrets::sha256_hex("123456"), "not a plain hash");
+        assert!(CodeKey::parse("short").is_err());
+        assert_ne!(
+            CodeKey::derived_from("a").mac(&ada, CodePurpose::Activation, "1"),
+            CodeKey::derived_from("b").mac(&ada, CodePurpose::Activation, "1")
         );
     }
 }

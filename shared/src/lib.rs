@@ -8,6 +8,8 @@ pub mod keys;
 pub mod mail;
 pub mod password;
 pub mod ports;
+#[cfg(feature = "test-support")]
+pub mod probes;
 pub mod secrets;
 pub mod services;
 pub mod store;
@@ -81,16 +83,8 @@ pub fn app_over_aws(settings: Settings, sdk: &aws_config::SdkConfig) -> Result<A
     let store = store::DynamoStore::lazy(dynamodb, settings.table_name.clone());
     let mailer = mail::SesMailer::lazy(LazyClient::new(sdk, aws_sdk_sesv2::Client::new), settings.email_from.clone())
         .with_configuration_set(settings.ses_configuration_set.clone());
-    let keys: std::sync::Arc<dyn ports::SigningKeys> = match &settings.jwt_key {
-        config::JwtKeySource::Inline(_) => settings.inline_key().ok_or("unreachable: inline key")?,
-        config::JwtKeySource::SecretsManager { arn, version } => std::sync::Arc::new(keys::SecretsManagerKey::new(
-            LazyClient::new(&keys::sdk_for_secret(sdk, arn), aws_sdk_secretsmanager::Client::new),
-            arn.clone(),
-            version.clone(),
-            settings.jwt_algorithm,
-            settings.jwt_public_keys.clone(),
-        )),
-    };
+    let keys: std::sync::Arc<dyn ports::SecretKeys> =
+        std::sync::Arc::new(keys::Keys::from_settings(&settings, sdk, aws_sdk_secretsmanager::Client::new));
     let (store, mailer, clock) =
         (std::sync::Arc::new(store), std::sync::Arc::new(mailer), std::sync::Arc::new(ports::SystemClock));
     App::with_keys(settings, store, mailer, clock, keys).map_err(|e| e.to_string())

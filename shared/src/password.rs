@@ -24,6 +24,10 @@ pub struct PasswordHasher {
     /// they cost exactly what a known account costs.
     dummy: String,
     memory: Arc<MemoryPool>,
+    /// Verifications made so far, known account or not (tests hold limits to it).
+    verifications: Arc<std::sync::atomic::AtomicU64>,
+    /// Hash on the calling task instead of a blocking thread (deterministic race tests).
+    inline: bool,
 }
 
 /// argon2id's working memory (`m` KiB: 19 MiB by default), kept from one hash to the next.
@@ -128,7 +132,21 @@ impl PasswordHasher {
             salt.as_str(),
             STANDARD_NO_PAD.encode([0xa5u8; 32])
         );
-        Ok(Self { params, dummy, memory: Arc::default() })
+        Ok(Self { params, dummy, memory: Arc::default(), verifications: Arc::default(), inline: false })
+    }
+
+    /// This hasher, hashing on the calling task: a seeded race test then decides every
+    /// interleaving itself, none is left to the blocking pool's threads.
+    #[cfg(feature = "test-support")]
+    pub fn inline(mut self) -> Self {
+        self.inline = true;
+        self
+    }
+
+    /// How many passwords this hasher (and its clones) verified so far, against real hashes or
+    /// the dummy one.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Hashes on a blocking thread; returns a PHC string.
@@ -136,6 +154,9 @@ impl PasswordHasher {
         let (params, memory) = (self.params.clone(), self.memory.clone());
         let secret = password.expose().to_owned();
         let salt = random_bytes::<16>().map_err(|e| HashError(e.to_string()))?;
+        if self.inline {
+            return memory.phc(&params, secret.as_bytes(), &salt);
+        }
         tokio::task::spawn_blocking(move || memory.phc(&params, secret.as_bytes(), &salt))
             .await
             .map_err(|e| HashError(e.to_string()))?
@@ -148,7 +169,12 @@ impl PasswordHasher {
         let phc = hash.unwrap_or(&self.dummy).to_owned();
         let secret = password.expose().to_owned();
         let memory = self.memory.clone();
-        let ok = tokio::task::spawn_blocking(move || memory.verify(secret.as_bytes(), &phc)).await.unwrap_or(false);
+        self.verifications.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let ok = if self.inline {
+            memory.verify(secret.as_bytes(), &phc)
+        } else {
+            tokio::task::spawn_blocking(move || memory.verify(secret.as_bytes(), &phc)).await.unwrap_or(false)
+        };
         known && ok
     }
 

@@ -55,29 +55,49 @@ pub struct StoreError(pub String);
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A one-time code as stored: only its SHA-256, never the code itself.
+/// A one-time code as stored: a keyed MAC of it, never the code itself (see
+/// `services::codes::mac`: the table alone reveals no live code).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CodeRecord {
     pub user_id: UserId,
     pub purpose: CodePurpose,
-    /// Hex SHA-256 of the code.
+    /// Hex MAC of the code.
     pub hash: String,
     pub expires_at: i64,
-    /// Wrong guesses so far; the code dies at [`MAX_CODE_ATTEMPTS`].
+    /// Guesses reserved so far (numeric codes only): a guess is judged only after it took one of
+    /// the [`MAX_CODE_ATTEMPTS`] (see [`CodeStore::reserve_guess`]).
     pub attempts: u32,
     /// What the code confirms, when that is not implied (the new address of an email change).
     pub data: Option<String>,
+    /// Used already; kept until it would have expired so that the spent code is recognised
+    /// (activation answers djoser's `stale_token` to it), never accepted again.
+    pub spent: bool,
 }
 
-/// Wrong guesses a one-time code survives.
+/// Guesses a numeric one-time code takes, right or wrong.
 pub const MAX_CODE_ATTEMPTS: u32 = 5;
 
 impl CodeRecord {
-    /// Whether this code accepts `hash` at `now`: right hash, unexpired, guesses left.
+    /// Whether this code accepts `hash` at `now`: right hash, unexpired, unspent, and no more
+    /// guesses reserved than it takes.
     pub fn usable(&self, hash: &str, now: i64) -> bool {
+        self.matches(hash) && self.expires_at > now && !self.spent && self.attempts <= MAX_CODE_ATTEMPTS
+    }
+
+    /// Whether `hash` is this code's (constant time): judging a presented code.
+    pub fn matches(&self, hash: &str) -> bool {
+        #[cfg(feature = "test-support")]
+        crate::probes::code_judged();
+        crate::secrets::constant_time_eq(self.hash.as_bytes(), hash.as_bytes())
+    }
+
+    /// [`CodeRecord::usable`] as the consuming write re-checks it, for a guess judged already
+    /// (a store's condition, not a judgement of its own).
+    pub fn still_usable(&self, hash: &str, now: i64) -> bool {
         crate::secrets::constant_time_eq(self.hash.as_bytes(), hash.as_bytes())
             && self.expires_at > now
-            && self.attempts < MAX_CODE_ATTEMPTS
+            && !self.spent
+            && self.attempts <= MAX_CODE_ATTEMPTS
     }
 }
 
@@ -182,25 +202,31 @@ pub trait UserStore: Send + Sync {
         now: i64,
     ) -> StoreResult<(Option<User>, Vec<CounterState>)>;
 
-    /// Consumes the activation code whose hash is given and activates the account, atomically:
-    /// the code is single-use under races and must be unexpired, the account must be inactive.
-    /// Clears `expires_at` from the user and its email claim.
+    /// Spends the activation code whose hash is given and activates the account, atomically: the
+    /// code is single-use under races and must be usable ([`CodeRecord::usable`]), the account
+    /// must be inactive. Clears `expires_at` from the user and its claims. The spent code is kept,
+    /// marked spent, until it would have expired.
     async fn activate(&self, id: &UserId, code_hash: &str, now: i64) -> Result<(), ActivateError>;
 
     /// Writes the mutable fields of `updated` (names, username, password hash, flags, groups,
     /// `tokens_valid_after`) if the stored version is still `current.version`; moves the username
     /// claim in the same transaction. Returns the new version. The email is changed only by
-    /// [`UserStore::change_email`].
+    /// [`UserStore::change_email`]. A security change ([`User::security_change`]: a new password,
+    /// a revocation, a deactivation) also deletes every outstanding code of the user, in the same
+    /// transaction: no link sent before it works after it.
     async fn update_user(&self, current: &User, updated: &User, now: i64) -> Result<u64, UpdateUserError>;
 
     /// Consumes the password-reset code whose hash is given and sets the new password hash and
-    /// `tokens_valid_after = now`, atomically. The account must be active.
-    async fn reset_password(&self, id: &UserId, code_hash: &str, new_hash: &str, now: i64)
+    /// `tokens_valid_after = now`, atomically, deleting every other outstanding code of the user.
+    /// The account must be active or never activated: a never-activated account is activated by
+    /// it (whoever controls the mailbox owns the address; what a stranger who registered it set
+    /// dies), a deactivated one is refused ([`ActivateError::NotActivatable`]).
+    async fn reset_password(&self, user: &User, code_hash: &str, new_hash: &str, now: i64)
         -> Result<(), ActivateError>;
 
     /// Moves `current` to `new_email` atomically: the old claim is released, the new one taken
     /// (an expired claim may be taken over), and, with `code_hash`, the email-change code is
-    /// consumed in the same transaction.
+    /// consumed in the same transaction; every other outstanding code of the user is deleted.
     async fn change_email(
         &self,
         current: &User,
@@ -231,11 +257,13 @@ pub trait CodeStore: Send + Sync {
     /// Stores (or replaces) the user's code for that purpose.
     async fn put_code(&self, code: &CodeRecord) -> StoreResult<()>;
 
-    /// The code record, unless absent or expired.
+    /// The code record (spent or not), unless absent or expired.
     async fn get_code(&self, user: &UserId, purpose: CodePurpose, now: i64) -> StoreResult<Option<CodeRecord>>;
 
-    /// Counts a wrong guess; the code is deleted at [`MAX_CODE_ATTEMPTS`].
-    async fn record_code_failure(&self, user: &UserId, purpose: CodePurpose) -> StoreResult<()>;
+    /// Takes one guess from the user's code for `purpose`, atomically: only an unexpired, unspent
+    /// code with fewer than [`MAX_CODE_ATTEMPTS`] guesses taken gives one. The code as it is after
+    /// that, or `None`: the guess must then be refused without being judged.
+    async fn reserve_guess(&self, user: &UserId, purpose: CodePurpose, now: i64) -> StoreResult<Option<CodeRecord>>;
 }
 
 /// Refresh-token sessions.
@@ -289,9 +317,34 @@ pub struct CounterState {
     pub last_at: i64,
 }
 
+/// One unit to take from a budget ([`Limiter::reserve`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    /// A counter that never outlives its window (its slot names the window), so that a counter
+    /// found is never a stale one.
+    pub counter: CounterKey,
+    /// The counter must be below this for the unit to be taken...
+    pub limit: u64,
+    /// ...or still exactly at this state (one more try once a lockout read at that state ended).
+    pub or_at: Option<CounterState>,
+    /// The counter lives until then.
+    pub expires_at: i64,
+}
+
 /// Atomic counters with TTL, for throttling, lockout and email cooldowns.
 #[async_trait]
 pub trait Limiter: Send + Sync {
+    /// Takes one unit from every reservation's counter (and stamps `last_at = now`), all or none.
+    /// `Ok(Err(i))` when reservation `i` had no room: nothing was taken. This is how a limit is
+    /// held under concurrency: the unit is taken before the costly or secret-revealing step it
+    /// guards, never counted after it.
+    async fn reserve(&self, reservations: &[Reservation], now: i64) -> StoreResult<Result<(), usize>>;
+
+    /// Gives one unit back to each of `refund` (a reservation that turned out not to count, such
+    /// as a successful login's) and forgets `forget` entirely, together. Counters already gone
+    /// are left alone.
+    async fn give_back(&self, refund: &[CounterKey], forget: &[CounterKey]) -> StoreResult<()>;
+
     /// Adds one (an atomic ADD) and returns the new state; the counter lives until `expires_at`.
     async fn hit(&self, counter: &CounterKey, expires_at: i64, now: i64) -> StoreResult<CounterState>;
 
@@ -329,14 +382,17 @@ pub enum KeyUse {
     Verify,
 }
 
-/// Where the JWT signing key comes from: the configuration itself (local stack, tests) or Secrets
-/// Manager, read on first use and kept for the life of the process.
+/// The deployment's secret keys: the JWT signing key and the code key (`keys::CodeKey`). Each
+/// comes from the configuration itself (local stack, tests) or from Secrets Manager, read on first
+/// use and kept for the life of the process.
 #[async_trait]
-pub trait SigningKeys: Send + Sync {
+pub trait SecretKeys: Send + Sync {
     async fn signing_key(
         &self,
         purpose: KeyUse,
     ) -> Result<std::sync::Arc<crate::tokens::SigningKey>, crate::tokens::TokenError>;
+
+    async fn code_key(&self) -> Result<std::sync::Arc<crate::keys::CodeKey>, crate::tokens::TokenError>;
 }
 
 /// The kinds of email Gatehouse sends.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::domain::User;
-use crate::ports::{KeyUse, SigningKeys};
+use crate::ports::{KeyUse, SecretKeys};
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_LEN: usize = 4096;
@@ -234,13 +234,13 @@ impl VerifyKey {
     }
 }
 
-/// Issues and verifies tokens. The private key is asked of a [`SigningKeys`] source only to sign
+/// Issues and verifies tokens. The private key is asked of a [`SecretKeys`] source only to sign
 /// (and, for HS256, whose secret is also the verification key, to verify): with EdDSA a function
 /// that only verifies never holds it.
 #[derive(Clone)]
 pub struct TokenService {
     alg: JwtAlgorithm,
-    keys: Arc<dyn SigningKeys>,
+    keys: Arc<dyn SecretKeys>,
     /// EdDSA: every key that verifies, by `kid` (empty for HS256).
     public: Vec<VerifyKey>,
     issuer: String,
@@ -257,7 +257,7 @@ impl std::fmt::Debug for TokenService {
 }
 
 impl TokenService {
-    pub fn new(settings: &crate::config::Settings, keys: Arc<dyn SigningKeys>) -> Self {
+    pub fn new(settings: &crate::config::Settings, keys: Arc<dyn SecretKeys>) -> Self {
         Self {
             alg: settings.jwt_algorithm,
             keys,
@@ -432,13 +432,17 @@ mod tests {
     }
 
     #[async_trait::async_trait]
-    impl SigningKeys for Counting {
+    impl SecretKeys for Counting {
         async fn signing_key(&self, purpose: KeyUse) -> Result<Arc<SigningKey>, TokenError> {
             self.asked.lock().unwrap().push(purpose);
             if self.fail.load(Ordering::SeqCst) > 0 {
                 return Err(TokenError::KeyUnavailable("GetSecretValue: ServiceUnavailable".into()));
             }
             Ok(self.key.clone())
+        }
+
+        async fn code_key(&self) -> Result<Arc<crate::keys::CodeKey>, TokenError> {
+            Err(TokenError::KeyUnavailable("tokens never ask for the code key".into()))
         }
     }
 

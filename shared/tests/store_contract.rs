@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use gatehouse_core::domain::{CodePurpose, Email, Group, User, UserId, Username};
 use gatehouse_core::ports::{
-    ActivateError, ChangeEmailError, CodeRecord, CounterKey, CounterState, CreateUserError, Rotation, Session, Store,
-    UpdateUserError,
+    ActivateError, ChangeEmailError, CodeRecord, CounterKey, CounterState, CreateUserError, Reservation, Rotation,
+    Session, Store, UpdateUserError, MAX_CODE_ATTEMPTS,
 };
 use gatehouse_core::secrets::sha256_hex;
 use gatehouse_core::store::{DynamoStore, MemoryStore};
@@ -97,6 +97,7 @@ fn code_for(user: &User, purpose: CodePurpose, secret: &str, expires_at: i64, da
         expires_at,
         attempts: 0,
         data: data.map(str::to_owned),
+        spent: false,
     }
 }
 
@@ -176,7 +177,11 @@ async fn activation_consumes_the_code_once(h: Harness) {
     assert!(stored.is_active);
     assert_eq!(stored.expires_at, None);
     assert_eq!(stored.version, 2);
-    assert_eq!(h.store.get_code(&u.id, CodePurpose::Activation, NOW).await.unwrap(), None);
+    // The spent code stays, marked, until it would have expired: recognised, never accepted.
+    let spent = h.store.get_code(&u.id, CodePurpose::Activation, NOW).await.unwrap().unwrap();
+    assert!(spent.spent && spent.matches(&sha256_hex("right")));
+    assert_eq!(h.store.get_code(&u.id, CodePurpose::Activation, NOW + 50).await.unwrap(), None);
+    assert_eq!(h.store.reserve_guess(&u.id, CodePurpose::Activation, NOW).await.unwrap(), None);
     // Neither the user nor its claims expire any more.
     let later = NOW + 10_000;
     assert_eq!(h.store.find_user_by_email(&u.email, later).await.unwrap().map(|x| x.id), Some(u.id.clone()));
@@ -309,17 +314,179 @@ async fn password_hash_replacement_is_conditional(h: Harness) {
     assert_eq!(h.store.get_user(&u.id, NOW).await.unwrap().unwrap().password_hash, "new");
 }
 
-async fn wrong_guesses_kill_a_code(h: Harness) {
+async fn guesses_are_reserved_up_to_the_cap(h: Harness) {
     let u = user("ada@example.com", None, Some(NOW + 100));
     h.store.create_user(&u, Some(&code(&u, "right", NOW + 50)), NOW).await.unwrap();
-    for _ in 0..4 {
-        h.store.record_code_failure(&u.id, CodePurpose::Activation).await.unwrap();
+    for taken in 1..=MAX_CODE_ATTEMPTS {
+        let r = h.store.reserve_guess(&u.id, CodePurpose::Activation, NOW).await.unwrap().expect("a guess left");
+        assert_eq!((r.attempts, r.hash.as_str()), (taken, sha256_hex("right").as_str()));
     }
-    assert_eq!(h.store.get_code(&u.id, CodePurpose::Activation, NOW).await.unwrap().unwrap().attempts, 4);
-    h.store.record_code_failure(&u.id, CodePurpose::Activation).await.unwrap();
-    assert!(matches!(h.store.activate(&u.id, &sha256_hex("right"), NOW).await, Err(ActivateError::InvalidCode)));
-    // A missing code is fine to count against.
-    h.store.record_code_failure(&u.id, CodePurpose::PasswordReset).await.unwrap();
+    assert_eq!(h.store.reserve_guess(&u.id, CodePurpose::Activation, NOW).await.unwrap(), None, "past the cap");
+    assert_eq!(
+        h.store.get_code(&u.id, CodePurpose::Activation, NOW).await.unwrap().unwrap().attempts,
+        MAX_CODE_ATTEMPTS
+    );
+    // The guess that took the last unit may still be the right one.
+    h.store.activate(&u.id, &sha256_hex("right"), NOW).await.unwrap();
+    // Missing, expired and spent codes give no guess.
+    assert_eq!(h.store.reserve_guess(&u.id, CodePurpose::PasswordReset, NOW).await.unwrap(), None);
+    assert_eq!(h.store.reserve_guess(&u.id, CodePurpose::Activation, NOW).await.unwrap(), None);
+    let g = user("grace@example.com", None, Some(NOW + 100));
+    h.store.create_user(&g, Some(&code(&g, "x", NOW + 50)), NOW).await.unwrap();
+    assert_eq!(h.store.reserve_guess(&g.id, CodePurpose::Activation, NOW + 50).await.unwrap(), None);
+}
+
+async fn parallel_guesses_get_exactly_the_cap(h: Harness) {
+    let u = user("ada@example.com", None, Some(NOW + 100));
+    h.store.create_user(&u, Some(&code(&u, "right", NOW + 50)), NOW).await.unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (store, id) = (h.store.clone(), u.id.clone());
+            tokio::spawn(async move { store.reserve_guess(&id, CodePurpose::Activation, NOW).await })
+        })
+        .collect();
+    let mut granted = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap().is_some() {
+            granted += 1;
+        }
+    }
+    assert_eq!(granted, MAX_CODE_ATTEMPTS);
+}
+
+async fn security_changes_kill_every_code(h: Harness) {
+    let u = user("ada@example.com", Some("ada"), None);
+    h.store.create_user(&u, None, NOW).await.unwrap();
+    let put_all = |u: &User| {
+        let (store, u) = (h.store.clone(), u.clone());
+        async move {
+            for p in CodePurpose::ALL {
+                store.put_code(&code_for(&u, p, p.as_str(), NOW + 500, Some("new@example.com"))).await.unwrap();
+            }
+        }
+    };
+    let codes_left = |u: &User| {
+        let (store, id) = (h.store.clone(), u.id.clone());
+        async move {
+            let mut n = 0;
+            for p in CodePurpose::ALL {
+                n += usize::from(store.get_code(&id, p, NOW).await.unwrap().is_some());
+            }
+            n
+        }
+    };
+    put_all(&u).await;
+    // A profile edit keeps them.
+    let mut renamed = u.clone();
+    renamed.first_name = "Ada".into();
+    renamed.version = h.store.update_user(&u, &renamed, NOW).await.unwrap();
+    assert_eq!(codes_left(&u).await, 3);
+    // A new password, a revocation, a deactivation: every code dies, in the same write.
+    let mut current = renamed;
+    for change in [
+        |x: &mut User| x.password_hash = "another".into(),
+        |x: &mut User| x.tokens_valid_after += 10,
+        |x: &mut User| x.is_active = false,
+    ] {
+        put_all(&u).await;
+        let mut next = current.clone();
+        change(&mut next);
+        next.version = h.store.update_user(&current, &next, NOW).await.unwrap();
+        assert_eq!(codes_left(&u).await, 0);
+        current = next;
+    }
+    // An email change takes every other code with it.
+    let g = user("grace@example.com", None, None);
+    h.store.create_user(&g, None, NOW).await.unwrap();
+    put_all(&g).await;
+    let new = Email::parse("new@example.com").unwrap();
+    h.store.change_email(&g, &new, Some(&sha256_hex("email_change")), NOW).await.unwrap();
+    assert_eq!(codes_left(&g).await, 0);
+}
+
+async fn a_reset_activates_a_never_activated_account_but_not_a_deactivated_one(h: Harness) {
+    let squatted = user("owner@example.com", Some("owner"), Some(NOW + 100));
+    h.store.create_user(&squatted, Some(&code(&squatted, "stranger's", NOW + 50)), NOW).await.unwrap();
+    h.store.put_code(&code_for(&squatted, CodePurpose::PasswordReset, "owner's", NOW + 50, None)).await.unwrap();
+    h.store.reset_password(&squatted, &sha256_hex("owner's"), "owner-hash", NOW + 1).await.unwrap();
+    let stored = h.store.get_user(&squatted.id, NOW + 1_000).await.unwrap().expect("no longer expires");
+    assert!(stored.is_active && stored.expires_at.is_none());
+    assert_eq!(stored.password_hash, "owner-hash");
+    assert_eq!(
+        h.store.get_code(&squatted.id, CodePurpose::Activation, NOW).await.unwrap(),
+        None,
+        "stranger's link dead"
+    );
+    let later = NOW + 1_000;
+    assert_eq!(
+        h.store.find_user_by_email(&squatted.email, later).await.unwrap().map(|x| x.id),
+        Some(squatted.id.clone())
+    );
+    let rival = user("rival@example.com", Some("OWNER"), None);
+    assert!(matches!(h.store.create_user(&rival, None, later).await, Err(CreateUserError::UsernameTaken)));
+
+    let mut disabled = user("gone@example.com", None, None);
+    h.store.create_user(&disabled, None, NOW).await.unwrap();
+    let mut off = disabled.clone();
+    off.is_active = false;
+    disabled.version = h.store.update_user(&disabled, &off, NOW).await.unwrap();
+    h.store.put_code(&code_for(&disabled, CodePurpose::PasswordReset, "r", NOW + 50, None)).await.unwrap();
+    assert!(matches!(
+        h.store.reset_password(&disabled, &sha256_hex("r"), "h", NOW).await,
+        Err(ActivateError::NotActivatable)
+    ));
+}
+
+fn budget(key: &str, limit: u64) -> Reservation {
+    Reservation {
+        counter: CounterKey { scope: "test", key: key.into(), slot: NOW.to_string() },
+        limit,
+        or_at: None,
+        expires_at: NOW + 3600,
+    }
+}
+
+async fn reservations_hold_limits_all_or_none(h: Harness) {
+    let (a, b) = (budget("a", 2), budget("b", 1));
+    assert_eq!(h.store.reserve(&[a.clone(), b.clone()], NOW).await.unwrap(), Ok(()));
+    // b is full: nothing is taken from a either.
+    assert_eq!(h.store.reserve(&[a.clone(), b.clone()], NOW + 1).await.unwrap(), Err(1));
+    let state = |c: &Reservation| {
+        let (store, c) = (h.store.clone(), c.counter.clone());
+        async move { store.read(&[c], NOW + 2).await.unwrap()[0] }
+    };
+    assert_eq!(state(&a).await, CounterState { count: 1, last_at: NOW });
+    assert_eq!(h.store.reserve(std::slice::from_ref(&a), NOW + 2).await.unwrap(), Ok(()));
+    assert_eq!(h.store.reserve(std::slice::from_ref(&a), NOW + 3).await.unwrap(), Err(0));
+    // Past the limit, one more only while the counter is still at the state read.
+    let at = state(&a).await;
+    let again = Reservation { or_at: Some(at), ..a.clone() };
+    assert_eq!(h.store.reserve(std::slice::from_ref(&again), NOW + 4).await.unwrap(), Ok(()));
+    assert_eq!(h.store.reserve(std::slice::from_ref(&again), NOW + 5).await.unwrap(), Err(0), "state moved");
+    // Refunds and forgetting.
+    h.store.give_back(std::slice::from_ref(&a.counter), std::slice::from_ref(&b.counter)).await.unwrap();
+    assert_eq!(state(&a).await.count, 2);
+    assert_eq!(state(&b).await, CounterState::default());
+    h.store.give_back(std::slice::from_ref(&budget("never", 1).counter), &[]).await.unwrap();
+    assert_eq!(state(&budget("never", 1)).await, CounterState::default(), "no counter made by a refund");
+}
+
+async fn parallel_reservations_never_pass_the_limit(h: Harness) {
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = h.store.clone();
+            let res = vec![budget("shared", 5), budget(&format!("own{i}"), 100)];
+            tokio::spawn(async move { store.reserve(&res, NOW).await })
+        })
+        .collect();
+    let mut granted = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap().is_ok() {
+            granted += 1;
+        }
+    }
+    assert_eq!(granted, 5);
+    assert_eq!(h.store.read(&[budget("shared", 5).counter], NOW).await.unwrap()[0].count, 5);
 }
 
 async fn codes_are_purpose_bound(h: Harness) {
@@ -334,12 +501,12 @@ async fn codes_are_purpose_bound(h: Harness) {
         h.store.activate(&inactive.id, &sha256_hex("reset2"), NOW).await,
         Err(ActivateError::InvalidCode)
     ));
-    assert!(h.store.reset_password(&u.id, &sha256_hex("act"), "h", NOW).await.is_err());
-    h.store.reset_password(&u.id, &sha256_hex("reset"), "new-hash", NOW + 1).await.unwrap();
+    assert!(h.store.reset_password(&u, &sha256_hex("act"), "h", NOW).await.is_err());
+    h.store.reset_password(&u, &sha256_hex("reset"), "new-hash", NOW + 1).await.unwrap();
     let stored = h.store.get_user(&u.id, NOW).await.unwrap().unwrap();
     assert_eq!((stored.password_hash.as_str(), stored.tokens_valid_after, stored.version), ("new-hash", NOW + 1, 2));
     assert!(matches!(
-        h.store.reset_password(&u.id, &sha256_hex("reset"), "again", NOW).await,
+        h.store.reset_password(&u, &sha256_hex("reset"), "again", NOW).await,
         Err(ActivateError::InvalidCode)
     ));
 }
@@ -350,10 +517,10 @@ async fn concurrent_resets_succeed_once(h: Harness) {
     h.store.put_code(&code_for(&u, CodePurpose::PasswordReset, "reset", NOW + 50, None)).await.unwrap();
     let mut tasks = Vec::new();
     for i in 0..10 {
-        let (store, id) = (h.store.clone(), u.id.clone());
-        tasks.push(tokio::spawn(async move {
-            store.reset_password(&id, &sha256_hex("reset"), &format!("h{i}"), NOW).await
-        }));
+        let (store, u) = (h.store.clone(), u.clone());
+        tasks.push(tokio::spawn(
+            async move { store.reset_password(&u, &sha256_hex("reset"), &format!("h{i}"), NOW).await },
+        ));
     }
     let mut wins = 0;
     for t in tasks {
@@ -791,7 +958,12 @@ contract!(
     concurrent_rotations_of_one_token_fork_nothing,
     profile_updates_are_optimistic,
     password_hash_replacement_is_conditional,
-    wrong_guesses_kill_a_code,
+    guesses_are_reserved_up_to_the_cap,
+    parallel_guesses_get_exactly_the_cap,
+    security_changes_kill_every_code,
+    a_reset_activates_a_never_activated_account_but_not_a_deactivated_one,
+    reservations_hold_limits_all_or_none,
+    parallel_reservations_never_pass_the_limit,
     codes_are_purpose_bound,
     concurrent_resets_succeed_once,
     email_changes_swap_claims_atomically,

@@ -292,6 +292,10 @@ class Resolver:
             return name
         if kind == "AWS::ApiGatewayV2::Api":
             return self._suffix(logical_id, 10).lower()
+        if kind == "AWS::SecretsManager::Secret":  # Ref gives the ARN
+            p = self.params
+            return (f"arn:{p['AWS::Partition']}:secretsmanager:{p['AWS::Region']}:{p['AWS::AccountId']}:secret:"
+                    f"{p['AWS::StackName']}-{logical_id}-{self._suffix(logical_id, 6)}")
         if kind == "AWS::ApiGatewayV2::Stage":
             return "$default"
         name = f"{self.params['AWS::StackName']}-{logical_id}-{self._suffix(logical_id)}"

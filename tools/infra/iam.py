@@ -89,6 +89,10 @@ def statements(binary, log_group, uses, aws):
     if email:
         out += "              - Sid: Email\n                Effect: Allow\n                Action:\n" + _actions(email)
         out += EMAIL_RESOURCES
+    code_secret = {a for a, k in hs256 if k == "code-secret"}
+    if code_secret:
+        out += "              - Sid: CodeKey\n                Effect: Allow\n                Action:\n" + _actions(code_secret)
+        out += "                Resource: !Ref CodeKeySecret\n"
     secret_always = {a for a, k in eddsa if k == "secret"}
     secret_hs256 = {a for a, k in hs256 if k == "secret"}
     if secret_always:

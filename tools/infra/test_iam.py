@@ -49,6 +49,7 @@ def kinds(values, resolver, log_group_arn):
     out = {
         table: "table",
         values["JwtSigningKeySecretArn"]: "secret",
+        resolver.ref("CodeKeySecret"): "code-secret",
         f"{ses}:identity/{values['EmailFrom']}": "ses-identity",
         f"{ses}:identity/{values['EmailFrom'].split('@', 1)[1]}": "ses-identity",
         log_group_arn: "log-group",

@@ -278,8 +278,13 @@ class Stack:
         refused = [p for p in cfn.parameter_problems(transformed, self.params)
                    if re.split(r"[=:]", p, maxsplit=1)[0] in {**self.overrides, **named}]
         assert not refused, refused
-        self.resolver = cfn.Resolver(transformed, self.params, {"Table": self.table})
-        self.resolved = cfn.resolve(transformed, self.params, {"Table": self.table})
+        # The code-key secret the stack generates (CodeKeySecret), made here as CloudFormation would.
+        generate = transformed["Resources"]["CodeKeySecret"]["Properties"]["GenerateSecretString"]
+        code_key = secrets.token_hex(int(generate["PasswordLength"]))[: int(generate["PasswordLength"])]
+        self.code_key_arn = sm.create_secret(Name=f"gatehouse/rehearsal/{self.table}/code-key", SecretString=code_key)["ARN"]
+        physical = {"Table": self.table, "CodeKeySecret": self.code_key_arn}
+        self.resolver = cfn.Resolver(transformed, self.params, physical)
+        self.resolved = cfn.resolve(transformed, self.params, physical)
 
         table = self.resolved["Resources"]["Table"]["Properties"]
         ddb = aws("dynamodb", self.moto_url)

@@ -328,7 +328,7 @@ def test_iam_statements_are_scoped(deployed, transformed):
         for i in res["Table"]["Properties"].get(key, [])
     ]
     ses = f"arn:aws:ses:{values['AWS::Region']}:{values['AWS::AccountId']}"
-    shared = {table_arn, *(f"{table_arn}/index/{i}" for i in indexes), values["JwtSigningKeySecretArn"]}
+    shared = {table_arn, *(f"{table_arn}/index/{i}" for i in indexes), values["JwtSigningKeySecretArn"], resolver.ref("CodeKeySecret")}
     shared |= {f"{ses}:identity/{values['EmailFrom']}", f"{ses}:identity/{values['EmailFrom'].split('@', 1)[1]}"}
     if values.get("SesConfigurationSet"):
         shared.add(f"{ses}:configuration-set/{values['SesConfigurationSet']}")
@@ -369,7 +369,7 @@ def test_iam_statements_are_scoped(deployed, transformed):
                         problems.append(f"{where}: Action {action}")
                 for arn in as_list(s.get("Resource", [])):
                     if arn not in allowed:
-                        problems.append(f"{where}: Resource {arn} is none of the table, its indexes, its own log group, the SES identities/configuration set, the signing-key secret")
+                        problems.append(f"{where}: Resource {arn} is none of the table, its indexes, its own log group, the SES identities/configuration set, the signing-key or code-key secret")
     assert not problems, f"{name}:\n" + "\n".join(problems)
 
 

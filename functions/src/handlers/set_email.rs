@@ -10,6 +10,6 @@ super::entry_point!();
 
 async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
     let caller = auth::authenticate(app, http::bearer(req)?).await?;
-    email_change::set_email(app, &caller, &http::form(req)?).await?;
+    email_change::set_email(app, &caller, &http::client_info(req), &http::form(req)?).await?;
     Ok(http::no_content())
 }

@@ -9,6 +9,6 @@ use crate::http::{self, Reject};
 super::entry_point!();
 
 async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
-    email_change::set_email_confirm(app, &http::form(req)?).await?;
+    email_change::set_email_confirm(app, &http::form(req)?, &http::client_info(req)).await?;
     Ok(http::no_content())
 }

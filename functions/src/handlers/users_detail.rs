@@ -22,7 +22,7 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
     match *req.method() {
         Method::GET => Ok(http::json(StatusCode::OK, &http::user_body(&users::target(app, &caller, &id).await?))),
         Method::DELETE => {
-            users::delete(app, &caller, &id, &http::form(req)?).await?;
+            users::delete(app, &caller, &http::client_info(req), &id, &http::form(req)?).await?;
             Ok(http::no_content())
         }
         _ => {

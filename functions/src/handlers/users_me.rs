@@ -20,11 +20,12 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
     match method {
         Method::GET => Ok(http::json(StatusCode::OK, &http::user_body(&caller.user))),
         Method::DELETE => {
-            users::delete(app, &caller, caller.user.id.as_str(), &http::form(req)?).await?;
+            users::delete_me(app, &caller, &http::client_info(req), &http::form(req)?).await?;
             Ok(http::no_content())
         }
         _ => {
-            let user = me::update(app, &caller.user, &http::form(req)?, false).await?;
+            // Owner rights whoever calls: is_active, is_staff and groups are read-only here.
+            let user = me::update(app, &caller.user, &http::form(req)?, me::Editor::Owner).await?;
             Ok(http::json(StatusCode::OK, &http::user_body(&user)))
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use gatehouse_core::iam;
 use gatehouse_core::mail::CaptureMailer;
-use gatehouse_core::ports::{Clock, FixedClock, Mailer, SigningKeys, Store};
+use gatehouse_core::ports::{Clock, FixedClock, Mailer, SecretKeys, Store};
 use gatehouse_core::store::{DynamoStore, FaultyStore, MemoryStore};
 use gatehouse_core::{App, Settings};
 use gatehouse_functions::routes;
@@ -66,7 +66,7 @@ pub fn instrumented_app(
     store: Arc<dyn Store>,
     mailer: Arc<dyn Mailer>,
     clock: Arc<dyn Clock>,
-    keys: Option<Arc<dyn SigningKeys>>,
+    keys: Option<Arc<dyn SecretKeys>>,
 ) -> App {
     let keys = keys.or_else(|| settings.inline_key()).expect("a signing key");
     let (store, _) = FaultyStore::new(store);
@@ -129,13 +129,21 @@ pub fn reply(resp: Response<Body>) -> Reply {
     Reply { status, body, headers }
 }
 
+/// The source IP of test requests unless a test names another.
+pub const IP: &str = "203.0.113.7";
+
 pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: Body) -> Request {
+    request_from(IP, method, path, headers, body)
+}
+
+/// A request from the source IP `ip`, as API Gateway reports it.
+pub fn request_from(ip: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Body) -> Request {
     let mut b = lambda_http::http::Request::builder().method(method).uri(path);
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
     let mut ctx = lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext::default();
-    ctx.http.source_ip = Some("203.0.113.7".into());
+    ctx.http.source_ip = Some(ip.to_owned());
     b.body(body).unwrap().with_request_context(RequestContext::ApiGatewayV2(ctx))
 }
 
@@ -157,6 +165,12 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {
         self.call("POST", path, Some(body), None).await
+    }
+
+    /// A JSON POST from the source IP `ip`.
+    pub async fn post_from(&self, ip: &str, path: &str, body: Value) -> Reply {
+        let req = request_from(ip, "POST", path, &[("content-type", "application/json")], Body::Text(body.to_string()));
+        reply(dispatch(&self.app, req).await)
     }
 
     /// Registers `email` and returns the (uid, token) of its activation link.

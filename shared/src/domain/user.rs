@@ -1,5 +1,7 @@
 use std::fmt;
 
+use unicode_normalization::UnicodeNormalization;
+
 use super::Email;
 
 /// A user id: a UUIDv7 in its canonical hyphenated form.
@@ -41,30 +43,35 @@ impl fmt::Debug for UserId {
     }
 }
 
-/// A username as Django validates it: letters, digits and `@.+-_`, at most 150 characters.
+/// A username as Django validates it: letters, digits and `@.+-_`, at most 150 characters, in
+/// Unicode NFKC (Django's `AbstractBaseUser.normalize_username`), so a full-width or otherwise
+/// compatibility-equivalent spelling ("ａｄａ", "ﬁ") is the same username as its plain form.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Username(String);
 
 impl Username {
+    /// Normalises `raw` to NFKC, then validates the normalised form (which is what is stored).
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        if raw.chars().count() > 150 {
+        let name: String = raw.nfkc().collect();
+        if name.chars().count() > 150 {
             return Err("Ensure this field has no more than 150 characters.");
         }
-        if raw.is_empty() || !raw.chars().all(|c| c.is_alphanumeric() || "@.+-_".contains(c)) {
+        if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || "@.+-_".contains(c)) {
             return Err(
                 "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.",
             );
         }
-        Ok(Self(raw.to_owned()))
+        Ok(Self(name))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// Case-folded key for the uniqueness claim.
+    /// Case-folded key for the uniqueness claim: the lower-cased NFKC form, normalised again
+    /// (lower-casing may leave a string that is not in NFKC).
     pub fn key(&self) -> String {
-        self.0.to_lowercase()
+        self.0.to_lowercase().nfkc().collect()
     }
 }
 
@@ -106,6 +113,9 @@ pub enum CodePurpose {
 }
 
 impl CodePurpose {
+    /// Every purpose.
+    pub const ALL: [CodePurpose; 3] = [CodePurpose::Activation, CodePurpose::PasswordReset, CodePurpose::EmailChange];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Activation => "activation",
@@ -145,6 +155,20 @@ impl User {
     pub fn is_expired(&self, now: i64) -> bool {
         self.expires_at.is_some_and(|t| t <= now)
     }
+
+    /// Whether going from `self` to `updated` is a security event after which no code sent
+    /// before may work: a new password, tokens revoked (`tokens_valid_after` moved), or the
+    /// account deactivated.
+    pub fn security_change(&self, updated: &User) -> bool {
+        self.password_hash != updated.password_hash
+            || self.tokens_valid_after != updated.tokens_valid_after
+            || (self.is_active && !updated.is_active)
+    }
+
+    /// Staff or superuser: may use the admin routes, and only a superuser may change the account.
+    pub fn is_privileged(&self) -> bool {
+        self.is_staff || self.is_superuser
+    }
 }
 
 #[cfg(test)]
@@ -168,6 +192,30 @@ mod tests {
         assert!(Username::parse("").is_err());
         assert!(Username::parse(&"a".repeat(151)).is_err());
         assert_eq!(Username::parse("Ada").unwrap().key(), "ada");
+    }
+
+    #[test]
+    fn usernames_are_nfkc_normalised_before_validation_and_keying() {
+        // Full-width letters are the plain ones: same stored form, same claim key.
+        let wide = Username::parse("\u{FF41}\u{FF44}\u{FF41}").unwrap();
+        assert_eq!(wide.as_str(), "ada");
+        assert_eq!(wide.key(), Username::parse("ada").unwrap().key());
+        assert_eq!(Username::parse("\u{FF21}\u{FF44}\u{FF41}").unwrap().key(), "ada");
+        // Ligatures, superscripts and decomposed accents take their NFKC form.
+        assert_eq!(Username::parse("\u{FB01}x").unwrap().as_str(), "fix");
+        assert_eq!(Username::parse("x\u{00B2}").unwrap().as_str(), "x2");
+        assert_eq!(Username::parse("Zoe\u{0308}").unwrap().as_str(), "Zo\u{00EB}");
+        assert_eq!(Username::parse("Zoe\u{0308}").unwrap().key(), Username::parse("zo\u{00EB}").unwrap().key());
+        // Full-width punctuation becomes the allowed ASCII one; a full-width space is still a space.
+        assert_eq!(Username::parse("ada\u{FF20}x\u{FF0E}y").unwrap().as_str(), "ada@x.y");
+        assert!(Username::parse("ada\u{3000}x").is_err());
+        // Validation is of the normalised form: the length counts what is stored.
+        assert!(Username::parse(&"\u{FF41}".repeat(150)).is_ok());
+        assert!(Username::parse(&"\u{337F}".repeat(37)).is_ok(), "U+337F is 4 letters in NFKC: 148");
+        assert!(Username::parse(&"\u{337F}".repeat(38)).is_err(), "152 once normalised");
+        // Normalising is idempotent: a stored username parses to itself.
+        let stored = Username::parse("\u{FB01}\u{FF21}\u{00B2}").unwrap();
+        assert_eq!(Username::parse(stored.as_str()).unwrap(), stored);
     }
 
     #[test]

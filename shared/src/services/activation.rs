@@ -3,31 +3,42 @@
 use crate::domain::CodePurpose;
 use crate::mail::{self, Extras};
 use crate::ports::{ActivateError, EmailKind};
-use crate::secrets::sha256_hex;
 
-use super::codes::{self, claimant, wrong_guess};
+use super::codes::{self, claimant};
 use super::{deliver, login, throttle, App, ClientInfo, FieldErrors, Form, ServiceError, TokenPair};
 
 pub use super::codes::{INVALID_TOKEN, INVALID_UID};
 
 pub const STALE: ServiceError = ServiceError::Forbidden { code: "stale_token", detail: "Stale token for given user." };
 
-/// Activates the account named by `{uid, token}` (or `{email, code}`). Single use, even under
-/// races. With `LOGIN_AFTER_ACTIVATION`, returns a token pair for a new session.
+/// Activates the account named by `{uid, token}` (or, with numeric codes, `{email, code}`). The
+/// code is judged before the account's state is looked at: a wrong code gets the same answer
+/// whatever the account's state or existence, and only the right code, already spent, on an
+/// active account gets djoser's 403 `stale_token`. Single use, even under races. With
+/// `LOGIN_AFTER_ACTIVATION`, returns a token pair for a new session.
 pub async fn activate(app: &App, form: &Form, client: &ClientInfo) -> Result<Option<TokenPair>, ServiceError> {
+    throttle::spend_ip(app, "confirm", app.settings.rate_confirm_ip, client.ip.as_deref()).await?;
     let mut errors = FieldErrors::default();
     let found = claimant(app, form, &mut errors).await?;
     errors.finish()?;
-    let Some((user, code, via)) = found else {
+    let Some(claim) = found else {
         return Err(ServiceError::Internal("validated fields missing".into()));
     };
-    if user.is_active {
-        return Err(STALE);
+    if claim.user.is_active {
+        return if codes::is_spent_activation(app, &claim).await? { Err(STALE) } else { Err(claim.via.invalid()) };
     }
+    let mac = codes::judge(app, &claim, CodePurpose::Activation).await?;
     let now = app.now();
-    match app.store.activate(&user.id, &sha256_hex(&code), now).await {
+    let user = claim.user;
+    match app.store.activate(&user.id, &mac, now).await {
         Ok(()) => {}
-        Err(ActivateError::InvalidCode) => return Err(wrong_guess(app, &user.id, CodePurpose::Activation, via).await),
+        Err(ActivateError::InvalidCode) => {
+            // Spent meanwhile by a concurrent confirmation with the same code.
+            return match app.store.get_user(&user.id, now).await? {
+                Some(u) if u.is_active => Err(STALE),
+                _ => Err(claim.via.invalid()),
+            };
+        }
         Err(ActivateError::NotActivatable) => {
             // Lost a race to another activation, or the account expired meanwhile.
             return match app.store.get_user(&user.id, now).await? {
@@ -50,10 +61,20 @@ pub async fn activate(app: &App, form: &Form, client: &ClientInfo) -> Result<Opt
     login::open_session(app, &active, client, now).await.map(Some)
 }
 
-/// Sends a fresh activation code to an inactive account; answers the same for every address,
-/// whatever happens once the account is found. The new code replaces the previous one. A code that
-/// could not be stored or sent does not spend the email cooldown: the caller may retry at once.
+/// Sends a fresh activation code to an inactive account; answers the same for every address, and
+/// no sooner than `TIMING_FLOOR`, whatever happens once the account is found. The new code
+/// replaces the previous one. A code that could not be stored or sent does not spend the email
+/// cooldown: the caller may retry at once.
 pub async fn resend(app: &App, form: &Form, client: &ClientInfo) -> Result<(), ServiceError> {
+    let started = std::time::Instant::now();
+    let outcome = resend_now(app, form, client).await;
+    if let Some(rest) = app.settings.timing_floor.checked_sub(started.elapsed()) {
+        tokio::time::sleep(rest).await;
+    }
+    outcome
+}
+
+async fn resend_now(app: &App, form: &Form, client: &ClientInfo) -> Result<(), ServiceError> {
     throttle::spend_ip(app, "resend", app.settings.rate_resend_ip, client.ip.as_deref()).await?;
     let email = form.email("email")?;
     let s = &app.settings;

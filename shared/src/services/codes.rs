@@ -4,8 +4,8 @@
 use crate::config::CodeFormat;
 use crate::domain::{CodePurpose, Email, User, UserId};
 use crate::mail::{self, Extras};
-use crate::ports::{CodeRecord, EmailKind};
-use crate::secrets::{decode_uid, encode_uid, random_bytes, random_token, sha256_hex};
+use crate::ports::{CodeRecord, EmailKind, Reservation};
+use crate::secrets::{decode_uid, encode_uid, random_bytes, random_token};
 
 use super::{App, FieldErrors, Form, ServiceError};
 
@@ -30,16 +30,21 @@ pub fn fresh(format: CodeFormat) -> Result<String, ServiceError> {
     }
 }
 
+/// The MAC `code` is stored as (see [`crate::keys::CodeKey`]).
+pub async fn mac(app: &App, user: &UserId, purpose: CodePurpose, code: &str) -> Result<String, ServiceError> {
+    Ok(app.keys.code_key().await?.mac(user, purpose, code))
+}
+
 /// A new code for `user` and `purpose`, stored (replacing any earlier one) and returned in clear
 /// for the email.
 pub async fn issue(app: &App, user: &User, purpose: CodePurpose, data: Option<String>) -> Result<String, ServiceError> {
-    let (code, record) = record(app, &user.id, purpose, data)?;
+    let (code, record) = record(app, &user.id, purpose, data).await?;
     app.store.put_code(&record).await?;
     Ok(code)
 }
 
 /// A new code and its record, not yet stored (registration writes it in its own transaction).
-pub fn record(
+pub async fn record(
     app: &App,
     user: &UserId,
     purpose: CodePurpose,
@@ -55,10 +60,11 @@ pub fn record(
     let record = CodeRecord {
         user_id: user.clone(),
         purpose,
-        hash: sha256_hex(&code),
+        hash: mac(app, user, purpose, &code).await?,
         expires_at: app.now() + lifetime.as_secs() as i64,
         attempts: 0,
         data,
+        spent: false,
     };
     Ok((code, record))
 }
@@ -76,12 +82,12 @@ pub fn email(app: &App, kind: EmailKind, user: &User, url_pattern: &str, code: &
 pub enum Via {
     /// `{uid, token}`
     Link,
-    /// `{email, code}`
+    /// `{email, code}` (numeric codes only)
     Typed,
 }
 
 impl Via {
-    /// The 400 for a wrong, expired or spent code.
+    /// The 400 for a wrong, expired, spent or unjudged code: one answer for all of them.
     pub fn invalid(self) -> ServiceError {
         match self {
             Via::Link => FieldErrors::single("token", INVALID_TOKEN),
@@ -90,15 +96,21 @@ impl Via {
     }
 }
 
-/// Whom a confirmation is for, and the code they presented. `{uid, token}` errors name `uid`
-/// or `token`, as djoser's do; `{email, code}` errors never tell whether the address exists.
-pub async fn claimant(
-    app: &App,
-    form: &Form,
-    errors: &mut FieldErrors,
-) -> Result<Option<(User, String, Via)>, ServiceError> {
+/// A confirmation: whom it is for and the code presented.
+pub struct Claim {
+    pub user: User,
+    pub code: String,
+    pub via: Via,
+}
+
+/// Whom a confirmation is for. `{uid, token}` errors name `uid` or `token`, as djoser's do;
+/// `{email, code}` (accepted only with `CODE_FORMAT=numeric`: a 256-bit link token is never typed)
+/// answers an unknown address exactly as a wrong code. Missing fields are recorded in `errors`
+/// (`Ok(None)`), and so may be reported with the caller's other field errors.
+pub async fn claimant(app: &App, form: &Form, errors: &mut FieldErrors) -> Result<Option<Claim>, ServiceError> {
     let now = app.now();
-    if !form.contains("uid") && form.contains("email") {
+    let typed = app.settings.code_format == CodeFormat::Numeric && !form.contains("uid") && form.contains("email");
+    if typed {
         let email = form.required("email", errors);
         let code = form.required("code", errors);
         let (Some(email), Some(code)) = (email, code) else {
@@ -112,7 +124,7 @@ pub async fn claimant(
             Err(_) => None,
         };
         return match user {
-            Some(u) if code.len() <= MAX_TOKEN_LEN => Ok(Some((u, code, Via::Typed))),
+            Some(user) if code.len() <= MAX_TOKEN_LEN => Ok(Some(Claim { user, code, via: Via::Typed })),
             _ => Err(Via::Typed.invalid()),
         };
     }
@@ -133,14 +145,55 @@ pub async fn claimant(
     if token.len() > MAX_TOKEN_LEN {
         return Err(Via::Link.invalid());
     }
-    Ok(Some((user, token, Via::Link)))
+    Ok(Some(Claim { user, code: token, via: Via::Link }))
 }
 
-/// Counts a wrong guess against the user's code (it dies after five) and answers the 400.
-pub async fn wrong_guess(app: &App, user: &UserId, purpose: CodePurpose, via: Via) -> ServiceError {
-    if let Err(e) = app.store.record_code_failure(user, purpose).await {
-        return e.into();
+/// Takes one guess from the account's budget of guesses at its `purpose` codes (per window,
+/// whatever the code: asking for a new code does not reset it). False when it is spent.
+async fn take_budget(app: &App, user: &UserId, purpose: CodePurpose) -> Result<bool, ServiceError> {
+    let Some(rate) = app.settings.code_guess_budget else { return Ok(true) };
+    let now = app.now();
+    let (counter, end) = super::throttle::ip_window("code_guess", &format!("{user}:{}", purpose.as_str()), rate, now);
+    let reservation = Reservation { counter, limit: rate.limit, or_at: None, expires_at: end };
+    Ok(app.store.reserve(&[reservation], now).await?.is_ok())
+}
+
+/// Judges a presented code for `purpose`, without spending it: its MAC when it is right. Numeric
+/// codes are reserved first: the guess takes one unit of the account's guess budget and one of
+/// the code's own [`crate::ports::MAX_CODE_ATTEMPTS`] guesses, atomically, and is judged only if it
+/// got both; every guess beyond them is refused unseen, and a guess is never judged without being
+/// counted. A store failure on the way is a 503 (fail closed). Link codes (256 bits) are judged
+/// at once, never counted, never burned: nobody can spend someone else's link by guessing.
+pub async fn judge(app: &App, claim: &Claim, purpose: CodePurpose) -> Result<String, ServiceError> {
+    let (user, now) = (&claim.user.id, app.now());
+    let mac = mac(app, user, purpose, &claim.code).await?;
+    let record = match app.settings.code_format {
+        CodeFormat::Numeric => {
+            if !take_budget(app, user, purpose).await? {
+                tracing::info!(event = "code", outcome = "budget_spent", purpose = purpose.as_str(), user_id = %user);
+                return Err(claim.via.invalid());
+            }
+            app.store.reserve_guess(user, purpose, now).await?
+        }
+        CodeFormat::Link => app.store.get_code(user, purpose, now).await?,
+    };
+    match record {
+        Some(r) if r.usable(&mac, now) => Ok(mac),
+        _ => {
+            tracing::info!(event = "code", outcome = "invalid", purpose = purpose.as_str(), user_id = %user);
+            Err(claim.via.invalid())
+        }
     }
-    tracing::info!(event = "code", outcome = "invalid", purpose = purpose.as_str(), user_id = %user);
-    via.invalid()
+}
+
+/// Whether the presented code is the account's activation code, already spent (djoser's
+/// `stale_token`). A numeric guess takes a unit of the account's guess budget first.
+pub async fn is_spent_activation(app: &App, claim: &Claim) -> Result<bool, ServiceError> {
+    let (user, purpose) = (&claim.user.id, CodePurpose::Activation);
+    if app.settings.code_format == CodeFormat::Numeric && !take_budget(app, user, purpose).await? {
+        return Ok(false);
+    }
+    let mac = mac(app, user, purpose, &claim.code).await?;
+    let record = app.store.get_code(user, purpose, app.now()).await?;
+    Ok(record.is_some_and(|r| r.spent && r.matches(&mac)))
 }

@@ -3,13 +3,13 @@
 use crate::domain::{CodePurpose, Email};
 use crate::mail::{self, Extras};
 use crate::ports::{ChangeEmailError, EmailKind};
-use crate::secrets::{encode_uid, sha256_hex};
+use crate::secrets::encode_uid;
 
 use super::auth::Caller;
-use super::codes::{self, wrong_guess, Via};
-use super::passwords::check_current;
+use super::codes::{self, Via};
+use super::passwords::check_current_password;
 use super::register::EMAIL_TAKEN;
-use super::{deliver, App, FieldErrors, Form, ServiceError};
+use super::{deliver, throttle, App, ClientInfo, FieldErrors, Form, ServiceError};
 
 pub const EMAILS_DIFFER: &str = "The two email fields didn't match.";
 
@@ -18,11 +18,15 @@ pub const EMAILS_DIFFER: &str = "The two email fields didn't match.";
 /// is used; the old address gets a notice either way. When the link cannot be sent the answer is
 /// 503: the pending change stays (a timed-out send may still arrive, and its link works), the
 /// notice still goes to the old address, and a retry issues a fresh link (the earlier one dies).
-pub async fn set_email(app: &App, caller: &Caller, form: &Form) -> Result<(), ServiceError> {
+/// Mail cannot be sprayed through it: a per-IP budget (`RATE_SET_EMAIL_IP`), and one request per
+/// account per `EMAIL_COOLDOWN` (later ones answer 429), and the mail to the unverified address
+/// carries nothing the account wrote, only the site's name and the link.
+pub async fn set_email(app: &App, caller: &Caller, client: &ClientInfo, form: &Form) -> Result<(), ServiceError> {
     let s = &app.settings;
     let user = &caller.user;
+    throttle::spend_ip(app, "set_email", s.rate_set_email_ip, client.ip.as_deref()).await?;
     let mut errors = FieldErrors::default();
-    check_current(app, user, form, &mut errors).await?;
+    check_current_password(app, caller, client, form, &mut errors).await?;
     let new_email = form.required("new_email", &mut errors).and_then(|raw| match Email::parse(&raw) {
         Ok(e) => Some(e),
         Err(msg) => {
@@ -54,11 +58,17 @@ pub async fn set_email(app: &App, caller: &Caller, form: &Form) -> Result<(), Se
         deliver(app, &mail::render(s, EmailKind::EmailChanged, user, notice), &user.id).await;
         return Ok(());
     }
+    let cooldown = throttle::email_cooldown(app, &format!("set_email:{}", user.id)).await?;
+    if let Some(wait) = cooldown {
+        return Err(ServiceError::Throttled(wait));
+    }
     let code = codes::issue(app, user, CodePurpose::EmailChange, Some(new_email.as_str().to_owned())).await?;
     let link = mail::action_link(s, &s.email_change_confirm_url, &encode_uid(&user.id), &code);
     let extras = Extras { link: Some(link), code: None, other_address: Some(new_email.to_string()) };
-    let mut confirm = mail::render(s, EmailKind::EmailChange, user, extras);
-    confirm.to = new_email.to_string();
+    // To an address nobody has verified yet: nothing of the account (no name, no old address).
+    let mut addressee = user.clone();
+    (addressee.email, addressee.first_name, addressee.last_name) = (new_email.clone(), String::new(), String::new());
+    let confirm = mail::render(s, EmailKind::EmailChange, &addressee, extras);
     let sent = deliver(app, &confirm, &user.id).await;
     deliver(app, &mail::render(s, EmailKind::EmailChanged, user, notice), &user.id).await;
     if !sent {
@@ -69,23 +79,23 @@ pub async fn set_email(app: &App, caller: &Caller, form: &Form) -> Result<(), Se
 }
 
 /// Confirms an email change with the link's `{uid, token}`: the old claim is released and the
-/// new one taken in one transaction.
-pub async fn set_email_confirm(app: &App, form: &Form) -> Result<(), ServiceError> {
+/// new one taken in one transaction, and every other outstanding code of the user dies.
+pub async fn set_email_confirm(app: &App, form: &Form, client: &ClientInfo) -> Result<(), ServiceError> {
+    throttle::spend_ip(app, "confirm", app.settings.rate_confirm_ip, client.ip.as_deref()).await?;
     let mut errors = FieldErrors::default();
     let found = codes::claimant(app, form, &mut errors).await?;
     errors.finish()?;
-    let Some((user, code, via)) = found else {
+    let Some(claim) = found else {
         return Err(ServiceError::Internal("validated fields missing".into()));
     };
-    let now = app.now();
-    let stored = app.store.get_code(&user.id, CodePurpose::EmailChange, now).await?;
-    let new_email = match stored.as_ref().filter(|c| c.usable(&sha256_hex(&code), now)).and_then(|c| c.data.as_deref())
-    {
+    let mac = codes::judge(app, &claim, CodePurpose::EmailChange).await?;
+    let stored = app.store.get_code(&claim.user.id, CodePurpose::EmailChange, app.now()).await?;
+    let new_email = match stored.as_ref().filter(|c| c.matches(&mac)).and_then(|c| c.data.as_deref()) {
         Some(raw) => Email::parse(raw).map_err(|_| ServiceError::Internal("stored new email malformed".into()))?,
-        None => return Err(wrong_guess(app, &user.id, CodePurpose::EmailChange, via).await),
+        None => return Err(claim.via.invalid()),
     };
-    apply(app, &user, &new_email, Some(&sha256_hex(&code)), via).await?;
-    tracing::info!(event = "email_change", outcome = "confirmed", user_id = %user.id);
+    apply(app, &claim.user, &new_email, Some(&mac), claim.via).await?;
+    tracing::info!(event = "email_change", outcome = "confirmed", user_id = %claim.user.id);
     Ok(())
 }
 

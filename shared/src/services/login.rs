@@ -41,36 +41,26 @@ pub async fn login(
         return Err(ServiceError::Internal("validated fields missing".into()));
     };
     let now = app.now();
-    // The account's lockout state and the caller's failure budget come with the email claim.
-    let lock = throttle::lockout_counter(&email);
-    let ip_rate = app.settings.rate_login_failures_ip;
-    let ip_window = match (ip_rate, client.ip.as_deref()) {
-        (Some(rate), Some(ip)) => Some(throttle::ip_window("login_fail", ip, rate, now)),
-        _ => None,
-    };
-    let mut counters = vec![lock.clone()];
-    counters.extend(ip_window.iter().map(|(c, _)| c.clone()));
+    // The (account, IP) lockout and the failure budgets come with the email claim; an attempt is
+    // reserved in each before the password is verified.
+    let guard = throttle::PasswordGuard::new(app, &email, client.ip.as_deref(), now);
     let (user, states) = match Email::parse(&email) {
-        Ok(e) => app.store.find_user_for_login(&e, &counters, now).await?,
-        Err(_) => (None, app.store.read(&counters, now).await?),
+        Ok(e) => app.store.find_user_for_login(&e, &guard.counters(), now).await?,
+        Err(_) => (None, app.store.read(&guard.counters(), now).await?),
     };
-    let lock_state = states.first().copied().unwrap_or_default();
-    throttle::check_lockout(app, lock_state, now)?;
-    throttle::check_ip(ip_rate, states.get(1).copied().unwrap_or_default(), now)?;
+    guard.reserve(app, &states, now).await?;
     let ok = app.hasher.verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await;
     let user = match user {
         Some(u) if ok => u,
         _ => {
+            // The reserved attempt stays: it was a failure.
             tracing::info!(event = "login", outcome = "failed");
-            app.store.hit(&lock, now + 86_400, now).await?;
-            if let Some((counter, end)) = &ip_window {
-                app.store.hit(counter, *end, now).await?;
-            }
             return Err(ServiceError::NoActiveAccount);
         }
     };
-    if lock_state.count > 0 {
-        app.store.clear(&lock).await?;
+    if let Err(e) = guard.succeeded(app).await {
+        // The attempt stays counted: stricter, never looser.
+        tracing::warn!(event = "login", outcome = "attempt_not_given_back", error = %e);
     }
     if !user.is_active {
         tracing::info!(event = "login", outcome = "inactive", user_id = %user.id);

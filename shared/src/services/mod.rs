@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::password::{PasswordHasher, PasswordPolicy};
-use crate::ports::{Clock, Mailer, SigningKeys, Store, StoreError};
+use crate::ports::{Clock, Mailer, SecretKeys, Store, StoreError};
 use crate::tokens::{TokenError, TokenService};
 
 pub use input::Form;
@@ -34,6 +34,8 @@ pub struct App {
     pub hasher: PasswordHasher,
     pub policy: PasswordPolicy,
     pub tokens: TokenService,
+    /// The signing and code keys (the token service holds the same).
+    pub keys: Arc<dyn SecretKeys>,
 }
 
 /// Why an app could not be assembled.
@@ -68,12 +70,13 @@ impl App {
         store: Arc<dyn Store>,
         mailer: Arc<dyn Mailer>,
         clock: Arc<dyn Clock>,
-        keys: Arc<dyn SigningKeys>,
+        keys: Arc<dyn SecretKeys>,
     ) -> Result<Self, AppError> {
         Ok(Self {
             hasher: PasswordHasher::new(settings.argon2)?,
             policy: PasswordPolicy { min_length: settings.password_min_length },
-            tokens: TokenService::new(&settings, keys),
+            tokens: TokenService::new(&settings, keys.clone()),
+            keys,
             settings,
             store,
             mailer,

@@ -5,26 +5,49 @@ use std::time::Instant;
 use crate::domain::{CodePurpose, Password, User};
 use crate::mail::{self, Extras};
 use crate::ports::{ActivateError, EmailKind, UpdateUserError};
-use crate::secrets::sha256_hex;
 
 use super::auth::Caller;
-use super::codes::{self, claimant, wrong_guess};
+use super::codes::{self, claimant};
 use super::register::PASSWORDS_DIFFER;
 use super::{deliver, revoke_sessions, throttle, App, ClientInfo, FieldErrors, Form, ServiceError};
 
 pub const INVALID_PASSWORD: &str = "Invalid password.";
 pub const EMAIL_NOT_FOUND: &str = "User with given email does not exist.";
 
-/// Checks the caller's `current_password` (recording the error in `errors`).
-pub async fn check_current(app: &App, user: &User, form: &Form, errors: &mut FieldErrors) -> Result<(), ServiceError> {
+/// Checks the signed-in caller's `current_password` (recording the error in `errors`) against the
+/// same budgets as a login (see [`throttle::PasswordGuard`]): an attempt is reserved before the
+/// password is verified. Once the budget is spent the session that is guessing is ended and the
+/// answer is 429: a stolen access token is not a way to guess the password.
+pub async fn check_current_password(
+    app: &App,
+    caller: &Caller,
+    client: &ClientInfo,
+    form: &Form,
+    errors: &mut FieldErrors,
+) -> Result<(), ServiceError> {
     let Some(raw) = form.required("current_password", errors) else {
         return Ok(());
     };
+    let user = &caller.user;
+    let now = app.now();
+    let guard = throttle::PasswordGuard::new(app, user.email.as_str(), client.ip.as_deref(), now);
+    let states = app.store.read(&guard.counters(), now).await?;
+    if let Err(e) = guard.reserve(app, &states, now).await {
+        if matches!(e, ServiceError::Throttled(_)) {
+            tracing::info!(event = "current_password", outcome = "budget_spent", user_id = %user.id);
+            app.store.delete_session(&user.id, &caller.session.id).await?;
+        }
+        return Err(e);
+    }
     let ok = match Password::parse(raw) {
         Ok(p) => app.hasher.verify(&p, Some(&user.password_hash)).await,
         Err(_) => false,
     };
-    if !ok {
+    if ok {
+        if let Err(e) = guard.succeeded(app).await {
+            tracing::warn!(event = "current_password", outcome = "attempt_not_given_back", error = %e);
+        }
+    } else {
         errors.add("current_password", INVALID_PASSWORD);
     }
     Ok(())
@@ -75,10 +98,10 @@ pub fn new_password(
 /// first: should the password write then fail, the account is logged out elsewhere with its old
 /// password (fail closed, and the retry completes), never on its new password with the other
 /// sessions alive.
-pub async fn set_password(app: &App, caller: &Caller, form: &Form) -> Result<(), ServiceError> {
+pub async fn set_password(app: &App, caller: &Caller, client: &ClientInfo, form: &Form) -> Result<(), ServiceError> {
     let s = &app.settings;
     let mut errors = FieldErrors::default();
-    check_current(app, &caller.user, form, &mut errors).await?;
+    check_current_password(app, caller, client, form, &mut errors).await?;
     let retype = s.set_password_retype.then_some("re_new_password");
     let password = new_password(app, &caller.user, form, "new_password", retype, &mut errors);
     errors.finish()?;
@@ -125,7 +148,9 @@ pub async fn reset_password(app: &App, form: &Form, client: &ClientInfo) -> Resu
 async fn send_reset(app: &App, form: &Form) -> Result<(), ServiceError> {
     let email = form.email("email")?;
     let s = &app.settings;
-    let user = app.store.find_user_by_email(&email, app.now()).await?.filter(|u| u.is_active);
+    // Active accounts, and never-activated ones: whoever holds the mailbox can take an address
+    // that a stranger registered (confirming the reset activates it, with the owner's password).
+    let user = app.store.find_user_by_email(&email, app.now()).await?.filter(|u| u.is_active || u.expires_at.is_some());
     let Some(user) = user else {
         tracing::info!(event = "password_reset", outcome = "unknown_email");
         if s.password_reset_show_email_not_found {
@@ -164,46 +189,49 @@ async fn email_reset(app: &App, user: &User) -> Result<(), ServiceError> {
     Ok(())
 }
 
-/// Sets a new password with an emailed reset code. Every session ends and every token issued
-/// before now is refused; the code is spent. The reset itself is one atomic write (code spent,
-/// password and `tokens_valid_after` set); what follows is cleanup that cannot undo it, so a
-/// failure there is logged and the answer is still 204: a 503 would send the client into a retry
-/// that can only fail on the spent code.
-pub async fn reset_password_confirm(app: &App, form: &Form) -> Result<(), ServiceError> {
+/// Sets a new password with an emailed reset code. The code is judged first: a wrong code gets
+/// the same answer whatever the account, and the password policy is reported only once the code
+/// is right (a refused password does not spend the code). Then every session ends, every token
+/// issued before now is refused, and every outstanding code of the user dies; a never-activated
+/// account is activated. The reset itself is one atomic write; what follows is cleanup that
+/// cannot undo it, so a failure there is logged and the answer is still 204: a 503 would send the
+/// client into a retry that can only fail on the spent code.
+pub async fn reset_password_confirm(app: &App, form: &Form, client: &ClientInfo) -> Result<(), ServiceError> {
     let s = &app.settings;
+    throttle::spend_ip(app, "confirm", s.rate_confirm_ip, client.ip.as_deref()).await?;
     let mut errors = FieldErrors::default();
-    let found = claimant(app, form, &mut errors).await?;
+    // Which fields are missing tells nothing about the account: reported with the code's errors.
+    let found = claimant(app, form, &mut errors).await;
+    form.required("new_password", &mut errors);
     let retype = s.password_reset_confirm_retype.then_some("re_new_password");
-    // Policy checks need the user; without one, still report the missing/mismatched fields.
-    let password = match &found {
-        Some((user, _, _)) => new_password(app, user, form, "new_password", retype, &mut errors),
-        None => {
-            form.required("new_password", &mut errors);
-            None
-        }
-    };
+    if let Some(r) = retype {
+        form.required(r, &mut errors);
+    }
     errors.finish()?;
-    let (Some((user, code, via)), Some(password)) = (found, password) else {
+    let Some(claim) = found? else {
         return Err(ServiceError::Internal("validated fields missing".into()));
     };
+    let mac = codes::judge(app, &claim, CodePurpose::PasswordReset).await?;
+    let mut errors = FieldErrors::default();
+    let password = new_password(app, &claim.user, form, "new_password", retype, &mut errors);
+    errors.finish()?;
+    let Some(password) = password else {
+        return Err(ServiceError::Internal("validated password missing".into()));
+    };
+    let user = claim.user;
     let hash = app.hasher.hash(&password).await?;
     let now = app.now();
-    match app.store.reset_password(&user.id, &sha256_hex(&code), &hash, now).await {
+    match app.store.reset_password(&user, &mac, &hash, now).await {
         Ok(()) => {}
-        Err(ActivateError::InvalidCode | ActivateError::NotActivatable) => {
-            return Err(wrong_guess(app, &user.id, CodePurpose::PasswordReset, via).await)
-        }
+        Err(ActivateError::InvalidCode | ActivateError::NotActivatable) => return Err(claim.via.invalid()),
         Err(ActivateError::Store(e)) => return Err(e.into()),
     }
     // The sessions' tokens are refused already (`tokens_valid_after`); this removes their items.
     if let Err(e) = revoke_sessions(app, &user.id, None).await {
         tracing::warn!(event = "password_reset", outcome = "sessions_not_removed", user_id = %user.id, error = %e);
     }
-    // A successful reset lifts a login lockout.
-    if let Err(e) = app.store.clear(&throttle::lockout_counter(user.email.as_str())).await {
-        tracing::warn!(event = "password_reset", outcome = "lockout_not_cleared", user_id = %user.id, error = %e);
-    }
-    tracing::info!(event = "password_reset", outcome = "confirmed", user_id = %user.id);
+    throttle::lift(app, user.email.as_str(), client.ip.as_deref()).await;
+    tracing::info!(event = "password_reset", outcome = "confirmed", user_id = %user.id, activated = !user.is_active);
     deliver(app, &mail::render(s, EmailKind::PasswordChanged, &user, Extras::default()), &user.id).await;
     Ok(())
 }

@@ -105,7 +105,7 @@ pub async fn register(app: &App, form: &Form, client: &ClientInfo) -> Result<Use
     };
     let (token, code) = match activate_by_email {
         true => {
-            let (token, record) = codes::record(app, &user.id, CodePurpose::Activation, None)?;
+            let (token, record) = codes::record(app, &user.id, CodePurpose::Activation, None).await?;
             (Some(token), Some(record))
         }
         false => (None, None),

@@ -57,7 +57,9 @@ pub async fn revoke_all(app: &App, caller: &Caller) -> Result<(), ServiceError> 
     for _ in 0..3 {
         let now = app.now();
         let mut updated = current.clone();
-        updated.tokens_valid_after = now;
+        // Always moves, even twice in one second: a revocation (which also kills every
+        // outstanding code) must never be a no-op.
+        updated.tokens_valid_after = now.max(current.tokens_valid_after + 1);
         match app.store.update_user(&current, &updated, now).await {
             Ok(_) => {
                 revoke_sessions(app, &current.id, None).await?;

@@ -2,14 +2,19 @@
 //! cooldown between emails to one address. All state lives in atomic counters with TTLs.
 
 use crate::config::Rate;
-use crate::ports::{CounterKey, CounterState};
+use crate::ports::{CounterKey, CounterState, Reservation};
 
 use super::{App, ServiceError};
 
-/// The counter of `scope` for `ip` in the fixed window holding `now`, and that window's end.
-pub fn ip_window(scope: &'static str, ip: &str, rate: Rate, now: i64) -> (CounterKey, i64) {
-    let start = now - now.rem_euclid(rate.window);
-    (CounterKey { scope, key: ip.to_owned(), slot: start.to_string() }, start + rate.window)
+/// The counter of `scope` for `key` (an IP, an account) in the fixed window of `rate` holding
+/// `now`, and that window's end. The slot names the window, so a counter never outlives it.
+pub fn ip_window(scope: &'static str, key: &str, rate: Rate, now: i64) -> (CounterKey, i64) {
+    window(scope, key, rate.window, now)
+}
+
+fn window(scope: &'static str, key: &str, secs: i64, now: i64) -> (CounterKey, i64) {
+    let start = now - now.rem_euclid(secs);
+    (CounterKey { scope, key: key.to_owned(), slot: start.to_string() }, start + secs)
 }
 
 /// Counts one request against the caller's IP budget; 429 once the budget is spent.
@@ -30,25 +35,23 @@ pub async fn spend_ip(
     Ok(())
 }
 
-/// 429 if a budget read earlier is already spent.
-pub fn check_ip(rate: Option<Rate>, state: CounterState, now: i64) -> Result<(), ServiceError> {
-    match rate {
-        Some(rate) if state.count >= rate.limit => {
-            let end = now - now.rem_euclid(rate.window) + rate.window;
-            Err(ServiceError::Throttled((end - now).max(1) as u64))
-        }
-        _ => Ok(()),
+/// The account a login names: the normalised address when it parses, the lower-cased text
+/// otherwise, so unknown accounts behave exactly like known ones.
+fn account_key(login: &str) -> String {
+    match crate::domain::Email::parse(login) {
+        Ok(e) => e.normalised().to_owned(),
+        Err(_) => login.trim().to_lowercase().chars().take(254).collect(),
     }
 }
 
-/// The lockout counter of the account a login names: the normalised address when it parses,
-/// the lower-cased text otherwise, so unknown accounts behave exactly like known ones.
-pub fn lockout_counter(login: &str) -> CounterKey {
-    let key = match crate::domain::Email::parse(login) {
-        Ok(e) => e.normalised().to_owned(),
-        Err(_) => login.trim().to_lowercase().chars().take(254).collect(),
-    };
-    CounterKey { scope: "login", key, slot: "STATE".into() }
+/// Lockouts are counted per (account, source IP) and UTC day.
+const LOCKOUT_WINDOW: i64 = 86_400;
+
+/// The lockout counter of (account, source IP) for today, and when it ends. Keyed on the source
+/// as well as the account, as Auth0's brute-force protection is: a stranger hammering an account
+/// locks themselves out, not its owner, who keeps logging in from their own network.
+pub fn lockout_counter(login: &str, ip: Option<&str>, now: i64) -> (CounterKey, i64) {
+    window("login", &format!("{}|{}", account_key(login), ip.unwrap_or("-")), LOCKOUT_WINDOW, now)
 }
 
 /// How long the account stays locked after `state` failures, from the last one: nothing below
@@ -72,6 +75,102 @@ pub fn check_lockout(app: &App, state: CounterState, now: i64) -> Result<(), Ser
     Ok(())
 }
 
+/// The budgets a password check draws on (a login, or the `current_password` of a signed-in
+/// account): the (account, IP) lockout, the account's failures across every IP
+/// (`RATE_LOGIN_FAILURES_ACCOUNT`) and the IP's failures (`RATE_LOGIN_FAILURES_IP`). An attempt
+/// is reserved in each before the password is verified, and given back when it was right: a
+/// burst of parallel guesses gets at most the lockout threshold verified.
+pub struct PasswordGuard {
+    lock: (CounterKey, i64),
+    account: Option<(CounterKey, i64, Rate)>,
+    ip: Option<(CounterKey, i64, Rate)>,
+}
+
+impl PasswordGuard {
+    pub fn new(app: &App, login: &str, ip: Option<&str>, now: i64) -> Self {
+        let s = &app.settings;
+        let account = s.rate_login_failures_account.map(|rate| {
+            let (c, end) = ip_window("login_account", &account_key(login), rate, now);
+            (c, end, rate)
+        });
+        let budget = match (s.rate_login_failures_ip, ip) {
+            (Some(rate), Some(ip)) => {
+                let (c, end) = ip_window("login_fail", ip, rate, now);
+                Some((c, end, rate))
+            }
+            _ => None,
+        };
+        Self { lock: lockout_counter(login, ip, now), account, ip: budget }
+    }
+
+    /// The counters to read (with the account, in one round trip) before [`PasswordGuard::reserve`].
+    pub fn counters(&self) -> Vec<CounterKey> {
+        let mut out = vec![self.lock.0.clone()];
+        out.extend(self.account.iter().map(|(c, _, _)| c.clone()));
+        out.extend(self.ip.iter().map(|(c, _, _)| c.clone()));
+        out
+    }
+
+    /// 429 while locked out or when a budget is spent (read in `states`, in the order of
+    /// [`PasswordGuard::counters`]); otherwise one attempt is taken from every budget, atomically,
+    /// or 429 when a concurrent attempt took the last of one.
+    pub async fn reserve(&self, app: &App, states: &[CounterState], now: i64) -> Result<(), ServiceError> {
+        let lock_state = states.first().copied().unwrap_or_default();
+        check_lockout(app, lock_state, now)?;
+        let threshold = u64::from(app.settings.login_lockout_threshold);
+        let mut reservations = vec![Reservation {
+            counter: self.lock.0.clone(),
+            limit: threshold,
+            // Past the threshold, one attempt once the lockout read has ended.
+            or_at: (lock_state.count >= threshold).then_some(lock_state),
+            expires_at: self.lock.1,
+        }];
+        let mut ends =
+            vec![lock_state.last_at + lockout_secs(app, CounterState { count: lock_state.count + 1, ..lock_state })];
+        let budgets = self.account.iter().chain(self.ip.iter());
+        for ((counter, end, rate), state) in budgets.zip(states.iter().skip(1)) {
+            if state.count >= rate.limit {
+                tracing::info!(event = "login", outcome = "budget_spent", scope = counter.scope);
+                return Err(ServiceError::Throttled((end - now).max(1) as u64));
+            }
+            reservations.push(Reservation {
+                counter: counter.clone(),
+                limit: rate.limit,
+                or_at: None,
+                expires_at: *end,
+            });
+            ends.push(*end);
+        }
+        match app.store.reserve(&reservations, now).await? {
+            Ok(()) => Ok(()),
+            Err(i) => {
+                tracing::info!(event = "login", outcome = "reservation_refused", scope = reservations[i].counter.scope);
+                Err(ServiceError::Throttled((ends.get(i).copied().unwrap_or(now) - now).max(1) as u64))
+            }
+        }
+    }
+
+    /// The password was right: the attempt does not count against the account or the IP, and the
+    /// (account, IP) lockout is lifted.
+    pub async fn succeeded(&self, app: &App) -> Result<(), ServiceError> {
+        let refund: Vec<CounterKey> = self.account.iter().chain(self.ip.iter()).map(|(c, _, _)| c.clone()).collect();
+        Ok(app.store.give_back(&refund, std::slice::from_ref(&self.lock.0)).await?)
+    }
+}
+
+/// After a password reset: the resetter's (account, IP) lockout and the account's failures are
+/// forgotten (whoever reset holds the mailbox). Best effort.
+pub async fn lift(app: &App, login: &str, ip: Option<&str>) {
+    let now = app.now();
+    let mut forget = vec![lockout_counter(login, ip, now).0];
+    if let Some(rate) = app.settings.rate_login_failures_account {
+        forget.push(ip_window("login_account", &account_key(login), rate, now).0);
+    }
+    if let Err(e) = app.store.give_back(&[], &forget).await {
+        tracing::warn!(event = "password_reset", outcome = "lockout_not_cleared", error = %e);
+    }
+}
+
 fn cooldown_counter(address: &str) -> CounterKey {
     CounterKey { scope: "mail", key: address.to_lowercase(), slot: "COOLDOWN".into() }
 }
@@ -88,6 +187,22 @@ pub async fn email_allowed(app: &App, address: &str) -> Result<bool, ServiceErro
         tracing::info!(event = "email", outcome = "cooldown");
     }
     Ok(ok)
+}
+
+/// Takes the cooldown slot `key` for `EMAIL_COOLDOWN` (a conditional write): `None` when taken,
+/// or the seconds until the current one ends.
+pub async fn email_cooldown(app: &App, key: &str) -> Result<Option<u64>, ServiceError> {
+    let cooldown = app.settings.email_cooldown.as_secs() as i64;
+    if cooldown == 0 {
+        return Ok(None);
+    }
+    let now = app.now();
+    let counter = CounterKey { scope: "mail", key: key.to_owned(), slot: "COOLDOWN".into() };
+    if app.store.take_cooldown(&counter, now + cooldown, now).await? {
+        return Ok(None);
+    }
+    tracing::info!(event = "email", outcome = "cooldown", scope = "set_email");
+    Ok(Some(cooldown.max(1) as u64))
 }
 
 /// Gives back the cooldown slot [`email_allowed`] took, when the email could not be sent: a

@@ -7,14 +7,21 @@ use crate::domain::{Email, User, UserId};
 use crate::ports::UpdateUserError;
 
 use super::auth::Caller;
-use super::passwords::check_current;
-use super::{me, App, FieldErrors, Form, ServiceError};
+use super::me::{self, Editor};
+use super::passwords::check_current_password;
+use super::{App, ClientInfo, FieldErrors, Form, ServiceError};
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 200;
 
 pub const PERMISSION_DENIED: ServiceError =
     ServiceError::Forbidden { code: "permission_denied", detail: "You do not have permission to perform this action." };
+
+/// A refusal of an admin action (403 `permission_denied`), logged with its reason.
+pub(crate) fn refused(by: &User, reason: &'static str) -> ServiceError {
+    tracing::warn!(event = "admin", outcome = "refused", reason, by = %by.id);
+    PERMISSION_DENIED
+}
 
 /// A page of users.
 pub struct Page {
@@ -64,7 +71,7 @@ pub async fn list(app: &App, caller: &Caller, q: &ListQuery) -> Result<Page, Ser
     };
     errors.finish()?;
     let now = app.now();
-    let sees_all = caller.user.is_staff || !app.settings.hide_users;
+    let sees_all = caller.user.is_privileged() || !app.settings.hide_users;
     if let Some(raw) = q.email.as_deref().filter(|e| !e.is_empty()) {
         let found = match Email::parse(raw) {
             Ok(e) => app.store.find_user_by_email(&e, now).await?,
@@ -81,8 +88,9 @@ pub async fn list(app: &App, caller: &Caller, q: &ListQuery) -> Result<Page, Ser
     Ok(Page { users, next: next.as_ref().map(encode_cursor), limit })
 }
 
-/// The user `id`, if the caller may see it: staff, or themselves. Others get 404 under
-/// `HIDE_USERS` (nothing tells them the account exists), 403 otherwise.
+/// The user `id`, if the caller may see it: staff (or superusers), or themselves. Others get 404
+/// under `HIDE_USERS` (nothing tells them the account exists), 403 otherwise, whether or not it
+/// exists.
 pub async fn target(app: &App, caller: &Caller, id: &str) -> Result<User, ServiceError> {
     let Some(id) = UserId::parse(id) else {
         return Err(ServiceError::NotFound);
@@ -90,26 +98,48 @@ pub async fn target(app: &App, caller: &Caller, id: &str) -> Result<User, Servic
     if id == caller.user.id {
         return Ok(caller.user.clone());
     }
-    if !caller.user.is_staff {
+    if !caller.user.is_privileged() {
         return Err(if app.settings.hide_users { ServiceError::NotFound } else { PERMISSION_DENIED });
     }
     app.store.get_user(&id, app.now()).await?.ok_or(ServiceError::NotFound)
 }
 
-/// Updates a user the caller may see; only staff may set `is_active`, `is_staff` and `groups`.
+/// Updates a user the caller may see, within what the caller may change (`me::Editor`): an
+/// ordinary user its names and username; staff also `is_active` and `groups` of ordinary
+/// accounts (not their own: staff accounts are changed only by superusers); superusers anything
+/// but `is_superuser`.
 pub async fn update(app: &App, caller: &Caller, id: &str, form: &Form) -> Result<User, ServiceError> {
     let user = target(app, caller, id).await?;
-    me::update(app, &user, form, caller.user.is_staff).await
+    me::update(app, &user, form, Editor::admin(&caller.user)).await
 }
 
 /// Deletes a user the caller may see; the caller confirms with their own `current_password`.
-/// The user, its claims, codes and sessions go.
-pub async fn delete(app: &App, caller: &Caller, id: &str, form: &Form) -> Result<(), ServiceError> {
+/// Staff delete only ordinary accounts (a staff or superuser account, their own included, only
+/// a superuser deletes here); the refusal comes before the password is checked.
+pub async fn delete(
+    app: &App,
+    caller: &Caller,
+    client: &ClientInfo,
+    id: &str,
+    form: &Form,
+) -> Result<(), ServiceError> {
     let user = target(app, caller, id).await?;
+    Editor::admin(&caller.user).may_change(&user)?;
+    remove(app, caller, client, &user, form).await
+}
+
+/// `DELETE /auth/users/me/`: anyone, staff included, may delete their own account.
+pub async fn delete_me(app: &App, caller: &Caller, client: &ClientInfo, form: &Form) -> Result<(), ServiceError> {
+    remove(app, caller, client, &caller.user, form).await
+}
+
+/// Deletes `user` once the caller's `current_password` is confirmed: the user, its claims, codes
+/// and sessions go.
+async fn remove(app: &App, caller: &Caller, client: &ClientInfo, user: &User, form: &Form) -> Result<(), ServiceError> {
     let mut errors = FieldErrors::default();
-    check_current(app, &caller.user, form, &mut errors).await?;
+    check_current_password(app, caller, client, form, &mut errors).await?;
     errors.finish()?;
-    match app.store.delete_user(&user).await {
+    match app.store.delete_user(user).await {
         Ok(()) => {}
         Err(UpdateUserError::Conflict) => {
             return Err(ServiceError::Unavailable("account changed during the deletion".into()))

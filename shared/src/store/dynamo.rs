@@ -20,8 +20,8 @@ use aws_sdk_dynamodb::Client;
 use crate::domain::Group;
 use crate::domain::{CodePurpose, Email, User, UserId, Username};
 use crate::ports::{
-    ActivateError, ChangeEmailError, CodeRecord, CodeStore, CreateUserError, Rotation, Session, SessionStore,
-    StoreError, StoreResult, UpdateUserError, UserStore, MAX_CODE_ATTEMPTS,
+    ActivateError, ChangeEmailError, CodeRecord, CodeStore, CreateUserError, Reservation, Rotation, Session,
+    SessionStore, StoreError, StoreResult, UpdateUserError, UserStore, MAX_CODE_ATTEMPTS,
 };
 use crate::ports::{CounterKey, CounterState, GroupStore, Limiter};
 
@@ -189,6 +189,20 @@ impl DynamoStore {
     }
 
     /// A transaction item consuming a one-time code: right hash, unexpired, guesses left.
+    /// The condition under which a code accepts `code_hash` (as [`CodeRecord::usable`]).
+    fn usable_code(code_hash: &str, now: i64) -> (&'static str, Names, Values) {
+        (
+            "#code_hash = :h AND #expires_at > :now AND (attribute_not_exists(#attempts) OR #attempts <= :max) \
+             AND (attribute_not_exists(#spent) OR #spent = :f)",
+            Names::of(&["code_hash", "expires_at", "attempts", "spent"]),
+            Values::default()
+                .with(":h", s(code_hash))
+                .with(":now", n(now))
+                .with(":max", n(MAX_CODE_ATTEMPTS))
+                .with(":f", AttributeValue::Bool(false)),
+        )
+    }
+
     fn consume_code(
         &self,
         id: &UserId,
@@ -196,14 +210,17 @@ impl DynamoStore {
         code_hash: &str,
         now: i64,
     ) -> StoreResult<TransactWriteItem> {
-        self.delete(
-            key(user_pk(id), &code_sk(purpose)),
-            Some((
-                "#code_hash = :h AND #expires_at > :now AND (attribute_not_exists(#attempts) OR #attempts < :max)",
-                Names::of(&["code_hash", "expires_at", "attempts"]),
-                Values::default().with(":h", s(code_hash)).with(":now", n(now)).with(":max", n(MAX_CODE_ATTEMPTS)),
-            )),
-        )
+        self.delete(key(user_pk(id), &code_sk(purpose)), Some(Self::usable_code(code_hash, now)))
+    }
+
+    /// Unconditional deletes of the user's codes of every purpose but `keep` (absent ones are
+    /// fine): no code sent before a security event works after it.
+    fn delete_codes(&self, id: &UserId, keep: Option<CodePurpose>) -> StoreResult<Vec<TransactWriteItem>> {
+        CodePurpose::ALL
+            .into_iter()
+            .filter(|p| Some(*p) != keep)
+            .map(|p| self.delete(key(user_pk(id), &code_sk(p)), None))
+            .collect()
     }
 
     /// Every item of a user's partition whose sort key starts with `sk_prefix`.
@@ -554,7 +571,22 @@ fn code_to_item(c: &CodeRecord) -> Item {
     if let Some(d) = &c.data {
         item.insert("data".into(), s(d));
     }
+    if c.spent {
+        item.insert("spent".into(), AttributeValue::Bool(true));
+    }
     item
+}
+
+fn code_from_item(user: &UserId, purpose: CodePurpose, item: &Item) -> StoreResult<CodeRecord> {
+    Ok(CodeRecord {
+        user_id: user.clone(),
+        purpose,
+        hash: get_s(item, "code_hash")?,
+        expires_at: get_n(item, "expires_at")?,
+        attempts: get_opt_n(item, "attempts")?.unwrap_or(0),
+        data: get_opt_s(item, "data"),
+        spent: get_bool(item, "spent"),
+    })
 }
 
 fn session_to_item(x: &Session) -> Item {
@@ -672,8 +704,16 @@ impl UserStore for DynamoStore {
         if user.is_active {
             return Err(ActivateError::NotActivatable);
         }
+        let (condition, names, values) = Self::usable_code(code_hash, now);
         let mut items = vec![
-            self.consume_code(id, CodePurpose::Activation, code_hash, now)?,
+            // The spent code stays until it expires, so that it is recognised (stale_token).
+            self.update(
+                key(user_pk(id), &code_sk(CodePurpose::Activation)),
+                "SET #spent = :t",
+                condition,
+                names,
+                values.with(":t", AttributeValue::Bool(true)),
+            )?,
             self.update(
                 key(user_pk(id), PROFILE),
                 "SET #is_active = :t, #version = #version + :one REMOVE #expires_at",
@@ -759,6 +799,7 @@ impl UserStore for DynamoStore {
         let new_key = updated.username.as_ref().map(|u| u.key());
         let mut items =
             vec![self.update(key(user_pk(&current.id), PROFILE), &expr, condition, Names::of(&names), values)?];
+        let security = current.security_change(updated);
         if old_key != new_key {
             if let Some(k) = &new_key {
                 items.push(self.put(
@@ -774,6 +815,9 @@ impl UserStore for DynamoStore {
                 items.push(self.delete(key(username_pk(k), "USERNAME"), Some(owned_by(&current.id)))?);
             }
         }
+        if security {
+            items.extend(self.delete_codes(&current.id, None)?);
+        }
         match self.transact(items).await? {
             Ok(()) => Ok(version),
             Err(codes) if failed(&codes, 0) => Err(UpdateUserError::Conflict),
@@ -784,18 +828,22 @@ impl UserStore for DynamoStore {
 
     async fn reset_password(
         &self,
-        id: &UserId,
+        user: &User,
         code_hash: &str,
         new_hash: &str,
         now: i64,
     ) -> Result<(), ActivateError> {
-        let items = vec![
+        let id = &user.id;
+        let mut items = vec![
             self.consume_code(id, CodePurpose::PasswordReset, code_hash, now)?,
+            // Active, or never activated (unexpired): activated now. A deactivated account
+            // (inactive, no expiry) is refused.
             self.update(
                 key(user_pk(id), PROFILE),
-                "SET #password_hash = :ph, #tokens_valid_after = :now, #version = #version + :one",
-                "attribute_exists(pk) AND #is_active = :t",
-                Names::of(&["password_hash", "tokens_valid_after", "version", "is_active"]),
+                "SET #password_hash = :ph, #tokens_valid_after = :now, #version = #version + :one, #is_active = :t \
+                 REMOVE #expires_at",
+                "attribute_exists(pk) AND (#is_active = :t OR #expires_at > :now)",
+                Names::of(&["password_hash", "tokens_valid_after", "version", "is_active", "expires_at"]),
                 Values::default()
                     .with(":ph", s(new_hash))
                     .with(":now", n(now))
@@ -803,6 +851,22 @@ impl UserStore for DynamoStore {
                     .with(":t", AttributeValue::Bool(true)),
             )?,
         ];
+        items.extend(self.delete_codes(id, Some(CodePurpose::PasswordReset))?);
+        if user.expires_at.is_some() {
+            let mut claims = vec![(email_pk(&user.email), "EMAIL")];
+            if let Some(name) = &user.username {
+                claims.push((username_pk(&name.key()), "USERNAME"));
+            }
+            for (pk, sk) in claims {
+                items.push(self.update(
+                    key(pk, sk),
+                    "REMOVE #expires_at",
+                    "#user_id = :uid",
+                    Names::of(&["expires_at", "user_id"]),
+                    Values::default().with(":uid", s(id.as_str())),
+                )?);
+            }
+        }
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(codes) if failed(&codes, 1) => Err(ActivateError::NotActivatable),
@@ -837,14 +901,19 @@ impl UserStore for DynamoStore {
             )?);
             items.push(self.delete(key(email_pk(&current.email), "EMAIL"), Some(owned_by(&current.id)))?);
         }
-        if let Some(hash) = code_hash {
-            items.push(self.consume_code(&current.id, CodePurpose::EmailChange, hash, now)?);
+        let code_at = items.len();
+        match code_hash {
+            Some(hash) => {
+                items.push(self.consume_code(&current.id, CodePurpose::EmailChange, hash, now)?);
+                items.extend(self.delete_codes(&current.id, Some(CodePurpose::EmailChange))?);
+            }
+            None => items.extend(self.delete_codes(&current.id, None)?),
         }
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(codes) if failed(&codes, 0) => Err(ChangeEmailError::Conflict),
             Err(codes) if moves_claim && failed(&codes, 1) => Err(ChangeEmailError::EmailTaken),
-            Err(codes) if code_hash.is_some() && failed(&codes, codes.len() - 1) => Err(ChangeEmailError::InvalidCode),
+            Err(codes) if code_hash.is_some() && failed(&codes, code_at) => Err(ChangeEmailError::InvalidCode),
             Err(_) => Err(ChangeEmailError::Conflict),
         }
     }
@@ -860,6 +929,8 @@ impl UserStore for DynamoStore {
         if let Some(name) = &user.username {
             items.push(self.delete(key(username_pk(&name.key()), "USERNAME"), Some(owned_by(&user.id)))?);
         }
+        // Its codes go with it: no link outlives the account.
+        items.extend(self.delete_codes(&user.id, None)?);
         if let Err(codes) = self.transact(items).await? {
             return Err(if failed(&codes, 0) {
                 UpdateUserError::Conflict
@@ -975,38 +1046,40 @@ impl CodeStore for DynamoStore {
         if expired(&item, now) {
             return Ok(None);
         }
-        Ok(Some(CodeRecord {
-            user_id: user.clone(),
-            purpose,
-            hash: get_s(&item, "code_hash")?,
-            expires_at: get_n(&item, "expires_at")?,
-            attempts: get_opt_n(&item, "attempts")?.unwrap_or(0),
-            data: get_opt_s(&item, "data"),
-        }))
+        Ok(Some(code_from_item(user, purpose, &item)?))
     }
 
-    async fn record_code_failure(&self, user: &UserId, purpose: CodePurpose) -> StoreResult<()> {
+    async fn reserve_guess(&self, user: &UserId, purpose: CodePurpose, now: i64) -> StoreResult<Option<CodeRecord>> {
         let result = self
             .client()
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(user_pk(user), &code_sk(purpose))))
             .update_expression("ADD #attempts :one")
-            .condition_expression("attribute_exists(pk)")
-            .set_expression_attribute_names(Names::of(&["attempts"]).0)
-            .set_expression_attribute_values(Values::default().with(":one", n(1)).0)
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .condition_expression(
+                "attribute_exists(pk) AND #expires_at > :now AND (attribute_not_exists(#spent) OR #spent = :f) \
+                 AND (attribute_not_exists(#attempts) OR #attempts < :max)",
+            )
+            .set_expression_attribute_names(Names::of(&["attempts", "expires_at", "spent"]).0)
+            .set_expression_attribute_values(
+                Values::default()
+                    .with(":one", n(1))
+                    .with(":now", n(now))
+                    .with(":f", AttributeValue::Bool(false))
+                    .with(":max", n(MAX_CODE_ATTEMPTS))
+                    .0,
+            )
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
-        let attempts: u32 = match result {
-            Ok(out) => out.attributes.as_ref().and_then(|a| get_opt_n(a, "attempts").ok().flatten()).unwrap_or(0),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => return Ok(()),
-            Err(e) => return Err(store_err(e)),
-        };
-        if attempts >= MAX_CODE_ATTEMPTS {
-            self.delete_key(key(user_pk(user), &code_sk(purpose))).await?;
+        match result {
+            Ok(out) => match out.attributes {
+                Some(item) => Ok(Some(code_from_item(user, purpose, &item)?)),
+                None => Err(StoreError("UpdateItem returned no attributes".into())),
+            },
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(None),
+            Err(e) => Err(store_err(e)),
         }
-        Ok(())
     }
 }
 
@@ -1275,6 +1348,105 @@ impl Limiter for DynamoStore {
             return Ok(Vec::new());
         }
         Ok(self.read_items(counters, None, now).await?.1)
+    }
+
+    async fn reserve(&self, reservations: &[Reservation], now: i64) -> StoreResult<Result<(), usize>> {
+        let item = |r: &Reservation| {
+            let mut condition = "attribute_not_exists(#count) OR #count < :limit".to_owned();
+            let mut values = Values::default()
+                .with(":one", n(1))
+                .with(":now", n(now))
+                .with(":exp", n(r.expires_at))
+                .with(":limit", n(r.limit));
+            if let Some(at) = r.or_at {
+                condition.push_str(" OR (#count = :at_count AND #last_at = :at_last)");
+                values = values.with(":at_count", n(at.count)).with(":at_last", n(at.last_at));
+            }
+            (condition, values)
+        };
+        let names = || Names::of(&["count", "last_at", "expires_at"]);
+        const EXPR: &str = "ADD #count :one SET #last_at = :now, #expires_at = :exp";
+        if let [r] = reservations {
+            let (condition, values) = item(r);
+            let out = self
+                .client()
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(counter_key(&r.counter)))
+                .update_expression(EXPR)
+                .condition_expression(condition)
+                .set_expression_attribute_names(names().0)
+                .set_expression_attribute_values(values.0)
+                .send()
+                .await;
+            return match out {
+                Ok(_) => Ok(Ok(())),
+                Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(Err(0)),
+                Err(e) => Err(store_err(e)),
+            };
+        }
+        let items = reservations
+            .iter()
+            .map(|r| {
+                let (condition, values) = item(r);
+                self.update(counter_key(&r.counter), EXPR, &condition, names(), values)
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        match self.transact(items).await? {
+            Ok(()) => Ok(Ok(())),
+            Err(codes) => match codes.iter().position(|c| c == "ConditionalCheckFailed") {
+                Some(i) => Ok(Err(i)),
+                None => Err(StoreError(format!("reserve cancelled: {}", codes.join(",")))),
+            },
+        }
+    }
+
+    async fn give_back(&self, refund: &[CounterKey], forget: &[CounterKey]) -> StoreResult<()> {
+        // One round trip in the usual case; a counter gone meanwhile (its TTL, or a clear) fails
+        // its condition, and the rest are then given back one by one, skipping the missing.
+        let refund_item = |c: &CounterKey| {
+            self.update(
+                counter_key(c),
+                "ADD #count :minus",
+                "attribute_exists(#count) AND #count > :zero",
+                Names::of(&["count"]),
+                Values::default().with(":minus", n(-1)).with(":zero", n(0)),
+            )
+        };
+        let mut items = refund.iter().map(refund_item).collect::<StoreResult<Vec<_>>>()?;
+        for c in forget {
+            items.push(self.delete(counter_key(c), None)?);
+        }
+        match items.len() {
+            0 => return Ok(()),
+            1 if forget.len() == 1 => return self.clear(&forget[0]).await,
+            _ => {}
+        }
+        if self.transact(items).await?.is_ok() {
+            return Ok(());
+        }
+        for c in refund {
+            let out = self
+                .client()
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(counter_key(c)))
+                .update_expression("ADD #count :minus")
+                .condition_expression("attribute_exists(#count) AND #count > :zero")
+                .set_expression_attribute_names(Names::of(&["count"]).0)
+                .set_expression_attribute_values(Values::default().with(":minus", n(-1)).with(":zero", n(0)).0)
+                .send()
+                .await;
+            match out {
+                Ok(_) => {}
+                Err(e) if e.code() == Some("ConditionalCheckFailedException") => {}
+                Err(e) => return Err(store_err(e)),
+            }
+        }
+        for c in forget {
+            self.clear(c).await?;
+        }
+        Ok(())
     }
 
     async fn clear(&self, counter: &CounterKey) -> StoreResult<()> {

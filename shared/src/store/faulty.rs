@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use crate::domain::{CodePurpose, Email, Group, User, UserId};
 use crate::ports::{
     ActivateError, ChangeEmailError, CodeRecord, CodeStore, CounterKey, CounterState, CreateUserError, GroupStore,
-    Limiter, Rotation, Session, SessionStore, Store, StoreError, StoreResult, UpdateUserError, UserStore,
+    Limiter, Reservation, Rotation, Session, SessionStore, Store, StoreError, StoreResult, UpdateUserError, UserStore,
 };
 
 /// Every store operation, by the name of its trait method.
@@ -40,7 +40,7 @@ pub enum Op {
     ReplacePasswordHash,
     PutCode,
     GetCode,
-    RecordCodeFailure,
+    ReserveGuess,
     CreateSession,
     GetUserAndSession,
     RotateSession,
@@ -49,6 +49,8 @@ pub enum Op {
     DeleteSessions,
     Hit,
     Read,
+    Reserve,
+    GiveBack,
     Clear,
     TakeCooldown,
     PutGroup,
@@ -59,7 +61,7 @@ pub enum Op {
 
 impl Op {
     /// Every operation.
-    pub const ALL: [Op; 28] = [
+    pub const ALL: [Op; 30] = [
         Op::CreateUser,
         Op::GetUser,
         Op::FindUserByEmail,
@@ -73,7 +75,7 @@ impl Op {
         Op::ReplacePasswordHash,
         Op::PutCode,
         Op::GetCode,
-        Op::RecordCodeFailure,
+        Op::ReserveGuess,
         Op::CreateSession,
         Op::GetUserAndSession,
         Op::RotateSession,
@@ -82,6 +84,8 @@ impl Op {
         Op::DeleteSessions,
         Op::Hit,
         Op::Read,
+        Op::Reserve,
+        Op::GiveBack,
         Op::Clear,
         Op::TakeCooldown,
         Op::PutGroup,
@@ -106,7 +110,7 @@ impl Op {
             Op::ReplacePasswordHash => "replace_password_hash",
             Op::PutCode => "put_code",
             Op::GetCode => "get_code",
-            Op::RecordCodeFailure => "record_code_failure",
+            Op::ReserveGuess => "reserve_guess",
             Op::CreateSession => "create_session",
             Op::GetUserAndSession => "get_user_and_session",
             Op::RotateSession => "rotate_session",
@@ -115,6 +119,8 @@ impl Op {
             Op::DeleteSessions => "delete_sessions",
             Op::Hit => "hit",
             Op::Read => "read",
+            Op::Reserve => "reserve",
+            Op::GiveBack => "give_back",
             Op::Clear => "clear",
             Op::TakeCooldown => "take_cooldown",
             Op::PutGroup => "put_group",
@@ -161,6 +167,49 @@ struct FaultState {
     rules: Vec<Rule>,
     calls: HashMap<Op, u64>,
     failures: HashMap<Op, u64>,
+    #[cfg(feature = "test-support")]
+    scheduler: Option<Arc<Scheduler>>,
+}
+
+/// A seeded scheduler for race tests (feature `test-support`): around every store call it yields
+/// to the other tasks of a single-threaded runtime a seeded number of times, so concurrent handler
+/// invocations interleave their store calls in an order the seed decides (the same seed, the same
+/// interleaving); and it fails a seeded share of calls, before they reach the store or after (a
+/// reply lost after the write, as a DynamoDB transaction that kept meeting conflicts, or a
+/// timeout, would end), so that every limit is seen to fail closed.
+#[cfg(feature = "test-support")]
+pub struct Scheduler {
+    rng: Mutex<u64>,
+    max_yields: u64,
+    fail_per_mille: u64,
+}
+
+#[cfg(feature = "test-support")]
+impl Scheduler {
+    pub fn new(seed: u64, max_yields: u64, fail_per_mille: u64) -> Self {
+        Self { rng: Mutex::new(seed), max_yields, fail_per_mille }
+    }
+
+    /// splitmix64.
+    fn next(&self) -> u64 {
+        let mut state = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    async fn pause(&self) {
+        for _ in 0..self.next() % (self.max_yields + 1) {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn fate(&self) -> Option<Mode> {
+        let roll = self.next() % 1000;
+        (roll < self.fail_per_mille).then_some(if roll.is_multiple_of(2) { Mode::Refuse } else { Mode::LoseReply })
+    }
 }
 
 /// The handle arming a [`FaultyStore`]'s faults; cheap to clone, shared with the test.
@@ -208,6 +257,17 @@ impl Faults {
         self.arm(Rule { op: Some(op), skip: 0, remaining: Some(n), mode: Mode::LoseReply });
     }
 
+    /// Interleaves and fails calls as `scheduler` decides (see [`Scheduler`]).
+    #[cfg(feature = "test-support")]
+    pub fn schedule(&self, scheduler: Arc<Scheduler>) {
+        self.lock().scheduler = Some(scheduler);
+    }
+
+    #[cfg(feature = "test-support")]
+    fn scheduler(&self) -> Option<Arc<Scheduler>> {
+        self.lock().scheduler.clone()
+    }
+
     /// Disarms every fault (the counts stay).
     pub fn heal(&self) {
         self.lock().rules.clear();
@@ -232,6 +292,11 @@ impl Faults {
     fn decide(&self, op: Op) -> Option<Mode> {
         let mut s = self.lock();
         *s.calls.entry(op).or_insert(0) += 1;
+        #[cfg(feature = "test-support")]
+        if let Some(mode) = s.scheduler.as_ref().and_then(|sched| sched.fate()) {
+            *s.failures.entry(op).or_insert(0) += 1;
+            return Some(mode);
+        }
         let mut fired = None;
         for (i, rule) in s.rules.iter_mut().enumerate() {
             if rule.op.is_some_and(|o| o != op) {
@@ -297,20 +362,31 @@ impl<S: Store + ?Sized> FaultyStore<S> {
 macro_rules! guarded {
     ($self:ident, $op:expr, $call:expr) => {{
         #[cfg(feature = "test-support")]
+        let scheduler = $self.faults.scheduler();
+        #[cfg(feature = "test-support")]
+        if let Some(s) = &scheduler {
+            s.pause().await;
+        }
+        #[cfg(feature = "test-support")]
         let call = {
             crate::iam::used("store", $op.name());
             crate::iam::scoped("store", $op.name(), $call)
         };
         #[cfg(not(feature = "test-support"))]
         let call = $call;
-        match $self.faults.decide($op) {
+        let result = match $self.faults.decide($op) {
             None => call.await,
             Some(Mode::Refuse) => Err(Faults::error($op).into()),
             Some(Mode::LoseReply) => {
                 let _applied = call.await;
                 Err(Faults::error($op).into())
             }
+        };
+        #[cfg(feature = "test-support")]
+        if let Some(s) = &scheduler {
+            s.pause().await;
         }
+        result
     }};
 }
 
@@ -347,12 +423,12 @@ impl<S: Store + ?Sized> UserStore for FaultyStore<S> {
 
     async fn reset_password(
         &self,
-        id: &UserId,
+        user: &User,
         code_hash: &str,
         new_hash: &str,
         now: i64,
     ) -> Result<(), ActivateError> {
-        guarded!(self, Op::ResetPassword, self.inner.reset_password(id, code_hash, new_hash, now))
+        guarded!(self, Op::ResetPassword, self.inner.reset_password(user, code_hash, new_hash, now))
     }
 
     async fn change_email(
@@ -393,8 +469,8 @@ impl<S: Store + ?Sized> CodeStore for FaultyStore<S> {
         guarded!(self, Op::GetCode, self.inner.get_code(user, purpose, now))
     }
 
-    async fn record_code_failure(&self, user: &UserId, purpose: CodePurpose) -> StoreResult<()> {
-        guarded!(self, Op::RecordCodeFailure, self.inner.record_code_failure(user, purpose))
+    async fn reserve_guess(&self, user: &UserId, purpose: CodePurpose, now: i64) -> StoreResult<Option<CodeRecord>> {
+        guarded!(self, Op::ReserveGuess, self.inner.reserve_guess(user, purpose, now))
     }
 }
 
@@ -449,6 +525,14 @@ impl<S: Store + ?Sized> Limiter for FaultyStore<S> {
 
     async fn clear(&self, counter: &CounterKey) -> StoreResult<()> {
         guarded!(self, Op::Clear, self.inner.clear(counter))
+    }
+
+    async fn reserve(&self, reservations: &[Reservation], now: i64) -> StoreResult<Result<(), usize>> {
+        guarded!(self, Op::Reserve, self.inner.reserve(reservations, now))
+    }
+
+    async fn give_back(&self, refund: &[CounterKey], forget: &[CounterKey]) -> StoreResult<()> {
+        guarded!(self, Op::GiveBack, self.inner.give_back(refund, forget))
     }
 
     async fn take_cooldown(&self, counter: &CounterKey, until: i64, now: i64) -> StoreResult<bool> {

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use crate::domain::Group;
 use crate::domain::{CodePurpose, Email, User, UserId};
 use crate::ports::{
-    ActivateError, ChangeEmailError, CodeRecord, CodeStore, CreateUserError, Rotation, Session, SessionStore,
-    StoreError, StoreResult, UpdateUserError, UserStore, MAX_CODE_ATTEMPTS,
+    ActivateError, ChangeEmailError, CodeRecord, CodeStore, CreateUserError, Reservation, Rotation, Session,
+    SessionStore, StoreError, StoreResult, UpdateUserError, UserStore, MAX_CODE_ATTEMPTS,
 };
 use crate::ports::{CounterKey, CounterState, GroupStore, Limiter};
 
@@ -117,7 +117,7 @@ impl UserStore for MemoryStore {
     async fn activate(&self, id: &UserId, code_hash: &str, now: i64) -> Result<(), ActivateError> {
         let mut s = self.lock()?;
         let key = (id.clone(), CodePurpose::Activation);
-        let code_ok = s.codes.get(&key).is_some_and(|c| c.hash == code_hash && c.expires_at > now);
+        let code_ok = s.codes.get(&key).is_some_and(|c| c.still_usable(code_hash, now));
         let Some(user) = s.users.get(id).filter(|u| !u.is_expired(now)) else {
             return Err(ActivateError::NotActivatable);
         };
@@ -131,7 +131,9 @@ impl UserStore for MemoryStore {
         if s.emails.get(&email_key).is_none_or(|c| &c.user_id != id) {
             return Err(ActivateError::NotActivatable);
         }
-        s.codes.remove(&key);
+        if let Some(code) = s.codes.get_mut(&key) {
+            code.spent = true;
+        }
         if let Some(user) = s.users.get_mut(id) {
             user.is_active = true;
             user.expires_at = None;
@@ -169,6 +171,9 @@ impl UserStore for MemoryStore {
             }
         }
         let version = current.version + 1;
+        if current.security_change(updated) {
+            s.codes.retain(|(id, _), _| id != &current.id);
+        }
         if let Some(user) = s.users.get_mut(&current.id) {
             let email = user.email.clone();
             let (date_joined, last_login, expires_at) = (user.date_joined, user.last_login, user.expires_at);
@@ -179,24 +184,39 @@ impl UserStore for MemoryStore {
 
     async fn reset_password(
         &self,
-        id: &UserId,
+        user: &User,
         code_hash: &str,
         new_hash: &str,
         now: i64,
     ) -> Result<(), ActivateError> {
         let mut s = self.lock()?;
+        let id = &user.id;
         let key = (id.clone(), CodePurpose::PasswordReset);
-        if !s.users.get(id).is_some_and(|u| u.is_active && !u.is_expired(now)) {
+        // Active, or never activated (and unexpired); a deactivated account is refused.
+        if !s.users.get(id).is_some_and(|u| !u.is_expired(now) && (u.is_active || u.expires_at.is_some())) {
             return Err(ActivateError::NotActivatable);
         }
-        if !s.codes.get(&key).is_some_and(|c| c.usable(code_hash, now)) {
+        if !s.codes.get(&key).is_some_and(|c| c.still_usable(code_hash, now)) {
             return Err(ActivateError::InvalidCode);
         }
-        s.codes.remove(&key);
-        if let Some(user) = s.users.get_mut(id) {
-            user.password_hash = new_hash.to_owned();
-            user.tokens_valid_after = now;
-            user.version += 1;
+        s.codes.retain(|(owner, _), _| owner != id);
+        let mut claims = None;
+        if let Some(stored) = s.users.get_mut(id) {
+            stored.password_hash = new_hash.to_owned();
+            stored.tokens_valid_after = now;
+            stored.version += 1;
+            stored.is_active = true;
+            if stored.expires_at.take().is_some() {
+                claims = Some((stored.email.normalised().to_owned(), stored.username.as_ref().map(|u| u.key())));
+            }
+        }
+        if let Some((email_key, username_key)) = claims {
+            if let Some(claim) = s.emails.get_mut(&email_key).filter(|c| &c.user_id == id) {
+                claim.expires_at = None;
+            }
+            if let Some(claim) = username_key.and_then(|k| s.usernames.get_mut(&k)).filter(|c| &c.user_id == id) {
+                claim.expires_at = None;
+            }
         }
         Ok(())
     }
@@ -214,7 +234,7 @@ impl UserStore for MemoryStore {
         }
         let code_key = (current.id.clone(), CodePurpose::EmailChange);
         if let Some(hash) = code_hash {
-            if !s.codes.get(&code_key).is_some_and(|c| c.usable(hash, now)) {
+            if !s.codes.get(&code_key).is_some_and(|c| c.still_usable(hash, now)) {
                 return Err(ChangeEmailError::InvalidCode);
             }
         }
@@ -227,9 +247,7 @@ impl UserStore for MemoryStore {
             s.emails.remove(&old_key);
             s.emails.insert(new_key, Claim { user_id: current.id.clone(), expires_at: current.expires_at });
         }
-        if code_hash.is_some() {
-            s.codes.remove(&code_key);
-        }
+        s.codes.retain(|(owner, _), _| owner != &current.id);
         if let Some(user) = s.users.get_mut(&current.id) {
             user.email = new_email.clone();
             user.version += 1;
@@ -290,20 +308,15 @@ impl CodeStore for MemoryStore {
         Ok(s.codes.get(&(user.clone(), purpose)).filter(|c| c.expires_at > now).cloned())
     }
 
-    async fn record_code_failure(&self, user: &UserId, purpose: CodePurpose) -> StoreResult<()> {
+    async fn reserve_guess(&self, user: &UserId, purpose: CodePurpose, now: i64) -> StoreResult<Option<CodeRecord>> {
         let mut s = self.lock()?;
-        let key = (user.clone(), purpose);
-        let dead = match s.codes.get_mut(&key) {
-            Some(code) => {
+        match s.codes.get_mut(&(user.clone(), purpose)) {
+            Some(code) if code.expires_at > now && !code.spent && code.attempts < MAX_CODE_ATTEMPTS => {
                 code.attempts += 1;
-                code.attempts >= MAX_CODE_ATTEMPTS
+                Ok(Some(code.clone()))
             }
-            None => false,
-        };
-        if dead {
-            s.codes.remove(&key);
+            _ => Ok(None),
         }
-        Ok(())
     }
 }
 
@@ -397,6 +410,39 @@ impl Limiter for MemoryStore {
 
     async fn clear(&self, counter: &CounterKey) -> StoreResult<()> {
         self.lock()?.counters.remove(counter);
+        Ok(())
+    }
+
+    async fn reserve(&self, reservations: &[Reservation], now: i64) -> StoreResult<Result<(), usize>> {
+        let mut s = self.lock()?;
+        for (i, r) in reservations.iter().enumerate() {
+            let state = s.counters.get(&r.counter).filter(|(_, exp)| *exp > now).map(|(st, _)| *st).unwrap_or_default();
+            if state.count >= r.limit && r.or_at != Some(state) {
+                return Ok(Err(i));
+            }
+        }
+        for r in reservations {
+            let entry = s.counters.entry(r.counter.clone()).or_insert((CounterState::default(), r.expires_at));
+            if entry.1 <= now {
+                *entry = (CounterState::default(), r.expires_at);
+            }
+            entry.0.count += 1;
+            entry.0.last_at = now;
+            entry.1 = r.expires_at;
+        }
+        Ok(Ok(()))
+    }
+
+    async fn give_back(&self, refund: &[CounterKey], forget: &[CounterKey]) -> StoreResult<()> {
+        let mut s = self.lock()?;
+        for c in refund {
+            if let Some((state, _)) = s.counters.get_mut(c) {
+                state.count = state.count.saturating_sub(1);
+            }
+        }
+        for c in forget {
+            s.counters.remove(c);
+        }
         Ok(())
     }
 

@@ -6,5 +6,7 @@ pub mod faulty;
 pub mod memory;
 
 pub use dynamo::DynamoStore;
+#[cfg(feature = "test-support")]
+pub use faulty::Scheduler;
 pub use faulty::{Faults, FaultyStore, Op};
 pub use memory::MemoryStore;

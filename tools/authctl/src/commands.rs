@@ -235,37 +235,27 @@ async fn activate(args: &Args) -> Result<(), Fail> {
         return Ok(());
     }
     let now = now();
-    let hash = match args.value("code") {
-        Some(code) => gatehouse_core::secrets::sha256_hex(code.trim()),
-        None => {
-            // A fresh single-use code, consumed at once by the same atomic activation the
-            // endpoint uses (which also clears the account's expiry).
-            let code = gatehouse_core::secrets::random_token().map_err(|e| Fail::runtime(e.to_string()))?;
-            let hash = gatehouse_core::secrets::sha256_hex(&code);
-            store
-                .put_code(&CodeRecord {
-                    user_id: user.id.clone(),
-                    purpose: CodePurpose::Activation,
-                    hash: hash.clone(),
-                    expires_at: now + 300,
-                    attempts: 0,
-                    data: None,
-                })
-                .await?;
-            hash
-        }
-    };
+    // A fresh single-use code, consumed at once by the same atomic activation the endpoint uses
+    // (which also clears the account's expiry). Stored codes are MACs under the deployment's code
+    // key, which authctl does not hold: this one is a random value that only this call knows.
+    let hash = gatehouse_core::secrets::random_token().map_err(|e| Fail::runtime(e.to_string()))?;
+    store
+        .put_code(&CodeRecord {
+            user_id: user.id.clone(),
+            purpose: CodePurpose::Activation,
+            hash: hash.clone(),
+            expires_at: now + 300,
+            attempts: 0,
+            data: None,
+            spent: false,
+        })
+        .await?;
     match store.activate(&user.id, &hash, now).await {
         Ok(()) => {
             println!("activated {email}");
             Ok(())
         }
-        Err(ActivateError::InvalidCode) => {
-            if args.value("code").is_some() {
-                store.record_code_failure(&user.id, CodePurpose::Activation).await?;
-            }
-            Err(Fail::refused("invalid, expired or used activation code"))
-        }
+        Err(ActivateError::InvalidCode) => Err(Fail::runtime("the activation did not take: run again")),
         Err(ActivateError::NotActivatable) => {
             println!("{email} is active already; nothing to do");
             Ok(())

@@ -97,19 +97,12 @@ pub const COMMANDS: &[Command] = &[
     },
     Command {
         name: "activateuser",
-        summary: "activate an inactive account, directly or with its emailed code",
-        opts: &[
-            EMAIL,
-            Opt {
-                name: "code",
-                value: Some("CODE"),
-                help: "the activation code from the email (the token of the link, or the 6 digits); without it \
-                       the account is activated directly",
-            },
-        ],
+        summary: "activate an inactive account",
+        opts: &[EMAIL],
         details: "Activation goes through the same atomic store operation as the activation endpoint, so the \
-account also stops expiring. An account that is already active is left as it is (exit 0). A wrong, expired or \
-used --code is refused with exit code 3 and counts as a wrong guess.",
+account also stops expiring, and its pending activation link stops working. An account that is already active \
+is left as it is (exit 0). (An emailed code cannot be checked here: codes are stored as MACs under the \
+deployment's code key, which authctl does not hold; the user confirms the link themselves.)",
     },
     Command {
         name: "initdefaultadmin",

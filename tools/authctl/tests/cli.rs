@@ -7,7 +7,7 @@ use std::process::{Command, Output, Stdio};
 
 use gatehouse_core::domain::{CodePurpose, Email, Password, User, UserId};
 use gatehouse_core::password::PasswordHasher;
-use gatehouse_core::ports::{CodeRecord, Session, SessionStore, UserStore};
+use gatehouse_core::ports::{CodeRecord, CodeStore, Session, SessionStore, UserStore};
 use gatehouse_core::store::DynamoStore;
 
 const BIN: &str = env!("CARGO_BIN_EXE_authctl");
@@ -422,34 +422,32 @@ async fn registered(t: &Table, email: &str, code: &str) -> User {
         expires_at: now + 3600,
         attempts: 0,
         data: None,
+        spent: false,
     };
     t.store().await.create_user(&user, Some(&record), now).await.unwrap();
     user
 }
 
 #[tokio::test]
-async fn activateuser_directly_or_by_code_clears_the_expiry() {
+async fn activateuser_clears_the_expiry_and_kills_the_pending_link() {
     let t = Table::new("activate").await;
-    registered(&t, "direct@example.com", "123456").await;
+    let u = registered(&t, "direct@example.com", "123456").await;
     let o = t.run(&["activateuser", "--email", "direct@example.com"], &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let u = t.user("direct@example.com").await.unwrap();
-    assert!(u.is_active);
-    assert_eq!(u.expires_at, None);
+    let u2 = t.user("direct@example.com").await.unwrap();
+    assert!(u2.is_active);
+    assert_eq!(u2.expires_at, None);
+    // The emailed code was replaced by authctl's own, now spent: the link can do nothing more.
+    let code_left = t.store().await.get_code(&u.id, CodePurpose::Activation, now()).await.unwrap();
+    assert!(code_left.is_some_and(|c| c.spent && c.hash != gatehouse_core::secrets::sha256_hex("123456")));
     let o = t.run(&["activateuser", "--email", "direct@example.com"], &[]);
     assert_eq!(code(&o), 0);
     assert!(stdout(&o).contains("active already"));
-
+    // --code is gone: a usage error.
     registered(&t, "coded@example.com", "654321").await;
-    let o = t.run(&["activateuser", "--email", "coded@example.com", "--code", "000000"], &[]);
-    assert_eq!(code(&o), 3);
-    assert!(stderr(&o).contains("invalid"), "{}", stderr(&o));
-    assert!(!t.user("coded@example.com").await.unwrap().is_active);
     let o = t.run(&["activateuser", "--email", "coded@example.com", "--code", "654321"], &[]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let u = t.user("coded@example.com").await.unwrap();
-    assert!(u.is_active);
-    assert_eq!(u.expires_at, None);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(!t.user("coded@example.com").await.unwrap().is_active);
 
     let o = t.run(&["activateuser", "--email", "ghost@example.com"], &[]);
     assert_eq!(code(&o), 3);
@@ -641,6 +639,7 @@ async fn jwt_key_makes_a_key_then_a_pending_version_and_prints_what_the_template
             ("JWT_SIGNING_KEY_SECRET_ARN", arn.as_str()),
             ("JWT_SIGNING_KEY_SECRET_VERSION", version),
             ("JWT_PUBLIC_KEYS", public),
+            ("CODE_KEY_SECRET_ARN", arn.as_str()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

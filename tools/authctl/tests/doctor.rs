@@ -200,6 +200,7 @@ async fn doctor_reports_each_planted_inconsistency_repairs_it_and_leaves_live_da
         expires_at: now + 3600,
         attempts: 0,
         data: None,
+        spent: false,
     };
     t.store.put_code(&reset).await.unwrap();
     let pending = t.user("pending@example.com", Some("pending"), false, Some(now + 86_400)).await;

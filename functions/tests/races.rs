@@ -1,0 +1,311 @@
+//! Races, under a seeded scheduler. The local emulator serves one request at a time, so races
+//! never show against it; here concurrent handler invocations run on one thread and interleave
+//! their store calls in an order a seed decides (`gatehouse_core::store::Scheduler`: every store
+//! call yields to the other invocations a seeded number of times before and after it, and a
+//! seeded share of calls fails, before reaching the store or after writing, as a DynamoDB
+//! transaction that kept meeting conflicts would). Password hashing runs on the calling task,
+//! so nothing is left to other threads: a seed replays its interleaving exactly.
+//!
+//! Every scenario runs `SEEDS` schedules and checks its invariants in each; a failure names the
+//! seed and the invariant (`RACE_SEED=N` runs one schedule).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{reply, Reply, PASSWORD};
+use gatehouse_core::mail::CaptureMailer;
+use gatehouse_core::ports::{Clock, FixedClock};
+use gatehouse_core::store::{Faults, FaultyStore, MemoryStore, Scheduler};
+use gatehouse_core::App;
+use lambda_http::http::StatusCode;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, RequestExt};
+use serde_json::{json, Value};
+
+/// Schedules per scenario; `make test` runs them all.
+const SEEDS: u64 = 400;
+/// Most yields around one store call.
+const MAX_YIELDS: u64 = 3;
+
+struct Race {
+    app: Arc<App>,
+    faults: Faults,
+    mail: Arc<CaptureMailer>,
+    clock: Arc<FixedClock>,
+}
+
+impl Race {
+    /// A fresh app (memory store, inline hashing); the scheduler is armed by [`Race::go`].
+    fn new(overrides: &[(&str, &str)]) -> Self {
+        let memory = Arc::new(MemoryStore::new());
+        let (store, faults) = FaultyStore::new(memory);
+        let mail = Arc::new(CaptureMailer::new());
+        let clock = Arc::new(FixedClock::new(common::T0));
+        let mut app =
+            common::instrumented_app(common::settings(overrides), Arc::new(store), mail.clone(), clock.clone(), None);
+        app.hasher = app.hasher.clone().inline();
+        Self { app: Arc::new(app), faults, mail, clock }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(request("POST", path, Some(body), None, "203.0.113.7")).await
+    }
+
+    async fn send(&self, req: lambda_http::Request) -> Reply {
+        reply(common::dispatch(&self.app, req).await)
+    }
+
+    /// Registers and activates `email` (before any race): its (access, refresh).
+    async fn active_user(&self, email: &str) -> (String, String) {
+        let r = self.post("/auth/users/", json!({"email": email, "password": PASSWORD})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let (uid, token) = self.link(email);
+        let r = self.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+        let r = self.post("/auth/jwt/create/", json!({"email": email, "password": PASSWORD})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        (r.body["access"].as_str().unwrap().to_owned(), r.body["refresh"].as_str().unwrap().to_owned())
+    }
+
+    /// (uid, token) of the newest link emailed to `email`.
+    fn link(&self, email: &str) -> (String, String) {
+        let link = self.mail.last_to(email).and_then(|m| m.link).expect("an email with a link");
+        let mut parts = link.rsplit('/');
+        let token = parts.next().unwrap().to_owned();
+        (parts.next().unwrap().to_owned(), token)
+    }
+
+    /// Runs every request concurrently under the seed's schedule; their replies, in order.
+    async fn go(&self, seed: u64, fail_per_mille: u64, requests: Vec<lambda_http::Request>) -> Vec<Reply> {
+        self.faults.schedule(Arc::new(Scheduler::new(seed, MAX_YIELDS, fail_per_mille)));
+        let tasks: Vec<_> = requests
+            .into_iter()
+            .map(|req| {
+                let app = self.app.clone();
+                tokio::spawn(async move { reply(common::dispatch(&app, req).await) })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    }
+}
+
+/// A JSON request from `ip`, with a bearer token if given.
+fn request(method: &str, path: &str, body: Option<Value>, bearer: Option<&str>, ip: &str) -> lambda_http::Request {
+    let mut b =
+        lambda_http::http::Request::builder().method(method).uri(path).header("content-type", "application/json");
+    if let Some(t) = bearer {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    let body = body.map(|v| Body::Text(v.to_string())).unwrap_or(Body::Empty);
+    let mut ctx = lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext::default();
+    ctx.http.source_ip = Some(ip.to_owned());
+    b.body(body).unwrap().with_request_context(RequestContext::ApiGatewayV2(ctx))
+}
+
+fn seeds() -> Vec<u64> {
+    match std::env::var("RACE_SEED").ok().and_then(|s| s.parse().ok()) {
+        Some(seed) => vec![seed],
+        None => (0..SEEDS).collect(),
+    }
+}
+
+/// A seeded pick in `0..n` (which position hides the right guess).
+fn pick(seed: u64, n: usize) -> usize {
+    (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 33) as usize % n
+}
+
+fn statuses(replies: &[Reply]) -> Vec<u16> {
+    replies.iter().map(|r| r.status.as_u16()).collect()
+}
+
+#[tokio::test]
+async fn parallel_guesses_at_a_numeric_code_are_judged_at_most_the_cap() {
+    const GUESSES: usize = 20;
+    for seed in seeds() {
+        let race = Race::new(&[("CODE_FORMAT", "numeric")]);
+        let r = race.post("/auth/users/", json!({"email": "ada@example.com", "password": PASSWORD})).await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        let (_, code) = race.link("ada@example.com");
+        let right = pick(seed, GUESSES);
+        let requests = (0..GUESSES)
+            .map(|i| {
+                let guess = if i == right {
+                    code.clone()
+                } else {
+                    format!("{:06}", (code.parse::<u32>().unwrap() + 1 + i as u32) % 1_000_000)
+                };
+                request(
+                    "POST",
+                    "/auth/users/activation/",
+                    Some(json!({"email": "ada@example.com", "code": guess})),
+                    None,
+                    "198.51.100.9",
+                )
+            })
+            .collect();
+        gatehouse_core::probes::reset();
+        let replies = race.go(seed, 20, requests).await;
+        let judged = gatehouse_core::probes::code_judgements();
+        assert!(
+            judged <= u64::from(gatehouse_core::ports::MAX_CODE_ATTEMPTS),
+            "seed {seed}: {judged} guesses judged, more than the cap of {} (statuses {:?})",
+            gatehouse_core::ports::MAX_CODE_ATTEMPTS,
+            statuses(&replies)
+        );
+        let wins = replies.iter().filter(|r| r.status == StatusCode::NO_CONTENT).count();
+        assert!(wins <= 1, "seed {seed}: {wins} activations");
+        if wins == 1 {
+            assert_eq!(
+                replies[right].status,
+                StatusCode::NO_CONTENT,
+                "seed {seed}: a wrong guess activated the account"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_wrong_passwords_gets_at_most_the_threshold_verified() {
+    const BURST: usize = 20;
+    for seed in seeds() {
+        let race = Race::new(&[]);
+        race.active_user("ada@example.com").await;
+        let before = race.app.hasher.verifications();
+        let requests = (0..BURST)
+            .map(|i| {
+                let body = json!({"email": "ada@example.com", "password": format!("wrong guess {i}")});
+                request("POST", "/auth/jwt/create/", Some(body), None, "198.51.100.9")
+            })
+            .collect();
+        let replies = race.go(seed, 20, requests).await;
+        let verified = race.app.hasher.verifications() - before;
+        let threshold = u64::from(race.app.settings.login_lockout_threshold);
+        assert!(
+            verified <= threshold,
+            "seed {seed}: {verified} wrong passwords verified, more than the lockout threshold of {threshold} (statuses {:?})",
+            statuses(&replies)
+        );
+        assert!(replies.iter().all(|r| r.status != StatusCode::OK), "seed {seed}: a wrong password logged in");
+    }
+}
+
+#[tokio::test]
+async fn a_stranger_hammering_an_account_cannot_lock_its_owner_out() {
+    for seed in seeds() {
+        let race = Race::new(&[]);
+        race.active_user("ada@example.com").await;
+        // The stranger has already failed often from their address, and keeps going.
+        for i in 0..8 {
+            let body = json!({"email": "ada@example.com", "password": format!("wrong guess {i}")});
+            race.send(request("POST", "/auth/jwt/create/", Some(body), None, "198.51.100.9")).await;
+        }
+        race.clock.advance(1);
+        let mut requests: Vec<_> = (0..6)
+            .map(|i| {
+                let body = json!({"email": "ada@example.com", "password": format!("more wrong {i}")});
+                request("POST", "/auth/jwt/create/", Some(body), None, "198.51.100.9")
+            })
+            .collect();
+        let owner = pick(seed, requests.len() + 1);
+        let body = json!({"email": "ada@example.com", "password": PASSWORD});
+        requests.insert(owner, request("POST", "/auth/jwt/create/", Some(body), None, "203.0.113.50"));
+        let replies = race.go(seed, 0, requests).await;
+        assert_eq!(
+            replies[owner].status,
+            StatusCode::OK,
+            "seed {seed}: the owner, from their own address, was refused: {} (statuses {:?})",
+            replies[owner].body,
+            statuses(&replies)
+        );
+    }
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_in_parallel_are_verified_at_most_the_threshold() {
+    const BURST: usize = 12;
+    for seed in seeds() {
+        let race = Race::new(&[]);
+        let (access, _) = race.active_user("ada@example.com").await;
+        let before = race.app.hasher.verifications();
+        let requests = (0..BURST)
+            .map(|i| {
+                let body =
+                    json!({"current_password": format!("wrong guess {i}"), "new_password": "another horse battery"});
+                request("POST", "/auth/users/set_password/", Some(body), Some(&access), "198.51.100.9")
+            })
+            .collect();
+        let replies = race.go(seed, 20, requests).await;
+        let verified = race.app.hasher.verifications() - before;
+        let threshold = u64::from(race.app.settings.login_lockout_threshold);
+        assert!(
+            verified <= threshold,
+            "seed {seed}: {verified} current passwords verified, more than the threshold of {threshold} (statuses {:?})",
+            statuses(&replies)
+        );
+        assert!(
+            replies.iter().all(|r| r.status != StatusCode::NO_CONTENT),
+            "seed {seed}: a wrong password was accepted"
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_winner_per_code_per_email_and_per_rotation() {
+    for seed in seeds() {
+        let race = Race::new(&[]);
+        // Ten confirmations of one activation link.
+        let r = race.post("/auth/users/", json!({"email": "ada@example.com", "password": PASSWORD})).await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        let (uid, token) = race.link("ada@example.com");
+        let requests = (0..10)
+            .map(|_| {
+                request(
+                    "POST",
+                    "/auth/users/activation/",
+                    Some(json!({"uid": uid, "token": token})),
+                    None,
+                    "198.51.100.9",
+                )
+            })
+            .collect();
+        let replies = race.go(seed, 20, requests).await;
+        let wins = replies.iter().filter(|r| r.status == StatusCode::NO_CONTENT).count();
+        assert!(wins <= 1, "seed {seed}: one link activated {wins} times: {:?}", statuses(&replies));
+
+        // Ten registrations of one address, in two spellings.
+        let race = Race::new(&[]);
+        let requests = (0..10)
+            .map(|i| {
+                let email = if i % 2 == 0 { "race@example.com" } else { "RACE@Example.com" };
+                request(
+                    "POST",
+                    "/auth/users/",
+                    Some(json!({"email": email, "password": PASSWORD})),
+                    None,
+                    "198.51.100.9",
+                )
+            })
+            .collect();
+        let replies = race.go(seed, 20, requests).await;
+        let created = replies.iter().filter(|r| r.status == StatusCode::CREATED).count();
+        assert!(created <= 1, "seed {seed}: {created} accounts for one address: {:?}", statuses(&replies));
+
+        // Ten refreshes with one refresh token (no grace): one rotation at most.
+        let race = Race::new(&[]);
+        let (_, refresh) = race.active_user("ada@example.com").await;
+        race.clock.advance(1);
+        let requests = (0..10)
+            .map(|_| request("POST", "/auth/jwt/refresh/", Some(json!({"refresh": refresh})), None, "198.51.100.9"))
+            .collect();
+        let replies = race.go(seed, 20, requests).await;
+        let rotated = replies.iter().filter(|r| r.status == StatusCode::OK).count();
+        assert!(rotated <= 1, "seed {seed}: one refresh token rotated {rotated} times: {:?}", statuses(&replies));
+        let _ = race.clock.now();
+    }
+}
