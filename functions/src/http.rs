@@ -304,6 +304,13 @@ pub fn user_body(u: &User) -> Value {
     })
 }
 
+/// `user` as the API shows it: with only the groups it is a member of now (see
+/// `services::groups::current_memberships`).
+pub async fn shown(app: &gatehouse_core::App, mut user: User) -> Result<User, Reject> {
+    gatehouse_core::services::groups::current_memberships(app, std::slice::from_mut(&mut user)).await?;
+    Ok(user)
+}
+
 /// A group as the admin API shows it.
 pub fn group_body(g: &gatehouse_core::domain::Group) -> Value {
     json!({"name": g.name, "description": g.description, "permissions": g.permissions})

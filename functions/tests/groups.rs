@@ -199,11 +199,18 @@ struct World {
     tokens: Vec<(Who, String)>,
 }
 
+/// Makes `u` a member of the groups `names` as [`group`] makes them (ids `g-<name>`).
+fn join(u: &mut gatehouse_core::domain::User, names: &[&str]) {
+    u.groups = names.iter().map(|n| (*n).to_owned()).collect();
+    u.group_ids = names.iter().map(|n| ((*n).to_owned(), format!("g-{n}"))).collect();
+}
+
 fn group(name: &str, permissions: &[&str]) -> Group {
     Group {
         name: name.to_owned(),
         description: String::new(),
         permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+        id: format!("g-{name}"),
     }
 }
 
@@ -226,15 +233,15 @@ async fn world(overrides: &[(&str, &str)]) -> World {
     set_user(&t, OtherRoot.email(), |u| u.is_superuser = true).await;
     set_user(&t, Staff.email(), |u| {
         u.is_staff = true;
-        u.groups = vec!["desk".into()];
+        join(u, &["desk"]);
     })
     .await;
     set_user(&t, OtherStaff.email(), |u| {
         u.is_staff = true;
-        u.groups = vec!["vault".into()];
+        join(u, &["vault"]);
     })
     .await;
-    set_user(&t, Vic.email(), |u| u.groups = vec!["vault".into()]).await;
+    set_user(&t, Vic.email(), |u| join(u, &["vault"])).await;
     World { t, tokens }
 }
 
@@ -581,12 +588,75 @@ async fn staff_hold_what_their_groups_grant_now_not_what_their_token_says() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_refused(&w, &r, &before, "after leaving desk").await;
     // A membership of a group that does not exist grants nothing.
-    set_user(&w.t, Staff.email(), |u| u.groups = vec!["ghost".into()]).await;
+    set_user(&w.t, Staff.email(), |u| join(u, &["ghost"])).await;
     assert_eq!(
         w.t.call("POST", "/auth/admin/groups/", Some(new("b")), Some(&staff)).await.status,
         StatusCode::FORBIDDEN
     );
+    // Nor does a group made later under that name: a membership names the group it was granted.
     let r = w.t.call("POST", "/auth/admin/groups/", Some(new("ghost")), Some(w.token(Root))).await;
     assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(
+        w.t.call("POST", "/auth/admin/groups/", Some(new("b")), Some(&staff)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // Granted by a superuser, it counts.
+    let staff_id = w.t.user(Staff.email()).await.id;
+    let r =
+        w.t.call("PATCH", &format!("/auth/users/{staff_id}/"), Some(json!({"groups": ["ghost"]})), Some(w.token(Root)))
+            .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(w.t.call("POST", "/auth/admin/groups/", Some(new("b")), Some(&staff)).await.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn deleting_a_group_takes_it_from_every_member_and_a_group_made_again_grants_them_nothing() {
+    let t = spawn_app(&[]);
+    let (root, _) = t.active_user("root@example.com").await;
+    t.make_staff("root@example.com").await;
+    let u = t.user("root@example.com").await;
+    let mut su = u.clone();
+    su.is_superuser = true;
+    t.app.store.update_user(&u, &su, t.clock_now()).await.unwrap();
+    let (root, _) = (t.login("root@example.com").await.0, root);
+    t.active_user("ada@example.com").await;
+    let ada_id = t.user("ada@example.com").await.id;
+    let editors = json!({"name": "editors", "permissions": ["articles.publish"]});
+    assert_eq!(
+        t.call("POST", "/auth/admin/groups/", Some(editors.clone()), Some(&root)).await.status,
+        StatusCode::CREATED
+    );
+    let r = t.call("PATCH", &format!("/auth/users/{ada_id}/"), Some(json!({"groups": ["editors"]})), Some(&root)).await;
+    assert_eq!(r.body["groups"], json!(["editors"]));
+    let ada = t.login("ada@example.com").await.0;
+    let has = |token: String, path: &'static str| {
+        let t = &t;
+        async move { t.call("GET", path, None, Some(&token)).await.body }
+    };
+    assert_eq!(
+        has(ada.clone(), "/auth/users/me/has_permission/articles.publish/").await,
+        json!({"has_permission": true})
+    );
+
+    // Deleted, then made again under the same name with the same permission.
+    assert_eq!(t.call("DELETE", "/auth/admin/groups/editors/", None, Some(&root)).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(t.call("POST", "/auth/admin/groups/", Some(editors), Some(&root)).await.status, StatusCode::CREATED);
+    // Ada is a member of nothing: not in her profile, not in new tokens, not in any check.
+    assert_eq!(t.call("GET", "/auth/users/me/", None, Some(&ada)).await.body["groups"], json!([]));
+    assert_eq!(t.call("GET", &format!("/auth/users/{ada_id}/"), None, Some(&root)).await.body["groups"], json!([]));
+    let listed = t.call("GET", "/auth/users/", None, Some(&root)).await.body;
+    let row = listed["results"].as_array().unwrap().iter().find(|u| u["id"] == ada_id.as_str()).unwrap().clone();
+    assert_eq!(row["groups"], json!([]));
+    assert_eq!(
+        has(ada.clone(), "/auth/users/me/has_permission/articles.publish/").await,
+        json!({"has_permission": false})
+    );
+    assert_eq!(has(ada.clone(), "/auth/users/me/has_group/editors/").await, json!({"has_group": false}));
+    let fresh = t.login("ada@example.com").await.0;
+    let claims = t.app.tokens.verify(&fresh, gatehouse_core::tokens::TokenType::Access, t.clock_now()).await.unwrap();
+    assert_eq!(claims.groups, Some(vec![]), "tokens issued afterwards do not carry it");
+    // Granted again, it counts again.
+    let r = t.call("PATCH", &format!("/auth/users/{ada_id}/"), Some(json!({"groups": ["editors"]})), Some(&root)).await;
+    assert_eq!(r.body["groups"], json!(["editors"]));
+    assert_eq!(has(fresh, "/auth/users/me/has_permission/articles.publish/").await, json!({"has_permission": true}));
 }

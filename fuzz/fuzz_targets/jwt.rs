@@ -115,6 +115,7 @@ fn user() -> User {
         is_staff: false,
         is_superuser: false,
         groups: vec!["editors".into()],
+        group_ids: Default::default(),
         date_joined: NOW,
         last_login: None,
         tokens_valid_after: NOW,

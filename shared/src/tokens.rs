@@ -467,6 +467,7 @@ mod tests {
             is_staff: false,
             is_superuser: false,
             groups: vec!["editors".into()],
+            group_ids: Default::default(),
             date_joined: NOW,
             last_login: None,
             tokens_valid_after: NOW,

@@ -77,6 +77,7 @@ fn user(email: &str, username: Option<&str>, expires_at: Option<i64>) -> User {
         is_staff: false,
         is_superuser: false,
         groups: vec!["editors".into()],
+        group_ids: Default::default(),
         date_joined: NOW,
         last_login: None,
         tokens_valid_after: NOW,
@@ -695,19 +696,31 @@ async fn groups_are_created_once_listed_and_deleted(h: Harness) {
         name: "editors".into(),
         description: "Edit".into(),
         permissions: vec!["a.edit".into(), "a.publish".into()],
+        id: "g-editors".into(),
     };
     assert!(h.store.put_group(&g, true).await.unwrap());
     assert!(!h.store.put_group(&g, true).await.unwrap(), "create refuses a taken name");
     let mut changed = g.clone();
     changed.permissions = vec![];
     assert!(h.store.put_group(&changed, false).await.unwrap());
-    let r = Group { name: "readers".into(), description: String::new(), permissions: vec!["a.read".into()] };
+    let r = Group {
+        name: "readers".into(),
+        description: String::new(),
+        permissions: vec!["a.read".into()],
+        id: "g-readers".into(),
+    };
     h.store.put_group(&r, true).await.unwrap();
     assert_eq!(h.store.list_groups().await.unwrap(), vec![changed.clone(), r.clone()]);
     assert_eq!(h.store.get_groups(&["readers".into(), "nope".into()]).await.unwrap(), vec![r]);
     assert!(h.store.delete_group("editors").await.unwrap());
     assert!(!h.store.delete_group("editors").await.unwrap());
-    assert_eq!(h.store.list_groups().await.unwrap().len(), 1);
+    // An update is of the group that was read: not of one deleted, nor of one made again since.
+    assert!(!h.store.put_group(&changed, false).await.unwrap(), "deleted meanwhile");
+    let again = Group { id: "g-editors-2".into(), ..g.clone() };
+    assert!(h.store.put_group(&again, true).await.unwrap());
+    assert!(!h.store.put_group(&changed, false).await.unwrap(), "made again meanwhile");
+    assert_eq!(h.store.get_groups(&["editors".into()]).await.unwrap(), vec![again]);
+    assert_eq!(h.store.list_groups().await.unwrap().len(), 2);
 }
 
 /// `count` users, returned in id order; those at positions where `expired` says so were never
@@ -817,12 +830,17 @@ async fn groups_are_listed_in_name_order(h: Harness) {
     let mut names: Vec<String> = (0..105).map(|i| format!("g{:03}", (i * 37) % 105)).collect();
     names.extend(["Zeta", "alpha", "Alpha", "beta-2", "beta"].map(String::from));
     for name in &names {
-        let g =
-            Group { name: name.clone(), description: format!("about {name}"), permissions: vec![format!("{name}.x")] };
+        let g = Group {
+            name: name.clone(),
+            description: format!("about {name}"),
+            permissions: vec![format!("{name}.x")],
+            id: format!("g-{name}"),
+        };
         assert!(h.store.put_group(&g, true).await.unwrap());
     }
     // A rewrite keeps the group listed.
-    let changed = Group { name: "beta".into(), description: "changed".into(), permissions: vec![] };
+    let changed =
+        Group { name: "beta".into(), description: "changed".into(), permissions: vec![], id: "g-beta".into() };
     assert!(h.store.put_group(&changed, false).await.unwrap());
     let listed = h.store.list_groups().await.unwrap();
     let mut want = names.clone();
@@ -832,7 +850,12 @@ async fn groups_are_listed_in_name_order(h: Harness) {
     assert_eq!(listed[3], changed);
     assert_eq!(
         listed[0],
-        Group { name: "Alpha".into(), description: "about Alpha".into(), permissions: vec!["Alpha.x".into()] }
+        Group {
+            name: "Alpha".into(),
+            description: "about Alpha".into(),
+            permissions: vec!["Alpha.x".into()],
+            id: "g-Alpha".into()
+        }
     );
     assert!(h.store.delete_group("g050").await.unwrap());
     assert_eq!(h.store.list_groups().await.unwrap().len(), 109);
@@ -898,7 +921,7 @@ async fn listing_reads_only_users_and_groups_however_full_the_table(h: Harness) 
         let c = CounterKey { scope: "register", key: format!("198.51.100.{i}"), slot: "60".into() };
         h.store.hit(&c, NOW + 60, NOW).await.unwrap();
     }
-    let editors = Group { name: "editors".into(), description: String::new(), permissions: vec![] };
+    let editors = Group { name: "editors".into(), description: String::new(), permissions: vec![], id: "g-e".into() };
     h.store.put_group(&editors, true).await.unwrap();
     let watches =
         h.dynamo.as_ref().map(|d| ["Scan", "Query", "BatchGetItem"].map(|op| Watch::new(d.table(), op, None)));

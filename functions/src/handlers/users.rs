@@ -18,7 +18,8 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
         cursor: http::query(req, "cursor"),
         email: http::query(req, "email"),
     };
-    let page = users::list(app, &caller, &q).await?;
+    let mut page = users::list(app, &caller, &q).await?;
+    gatehouse_core::services::groups::current_memberships(app, &mut page.users).await?;
     let results: Vec<_> = page.users.iter().map(http::user_body).collect();
     let next = page.next.map(|c| format!("/auth/users/?limit={}&cursor={c}", page.limit));
     Ok(http::json(StatusCode::OK, &json!({"results": results, "next": next})))

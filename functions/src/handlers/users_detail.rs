@@ -20,14 +20,17 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
     let id = http::path_param(req, "id");
     let caller = auth::authenticate(app, http::bearer(req)?).await?;
     match *req.method() {
-        Method::GET => Ok(http::json(StatusCode::OK, &http::user_body(&users::target(app, &caller, &id).await?))),
+        Method::GET => {
+            let user = http::shown(app, users::target(app, &caller, &id).await?).await?;
+            Ok(http::json(StatusCode::OK, &http::user_body(&user)))
+        }
         Method::DELETE => {
             users::delete(app, &caller, &http::client_info(req), &id, &http::form(req)?).await?;
             Ok(http::no_content())
         }
         _ => {
             let user = users::update(app, &caller, &id, &http::form(req)?).await?;
-            Ok(http::json(StatusCode::OK, &http::user_body(&user)))
+            Ok(http::json(StatusCode::OK, &http::user_body(&http::shown(app, user).await?)))
         }
     }
 }

@@ -18,7 +18,7 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
     }
     let caller = auth::authenticate(app, http::bearer(req)?).await?;
     match method {
-        Method::GET => Ok(http::json(StatusCode::OK, &http::user_body(&caller.user))),
+        Method::GET => Ok(http::json(StatusCode::OK, &http::user_body(&http::shown(app, caller.user).await?))),
         Method::DELETE => {
             users::delete_me(app, &caller, &http::client_info(req), &http::form(req)?).await?;
             Ok(http::no_content())
@@ -26,7 +26,7 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
         _ => {
             // Owner rights whoever calls: is_active, is_staff and groups are read-only here.
             let user = me::update(app, &caller.user, &http::form(req)?, me::Editor::Owner).await?;
-            Ok(http::json(StatusCode::OK, &http::user_body(&user)))
+            Ok(http::json(StatusCode::OK, &http::user_body(&http::shown(app, user).await?)))
         }
     }
 }

@@ -139,6 +139,10 @@ pub struct User {
     pub is_staff: bool,
     pub is_superuser: bool,
     pub groups: Vec<String>,
+    /// The id of each group in `groups` when the account was made a member. A membership counts
+    /// only while the group of that name is still the one that was granted ([`User::member_of`]):
+    /// a group deleted and made again under the same name grants its former members nothing.
+    pub group_ids: std::collections::BTreeMap<String, String>,
     /// Unix seconds.
     pub date_joined: i64,
     pub last_login: Option<i64>,
@@ -163,6 +167,12 @@ impl User {
         self.password_hash != updated.password_hash
             || self.tokens_valid_after != updated.tokens_valid_after
             || (self.is_active && !updated.is_active)
+    }
+
+    /// Whether this account is a member of `group` as it is now: named in `groups`, and granted
+    /// this very group (not an earlier one of the same name).
+    pub fn member_of(&self, group: &Group) -> bool {
+        self.groups.contains(&group.name) && self.group_ids.get(&group.name) == Some(&group.id)
     }
 
     /// Staff or superuser: may use the admin routes, and only a superuser may change the account.
@@ -234,6 +244,8 @@ pub struct Group {
     pub name: String,
     pub description: String,
     pub permissions: Vec<String>,
+    /// Made when the group is created and kept through its changes: memberships name it.
+    pub id: String,
 }
 
 impl Group {

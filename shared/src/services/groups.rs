@@ -60,7 +60,7 @@ pub(crate) async fn lookup(app: &App, admin: &User, names: &[String]) -> Result<
     let held = if admin.is_superuser {
         Held::All
     } else {
-        Held::These(found.iter().filter(|g| own.contains(&g.name)).flat_map(|g| g.permissions.clone()).collect())
+        Held::These(found.iter().filter(|g| admin.member_of(g)).flat_map(|g| g.permissions.clone()).collect())
     };
     let named = found.into_iter().filter(|g| names.contains(&g.name)).collect();
     Ok((named, held))
@@ -122,7 +122,8 @@ pub async fn create(app: &App, caller: &Caller, form: &Form) -> Result<Group, Se
     }
     errors.finish()?;
     let name = name.ok_or_else(|| ServiceError::Internal("validated name missing".into()))?;
-    let group = apply(Group { name, description: String::new(), permissions: Vec::new() }, form, true)?;
+    let id = crate::secrets::random_id()?;
+    let group = apply(Group { name, description: String::new(), permissions: Vec::new(), id }, form, true)?;
     if !caller.user.is_superuser && !group.permissions.is_empty() {
         let (_, held) = lookup(app, &caller.user, &[]).await?;
         if !held.covers(&group) {
@@ -161,7 +162,10 @@ pub async fn update(app: &App, caller: &Caller, name: &str, form: &Form, partial
     if !held.covers(&group) {
         return Err(refused(&caller.user, "permission_not_held"));
     }
-    app.store.put_group(&group, false).await?;
+    if !app.store.put_group(&group, false).await? {
+        // Deleted (and perhaps made again) since it was read.
+        return Err(ServiceError::NotFound);
+    }
     tracing::info!(event = "group", outcome = "updated", by = %caller.user.id);
     Ok(group)
 }
@@ -188,12 +192,13 @@ pub async fn permissions(app: &App, caller: &Caller) -> Result<Vec<String>, Serv
     Ok(all)
 }
 
-/// Whether the caller belongs to a group that exists.
+/// Whether the caller is a member of the group `name` as it is now (it exists, and it is the
+/// group the caller was made a member of, not an earlier one of that name).
 pub async fn has_group(app: &App, caller: &Caller, name: &str) -> Result<bool, ServiceError> {
     if !caller.user.groups.iter().any(|g| g == name) {
         return Ok(false);
     }
-    Ok(!app.store.get_groups(&[name.to_owned()]).await?.is_empty())
+    Ok(app.store.get_groups(&[name.to_owned()]).await?.iter().any(|g| caller.user.member_of(g)))
 }
 
 /// Whether one of the caller's groups grants `perm`; superusers have every permission.
@@ -202,7 +207,29 @@ pub async fn has_permission(app: &App, caller: &Caller, perm: &str) -> Result<bo
         return Ok(true);
     }
     let groups = app.store.get_groups(&caller.user.groups).await?;
-    Ok(groups.iter().any(|g| g.permissions.iter().any(|p| p == perm)))
+    Ok(groups.iter().any(|g| caller.user.member_of(g) && g.permissions.iter().any(|p| p == perm)))
+}
+
+/// Takes from each user's `groups` the names it is no longer a member of (the group was deleted,
+/// or deleted and made again): what tokens, and the API's user bodies, carry. One read of the
+/// groups named, none when nobody is in a group.
+pub async fn current_memberships(app: &App, users: &mut [User]) -> Result<(), ServiceError> {
+    let mut names: Vec<String> = Vec::new();
+    for n in users.iter().flat_map(|u| u.groups.iter()) {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    if names.is_empty() {
+        return Ok(());
+    }
+    let live = app.store.get_groups(&names).await?;
+    for u in users.iter_mut() {
+        let keep: Vec<String> = live.iter().filter(|g| u.member_of(g)).map(|g| g.name.clone()).collect();
+        u.groups.retain(|n| keep.contains(n));
+        u.group_ids.retain(|n, _| keep.contains(n));
+    }
+    Ok(())
 }
 
 /// Checks that every group named is among `found` (staff assigning groups).

@@ -101,8 +101,11 @@ pub async fn open_session(app: &App, user: &User, client: &ClientInfo, now: i64)
     };
     app.store.create_session(&session, s.update_last_login.then_some(now)).await?;
     tracing::info!(event = "session", outcome = "opened", user_id = %user.id, session_id = %session.id);
+    // The access token carries the groups the account is a member of now.
+    let mut member = user.clone();
+    super::groups::current_memberships(app, std::slice::from_mut(&mut member)).await?;
     Ok(TokenPair {
-        access: app.tokens.issue_access(user, &session.id, random_id()?, now).await?,
+        access: app.tokens.issue_access(&member, &session.id, random_id()?, now).await?,
         refresh: Some(
             app.tokens.issue_refresh(user, &session.id, session.current_jti.clone(), now, session.expires_at).await?,
         ),

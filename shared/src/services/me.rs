@@ -1,6 +1,6 @@
 //! Reading and editing a user: `/auth/users/me/` and, for staff, `/auth/users/{id}/`.
 
-use crate::domain::{Email, User, Username};
+use crate::domain::{Email, Group, User, Username};
 use crate::ports::UpdateUserError;
 
 use super::groups::{check_exist, lookup};
@@ -138,15 +138,24 @@ fn apply(user: &User, form: &Form, editor: Editor<'_>) -> Result<User, ServiceEr
 }
 
 /// Refuses (403) a change `editor` may not make, and (400) groups that do not exist; reads the
-/// groups involved and the editor's own in one store call, only when the groups change.
-async fn authorise(app: &App, editor: Editor<'_>, current: &User, updated: &User) -> Result<(), ServiceError> {
+/// groups involved and the editor's own in one store call, only when groups were sent. Returns
+/// the groups read: the memberships of `updated` are granted those very groups. A membership of a
+/// group deleted (or deleted and made again) since it was granted is no membership: naming that
+/// group again is joining it, under the same rule as any other.
+async fn authorise(
+    app: &App,
+    editor: Editor<'_>,
+    current: &User,
+    updated: &User,
+    groups_sent: bool,
+) -> Result<Option<Vec<Group>>, ServiceError> {
     if let Editor::Staff(actor) = editor {
         if updated.is_staff != current.is_staff || updated.is_superuser != current.is_superuser {
             return Err(refused(actor, "sets_staff_or_superuser"));
         }
     }
-    if updated.groups == current.groups {
-        return Ok(());
+    if !groups_sent {
+        return Ok(None);
     }
     let admin = match editor {
         Editor::Owner => return Err(ServiceError::Internal("an owner changed groups".into())),
@@ -156,11 +165,13 @@ async fn authorise(app: &App, editor: Editor<'_>, current: &User, updated: &User
     let names: Vec<String> = updated.groups.iter().chain(removed).cloned().collect();
     let (found, held) = lookup(app, admin, &names).await?;
     // Joining or leaving a group: only one the editor could have made.
-    let changed = |name: &String| current.groups.contains(name) != updated.groups.contains(name);
+    let member_now = |name: &String| found.iter().any(|g| &g.name == name && current.member_of(g));
+    let changed = |name: &String| member_now(name) != updated.groups.contains(name);
     if found.iter().any(|g| changed(&g.name) && !held.covers(g)) {
         return Err(refused(admin, "permission_not_held"));
     }
-    check_exist(&found, &updated.groups)
+    check_exist(&found, &updated.groups)?;
+    Ok(Some(found))
 }
 
 /// Updates `target` (PUT and PATCH alike: every field is optional) as `editor` may; a refusal is
@@ -171,10 +182,17 @@ pub async fn update(app: &App, target: &User, form: &Form, editor: Editor<'_>) -
         // Judged again on every attempt: the account may have become staff meanwhile.
         editor.may_change(&current)?;
         let mut updated = apply(&current, form, editor)?;
+        let groups_sent = !matches!(editor, Editor::Owner) && form.contains("groups");
+        if let Some(found) = authorise(app, editor, &current, &updated, groups_sent).await? {
+            updated.group_ids = updated
+                .groups
+                .iter()
+                .filter_map(|n| found.iter().find(|g| &g.name == n).map(|g| (n.clone(), g.id.clone())))
+                .collect();
+        }
         if updated == current {
             return Ok(current);
         }
-        authorise(app, editor, &current, &updated).await?;
         let now = app.now();
         let disabling = current.is_active && !updated.is_active;
         if disabling {

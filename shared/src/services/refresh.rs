@@ -33,7 +33,10 @@ pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> 
     if !user.is_active || claims.iat < user.tokens_valid_after {
         return Err(ServiceError::TokenNotValid);
     }
-    let access = app.tokens.issue_access(&user, &session.id, random_id()?, now).await?;
+    // The access token carries the groups the account is a member of now.
+    let mut member = user.clone();
+    super::groups::current_memberships(app, std::slice::from_mut(&mut member)).await?;
+    let access = app.tokens.issue_access(&member, &session.id, random_id()?, now).await?;
     if session.current_jti == claims.jti {
         if !app.settings.rotate_refresh_tokens {
             return Ok(TokenPair { access, refresh: None });

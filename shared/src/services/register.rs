@@ -97,6 +97,7 @@ pub async fn register(app: &App, form: &Form, client: &ClientInfo) -> Result<Use
         is_staff: false,
         is_superuser: false,
         groups: Vec::new(),
+        group_ids: Default::default(),
         date_joined: now,
         last_login: None,
         tokens_valid_after: now,

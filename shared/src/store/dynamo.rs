@@ -506,6 +506,7 @@ fn user_to_item(u: &User) -> Item {
     item.insert("is_staff".into(), AttributeValue::Bool(u.is_staff));
     item.insert("is_superuser".into(), AttributeValue::Bool(u.is_superuser));
     item.insert("groups".into(), AttributeValue::L(u.groups.iter().map(s).collect()));
+    item.insert("group_ids".into(), group_ids(&u.group_ids));
     item.insert("date_joined".into(), n(u.date_joined));
     if let Some(t) = u.last_login {
         item.insert("last_login".into(), n(t));
@@ -546,6 +547,7 @@ fn user_from_item(item: &Item) -> StoreResult<User> {
         is_staff: get_bool(item, "is_staff"),
         is_superuser: get_bool(item, "is_superuser"),
         groups,
+        group_ids: group_ids_from(item),
         date_joined: get_n(item, "date_joined")?,
         last_login: get_opt_n(item, "last_login")?,
         tokens_valid_after: get_n(item, "tokens_valid_after")?,
@@ -757,6 +759,7 @@ impl UserStore for DynamoStore {
             "#is_staff = :is",
             "#is_superuser = :su",
             "#groups = :g",
+            "#group_ids = :gi",
             "#tokens_valid_after = :tva",
             "#version = :v",
         ];
@@ -768,6 +771,7 @@ impl UserStore for DynamoStore {
             .with(":is", AttributeValue::Bool(updated.is_staff))
             .with(":su", AttributeValue::Bool(updated.is_superuser))
             .with(":g", AttributeValue::L(updated.groups.iter().map(s).collect()))
+            .with(":gi", group_ids(&updated.group_ids))
             .with(":tva", n(updated.tokens_valid_after))
             .with(":v", n(version))
             .with(":old", n(current.version))
@@ -788,6 +792,7 @@ impl UserStore for DynamoStore {
             "is_staff",
             "is_superuser",
             "groups",
+            "group_ids",
             "tokens_valid_after",
             "version",
             "expires_at",
@@ -1490,7 +1495,19 @@ fn group_from_item(item: &Item) -> StoreResult<Group> {
         name: get_s(item, "name")?,
         description: get_opt_s(item, "description").unwrap_or_default(),
         permissions,
+        id: get_opt_s(item, "group_id").unwrap_or_default(),
     })
+}
+
+fn group_ids(ids: &std::collections::BTreeMap<String, String>) -> AttributeValue {
+    AttributeValue::M(ids.iter().map(|(k, v)| (k.clone(), s(v))).collect())
+}
+
+fn group_ids_from(item: &Item) -> std::collections::BTreeMap<String, String> {
+    match item.get("group_ids") {
+        Some(AttributeValue::M(m)) => m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone()))).collect(),
+        _ => Default::default(),
+    }
 }
 
 #[async_trait]
@@ -1500,10 +1517,16 @@ impl GroupStore for DynamoStore {
         item.insert("name".into(), s(&group.name));
         item.insert("description".into(), s(&group.description));
         item.insert("permissions".into(), AttributeValue::L(group.permissions.iter().map(s).collect()));
+        item.insert("group_id".into(), s(&group.id));
         let mut put = self.client().put_item().table_name(&self.table).set_item(Some(listed(item)));
-        if create {
-            put = put.condition_expression("attribute_not_exists(pk)");
-        }
+        put = if create {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            // Still the group that was read: not one deleted and made again meanwhile.
+            put.condition_expression("#group_id = :id")
+                .expression_attribute_names("#group_id", "group_id")
+                .expression_attribute_values(":id", s(&group.id))
+        };
         match put.send().await {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
@@ -1512,12 +1535,17 @@ impl GroupStore for DynamoStore {
     }
 
     async fn get_groups(&self, names: &[String]) -> StoreResult<Vec<Group>> {
-        let mut out = Vec::new();
-        for name in names {
-            let Some(item) = self.get(format!("GROUP#{name}"), GROUP).await? else { continue };
-            out.push(group_from_item(&item)?);
+        let mut unique: Vec<&String> = Vec::new();
+        for n in names {
+            if !unique.contains(&n) {
+                unique.push(n);
+            }
         }
-        Ok(out)
+        let keys: Vec<Item> = unique.iter().map(|n| group_key(n)).collect();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.get_in_order(&keys).await?.iter().flatten().map(group_from_item).collect()
     }
 
     async fn list_groups(&self) -> StoreResult<Vec<Group>> {

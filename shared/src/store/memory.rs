@@ -460,7 +460,9 @@ impl Limiter for MemoryStore {
 impl GroupStore for MemoryStore {
     async fn put_group(&self, group: &Group, create: bool) -> StoreResult<bool> {
         let mut s = self.lock()?;
-        if create && s.groups.contains_key(&group.name) {
+        let stored_id = s.groups.get(&group.name).map(|g| g.id.clone());
+        let allowed = if create { stored_id.is_none() } else { stored_id.as_ref() == Some(&group.id) };
+        if !allowed {
             return Ok(false);
         }
         s.groups.insert(group.name.clone(), group.clone());

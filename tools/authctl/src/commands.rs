@@ -187,6 +187,7 @@ async fn new_user(
         is_staff: role != Role::User,
         is_superuser: role == Role::Superuser,
         groups: Vec::new(),
+        group_ids: Default::default(),
         date_joined: now,
         last_login: None,
         tokens_valid_after: now,

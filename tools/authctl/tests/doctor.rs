@@ -472,6 +472,7 @@ fn unsaved(email: &str, active: bool, expires_at: Option<i64>) -> User {
         is_staff: false,
         is_superuser: false,
         groups: Vec::new(),
+        group_ids: Default::default(),
         date_joined: now(),
         last_login: None,
         tokens_valid_after: now(),
@@ -548,7 +549,12 @@ async fn users_and_groups_written_before_the_list_index_are_found_and_listed_by_
     ];
     users.sort_by(|a, b| a.id.cmp(&b.id));
     let expired = t.user("expired@example.com", None, false, Some(now - 10)).await;
-    let group = |name: &str| Group { name: name.into(), description: format!("about {name}"), permissions: vec![] };
+    let group = |name: &str| Group {
+        name: name.into(),
+        description: format!("about {name}"),
+        permissions: vec![],
+        id: format!("g-{name}"),
+    };
     for name in ["editors", "readers"] {
         t.store.put_group(&group(name), true).await.unwrap();
     }
