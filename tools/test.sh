@@ -76,6 +76,7 @@ ST_PORT=$(free_port)
   local_env "$MOTO_PORT"
   export TABLE_NAME="schemathesis-$ST_PORT" ARGON2_MEMORY_KIB=1024 ARGON2_ITERATIONS=1 TIMING_FLOOR=0 \
     EMAIL_COOLDOWN=0 RATE_LOGIN_FAILURES_IP=off RATE_REGISTER_IP=off RATE_RESEND_IP=off RATE_RESET_IP=off \
+    RATE_CONFIRM_IP=off RATE_SET_EMAIL_IP=off RATE_LOGIN_FAILURES_ACCOUNT=off CODE_GUESS_BUDGET=off \
     LOGIN_LOCKOUT_THRESHOLD=1000 LOGIN_LOCKOUT_MAX=1s
   exec target/debug/gatehouse-dev-server --create-table --dev-key .dev/test-jwt-ed25519.pem --port "$ST_PORT"
 ) > .dev/test-schemathesis-server.log 2>&1 &
