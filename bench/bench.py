@@ -24,7 +24,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from stack import Stack, free_port, git_rev, log, pct, stop
+from stack import LIMITS, Stack, free_port, git_rev, log, pct, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench"

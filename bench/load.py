@@ -38,7 +38,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from stack import Stack, free_port, git_rev, log, pct, stop
+from stack import LIMITS, Stack, free_port, git_rev, log, pct, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench"
@@ -55,15 +55,6 @@ TIMEOUT = 60.0
 PASSWORD = "plenty-Of-entropy-42!"
 ACTIONS = ["register", "activation", "login", "refresh", "me"]
 EXPECTED = {"register": 201, "activation": 204, "login": 200, "refresh": 200, "me": 200}
-# Per-IP rate limits and the login lockout out of reach: every client comes from 127.0.0.1.
-# The counters still run (their DynamoDB calls are part of the load).
-LIMITS = {
-    "RATE_LOGIN_FAILURES_IP": "1000000000/1m",
-    "RATE_REGISTER_IP": "1000000000/1m",
-    "RATE_RESEND_IP": "1000000000/1m",
-    "RATE_RESET_IP": "1000000000/1m",
-    "LOGIN_LOCKOUT_THRESHOLD": "1000",
-}
 # What a client does once it has an account, with weights.
 MIX = [("me", 50), ("refresh", 25), ("login", 15), ("register", 10)]
 
