@@ -45,16 +45,8 @@ OVERHEAD_BLOCKS, OVERHEAD_PER_BLOCK = (2, 5) if QUICK else (4, 12)
 ARGON2 = {"m": 19456, "t": 2, "p": 1}  # Gatehouse's defaults (OWASP); djoser is set to the same
 MIB = 1024 * 1024
 NO_CA = "jwt_verify, empty SSL_CERT_DIR"
-# Rate limits and the login lockout raised out of reach for the load, timing and cold-start runs
-# (they would answer 429 from one loopback address); the call counts run with the defaults.
-# The counters still run, so their DynamoDB calls are in the figures.
-LIMITS = {
-    "RATE_LOGIN_FAILURES_IP": "1000000000/1m",
-    "RATE_REGISTER_IP": "1000000000/1m",
-    "RATE_RESEND_IP": "1000000000/1m",
-    "RATE_RESET_IP": "1000000000/1m",
-    "LOGIN_LOCKOUT_THRESHOLD": "1000",
-}
+# LIMITS (stack.py) raise the rate limits out of reach for the load, timing and cold-start runs;
+# the call counts run with the defaults.
 
 PASSWORD = "plenty-Of-entropy-42!"
 SCENARIOS = [
@@ -598,7 +590,9 @@ def report(r: dict) -> str:
     add(
         f"| users/me: 1 DynamoDB read | {dynamo_total(me)} call(s): {ops(me)} | {mark(me_reads)} |"
     )
-    add(f"| jwt/create ≤ 3 DynamoDB calls | {created}: {ops(calls['jwt/create'])} | {mark(created <= 3)} |")
+    # 4 since the attempt is reserved before the hash (a limit read first and counted after does
+    # not hold under concurrency); its give-back rides in the session's write.
+    add(f"| jwt/create ≤ 4 DynamoDB calls | {created}: {ops(calls['jwt/create'])} | {mark(created <= 4)} |")
     add(f"| jwt/refresh ≤ 2 DynamoDB calls | {refreshed}: {ops(calls['jwt/refresh'])} | {mark(refreshed <= 2)} |")
     for sc, name in (("me", "users/me"), ("refresh", "jwt/refresh")):
         add(

@@ -269,9 +269,12 @@ pub trait CodeStore: Send + Sync {
 /// Refresh-token sessions.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// Writes a new session; with `last_login`, also stamps the user's last login in the same
-    /// transaction.
-    async fn create_session(&self, session: &Session, last_login: Option<i64>) -> StoreResult<()>;
+    /// Writes a new session; with `last_login`, also stamps the user's last login, and gives
+    /// back `give_back` (the attempt a successful login reserved), in the same transaction. A
+    /// counter to refund that is gone meanwhile does not keep the session from being written:
+    /// the rest is then given back as [`Limiter::give_back`] does.
+    async fn create_session(&self, session: &Session, last_login: Option<i64>, give_back: &GiveBack)
+        -> StoreResult<()>;
 
     /// The user and one of its sessions, in one round trip; either may be absent or expired.
     async fn get_user_and_session(
@@ -315,6 +318,14 @@ pub struct CounterKey {
 pub struct CounterState {
     pub count: u64,
     pub last_at: i64,
+}
+
+/// What a reservation that turned out not to count returns ([`Limiter::give_back`]): one unit
+/// to each of `refund`, and `forget` deleted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GiveBack {
+    pub refund: Vec<CounterKey>,
+    pub forget: Vec<CounterKey>,
 }
 
 /// One unit to take from a budget ([`Limiter::reserve`]).

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use gatehouse_core::domain::{CodePurpose, Email, Group, User, UserId, Username};
 use gatehouse_core::ports::{
-    ActivateError, ChangeEmailError, CodeRecord, CounterKey, CounterState, CreateUserError, Reservation, Rotation,
-    Session, Store, UpdateUserError, MAX_CODE_ATTEMPTS,
+    ActivateError, ChangeEmailError, CodeRecord, CounterKey, CounterState, CreateUserError, GiveBack, Reservation,
+    Rotation, Session, Store, UpdateUserError, MAX_CODE_ATTEMPTS,
 };
 use gatehouse_core::secrets::sha256_hex;
 use gatehouse_core::store::{DynamoStore, MemoryStore};
@@ -162,7 +162,7 @@ async fn expired_items_are_invisible_and_claims_reusable(h: Harness) {
     assert_eq!(h.store.find_user_by_email(&old.email, NOW + 10).await.unwrap().map(|u| u.id), Some(new.id.clone()));
     let mut s = session(&new, "s1", "j1");
     s.expires_at = NOW + 20;
-    h.store.create_session(&s, None).await.unwrap();
+    h.store.create_session(&s, None, &GiveBack::default()).await.unwrap();
     assert!(h.store.get_user_and_session(&new.id, "s1", NOW + 19).await.unwrap().1.is_some());
     assert_eq!(h.store.get_user_and_session(&new.id, "s1", NOW + 20).await.unwrap().1, None);
     assert_eq!(h.store.rotate_session(&new.id, "s1", "j1", "j2", NOW + 20).await.unwrap(), Rotation::Stale);
@@ -241,7 +241,7 @@ async fn concurrent_activations_succeed_once(h: Harness) {
 async fn sessions_rotate_conditionally(h: Harness) {
     let u = user("ada@example.com", None, None);
     h.store.create_user(&u, None, NOW).await.unwrap();
-    h.store.create_session(&session(&u, "s1", "j1"), Some(NOW + 1)).await.unwrap();
+    h.store.create_session(&session(&u, "s1", "j1"), Some(NOW + 1), &GiveBack::default()).await.unwrap();
     let (got_user, got) = h.store.get_user_and_session(&u.id, "s1", NOW + 1).await.unwrap();
     assert_eq!(got_user.unwrap().last_login, Some(NOW + 1));
     assert_eq!(got, Some(session(&u, "s1", "j1")));
@@ -260,7 +260,7 @@ async fn sessions_rotate_conditionally(h: Harness) {
 async fn concurrent_rotations_of_one_token_fork_nothing(h: Harness) {
     let u = user("ada@example.com", None, None);
     h.store.create_user(&u, None, NOW).await.unwrap();
-    h.store.create_session(&session(&u, "s1", "j0"), None).await.unwrap();
+    h.store.create_session(&session(&u, "s1", "j0"), None, &GiveBack::default()).await.unwrap();
     let mut tasks = Vec::new();
     for i in 0..10 {
         let (store, id) = (h.store.clone(), u.id.clone());
@@ -472,6 +472,38 @@ async fn reservations_hold_limits_all_or_none(h: Harness) {
     assert_eq!(state(&budget("never", 1)).await, CounterState::default(), "no counter made by a refund");
 }
 
+async fn a_new_session_gives_back_the_attempt_in_its_own_write(h: Harness) {
+    let u = user("ada@example.com", None, None);
+    h.store.create_user(&u, None, NOW).await.unwrap();
+    let (budget_a, lock) = (budget("login-ip", 10), budget("login-lock", 10));
+    let count = |c: &Reservation| {
+        let (store, c) = (h.store.clone(), c.counter.clone());
+        async move { store.read(&[c], NOW + 2).await.unwrap()[0].count }
+    };
+    for at in [NOW, NOW + 1] {
+        assert_eq!(h.store.reserve(&[budget_a.clone(), lock.clone()], at).await.unwrap(), Ok(()));
+    }
+    let back = GiveBack { refund: vec![budget_a.counter.clone()], forget: vec![lock.counter.clone()] };
+    h.store.create_session(&session(&u, "s1", "j1"), Some(NOW + 2), &back).await.unwrap();
+    assert!(h.store.get_user_and_session(&u.id, "s1", NOW + 2).await.unwrap().1.is_some());
+    assert_eq!((count(&budget_a).await, count(&lock).await), (1, 0));
+    // A counter to refund that is gone (its window ended, a reset lifted it) keeps neither the
+    // session from being written nor the rest from being given back, and is not made again.
+    let gone = budget("gone", 10);
+    let back = GiveBack { refund: vec![gone.counter.clone(), budget_a.counter.clone()], forget: vec![] };
+    h.store.create_session(&session(&u, "s2", "j1"), Some(NOW + 3), &back).await.unwrap();
+    let (got_user, got) = h.store.get_user_and_session(&u.id, "s2", NOW + 3).await.unwrap();
+    assert_eq!((got.is_some(), got_user.unwrap().last_login), (true, Some(NOW + 3)));
+    assert_eq!((count(&budget_a).await, count(&gone).await), (0, 0));
+    // The user gone: no session, nothing given back.
+    h.store.reserve(std::slice::from_ref(&budget_a), NOW + 4).await.unwrap().unwrap();
+    h.store.delete_user(&u).await.unwrap();
+    let back = GiveBack { refund: vec![budget_a.counter.clone()], forget: vec![] };
+    assert!(h.store.create_session(&session(&u, "s3", "j1"), Some(NOW + 5), &back).await.is_err());
+    assert_eq!(h.store.get_user_and_session(&u.id, "s3", NOW + 5).await.unwrap().1, None);
+    assert_eq!(count(&budget_a).await, 1, "the attempt stays counted");
+}
+
 async fn parallel_reservations_never_pass_the_limit(h: Harness) {
     let tasks: Vec<_> = (0..20)
         .map(|i| {
@@ -592,8 +624,8 @@ async fn deleting_a_user_removes_everything(h: Harness) {
     let u = user("ada@example.com", Some("ada"), None);
     h.store.create_user(&u, None, NOW).await.unwrap();
     h.store.put_code(&code_for(&u, CodePurpose::PasswordReset, "r", NOW + 50, None)).await.unwrap();
-    h.store.create_session(&session(&u, "s1", "j"), None).await.unwrap();
-    h.store.create_session(&session(&u, "s2", "j"), None).await.unwrap();
+    h.store.create_session(&session(&u, "s1", "j"), None, &GiveBack::default()).await.unwrap();
+    h.store.create_session(&session(&u, "s2", "j"), None, &GiveBack::default()).await.unwrap();
     let stale = u.clone();
     let mut current = u.clone();
     current.first_name = "Augusta".into();
@@ -614,7 +646,7 @@ async fn sessions_are_listed_and_revoked_in_bulk(h: Harness) {
     for (i, sid) in ["a", "b", "c"].iter().enumerate() {
         let mut s = session(&u, sid, "j");
         s.created_at = NOW + i as i64;
-        h.store.create_session(&s, None).await.unwrap();
+        h.store.create_session(&s, None, &GiveBack::default()).await.unwrap();
     }
     let ids: Vec<String> = h.store.list_sessions(&u.id, NOW).await.unwrap().into_iter().map(|s| s.id).collect();
     assert_eq!(ids, vec!["a", "b", "c"]);
@@ -913,7 +945,7 @@ impl Drop for Watch {
 async fn listing_reads_only_users_and_groups_however_full_the_table(h: Harness) {
     let all = users_by_position(&h, 4, |i| i == 1).await;
     for u in &all {
-        h.store.create_session(&session(u, "s1", "j"), Some(NOW)).await.unwrap();
+        h.store.create_session(&session(u, "s1", "j"), Some(NOW), &GiveBack::default()).await.unwrap();
         h.store.put_code(&code_for(u, CodePurpose::PasswordReset, "r", NOW + 50, None)).await.unwrap();
     }
     // What unauthenticated traffic leaves behind, far more than the users.
@@ -986,6 +1018,7 @@ contract!(
     security_changes_kill_every_code,
     a_reset_activates_a_never_activated_account_but_not_a_deactivated_one,
     reservations_hold_limits_all_or_none,
+    a_new_session_gives_back_the_attempt_in_its_own_write,
     parallel_reservations_never_pass_the_limit,
     codes_are_purpose_bound,
     concurrent_resets_succeed_once,

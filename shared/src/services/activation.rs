@@ -2,7 +2,7 @@
 
 use crate::domain::CodePurpose;
 use crate::mail::{self, Extras};
-use crate::ports::{ActivateError, EmailKind};
+use crate::ports::{ActivateError, EmailKind, GiveBack};
 
 use super::codes::{self, claimant};
 use super::{deliver, login, throttle, App, ClientInfo, FieldErrors, Form, ServiceError, TokenPair};
@@ -58,7 +58,7 @@ pub async fn activate(app: &App, form: &Form, client: &ClientInfo) -> Result<Opt
     let mut active = user;
     active.is_active = true;
     active.expires_at = None;
-    login::open_session(app, &active, client, now).await.map(Some)
+    login::open_session(app, &active, client, now, &GiveBack::default()).await.map(Some)
 }
 
 /// Sends a fresh activation code to an inactive account; answers the same for every address, and

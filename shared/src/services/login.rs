@@ -1,7 +1,7 @@
 //! `POST /auth/jwt/create/`: email + password for a new session and its token pair.
 
 use crate::domain::{Email, Password, User};
-use crate::ports::Session;
+use crate::ports::{GiveBack, Session};
 use crate::secrets::random_id;
 
 use super::{throttle, App, ClientInfo, FieldErrors, ServiceError, TokenPair};
@@ -58,15 +58,16 @@ pub async fn login(
             return Err(ServiceError::NoActiveAccount);
         }
     };
-    if let Err(e) = guard.succeeded(app).await {
-        // The attempt stays counted: stricter, never looser.
-        tracing::warn!(event = "login", outcome = "attempt_not_given_back", error = %e);
-    }
     if !user.is_active {
+        if let Err(e) = guard.succeeded(app).await {
+            // The attempt stays counted: stricter, never looser.
+            tracing::warn!(event = "login", outcome = "attempt_not_given_back", error = %e);
+        }
         tracing::info!(event = "login", outcome = "inactive", user_id = %user.id);
         return Err(ACCOUNT_INACTIVE);
     }
-    let pair = open_session(app, &user, client, now).await?;
+    // The attempt is given back in the session's own write.
+    let pair = open_session(app, &user, client, now, &guard.give_back()).await?;
     if app.hasher.needs_rehash(&user.password_hash) {
         match app.hasher.hash(&password).await {
             Ok(new_hash) => {
@@ -83,8 +84,15 @@ pub async fn login(
     Ok(pair)
 }
 
-/// Opens a new session for an active user and issues its first token pair.
-pub async fn open_session(app: &App, user: &User, client: &ClientInfo, now: i64) -> Result<TokenPair, ServiceError> {
+/// Opens a new session for an active user and issues its first token pair; `give_back` goes
+/// back in the same write (see [`throttle::PasswordGuard::give_back`]).
+pub async fn open_session(
+    app: &App,
+    user: &User,
+    client: &ClientInfo,
+    now: i64,
+    give_back: &GiveBack,
+) -> Result<TokenPair, ServiceError> {
     let s = &app.settings;
     let session = Session {
         user_id: user.id.clone(),
@@ -99,7 +107,16 @@ pub async fn open_session(app: &App, user: &User, client: &ClientInfo, now: i64)
         ip: client.ip.clone(),
         expires_at: now + s.session_lifetime.as_secs() as i64,
     };
-    app.store.create_session(&session, s.update_last_login.then_some(now)).await?;
+    if let Err(e) = app.store.create_session(&session, s.update_last_login.then_some(now), give_back).await {
+        // A store failure is not a wrong password: the attempt is given back on its own. (Were the
+        // write done after all, only someone who knew the password gained one attempt.)
+        if *give_back != GiveBack::default() {
+            if let Err(e) = app.store.give_back(&give_back.refund, &give_back.forget).await {
+                tracing::warn!(event = "login", outcome = "attempt_not_given_back", error = %e);
+            }
+        }
+        return Err(e.into());
+    }
     tracing::info!(event = "session", outcome = "opened", user_id = %user.id, session_id = %session.id);
     // The access token carries the groups the account is a member of now.
     let mut member = user.clone();

@@ -2,7 +2,7 @@
 //! cooldown between emails to one address. All state lives in atomic counters with TTLs.
 
 use crate::config::Rate;
-use crate::ports::{CounterKey, CounterState, Reservation};
+use crate::ports::{CounterKey, CounterState, GiveBack, Reservation};
 
 use super::{App, ServiceError};
 
@@ -150,11 +150,19 @@ impl PasswordGuard {
         }
     }
 
-    /// The password was right: the attempt does not count against the account or the IP, and the
-    /// (account, IP) lockout is lifted.
+    /// What a right password gives back: the attempt does not count against the account or the
+    /// IP, and the (account, IP) lockout is lifted. A login writes it with the new session.
+    pub fn give_back(&self) -> GiveBack {
+        GiveBack {
+            refund: self.account.iter().chain(self.ip.iter()).map(|(c, _, _)| c.clone()).collect(),
+            forget: vec![self.lock.0.clone()],
+        }
+    }
+
+    /// The password was right: [`PasswordGuard::give_back`], on its own.
     pub async fn succeeded(&self, app: &App) -> Result<(), ServiceError> {
-        let refund: Vec<CounterKey> = self.account.iter().chain(self.ip.iter()).map(|(c, _, _)| c.clone()).collect();
-        Ok(app.store.give_back(&refund, std::slice::from_ref(&self.lock.0)).await?)
+        let GiveBack { refund, forget } = self.give_back();
+        Ok(app.store.give_back(&refund, &forget).await?)
     }
 }
 

@@ -23,7 +23,7 @@ use crate::ports::{
     ActivateError, ChangeEmailError, CodeRecord, CodeStore, CreateUserError, Reservation, Rotation, Session,
     SessionStore, StoreError, StoreResult, UpdateUserError, UserStore, MAX_CODE_ATTEMPTS,
 };
-use crate::ports::{CounterKey, CounterState, GroupStore, Limiter};
+use crate::ports::{CounterKey, CounterState, GiveBack, GroupStore, Limiter};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -186,6 +186,27 @@ impl DynamoStore {
                 .set_expression_attribute_values(values.0);
         }
         Ok(TransactWriteItem::builder().delete(b.build().map_err(build_err)?).build())
+    }
+
+    /// The transaction items of [`Limiter::give_back`]: one unit back to each counter of
+    /// `refund` that is still there (the condition fails otherwise), `forget` deleted.
+    fn give_back_items(&self, refund: &[CounterKey], forget: &[CounterKey]) -> StoreResult<Vec<TransactWriteItem>> {
+        let mut items = refund
+            .iter()
+            .map(|c| {
+                self.update(
+                    counter_key(c),
+                    "ADD #count :minus",
+                    "attribute_exists(#count) AND #count > :zero",
+                    Names::of(&["count"]),
+                    Values::default().with(":minus", n(-1)).with(":zero", n(0)),
+                )
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        for c in forget {
+            items.push(self.delete(counter_key(c), None)?);
+        }
+        Ok(items)
     }
 
     /// A transaction item consuming a one-time code: right hash, unexpired, guesses left.
@@ -1090,8 +1111,25 @@ impl CodeStore for DynamoStore {
 
 #[async_trait]
 impl SessionStore for DynamoStore {
-    async fn create_session(&self, session: &Session, last_login: Option<i64>) -> StoreResult<()> {
-        let Some(at) = last_login else {
+    async fn create_session(
+        &self,
+        session: &Session,
+        last_login: Option<i64>,
+        give_back: &GiveBack,
+    ) -> StoreResult<()> {
+        let mut items = vec![self.put(session_to_item(session), None)?];
+        if let Some(at) = last_login {
+            items.push(self.update(
+                key(user_pk(&session.user_id), PROFILE),
+                "SET #last_login = :t",
+                "attribute_exists(pk)",
+                Names::of(&["last_login"]),
+                Values::default().with(":t", n(at)),
+            )?);
+        }
+        let own = items.len();
+        items.extend(self.give_back_items(&give_back.refund, &give_back.forget)?);
+        if let [_] = items.as_slice() {
             self.client()
                 .put_item()
                 .table_name(&self.table)
@@ -1100,20 +1138,18 @@ impl SessionStore for DynamoStore {
                 .await
                 .map_err(store_err)?;
             return Ok(());
+        }
+        let codes = match self.transact(items).await? {
+            Ok(()) => return Ok(()),
+            Err(codes) => codes,
         };
-        let items = vec![
-            self.put(session_to_item(session), None)?,
-            self.update(
-                key(user_pk(&session.user_id), PROFILE),
-                "SET #last_login = :t",
-                "attribute_exists(pk)",
-                Names::of(&["last_login"]),
-                Values::default().with(":t", n(at)),
-            )?,
-        ];
-        self.transact(items)
-            .await?
-            .map_err(|codes| StoreError(format!("create_session cancelled: {}", codes.join(","))))
+        if codes.len() <= own || codes.iter().take(own).any(|c| c != "None") {
+            return Err(StoreError(format!("create_session cancelled: {}", codes.join(","))));
+        }
+        // A counter to refund was gone (its window over, or lifted by a reset): the session is
+        // written without the give-back, which then skips what is missing.
+        self.create_session(session, last_login, &GiveBack::default()).await?;
+        self.give_back(&give_back.refund, &give_back.forget).await
     }
 
     async fn get_user_and_session(
@@ -1409,19 +1445,7 @@ impl Limiter for DynamoStore {
     async fn give_back(&self, refund: &[CounterKey], forget: &[CounterKey]) -> StoreResult<()> {
         // One round trip in the usual case; a counter gone meanwhile (its TTL, or a clear) fails
         // its condition, and the rest are then given back one by one, skipping the missing.
-        let refund_item = |c: &CounterKey| {
-            self.update(
-                counter_key(c),
-                "ADD #count :minus",
-                "attribute_exists(#count) AND #count > :zero",
-                Names::of(&["count"]),
-                Values::default().with(":minus", n(-1)).with(":zero", n(0)),
-            )
-        };
-        let mut items = refund.iter().map(refund_item).collect::<StoreResult<Vec<_>>>()?;
-        for c in forget {
-            items.push(self.delete(counter_key(c), None)?);
-        }
+        let items = self.give_back_items(refund, forget)?;
         match items.len() {
             0 => return Ok(()),
             1 if forget.len() == 1 => return self.clear(&forget[0]).await,

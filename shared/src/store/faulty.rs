@@ -20,8 +20,9 @@ use async_trait::async_trait;
 
 use crate::domain::{CodePurpose, Email, Group, User, UserId};
 use crate::ports::{
-    ActivateError, ChangeEmailError, CodeRecord, CodeStore, CounterKey, CounterState, CreateUserError, GroupStore,
-    Limiter, Reservation, Rotation, Session, SessionStore, Store, StoreError, StoreResult, UpdateUserError, UserStore,
+    ActivateError, ChangeEmailError, CodeRecord, CodeStore, CounterKey, CounterState, CreateUserError, GiveBack,
+    GroupStore, Limiter, Reservation, Rotation, Session, SessionStore, Store, StoreError, StoreResult, UpdateUserError,
+    UserStore,
 };
 
 /// Every store operation, by the name of its trait method.
@@ -360,7 +361,11 @@ impl<S: Store + ?Sized> FaultyStore<S> {
 /// becomes the operation's error type through its `From<StoreError>`.
 /// With the `test-support` feature, the call is also IAM evidence (see [`crate::iam`]).
 macro_rules! guarded {
-    ($self:ident, $op:expr, $call:expr) => {{
+    ($self:ident, $op:expr, $call:expr) => {
+        guarded!($self, $op, $op.name(), $call)
+    };
+    // `$name` names the call in the IAM evidence when what it asks of AWS depends on its arguments.
+    ($self:ident, $op:expr, $name:expr, $call:expr) => {{
         #[cfg(feature = "test-support")]
         let scheduler = $self.faults.scheduler();
         #[cfg(feature = "test-support")]
@@ -369,11 +374,11 @@ macro_rules! guarded {
         }
         #[cfg(feature = "test-support")]
         let call = {
-            crate::iam::used("store", $op.name());
-            crate::iam::scoped("store", $op.name(), $call)
+            crate::iam::used("store", $name);
+            crate::iam::scoped("store", $name, $call)
         };
         #[cfg(not(feature = "test-support"))]
-        let call = $call;
+        let (_, call) = ($name, $call);
         let result = match $self.faults.decide($op) {
             None => call.await,
             Some(Mode::Refuse) => Err(Faults::error($op).into()),
@@ -476,8 +481,16 @@ impl<S: Store + ?Sized> CodeStore for FaultyStore<S> {
 
 #[async_trait]
 impl<S: Store + ?Sized> SessionStore for FaultyStore<S> {
-    async fn create_session(&self, session: &Session, last_login: Option<i64>) -> StoreResult<()> {
-        guarded!(self, Op::CreateSession, self.inner.create_session(session, last_login))
+    async fn create_session(
+        &self,
+        session: &Session,
+        last_login: Option<i64>,
+        give_back: &GiveBack,
+    ) -> StoreResult<()> {
+        // Giving an attempt back writes and deletes counters: a call of its own for IAM.
+        let name =
+            if *give_back == GiveBack::default() { Op::CreateSession.name() } else { "create_session_giving_back" };
+        guarded!(self, Op::CreateSession, name, self.inner.create_session(session, last_login, give_back))
     }
 
     async fn get_user_and_session(

@@ -12,7 +12,7 @@ use crate::ports::{
     ActivateError, ChangeEmailError, CodeRecord, CodeStore, CreateUserError, Reservation, Rotation, Session,
     SessionStore, StoreError, StoreResult, UpdateUserError, UserStore, MAX_CODE_ATTEMPTS,
 };
-use crate::ports::{CounterKey, CounterState, GroupStore, Limiter};
+use crate::ports::{CounterKey, CounterState, GiveBack, GroupStore, Limiter};
 
 #[derive(Clone, Debug)]
 struct Claim {
@@ -60,6 +60,18 @@ impl MemoryStore {
     /// Number of email claims stored, expired or not (for tests).
     pub fn email_claim_count(&self) -> usize {
         self.lock().map(|s| s.emails.len()).unwrap_or_default()
+    }
+}
+
+/// [`Limiter::give_back`] under the lock: counters already gone are left alone.
+fn give_back_locked(s: &mut State, refund: &[CounterKey], forget: &[CounterKey]) {
+    for c in refund {
+        if let Some((state, _)) = s.counters.get_mut(c) {
+            state.count = state.count.saturating_sub(1);
+        }
+    }
+    for c in forget {
+        s.counters.remove(c);
     }
 }
 
@@ -322,7 +334,12 @@ impl CodeStore for MemoryStore {
 
 #[async_trait]
 impl SessionStore for MemoryStore {
-    async fn create_session(&self, session: &Session, last_login: Option<i64>) -> StoreResult<()> {
+    async fn create_session(
+        &self,
+        session: &Session,
+        last_login: Option<i64>,
+        give_back: &GiveBack,
+    ) -> StoreResult<()> {
         let mut s = self.lock()?;
         if let Some(at) = last_login {
             let Some(user) = s.users.get_mut(&session.user_id) else {
@@ -331,6 +348,7 @@ impl SessionStore for MemoryStore {
             user.last_login = Some(at);
         }
         s.sessions.insert((session.user_id.clone(), session.id.clone()), session.clone());
+        give_back_locked(&mut s, &give_back.refund, &give_back.forget);
         Ok(())
     }
 
@@ -434,15 +452,7 @@ impl Limiter for MemoryStore {
     }
 
     async fn give_back(&self, refund: &[CounterKey], forget: &[CounterKey]) -> StoreResult<()> {
-        let mut s = self.lock()?;
-        for c in refund {
-            if let Some((state, _)) = s.counters.get_mut(c) {
-                state.count = state.count.saturating_sub(1);
-            }
-        }
-        for c in forget {
-            s.counters.remove(c);
-        }
+        give_back_locked(&mut *self.lock()?, refund, forget);
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use std::process::{Command, Output, Stdio};
 
 use gatehouse_core::domain::{CodePurpose, Email, Password, User, UserId};
 use gatehouse_core::password::PasswordHasher;
-use gatehouse_core::ports::{CodeRecord, CodeStore, Session, SessionStore, UserStore};
+use gatehouse_core::ports::{CodeRecord, CodeStore, GiveBack, Session, SessionStore, UserStore};
 use gatehouse_core::store::DynamoStore;
 
 const BIN: &str = env!("CARGO_BIN_EXE_authctl");
@@ -339,7 +339,7 @@ async fn changepassword_sets_the_hash_and_revokes_sessions() {
     assert_eq!(code(&t.run(&["createuser", "--email", "c@example.com", "--password", GOOD], &[])), 0);
     let before = t.user("c@example.com").await.unwrap();
     let store = t.store().await;
-    store.create_session(&session(&before.id, "s1"), None).await.unwrap();
+    store.create_session(&session(&before.id, "s1"), None, &GiveBack::default()).await.unwrap();
 
     let o = t.run(&["changepassword", "--email", "C@example.com"], &[("AUTHCTL_PASSWORD", "a brand new secret")]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -367,7 +367,7 @@ async fn deactivate_and_logout_everywhere_revoke_every_session() {
     let d = t.user("d@example.com").await.unwrap();
     let l = t.user("l@example.com").await.unwrap();
     for (u, sid) in [(&d, "a"), (&d, "b"), (&l, "c")] {
-        store.create_session(&session(&u.id, sid), None).await.unwrap();
+        store.create_session(&session(&u.id, sid), None, &GiveBack::default()).await.unwrap();
     }
 
     let o = t.run(&["logout-everywhere", "--email", "l@example.com"], &[]);

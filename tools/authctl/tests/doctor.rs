@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use aws_sdk_dynamodb::types::AttributeValue;
 use gatehouse_core::domain::Group;
 use gatehouse_core::domain::{CodePurpose, Email, User, UserId, Username};
-use gatehouse_core::ports::{CodeRecord, CodeStore, GroupStore, Session, SessionStore, UserStore};
+use gatehouse_core::ports::{CodeRecord, CodeStore, GiveBack, GroupStore, Session, SessionStore, UserStore};
 use gatehouse_core::store::dynamo::{LIST_GROUPS, LIST_PK, LIST_SK, LIST_USERS};
 use gatehouse_core::store::{doctor, DynamoStore};
 use serde_json::Value;
@@ -192,7 +192,7 @@ async fn doctor_reports_each_planted_inconsistency_repairs_it_and_leaves_live_da
 
     // Consistent data that must come through untouched.
     let live = t.user("Live@Example.com", Some("LiveOne"), true, None).await;
-    t.store.create_session(&session(&live.id, "s1"), Some(now)).await.unwrap();
+    t.store.create_session(&session(&live.id, "s1"), Some(now), &GiveBack::default()).await.unwrap();
     let reset = CodeRecord {
         user_id: live.id.clone(),
         purpose: CodePurpose::PasswordReset,
