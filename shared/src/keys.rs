@@ -3,7 +3,7 @@
 //! tests) or read from its Secrets Manager secret on first use: no network call at init, one
 //! `GetSecretValue` per container, and only in the functions that need that key.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use aws_lc_rs::hmac;
@@ -29,8 +29,21 @@ pub fn sdk_for_secret(sdk: &aws_config::SdkConfig, arn: &str) -> aws_config::Sdk
 /// The key of the MACs that one-time codes are stored as. It lives outside the table, so the
 /// table alone reveals no live code (a six-digit code stored as a plain hash falls to a million
 /// hashes).
+/// The key is built when first used (the functions that never handle a code never build it).
 #[derive(Clone)]
-pub struct CodeKey(Arc<hmac::Key>);
+pub struct CodeKey(Arc<LazyCodeKey>);
+
+struct LazyCodeKey {
+    material: Material,
+    key: OnceLock<hmac::Key>,
+}
+
+enum Material {
+    /// The key itself.
+    Raw(String),
+    /// A signing key the code key is derived from.
+    DerivedFrom(String),
+}
 
 impl std::fmt::Debug for CodeKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,21 +61,36 @@ impl CodeKey {
         if raw.len() < CODE_KEY_MIN {
             return Err(format!("the code key must be at least {CODE_KEY_MIN} bytes"));
         }
-        Ok(Self(Arc::new(hmac::Key::new(hmac::HMAC_SHA256, raw.as_bytes()))))
+        Ok(Self::lazy(Material::Raw(raw.to_owned())))
     }
 
     /// For the local stack only: a key derived from an inline signing key, so that a local
     /// configuration needs no second secret.
     pub fn derived_from(signing_key: &str) -> Self {
-        let seed =
-            Sha256::new().chain_update(b"gatehouse code key v1\0").chain_update(signing_key.as_bytes()).finalize();
-        Self(Arc::new(hmac::Key::new(hmac::HMAC_SHA256, &seed)))
+        Self::lazy(Material::DerivedFrom(signing_key.to_owned()))
+    }
+
+    fn lazy(material: Material) -> Self {
+        Self(Arc::new(LazyCodeKey { material, key: OnceLock::new() }))
+    }
+
+    fn key(&self) -> &hmac::Key {
+        self.0.key.get_or_init(|| match &self.0.material {
+            Material::Raw(raw) => hmac::Key::new(hmac::HMAC_SHA256, raw.as_bytes()),
+            Material::DerivedFrom(signing_key) => {
+                let seed = Sha256::new()
+                    .chain_update(b"gatehouse code key v1\0")
+                    .chain_update(signing_key.as_bytes())
+                    .finalize();
+                hmac::Key::new(hmac::HMAC_SHA256, &seed)
+            }
+        })
     }
 
     /// The MAC a code is stored as: bound to its user and purpose, so that a MAC copied to
     /// another user's or another purpose's item matches nothing. Hex.
     pub fn mac(&self, user: &UserId, purpose: CodePurpose, code: &str) -> String {
-        let mut ctx = hmac::Context::with_key(&self.0);
+        let mut ctx = hmac::Context::with_key(self.key());
         for part in [purpose.as_str().as_bytes(), b"\0", user.as_str().as_bytes(), b"\0", code.as_bytes()] {
             ctx.update(part);
         }
