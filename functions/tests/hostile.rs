@@ -9,6 +9,7 @@ mod common;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use common::{spawn_app, Reply, TestApp, PASSWORD};
+use gatehouse_core::ports::EmailKind;
 use gatehouse_functions::http::MAX_BODY;
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
@@ -205,28 +206,67 @@ async fn other_control_characters_never_cause_a_server_error_or_reach_a_subject(
 
 #[tokio::test]
 async fn header_injection_through_names_never_reaches_an_email_header() {
-    let t = spawn_app(&[]);
+    let t = spawn_app(&[("SEND_CONFIRMATION_EMAIL", "true")]);
     let evil = "Ada\r\nBcc: evil@example.net\r\nSubject: pwned";
-    let r = t
-        .post(
-            "/auth/users/",
-            json!({"email": "ada@example.com", "password": PASSWORD, "first_name": evil, "last_name": "<script>x</script>"}),
-        )
-        .await;
+    let r = t.post("/auth/users/", json!({"email": "ada@example.com", "password": PASSWORD, "first_name": evil})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["first_name"], evil, "names are kept as sent");
     let (uid, token) = t.link_parts("ada@example.com");
     t.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await;
     t.post("/auth/users/reset_password/", json!({"email": "ada@example.com"})).await;
     let sent = t.mail.sent();
-    assert!(sent.len() >= 2, "activation and reset emails");
+    let kinds: Vec<EmailKind> = sent.iter().map(|m| m.kind).collect();
+    assert_eq!(kinds, [EmailKind::Activation, EmailKind::Confirmation, EmailKind::PasswordReset]);
     for m in &sent {
         assert_eq!(m.to, "ada@example.com");
-        assert!(!m.subject.contains(['\r', '\n']), "{:?}", m.subject);
+        assert!(!m.subject.chars().any(char::is_control), "{:?}", m.subject);
         assert!(!m.subject.contains("Bcc") && !m.subject.contains("pwned"), "{:?}", m.subject);
-        assert!(!m.html.contains("<script>"), "HTML bodies escape user data");
+        assert!(m.text.contains(&format!("Hello {evil},")), "the name is rendered, in the body only: {}", m.text);
     }
-    assert!(sent.iter().all(|m| !m.to.contains("evil")));
+}
+
+#[tokio::test]
+async fn html_emails_escape_markup_and_quotes_in_names_and_text_emails_keep_them() {
+    let t = spawn_app(&[("SEND_CONFIRMATION_EMAIL", "true")]);
+    let name = r#"<b onclick="x()">Ada</b> & 'co'"#;
+    let escaped = "&lt;b onclick=&quot;x()&quot;&gt;Ada&lt;/b&gt; &amp; &#x27;co&#x27;";
+    let r = t.post("/auth/users/", json!({"email": "ada@example.com", "password": PASSWORD, "first_name": name})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let (uid, token) = t.link_parts("ada@example.com");
+    t.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await;
+    t.post("/auth/users/reset_password/", json!({"email": "ada@example.com"})).await;
+    let sent = t.mail.sent();
+    let kinds: Vec<EmailKind> = sent.iter().map(|m| m.kind).collect();
+    assert_eq!(kinds, [EmailKind::Activation, EmailKind::Confirmation, EmailKind::PasswordReset]);
+    for m in &sent {
+        assert!(m.html.contains(&format!("<p>Hello {escaped},</p>")), "{:?}: {}", m.kind, m.html);
+        assert!(
+            !m.html.contains("<b ")
+                && !m.html.contains("</b>")
+                && !m.html.contains("\"x()\"")
+                && !m.html.contains("'co'"),
+            "{}",
+            m.html
+        );
+        assert!(m.text.contains(&format!("Hello {name},")), "{:?}: text shows the name as typed: {}", m.kind, m.text);
+        assert!(!m.text.contains("&lt;") && !m.text.contains("&amp;"), "{:?}: {}", m.kind, m.text);
+    }
+}
+
+#[tokio::test]
+async fn a_name_that_looks_like_a_placeholder_is_shown_as_typed() {
+    let t = spawn_app(&[("CODE_FORMAT", "numeric")]);
+    let name = "{link} {code_line} {email}";
+    let r = t.post("/auth/users/", json!({"email": "ada@example.com", "password": PASSWORD, "first_name": name})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let m = t.last_mail("ada@example.com");
+    let link = m.link.clone().unwrap();
+    for body in [&m.text, &m.html] {
+        assert!(body.contains(&format!("Hello {name},")), "{body}");
+        assert_eq!(body.matches("Or type this code:").count(), 1, "{body}");
+    }
+    assert_eq!(m.text.matches(link.as_str()).count(), 1, "the link only where the template puts it: {}", m.text);
+    assert_eq!(m.html.matches(link.as_str()).count(), 2, "href and the address to paste: {}", m.html);
 }
 
 #[tokio::test]

@@ -90,23 +90,194 @@ pub fn render(settings: &Settings, kind: EmailKind, user: &User, extras: Extras)
         ("email", user.email.as_str()),
         ("other_address", extras.other_address.as_deref().unwrap_or("")),
     ];
-    let fill = |s: &str, escape: bool| {
-        vars.iter().fold(s.to_owned(), |acc, (k, v)| {
-            acc.replace(&format!("{{{k}}}"), &if escape { html_escape(v) } else { (*v).to_owned() })
-        })
-    };
     // Subjects are single-line: nothing that reaches one may inject a header.
-    let subject: String = fill(t.subject, false).chars().filter(|c| !c.is_control()).collect();
+    let subject: String = fill(t.subject, &vars, false).chars().filter(|c| !c.is_control()).collect();
     OutgoingEmail {
         kind,
         to: user.email.to_string(),
         subject,
-        text: fill(t.text, false),
-        html: fill(t.html, true),
+        text: fill(t.text, &vars, false),
+        html: fill(t.html, &vars, true),
         link: extras.link.clone(),
     }
 }
 
+/// `template` with every `{key}` of `vars` replaced by its value (HTML-escaped when `escape`), in
+/// a single pass over the template: a value is copied, never searched for placeholders, so a name
+/// such as `{link}` is shown as typed and cannot pull another value (or a link) into the email.
+/// Braces that do not form a known placeholder are kept as they are.
+fn fill(template: &str, vars: &[(&str, &str)], escape: bool) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some((before, after)) = rest.split_once('{') {
+        out.push_str(before);
+        let placeholder = after
+            .split_once('}')
+            .and_then(|(key, tail)| vars.iter().find(|(k, _)| *k == key).map(|(_, value)| (*value, tail)));
+        match placeholder {
+            Some((value, tail)) => {
+                if escape {
+                    out.push_str(&html_escape(value));
+                } else {
+                    out.push_str(value);
+                }
+                rest = tail;
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#x27;")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::domain::{Email, UserId};
+
+    const KINDS: [EmailKind; 7] = [
+        EmailKind::Activation,
+        EmailKind::Confirmation,
+        EmailKind::PasswordReset,
+        EmailKind::PasswordChanged,
+        EmailKind::EmailChange,
+        EmailKind::EmailChanged,
+        EmailKind::SessionReuse,
+    ];
+
+    const LINK: &str = "https://app.example.com/activate/dWlk/the-token";
+
+    fn settings(extra: &[(&str, &str)]) -> Settings {
+        let mut vars: HashMap<String, String> = [
+            ("EMAIL_FROM", "no-reply@example.com"),
+            ("JWT_ALGORITHM", "HS256"),
+            ("JWT_SIGNING_KEY", "test-secret-test-secret-test-secret!"),
+            ("FRONTEND_DOMAIN", "app.example.com"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        Settings::from_map(&vars).unwrap()
+    }
+
+    fn user(first_name: &str) -> User {
+        User {
+            id: UserId::generate(),
+            email: Email::parse("ada@example.com").unwrap(),
+            username: None,
+            first_name: first_name.to_owned(),
+            last_name: "<i>Lovelace</i>".into(),
+            password_hash: String::new(),
+            is_active: true,
+            is_staff: false,
+            is_superuser: false,
+            groups: vec![],
+            group_ids: Default::default(),
+            date_joined: 0,
+            last_login: None,
+            tokens_valid_after: 0,
+            version: 1,
+            expires_at: None,
+        }
+    }
+
+    fn extras() -> Extras {
+        Extras { link: Some(LINK.into()), code: Some("123456".into()), other_address: Some("new@example.com".into()) }
+    }
+
+    #[test]
+    fn html_escape_escapes_the_five_special_characters() {
+        assert_eq!(html_escape(r#"& < > " '"#), "&amp; &lt; &gt; &quot; &#x27;");
+        assert_eq!(html_escape("&lt;"), "&amp;lt;", "an entity typed by the user is shown, not decoded");
+        assert_eq!(html_escape("Ada Lovelace"), "Ada Lovelace");
+    }
+
+    #[test]
+    fn markup_and_quotes_in_a_name_are_escaped_in_html_and_kept_in_text() {
+        let s = settings(&[]);
+        let name = r#"<b>"Ada" & 'co'</b>"#;
+        let escaped = "&lt;b&gt;&quot;Ada&quot; &amp; &#x27;co&#x27;&lt;/b&gt;";
+        for kind in KINDS {
+            let m = render(&s, kind, &user(name), extras());
+            assert!(m.html.contains(&format!("Hello {escaped},")), "{kind:?}: {}", m.html);
+            assert!(!m.html.contains("<b>") && !m.html.contains("\"Ada\"") && !m.html.contains("'co'"), "{kind:?}");
+            assert!(m.text.contains(&format!("Hello {name},")), "{kind:?}: the text part shows the name as typed");
+            assert!(!m.text.contains("&lt;") && !m.text.contains("&amp;"), "{kind:?}: text is not HTML");
+        }
+    }
+
+    #[test]
+    fn placeholders_in_a_name_are_shown_literally_never_expanded() {
+        let s = settings(&[]);
+        let name = "{link} {code_line} {email} {other_address} {site_name} {name}";
+        for kind in KINDS {
+            let t = template(kind);
+            let m = render(&s, kind, &user(name), extras());
+            assert!(m.text.contains(&format!("Hello {name},")), "{kind:?}: {}", m.text);
+            assert!(m.html.contains(&format!("Hello {name},")), "{kind:?}: {}", m.html);
+            // The link appears only where the template puts it, not where the name is.
+            assert_eq!(m.text.matches(LINK).count(), t.text.matches("{link}").count(), "{kind:?}: {}", m.text);
+            assert_eq!(m.html.matches(LINK).count(), t.html.matches("{link}").count(), "{kind:?}: {}", m.html);
+            let code_lines = t.text.matches("{code_line}").count();
+            assert_eq!(m.text.matches("Or type this code: 123456").count(), code_lines, "{kind:?}");
+        }
+        // A name that is markup *and* a placeholder: escaped, still not expanded.
+        let m = render(&s, EmailKind::Activation, &user("<{link}>"), extras());
+        assert!(m.html.contains("Hello &lt;{link}&gt;,"), "{}", m.html);
+        assert!(m.text.contains("Hello <{link}>,"), "{}", m.text);
+    }
+
+    #[test]
+    fn subjects_carry_no_control_characters() {
+        let s = settings(&[("SITE_NAME", "Gate\r\nBcc: evil@example.net\thouse\u{0}")]);
+        let evil = user("Ada\r\nBcc: evil@example.net\r\nSubject: pwned");
+        for kind in KINDS {
+            let m = render(&s, kind, &evil, extras());
+            assert!(!m.subject.chars().any(char::is_control), "{kind:?}: {:?}", m.subject);
+            assert!(!m.subject.contains("pwned"), "{kind:?}: names never reach a subject");
+        }
+    }
+
+    /// The substitution as it was done before (one pass per variable): for values without braces
+    /// it is the reference the single pass must match, byte for byte.
+    fn fill_per_variable(s: &str, vars: &[(&str, &str)], escape: bool) -> String {
+        vars.iter().fold(s.to_owned(), |acc, (k, v)| {
+            acc.replace(&format!("{{{k}}}"), &if escape { html_escape(v) } else { (*v).to_owned() })
+        })
+    }
+
+    #[test]
+    fn ordinary_values_render_exactly_as_a_per_variable_substitution_does() {
+        let s = settings(&[]);
+        let vars = [
+            ("site_name", "Gatehouse"),
+            ("protocol", "https"),
+            ("domain", "app.example.com"),
+            ("name", "Ada & <co>"),
+            ("link", LINK),
+            ("code_line", "Or type this code: 123456"),
+            ("email", "ada@example.com"),
+            ("other_address", "new@example.com"),
+        ];
+        for kind in KINDS {
+            let t = template(kind);
+            for (text, escape) in [(t.subject, false), (t.text, false), (t.html, true)] {
+                assert_eq!(fill(text, &vars, escape), fill_per_variable(text, &vars, escape), "{kind:?}");
+            }
+            let m = render(&s, kind, &user("Ada & <co>"), extras());
+            assert_eq!(m.html, fill_per_variable(t.html, &vars, true), "{kind:?}");
+            assert_eq!(m.text, fill_per_variable(t.text, &vars, false), "{kind:?}");
+        }
+        assert_eq!(fill("{{name}} {nope} {name", &vars, false), "{Ada & <co>} {nope} {name");
+    }
 }
