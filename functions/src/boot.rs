@@ -22,17 +22,38 @@ use crate::http::{self, Reject};
 /// own bare 5xx instead of ours with `Retry-After`.
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 
-/// JSON logs (CloudWatch-friendly), level from `RUST_LOG` (default `info`). Never request bodies.
+/// JSON logs (CloudWatch-friendly) on standard output, level from `RUST_LOG` (default `info`).
+/// Never request bodies.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let _ = tracing_subscriber::util::SubscriberInitExt::try_init(log_subscriber(filter, std::io::stdout));
+}
+
+/// The subscriber every function logs through: one JSON object a line, filtered by `filter`,
+/// written to `writer` (standard output when deployed; a buffer in the tests that read the logs).
+///
+/// Whatever `filter` allows, the TRACE events of other crates are dropped: at that level
+/// lambda_runtime logs each raw invocation event (request bodies with their passwords, the
+/// `Authorization` header) and the AWS SDK each DynamoDB response body (password hashes, code
+/// MACs). Our own crates log nothing at TRACE.
+pub fn log_subscriber<W>(filter: tracing_subscriber::EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::layer::SubscriberExt;
+    let no_foreign_trace = tracing_subscriber::filter::filter_fn(|meta| {
+        *meta.level() < tracing::Level::TRACE || meta.target().starts_with("gatehouse")
+    });
+    tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
         .with_current_span(false)
         .with_target(false)
         .without_time()
-        .try_init();
+        .with_writer(writer)
+        .finish()
+        .with(no_foreign_trace)
 }
 
 /// Runs one handler as a Lambda function behind an HTTP API (payload format 2.0). A
