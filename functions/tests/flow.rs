@@ -177,37 +177,6 @@ async fn activation_errors() {
 }
 
 #[tokio::test]
-async fn concurrent_activations_activate_once() {
-    let t = spawn_app(&[]);
-    let (uid, token) = t.register("ada@example.com").await;
-    let mut tasks = Vec::new();
-    for _ in 0..10 {
-        let app = t.app.clone();
-        let body = json!({"uid": uid, "token": token}).to_string();
-        tasks.push(tokio::spawn(async move {
-            let req = common::request(
-                "POST",
-                "/auth/users/activation/",
-                &[("content-type", "application/json")],
-                Body::Text(body),
-            );
-            reply(common::dispatch(&app, req).await)
-        }));
-    }
-    let mut ok = 0;
-    for task in tasks {
-        let r = task.await.unwrap();
-        if r.status == StatusCode::NO_CONTENT {
-            ok += 1;
-        } else {
-            assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
-            assert_eq!(r.body["code"], "stale_token");
-        }
-    }
-    assert_eq!(ok, 1);
-}
-
-#[tokio::test]
 async fn an_unactivated_account_expires_and_frees_its_email() {
     let t = spawn_app(&[]);
     let (uid, token) = t.register("ada@example.com").await;
@@ -297,8 +266,10 @@ async fn refresh_rotates_and_a_replay_revokes_the_session() {
     let r = t.post("/auth/jwt/refresh/", json!({"refresh": refresh})).await;
     assert_eq!(r.status, StatusCode::OK);
     let newer = r.body["refresh"].as_str().unwrap().to_owned();
-    t.clock.advance(1);
-    // Replaying the old one kills the session: the new refresh and the access token die too.
+    // Past the race window (within it, a replay is taken for a concurrent request that lost the
+    // rotation: see races.rs), replaying the old one kills the session: the new refresh and the
+    // access token die too.
+    t.clock.advance(2);
     let r = t.post("/auth/jwt/refresh/", json!({"refresh": refresh})).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body["code"], "token_not_valid");
@@ -335,12 +306,27 @@ async fn without_rotation_refresh_returns_only_access() {
 }
 
 #[tokio::test]
-async fn verify_checks_signature_type_and_lifetime() {
+async fn verify_checks_signature_and_lifetime() {
     let t = spawn_app(&[]);
     let (access, _) = t.active_user("ada@example.com").await;
     assert_eq!(t.post("/auth/jwt/verify/", json!({})).await.body, json!({"token": ["This field is required."]}));
     let r = t.post("/auth/jwt/verify/", json!({"token": "garbage"})).await;
     assert_eq!(r.body, json!({"detail": "Given token not valid for any token type", "code": "token_not_valid"}));
+    assert_eq!(t.post("/auth/jwt/verify/", json!({"token": access})).await.status, StatusCode::OK);
+    // The same claims signed by another deployment's key, with no signature, or with the payload
+    // of another token under this one's signature: all refused.
+    let stranger = spawn_app(&[("JWT_SIGNING_KEY", "another-deployment-another-secret!!")]);
+    let (foreign, _) = stranger.active_user("ada@example.com").await;
+    let (grace, _) = t.active_user("grace@example.com").await;
+    let parts = |s: &str| s.split('.').map(str::to_owned).collect::<Vec<_>>();
+    let (a, g) = (parts(&access), parts(&grace));
+    let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.", a[1]);
+    let spliced = format!("{}.{}.{}", a[0], g[1], a[2]);
+    for (what, token) in [("a stranger's key", foreign), ("alg none", unsigned), ("a spliced payload", spliced)] {
+        let r = t.post("/auth/jwt/verify/", json!({"token": token})).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{what}: {}", r.body);
+        assert_eq!(r.body["code"], "token_not_valid", "{what}");
+    }
     t.clock.advance(301);
     assert_eq!(t.post("/auth/jwt/verify/", json!({"token": access})).await.status, StatusCode::UNAUTHORIZED);
 }
@@ -547,4 +533,104 @@ async fn login_upgrades_a_hash_made_with_older_argon2_parameters() {
     let after = t.user("ada@example.com").await.password_hash;
     assert!(after.contains("m=128,t=2,p=1"), "rehashed at login: {after}");
     assert_eq!(reply(login().await).status, StatusCode::OK, "the new hash verifies");
+}
+
+/// The `users` sample event with another raw query string, as API Gateway would pass it on.
+fn users_event(raw_query: &str) -> lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest {
+    let path = format!("{}/../events/users.json", env!("CARGO_MANIFEST_DIR"));
+    let mut event: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    event["rawQueryString"] = json!(raw_query);
+    serde_json::from_value(event).unwrap()
+}
+
+#[tokio::test]
+async fn every_answer_success_or_error_carries_cache_control_no_store() {
+    use gatehouse_core::mail::CaptureMailer;
+    use gatehouse_core::ports::FixedClock;
+    use gatehouse_core::store::{FaultyStore, MemoryStore};
+    use gatehouse_functions::boot;
+    use lambda_http::http::HeaderMap;
+    use std::sync::Arc;
+
+    let t = spawn_app(&[("RATE_REGISTER_IP", "2/1h")]);
+    let mut answers: Vec<(&str, StatusCode, HeaderMap)> = Vec::new();
+    let mut keep = |what: &'static str, r: common::Reply| answers.push((what, r.status, r.headers));
+
+    let body = json!({"email": "ada@example.com", "password": PASSWORD});
+    keep("201 register", t.post("/auth/users/", body.clone()).await);
+    keep("400 field errors", t.post("/auth/users/", json!({"email": "nope"})).await);
+    keep("429 throttled", t.post("/auth/users/", json!({"email": "grace@example.com", "password": PASSWORD})).await);
+    let (uid, token) = t.link_parts("ada@example.com");
+    keep("204 activation", t.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await);
+    keep("403 stale token", t.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await);
+    let login = t.post("/auth/jwt/create/", body.clone()).await;
+    let access = login.body["access"].as_str().unwrap().to_owned();
+    keep("200 login", login);
+    keep("200 me", t.call("GET", "/auth/users/me/", None, Some(&access)).await);
+    keep("401 wrong password", t.post("/auth/jwt/create/", json!({"email": "ada@example.com", "password": "x"})).await);
+    keep("401 no credentials", t.call("GET", "/auth/users/me/", None, None).await);
+    keep("401 bad token", t.call("GET", "/auth/users/me/", None, Some("not.a.token")).await);
+    keep("401 bad header", t.raw("GET", "/auth/users/me/", &[("authorization", "Bearer a b")], Body::Empty).await);
+    keep("404 fallback", t.call("GET", "/auth/nowhere/", None, None).await);
+    keep("405 fallback", t.call("GET", "/auth/jwt/create/", None, None).await);
+    let json_type = [("content-type", "application/json")];
+    keep("400 parse error", t.raw("POST", "/auth/jwt/create/", &json_type, Body::Text("{".into())).await);
+    let big = Body::Text(format!("{{\"email\": \"{}\"}}", "a".repeat(20_000)));
+    keep("413 too large", t.raw("POST", "/auth/jwt/create/", &json_type, big).await);
+    let xml = Body::Text("<a/>".into());
+    keep("415 media type", t.raw("POST", "/auth/jwt/create/", &[("content-type", "text/xml")], xml).await);
+    keep("204 logout everywhere", t.call("DELETE", "/auth/sessions/", None, Some(&access)).await);
+
+    // The store down: 503.
+    let (store, faults) = FaultyStore::new(Arc::new(MemoryStore::new()));
+    let mail = Arc::new(CaptureMailer::new());
+    let clock = Arc::new(FixedClock::new(T0));
+    let app = common::instrumented_app(common::settings(&[]), Arc::new(store), mail.clone(), clock.clone(), None);
+    let down = common::TestApp { app: Arc::new(app), mail, clock, memory: None, dynamo: None };
+    faults.fail_all();
+    keep("503 store down (login)", down.post("/auth/jwt/create/", body.clone()).await);
+    keep("503 store down (register)", down.post("/auth/users/", body.clone()).await);
+
+    let expected = [
+        StatusCode::CREATED,
+        StatusCode::BAD_REQUEST,
+        StatusCode::TOO_MANY_REQUESTS,
+        StatusCode::NO_CONTENT,
+        StatusCode::FORBIDDEN,
+        StatusCode::OK,
+        StatusCode::OK,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::NOT_FOUND,
+        StatusCode::METHOD_NOT_ALLOWED,
+        StatusCode::BAD_REQUEST,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        StatusCode::NO_CONTENT,
+        StatusCode::SERVICE_UNAVAILABLE,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ];
+    let statuses: Vec<StatusCode> = answers.iter().map(|(_, s, _)| *s).collect();
+    assert_eq!(statuses, expected, "{:?}", answers.iter().map(|(w, s, _)| (*w, *s)).collect::<Vec<_>>());
+    for (what, status, headers) in &answers {
+        let values: Vec<_> = headers.get_all("cache-control").iter().collect();
+        assert_eq!(values, ["no-store"], "{what} ({status})");
+    }
+
+    // At the Lambda edge: an event that makes no request (400), a handler past its deadline (503).
+    let r =
+        boot::invoke(users_event("limit=1\""), None, |_req| async { gatehouse_functions::http::no_content() }).await;
+    assert_eq!(r.status_code, 400);
+    assert_eq!(r.headers.get_all("cache-control").iter().collect::<Vec<_>>(), ["no-store"], "400 at the edge");
+    let budget = Some(std::time::Duration::ZERO);
+    let r = boot::invoke(users_event(""), budget, |_req| std::future::pending()).await;
+    assert_eq!(r.status_code, 503);
+    assert_eq!(r.headers.get_all("cache-control").iter().collect::<Vec<_>>(), ["no-store"], "503 at the deadline");
+
+    // The one exception: the JWKS is public and may be cached briefly.
+    let jwks = t.call("GET", "/auth/.well-known/jwks.json", None, None).await;
+    assert_eq!(jwks.status, StatusCode::OK);
+    assert_eq!(jwks.headers["cache-control"], "public, max-age=300");
 }

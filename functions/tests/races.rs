@@ -8,6 +8,10 @@
 //!
 //! Every scenario runs `SEEDS` schedules and checks its invariants in each; a failure names the
 //! seed and the invariant (`RACE_SEED=N` runs one schedule).
+//!
+//! The scenarios after them line their contenders up instead (`Faults::hold`): every request is
+//! parked at the contested write after it made all its checks, then they are let go, so the
+//! store's conditional write is the only thing left to decide.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -15,9 +19,10 @@ mod common;
 use std::sync::Arc;
 
 use common::{reply, Reply, PASSWORD};
+use gatehouse_core::domain::{CodePurpose, Email};
 use gatehouse_core::mail::CaptureMailer;
-use gatehouse_core::ports::{Clock, FixedClock};
-use gatehouse_core::store::{Faults, FaultyStore, MemoryStore, Scheduler};
+use gatehouse_core::ports::{Clock, EmailKind, FixedClock};
+use gatehouse_core::store::{Faults, FaultyStore, MemoryStore, Op, Scheduler};
 use gatehouse_core::App;
 use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
@@ -307,5 +312,151 @@ async fn one_winner_per_code_per_email_and_per_rotation() {
         let rotated = replies.iter().filter(|r| r.status == StatusCode::OK).count();
         assert!(rotated <= 1, "seed {seed}: one refresh token rotated {rotated} times: {:?}", statuses(&replies));
         let _ = race.clock.now();
+    }
+}
+
+// ---- contenders lined up at the write ---------------------------------------------------------
+
+impl Race {
+    /// Starts `req` as a concurrent invocation.
+    fn spawn(&self, req: lambda_http::Request) -> tokio::task::JoinHandle<Reply> {
+        let app = self.app.clone();
+        tokio::spawn(async move { reply(common::dispatch(&app, req).await) })
+    }
+
+    /// Yields to the invocations in flight until `n` calls of `op` wait at its hold.
+    async fn until_parked(&self, op: Op, n: usize) {
+        for _ in 0..100_000 {
+            if self.faults.parked(op) >= n {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("only {} of {n} requests reached {op}", self.faults.parked(op));
+    }
+
+    fn kinds_to(&self, email: &str) -> Vec<EmailKind> {
+        self.mail.sent().iter().filter(|m| m.to == email).map(|m| m.kind).collect()
+    }
+}
+
+fn stale() -> Value {
+    json!({"detail": "Stale token for given user.", "code": "stale_token"})
+}
+
+fn token_not_valid() -> Value {
+    json!({"detail": "Given token not valid for any token type", "code": "token_not_valid"})
+}
+
+#[tokio::test]
+async fn ten_confirmations_of_one_link_that_all_passed_their_checks_activate_once() {
+    const N: usize = 10;
+    let race = Race::new(&[("SEND_CONFIRMATION_EMAIL", "true")]);
+    let r = race.post("/auth/users/", json!({"email": "ada@example.com", "password": PASSWORD})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let (uid, token) = race.link("ada@example.com");
+    race.faults.hold(Op::Activate);
+    let tasks: Vec<_> = (0..N)
+        .map(|_| {
+            let body = json!({"uid": uid, "token": token});
+            race.spawn(request("POST", "/auth/users/activation/", Some(body), None, "198.51.100.9"))
+        })
+        .collect();
+    // Every one of them found the account inactive and the code right and unspent: only the
+    // store's conditional write is left to tell them apart.
+    race.until_parked(Op::Activate, N).await;
+    race.faults.unhold(Op::Activate);
+    let mut replies = Vec::new();
+    for t in tasks {
+        replies.push(t.await.unwrap());
+    }
+    assert_eq!(race.faults.calls(Op::Activate), N as u64, "every confirmation reached the write");
+    let wins = replies.iter().filter(|r| r.status == StatusCode::NO_CONTENT).count();
+    assert_eq!(wins, 1, "one link activated {wins} times: {:?}", statuses(&replies));
+    for r in replies.iter().filter(|r| r.status != StatusCode::NO_CONTENT) {
+        assert_eq!((r.status, &r.body), (StatusCode::FORBIDDEN, &stale()), "the losers are told the link is spent");
+    }
+    assert_eq!(
+        race.kinds_to("ada@example.com"),
+        [EmailKind::Activation, EmailKind::Confirmation],
+        "one confirmation email"
+    );
+    // The store: active for good, the code spent, the claim kept.
+    let now = race.clock.now();
+    let email = Email::parse("ada@example.com").unwrap();
+    let user = race.app.store.find_user_by_email(&email, now).await.unwrap().expect("the account");
+    assert!(user.is_active && user.expires_at.is_none(), "{user:?}");
+    let code = race.app.store.get_code(&user.id, CodePurpose::Activation, now).await.unwrap().expect("the code");
+    assert!(code.spent, "the code is spent");
+    let again = race.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await;
+    assert_eq!((again.status, again.body), (StatusCode::FORBIDDEN, stale()));
+    race.clock.advance(30 * 86_400);
+    assert!(race.app.store.find_user_by_email(&email, race.clock.now()).await.unwrap().is_some(), "never expires");
+    let login = race.post("/auth/jwt/create/", json!({"email": "ada@example.com", "password": PASSWORD})).await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+}
+
+/// Two refreshes with one token, as two tabs send them: both read the session while the token
+/// is current and wait at the rotation; the first started `gap` seconds before the second (a
+/// second boundary falls between them when `gap` is 1) and rotates first.
+async fn two_tabs(race: &Race, refresh: &str, gap: i64) -> (Reply, Reply) {
+    let send = || request("POST", "/auth/jwt/refresh/", Some(json!({"refresh": refresh})), None, "203.0.113.7");
+    race.faults.hold(Op::RotateSession);
+    let first = race.spawn(send());
+    race.until_parked(Op::RotateSession, 1).await;
+    race.clock.advance(gap);
+    let second = race.spawn(send());
+    race.until_parked(Op::RotateSession, 2).await;
+    race.faults.release(Op::RotateSession, 1);
+    let first = first.await.unwrap();
+    race.faults.unhold(Op::RotateSession);
+    (first, second.await.unwrap())
+}
+
+/// The jti of a refresh token.
+async fn jti(race: &Race, refresh: &Value) -> String {
+    let token = refresh.as_str().expect("a refresh token");
+    let now = race.clock.now();
+    race.app.tokens.verify(token, gatehouse_core::tokens::TokenType::Refresh, now).await.unwrap().jti
+}
+
+#[tokio::test]
+async fn two_tabs_refreshing_at_once_keep_the_session_on_either_side_of_a_second_boundary() {
+    for gap in [0, 1, 3] {
+        let what = format!("no grace, the second tab {gap}s behind");
+        let race = Race::new(&[]);
+        let (_, refresh) = race.active_user("ada@example.com").await;
+        let ada = race
+            .app
+            .store
+            .find_user_by_email(&Email::parse("ada@example.com").unwrap(), race.clock.now())
+            .await
+            .unwrap();
+        let ada = ada.unwrap().id;
+        let (first, second) = two_tabs(&race, &refresh, gap).await;
+        assert_eq!(first.status, StatusCode::OK, "{what}: {}", first.body);
+        assert_eq!((second.status, &second.body), (StatusCode::UNAUTHORIZED, &token_not_valid()), "{what}");
+        // Lost a race, not a theft: the session lives on and nobody is alerted.
+        assert!(!race.kinds_to("ada@example.com").contains(&EmailKind::SessionReuse), "{what}: alert mailed");
+        let sessions = race.app.store.list_sessions(&ada, race.clock.now()).await.unwrap();
+        assert_eq!(sessions.len(), 1, "{what}: the session was revoked");
+        assert_eq!(sessions[0].counter, 1, "{what}: rotated once");
+        let next = race.post("/auth/jwt/refresh/", json!({"refresh": first.body["refresh"]})).await;
+        assert_eq!(next.status, StatusCode::OK, "{what}: the winner's token no longer works: {}", next.body);
+    }
+    for gap in [0, 1] {
+        let what = format!("10s grace, the second tab {gap}s behind");
+        let race = Race::new(&[("REFRESH_REUSE_GRACE", "10s")]);
+        let (_, refresh) = race.active_user("ada@example.com").await;
+        let (first, second) = two_tabs(&race, &refresh, gap).await;
+        assert_eq!((first.status, second.status), (StatusCode::OK, StatusCode::OK), "{what}: {}", second.body);
+        assert_eq!(
+            jti(&race, &first.body["refresh"]).await,
+            jti(&race, &second.body["refresh"]).await,
+            "{what}: both tabs hold the session's one current token"
+        );
+        assert!(!race.kinds_to("ada@example.com").contains(&EmailKind::SessionReuse), "{what}: alert mailed");
+        let next = race.post("/auth/jwt/refresh/", json!({"refresh": second.body["refresh"]})).await;
+        assert_eq!(next.status, StatusCode::OK, "{what}: {}", next.body);
     }
 }

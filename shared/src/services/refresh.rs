@@ -10,6 +10,14 @@ use crate::ports::EmailKind;
 
 use super::{deliver, App, FieldErrors, Form, ServiceError, TokenPair};
 
+/// How long after a rotation, in the whole seconds of the stamps, the previous token is still
+/// taken for a concurrent request that lost the race rather than a replay. Two requests a few
+/// milliseconds apart carry consecutive stamps whenever a second boundary falls between them, so
+/// comparing stamps for equality would revoke the session of a client racing itself by the luck
+/// of the clock. With a window of one second, any two requests less than a second apart are
+/// judged alike, and a replay two seconds or more after the rotation is always reuse.
+pub const RACE_WINDOW: i64 = 1;
+
 fn token_field(form: &Form, field: &str) -> Result<String, ServiceError> {
     let mut errors = FieldErrors::default();
     let token = form.required(field, &mut errors);
@@ -21,8 +29,10 @@ fn token_field(form: &Form, field: &str) -> Result<String, ServiceError> {
 ///
 /// Each refresh token works once. Replaying the session's previous token within
 /// `REFRESH_REUSE_GRACE` yields a pair for the same session (several tabs refreshing at once),
-/// never a fork; a duplicate in the very second of the rotation is refused without harm; any
-/// other replay means the token was copied: the session is revoked and its owner alerted.
+/// never a fork. A request that lost the rotation to a concurrent one is refused without harm:
+/// one that found its token current and then lost the conditional rotation, or one that presents
+/// the previous token within [`RACE_WINDOW`] of the rotation. Any other replay means the token
+/// was copied: the session is revoked and its owner alerted.
 pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> {
     let token = token_field(form, "refresh")?;
     let now = app.now();
@@ -37,6 +47,9 @@ pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> 
     let mut member = user.clone();
     super::groups::current_memberships(app, std::slice::from_mut(&mut member)).await?;
     let access = app.tokens.issue_access(&member, &session.id, random_id()?, now).await?;
+    // Set when this request found its token current and another rotated the session first: the
+    // store's verdict that the two were concurrent, whatever the clock says.
+    let mut lost_rotation = false;
     if session.current_jti == claims.jti {
         if !app.settings.rotate_refresh_tokens {
             return Ok(TokenPair { access, refresh: None });
@@ -49,7 +62,9 @@ pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> 
                 return Ok(TokenPair { access, refresh: Some(refresh) });
             }
             Rotation::Stale => {
-                // Another request rotated first: judge this one as a replay of the previous token.
+                // Another request rotated first, while this one held the current token: a race
+                // (two tabs), never a replay. Within the grace window it still gets a pair.
+                lost_rotation = true;
                 let (_, current) = app.store.get_user_and_session(&id, &claims.sid, now).await?;
                 session = current.ok_or(ServiceError::TokenNotValid)?;
             }
@@ -64,7 +79,7 @@ pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> 
             app.tokens.issue_refresh(&user, &session.id, session.current_jti.clone(), now, session.expires_at).await?;
         return Ok(TokenPair { access, refresh: Some(refresh) });
     }
-    if previous && since_rotation <= 0 {
+    if lost_rotation || (previous && since_rotation <= RACE_WINDOW) {
         tracing::info!(event = "refresh", outcome = "lost_race", user_id = %id, session_id = %session.id);
         return Err(ServiceError::TokenNotValid);
     }

@@ -8,7 +8,10 @@
 //! - [`Faults::fail_all`]: every call of every operation fails;
 //! - [`Faults::lose_reply`]: the next `n` calls are applied to the inner store and then reported
 //!   as failed (the write happened, the reply was lost: a timeout after the commit);
-//! - [`Faults::heal`]: everything passes again.
+//! - [`Faults::heal`]: everything passes again;
+//! - [`Faults::hold`] (feature `test-support`): calls of an operation park before reaching the
+//!   inner store until [`Faults::release`]d, so a race test can line every contender up at the
+//!   write after each has made its checks.
 //!
 //! A failed call (other than a lost reply) never reaches the inner store: nothing is written.
 
@@ -170,6 +173,37 @@ struct FaultState {
     failures: HashMap<Op, u64>,
     #[cfg(feature = "test-support")]
     scheduler: Option<Arc<Scheduler>>,
+    #[cfg(feature = "test-support")]
+    holds: HashMap<Op, Arc<Hold>>,
+}
+
+/// A gate parking the calls of one operation (feature `test-support`, see [`Faults::hold`]).
+#[cfg(feature = "test-support")]
+struct Hold {
+    /// One permit per call let through; closed when the hold is lifted.
+    gate: tokio::sync::Semaphore,
+    /// Calls waiting at the gate now.
+    parked: std::sync::atomic::AtomicUsize,
+}
+
+#[cfg(feature = "test-support")]
+impl Default for Hold {
+    fn default() -> Self {
+        Self { gate: tokio::sync::Semaphore::new(0), parked: std::sync::atomic::AtomicUsize::new(0) }
+    }
+}
+
+#[cfg(feature = "test-support")]
+impl Hold {
+    /// Waits for a permit (first come, first served), or for the hold to be lifted.
+    async fn pass(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.parked.fetch_add(1, SeqCst);
+        if let Ok(permit) = self.gate.acquire().await {
+            permit.forget();
+        }
+        self.parked.fetch_sub(1, SeqCst);
+    }
 }
 
 /// A seeded scheduler for race tests (feature `test-support`): around every store call it yields
@@ -269,6 +303,41 @@ impl Faults {
         self.lock().scheduler.clone()
     }
 
+    /// Parks every later call of `op` before it reaches the inner store, until let through by
+    /// [`Faults::release`] (or [`Faults::unhold`]): a race test lines its contenders up at the
+    /// write, each having made every check before it, then lets them go.
+    #[cfg(feature = "test-support")]
+    pub fn hold(&self, op: Op) {
+        self.lock().holds.entry(op).or_default();
+    }
+
+    /// Calls of `op` parked by [`Faults::hold`] right now.
+    #[cfg(feature = "test-support")]
+    pub fn parked(&self, op: Op) -> usize {
+        self.lock().holds.get(&op).map_or(0, |h| h.parked.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// Lets `n` calls of `op` through its hold, parked ones first, in the order they arrived.
+    #[cfg(feature = "test-support")]
+    pub fn release(&self, op: Op, n: usize) {
+        if let Some(hold) = self.lock().holds.get(&op) {
+            hold.gate.add_permits(n);
+        }
+    }
+
+    /// Lifts the hold on `op`: parked calls and every later one go through.
+    #[cfg(feature = "test-support")]
+    pub fn unhold(&self, op: Op) {
+        if let Some(hold) = self.lock().holds.remove(&op) {
+            hold.gate.close();
+        }
+    }
+
+    #[cfg(feature = "test-support")]
+    fn hold_of(&self, op: Op) -> Option<Arc<Hold>> {
+        self.lock().holds.get(&op).cloned()
+    }
+
     /// Disarms every fault (the counts stay).
     pub fn heal(&self) {
         self.lock().rules.clear();
@@ -366,6 +435,10 @@ macro_rules! guarded {
     };
     // `$name` names the call in the IAM evidence when what it asks of AWS depends on its arguments.
     ($self:ident, $op:expr, $name:expr, $call:expr) => {{
+        #[cfg(feature = "test-support")]
+        if let Some(hold) = $self.faults.hold_of($op) {
+            hold.pass().await;
+        }
         #[cfg(feature = "test-support")]
         let scheduler = $self.faults.scheduler();
         #[cfg(feature = "test-support")]
@@ -619,6 +692,36 @@ mod tests {
         assert!(store.hit(&counter(), 100, 1).await.is_err());
         assert_eq!(store.read(&[counter()], 1).await.unwrap()[0].count, 1, "the lost reply's write happened");
         assert_eq!(faults.total_failures(), 3);
+    }
+
+    #[tokio::test]
+    async fn held_calls_wait_at_the_gate_and_go_through_in_order_when_released() {
+        let (store, faults) = FaultyStore::new(Arc::new(MemoryStore::new()));
+        let store = Arc::new(store);
+        faults.hold(Op::Hit);
+        let tasks: Vec<_> = (0..3)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.hit(&counter(), 100, 1).await.unwrap().count })
+            })
+            .collect();
+        while faults.parked(Op::Hit) < 3 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(store.read(&[counter()], 1).await.unwrap()[0].count, 0, "nothing reached the store");
+        faults.release(Op::Hit, 1);
+        while faults.parked(Op::Hit) > 2 {
+            tokio::task::yield_now().await;
+        }
+        faults.unhold(Op::Hit);
+        let mut counts = Vec::new();
+        for t in tasks {
+            counts.push(t.await.unwrap());
+        }
+        assert_eq!(counts[0], 1, "the first parked went first");
+        counts.sort_unstable();
+        assert_eq!(counts, [1, 2, 3]);
+        assert_eq!(store.hit(&counter(), 100, 1).await.unwrap().count, 4, "no hold any more");
     }
 
     #[test]
