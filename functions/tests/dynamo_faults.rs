@@ -546,3 +546,57 @@ async fn the_code_key_is_read_from_secrets_manager_and_an_outage_writes_nothing(
     assert_eq!(stored.hash, key.mac(&ada.id, gatehouse_core::domain::CodePurpose::Activation, &token));
     assert_ne!(stored.hash, gatehouse_core::secrets::sha256_hex(&token));
 }
+
+/// Every DynamoDB operation the store could send.
+const DYNAMODB_OPERATIONS: [&str; 10] = [
+    "GetItem",
+    "BatchGetItem",
+    "Query",
+    "Scan",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+    "TransactGetItems",
+];
+
+/// What one login with a wrong password costs: argon2 verifications, the requests the emulator
+/// served by operation (those made), and the answer.
+async fn login_cost(
+    t: &TestApp,
+    counters: &[(&'static str, Fault)],
+    email: &str,
+) -> (u64, std::collections::BTreeMap<&'static str, u64>, Reply) {
+    let seen: Vec<u64> = counters.iter().map(|(_, f)| f.seen()).collect();
+    let verified = t.app.hasher.verifications();
+    let reply = t.post("/auth/jwt/create/", json!({"email": email, "password": "a wrong password"})).await;
+    let made =
+        counters.iter().zip(seen).map(|((op, f), before)| (*op, f.seen() - before)).filter(|(_, n)| *n > 0).collect();
+    (t.app.hasher.verifications() - verified, made, reply)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_sends_dynamodb_the_same_requests_whether_or_not_the_account_exists() {
+    let t = spawn_app_dynamo(&[]).await;
+    t.active_user("ada@example.com").await;
+    t.register("ina@example.com").await; // never activated
+                                         // Counters only: a count of 0 never fails a request, and `seen` counts those it matched.
+    let counters: Vec<_> = DYNAMODB_OPERATIONS
+        .iter()
+        .map(|op| {
+            let target = format!("DynamoDB_20120810.{op}");
+            (*op, Fault::arm(json!({"target": target, "contains": table(&t), "count": 0, "code": "NeverSent"})))
+        })
+        .collect();
+    let (verified, requests, reply) = login_cost(&t, &counters, "nobody@example.com").await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+    assert_eq!(verified, 1, "one verify against the dummy hash for an unknown address");
+    assert!(!requests.is_empty(), "the counters saw nothing");
+    for email in ["ada@example.com", "ina@example.com"] {
+        let (v, r, rep) = login_cost(&t, &counters, email).await;
+        assert_eq!((rep.status, &rep.body), (reply.status, &reply.body), "{email}: answered apart");
+        assert_eq!(v, verified, "{email}: argon2 verifications differ from an unknown address's");
+        assert_eq!(r, requests, "{email}: DynamoDB requests differ from an unknown address's");
+    }
+}

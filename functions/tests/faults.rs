@@ -796,3 +796,36 @@ async fn the_same_refresh_sent_twice_in_the_grace_window_stays_on_one_session() 
     assert_eq!(r.memory.list_sessions(&ada.id, r.now()).await.unwrap().len(), 1);
     assert!(r.mailer.attempts().iter().all(|a| a.email.kind != EmailKind::SessionReuse));
 }
+
+// ---- an unknown account costs what a known one does -------------------------------------------
+
+/// What one login with a wrong password costs: argon2 verifications, store calls by operation
+/// (those made), and the answer.
+async fn login_cost(r: &Rig, email: &str) -> (u64, std::collections::BTreeMap<&'static str, u64>, Reply) {
+    let calls: Vec<u64> = Op::ALL.iter().map(|op| r.store.calls(*op)).collect();
+    let verified = r.app.hasher.verifications();
+    let reply = r.post("/auth/jwt/create/", json!({"email": email, "password": "a wrong password"})).await;
+    let made = Op::ALL
+        .iter()
+        .zip(calls)
+        .map(|(op, before)| (op.name(), r.store.calls(*op) - before))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    (r.app.hasher.verifications() - verified, made, reply)
+}
+
+#[tokio::test]
+async fn a_login_costs_one_verify_and_the_same_store_calls_whether_or_not_the_account_exists() {
+    let r = rig(&[]);
+    r.active_user("ada@example.com").await;
+    r.register("ina@example.com").await; // never activated
+    let (verified, calls, reply) = login_cost(&r, "nobody@example.com").await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+    assert_eq!(verified, 1, "one verify against the dummy hash for an unknown address");
+    for email in ["ada@example.com", "ina@example.com"] {
+        let (v, c, rep) = login_cost(&r, email).await;
+        assert_eq!((rep.status, &rep.body), (reply.status, &reply.body), "{email}: answered apart");
+        assert_eq!(v, verified, "{email}: argon2 verifications differ from an unknown address's");
+        assert_eq!(c, calls, "{email}: store calls differ from an unknown address's");
+    }
+}

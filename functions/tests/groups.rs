@@ -97,28 +97,6 @@ async fn superusers_have_every_permission() {
 }
 
 #[tokio::test]
-async fn non_staff_get_404_on_every_admin_route_or_403_without_hide_users() {
-    for (hide, expected) in [("true", StatusCode::NOT_FOUND), ("false", StatusCode::FORBIDDEN)] {
-        let t = spawn_app(&[("HIDE_USERS", hide)]);
-        let (ada, _) = t.active_user("ada@example.com").await;
-        let calls = [
-            ("GET", "/auth/admin/groups/", None),
-            ("POST", "/auth/admin/groups/", Some(json!({"name": "x"}))),
-            ("GET", "/auth/admin/groups/x/", None),
-            ("PUT", "/auth/admin/groups/x/", Some(json!({}))),
-            ("PATCH", "/auth/admin/groups/x/", Some(json!({}))),
-            ("DELETE", "/auth/admin/groups/x/", None),
-            ("GET", "/auth/admin/permissions/", None),
-        ];
-        for (method, path, body) in calls {
-            let r = t.call(method, path, body, Some(&ada)).await;
-            assert_eq!(r.status, expected, "{method} {path} with HIDE_USERS={hide}");
-            assert_eq!(t.call(method, path, None, None).await.status, StatusCode::UNAUTHORIZED);
-        }
-    }
-}
-
-#[tokio::test]
 async fn group_names_with_percent_signs_are_decoded_exactly_once() {
     let t = spawn_app(&[]);
     let (admin, _) = t.active_user("admin@example.com").await;
@@ -288,6 +266,65 @@ async fn assert_refused(w: &World, r: &common::Reply, before: &(Vec<User>, Vec<G
         _ => assert!(r.body.as_object().unwrap().values().all(Value::is_array), "{what}: {}", r.body),
     }
     assert!(w.snapshot().await == *before, "{what}: the store changed on a refusal");
+}
+
+#[tokio::test]
+async fn non_staff_get_404_on_every_admin_route_or_403_without_hide_users_and_change_nothing() {
+    for (hide, expected) in [("true", StatusCode::NOT_FOUND), ("false", StatusCode::FORBIDDEN)] {
+        let w = world(&[("HIDE_USERS", hide)]).await;
+        // A group staff made through the API, granting nothing: holding no permission is enough
+        // to change it, so only the staff check stands between an ordinary user and it.
+        let open = json!({"name": "open", "description": "Made by staff", "permissions": []});
+        let r = w.t.call("POST", "/auth/admin/groups/", Some(open.clone()), Some(w.token(Staff))).await;
+        assert_eq!((r.status, &r.body), (StatusCode::CREATED, &open));
+        let (ada, vic, staff) = (w.id(Ada, Root).await, w.id(Vic, Root).await, w.id(Staff, Root).await);
+        // Ada is in no group; Vic holds vault.open through `vault`, which is not staff either.
+        for (actor, other) in [(Ada, &vic), (Vic, &ada)] {
+            let user = |id: &str| format!("/auth/users/{id}/");
+            let calls: Vec<(&str, String, Option<Value>)> = vec![
+                ("GET", "/auth/admin/groups/".into(), None),
+                ("GET", "/auth/admin/permissions/".into(), None),
+                ("GET", "/auth/admin/groups/open/".into(), None),
+                ("POST", "/auth/admin/groups/".into(), Some(json!({"name": "mine", "permissions": []}))),
+                ("PUT", "/auth/admin/groups/open/".into(), Some(json!({"description": "Mine"}))),
+                ("PATCH", "/auth/admin/groups/open/".into(), Some(json!({"description": "Mine"}))),
+                ("DELETE", "/auth/admin/groups/open/".into(), None),
+                ("PATCH", "/auth/admin/groups/vault/".into(), Some(json!({"description": "Mine"}))),
+                ("DELETE", "/auth/admin/groups/vault/".into(), None),
+                // Memberships and the other admin writes on accounts.
+                ("PATCH", user(other), Some(json!({"groups": ["open"]}))),
+                ("PATCH", user(other), Some(json!({"groups": []}))),
+                ("PATCH", user(&staff), Some(json!({"groups": ["open", "desk"]}))),
+                ("PATCH", user(other), Some(json!({"is_active": false}))),
+                ("PATCH", user(other), Some(json!({"is_staff": true}))),
+                ("PUT", user(other), Some(json!({"first_name": "Mine", "groups": ["open"]}))),
+                ("DELETE", user(other), Some(json!({"current_password": PASSWORD}))),
+                ("DELETE", user(&staff), Some(json!({"current_password": PASSWORD}))),
+            ];
+            for (method, path, body) in calls {
+                let what = format!("{actor:?}: {method} {path} with HIDE_USERS={hide}");
+                let before = w.snapshot().await;
+                let r = w.t.call(method, &path, body, Some(w.token(actor))).await;
+                assert_eq!(r.status, expected, "{what}: {}", r.body);
+                assert_refused(&w, &r, &before, &what).await;
+                assert_eq!(w.t.call(method, &path, None, None).await.status, StatusCode::UNAUTHORIZED, "{what}");
+            }
+        }
+        // Read back: the group as staff made it, the accounts as the world made them.
+        let stored = w.t.app.store.get_groups(&["open".to_owned(), "mine".to_owned()]).await.unwrap();
+        assert_eq!(stored.len(), 1, "no group was made");
+        assert_eq!((stored[0].description.as_str(), stored[0].permissions.len()), ("Made by staff", 0));
+        let r = w.t.call("GET", "/auth/admin/groups/open/", None, Some(w.token(Staff))).await;
+        assert_eq!((r.status, r.body), (StatusCode::OK, open));
+        for who in [Ada, Vic, Staff] {
+            let u = w.t.user(who.email()).await;
+            assert!(u.is_active && u.first_name.is_empty() && !u.is_superuser, "{who:?}: {u:?}");
+            assert!(!u.groups.contains(&"open".to_owned()), "{who:?} joined open");
+        }
+        assert!(!w.t.user(Ada.email()).await.is_staff);
+        assert_eq!(w.t.user(Vic.email()).await.groups, ["vault"]);
+        assert_eq!(w.t.user(Staff.email()).await.groups, ["desk"]);
+    }
 }
 
 /// One request to `/auth/users/{id}/`.

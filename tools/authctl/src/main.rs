@@ -294,15 +294,62 @@ async fn run(argv: &[String]) -> Result<(), Fail> {
 mod tests {
     use super::*;
 
+    /// What the help must say, written out by hand (not read from `COMMANDS`, which the help is
+    /// made from): every command in order, and the usage line of each.
+    const EXPECTED: &[(&str, &str)] = &[
+        (
+            "createuser",
+            "authctl createuser [--email EMAIL] [--password PASSWORD] [--username NAME] [--first-name NAME] [--last-name NAME]",
+        ),
+        (
+            "createstaffuser",
+            "authctl createstaffuser [--email EMAIL] [--password PASSWORD] [--username NAME] [--first-name NAME] [--last-name NAME]",
+        ),
+        (
+            "createsuperuser",
+            "authctl createsuperuser [--email EMAIL] [--password PASSWORD] [--username NAME] [--first-name NAME] [--last-name NAME]",
+        ),
+        ("activateuser", "authctl activateuser [--email EMAIL]"),
+        ("initdefaultadmin", "authctl initdefaultadmin"),
+        ("changepassword", "authctl changepassword [--email EMAIL] [--password PASSWORD]"),
+        ("listusers", "authctl listusers [--json]"),
+        ("deactivate", "authctl deactivate [--email EMAIL]"),
+        ("logout-everywhere", "authctl logout-everywhere [--email EMAIL]"),
+        ("doctor", "authctl doctor [--repair] [--json] [--page-size N]"),
+        ("jwt-key", "authctl jwt-key [--secret NAME|ARN] [--kid KID] [--show] [--version ID]"),
+        ("create-table", "authctl create-table"),
+    ];
+
     #[test]
-    fn every_command_has_help_naming_its_options() {
-        assert!(main_help().contains("Exit codes"));
-        for c in COMMANDS {
-            assert!(main_help().contains(c.name));
+    fn the_help_lists_exactly_the_expected_commands_usages_and_exit_codes() {
+        let main = main_help();
+        let listed: Vec<&str> = main
+            .split("Commands:\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").next())
+            .map(|block| block.lines().filter_map(|l| l.split_whitespace().next()).collect())
+            .unwrap_or_default();
+        assert_eq!(listed, EXPECTED.iter().map(|(c, _)| *c).collect::<Vec<_>>(), "{main}");
+        for code in ["  0  done", "  1  runtime or store error", "  2  usage error", "  3  refused"] {
+            assert!(main.contains(code), "exit code line {code:?} missing: {main}");
+        }
+        assert_eq!(COMMANDS.len(), EXPECTED.len());
+        for (c, (name, usage)) in COMMANDS.iter().zip(EXPECTED) {
             let help = command_help(c);
-            for o in c.opts {
-                assert!(help.contains(&format!("--{}", o.name)), "{} --{}", c.name, o.name);
+            assert!(help.starts_with(&format!("authctl {name}: ")), "{help}");
+            let line = help.lines().find_map(|l| l.strip_prefix("Usage: ")).unwrap_or_default();
+            assert_eq!(line, *usage, "{name}");
+            // Every option the usage names is one the parser takes: `[--x]` a switch, `[--x V]`
+            // with a value.
+            let words: Vec<&str> = usage.split(' ').skip(2).collect();
+            for (i, word) in words.iter().enumerate().filter(|(_, w)| w.starts_with("[--")) {
+                let argv: Vec<String> = match word.strip_suffix(']') {
+                    Some(switch) => vec![switch[1..].to_owned()],
+                    None => vec![word[1..].to_owned(), "value".to_owned()],
+                };
+                assert!(args::parse(&argv, c.opts).is_ok(), "{name} {argv:?} (after {:?})", &words[..i]);
             }
+            assert!(args::parse(&["--no-such-option".to_owned()], c.opts).is_err());
         }
     }
 }

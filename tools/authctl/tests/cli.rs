@@ -154,7 +154,10 @@ fn help_names_every_command_and_the_exit_codes() {
         assert_eq!(code(&o), 0, "{c} --help");
         assert!(stdout(&o).contains(&format!("authctl {c}")), "{c} --help");
     }
-    assert!(help.contains("Exit codes"));
+    // The exit codes scripts rely on, each with what it means.
+    for line in ["  0  done", "  1  runtime or store error", "  2  usage error", "  3  refused"] {
+        assert!(help.contains(line), "exit code line {line:?} missing from --help: {help}");
+    }
     assert!(stdout(&out(&mut base(&["createuser", "-h"]))).contains("--email EMAIL"));
 }
 
@@ -333,21 +336,45 @@ async fn without_a_password_or_a_terminal_creation_fails_with_2() {
     assert!(t.list().is_empty());
 }
 
+/// Moves `user`'s `tokens_valid_after` far into the past (an account made long ago), so that a
+/// command that failed to move it cannot pass for one that did: the account as now stored.
+async fn aged(store: &DynamoStore, user: &User) -> User {
+    let mut old = user.clone();
+    old.tokens_valid_after = user.date_joined - 400 * 86_400;
+    store.update_user(user, &old, now()).await.unwrap();
+    let stored = store.get_user(&user.id, now()).await.unwrap().unwrap();
+    assert_eq!(stored.tokens_valid_after, old.tokens_valid_after);
+    stored
+}
+
+/// `tokens_valid_after` is the command's own reading of the clock: not before it `started`, not
+/// after now. (Every token issued before it is refused, `functions/tests/sessions.rs` shows.)
+#[track_caller]
+fn assert_stamped_now(user: &User, started: i64) {
+    let ended = now();
+    assert!(
+        (started..=ended).contains(&user.tokens_valid_after),
+        "tokens_valid_after {} is not the time of the command, {started}..={ended}",
+        user.tokens_valid_after
+    );
+}
+
 #[tokio::test]
 async fn changepassword_sets_the_hash_and_revokes_sessions() {
     let t = Table::new("chpw").await;
     assert_eq!(code(&t.run(&["createuser", "--email", "c@example.com", "--password", GOOD], &[])), 0);
-    let before = t.user("c@example.com").await.unwrap();
     let store = t.store().await;
+    let before = aged(&store, &t.user("c@example.com").await.unwrap()).await;
     store.create_session(&session(&before.id, "s1"), None, &GiveBack::default()).await.unwrap();
 
+    let started = now();
     let o = t.run(&["changepassword", "--email", "C@example.com"], &[("AUTHCTL_PASSWORD", "a brand new secret")]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let after = t.user("c@example.com").await.unwrap();
     assert!(verifies(&after, "a brand new secret").await);
     assert!(!verifies(&after, GOOD).await);
     assert_eq!(after.version, before.version + 1);
-    assert!(after.tokens_valid_after >= before.tokens_valid_after);
+    assert_stamped_now(&after, started);
     assert!(store.list_sessions(&after.id, now()).await.unwrap().is_empty());
 
     let o = t.run(&["changepassword", "--email", "c@example.com", "--password", "123"], &[]);
@@ -364,25 +391,29 @@ async fn deactivate_and_logout_everywhere_revoke_every_session() {
         assert_eq!(code(&t.run(&["createuser", "--email", email, "--password", GOOD], &[])), 0);
     }
     let store = t.store().await;
-    let d = t.user("d@example.com").await.unwrap();
-    let l = t.user("l@example.com").await.unwrap();
+    let d = aged(&store, &t.user("d@example.com").await.unwrap()).await;
+    let l = aged(&store, &t.user("l@example.com").await.unwrap()).await;
     for (u, sid) in [(&d, "a"), (&d, "b"), (&l, "c")] {
         store.create_session(&session(&u.id, sid), None, &GiveBack::default()).await.unwrap();
     }
 
+    let started = now();
     let o = t.run(&["logout-everywhere", "--email", "l@example.com"], &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let l2 = t.user("l@example.com").await.unwrap();
     assert!(l2.is_active);
-    assert!(l2.tokens_valid_after >= l.tokens_valid_after);
+    assert_stamped_now(&l2, started);
+    assert_eq!(t.user("d@example.com").await.unwrap().tokens_valid_after, d.tokens_valid_after, "others keep theirs");
     assert_eq!(l2.version, l.version + 1);
     assert!(store.list_sessions(&l.id, now()).await.unwrap().is_empty());
     assert_eq!(store.list_sessions(&d.id, now()).await.unwrap().len(), 2, "other users keep theirs");
 
+    let started = now();
     let o = t.run(&["deactivate", "--email", "d@example.com"], &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let d2 = t.user("d@example.com").await.unwrap();
     assert!(!d2.is_active);
+    assert_stamped_now(&d2, started);
     assert!(store.list_sessions(&d.id, now()).await.unwrap().is_empty());
     let o = t.run(&["deactivate", "--email", "d@example.com"], &[]);
     assert_eq!(code(&o), 0, "again: {}", stderr(&o));
@@ -557,16 +588,28 @@ impl Pty {
     }
 }
 
-fn have_script() -> bool {
-    Command::new("script").arg("--version").output().is_ok_and(|o| o.status.success())
+/// util-linux `script` is required, not optional: without it the prompts would go untested while
+/// the test still passed. `make test` installs it (tools/lib.sh, `ensure_script`).
+fn require_script() {
+    let found = Command::new("script").arg("--version").output();
+    match found {
+        Ok(o) if o.status.success() && String::from_utf8_lossy(&o.stdout).contains("util-linux") => {}
+        Ok(o) => panic!(
+            "`script --version` is not util-linux's script (exit {:?}, said {:?}): install util-linux's \
+             (Debian: apt-get install bsdutils), as `make test` does",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).trim()
+        ),
+        Err(e) => panic!(
+            "util-linux `script` is needed to drive authctl on a pseudo-terminal and could not be run ({e}): \
+             install it (Debian: apt-get install bsdutils), as `make test` does"
+        ),
+    }
 }
 
 #[tokio::test]
 async fn interactive_prompts_through_a_pseudo_terminal_mask_and_confirm_the_password() {
-    if !have_script() {
-        eprintln!("skipped: util-linux `script` is not installed");
-        return;
-    }
+    require_script();
     let t = Table::new("pty").await;
 
     // Email asked for, password entered twice; a mismatch asks again; nothing is echoed.
