@@ -480,6 +480,20 @@ mod tests {
         URL_SAFE_NO_PAD.encode(v.to_string())
     }
 
+    /// The claims of a token, as JSON.
+    fn claims_of(token: &str) -> serde_json::Value {
+        let payload = token.split('.').nth(1).unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    }
+
+    /// A token signed (EdDSA) by the key `pem` with the header's `kid` and `typ` as given.
+    fn forge(pem: &str, kid: Option<&str>, typ: Option<&str>, claims: &serde_json::Value) -> String {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = kid.map(str::to_owned);
+        header.typ = typ.map(str::to_owned);
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_pem(pem.as_bytes()).unwrap()).unwrap()
+    }
+
     #[tokio::test]
     async fn issued_tokens_carry_simplejwt_claims_and_verify() {
         let s = settings("EdDSA", &generate_ed25519_pem().unwrap());
@@ -505,13 +519,36 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn each_type_is_refused_where_the_other_is_expected() {
-        let t = ed();
+    async fn each_type_is_refused_where_the_other_is_expected_by_its_typ_and_by_its_claim() {
+        let pem = generate_ed25519_pem().unwrap();
+        let s = settings("EdDSA", &pem);
+        let t = service(&s);
+        let kid = s.jwt_public_keys[0].kid.as_str();
         let u = user();
         let access = t.issue_access(&u, "s", "j".into(), NOW).await.unwrap();
         let refresh = t.issue_refresh(&u, "s", "j".into(), NOW, NOW + 1000).await.unwrap();
         assert_eq!(t.verify(&access, TokenType::Refresh, NOW).await, Err(TokenError::Invalid));
         assert_eq!(t.verify(&refresh, TokenType::Access, NOW).await, Err(TokenError::Invalid));
+        let (access_claims, refresh_claims) = (claims_of(&access), claims_of(&refresh));
+        // The forger's tokens are good as such (the key signs, the kid is listed)...
+        assert!(t
+            .verify(&forge(&pem, Some(kid), Some("at+jwt"), &access_claims), TokenType::Access, NOW)
+            .await
+            .is_ok());
+        assert!(t
+            .verify(&forge(&pem, Some(kid), Some("rt+jwt"), &refresh_claims), TokenType::Refresh, NOW)
+            .await
+            .is_ok());
+        // ...so each refusal below is the one check it names. The header's `typ` alone wrong:
+        for typ in [Some("rt+jwt"), Some("JWT"), Some("AT+JWT"), None] {
+            let token = forge(&pem, Some(kid), typ, &access_claims);
+            assert_eq!(t.verify(&token, TokenType::Access, NOW).await, Err(TokenError::Invalid), "typ {typ:?}");
+        }
+        // The `token_type` claim alone wrong, under the right `typ`:
+        let as_refresh = forge(&pem, Some(kid), Some("rt+jwt"), &access_claims);
+        assert_eq!(t.verify(&as_refresh, TokenType::Refresh, NOW).await, Err(TokenError::Invalid));
+        let as_access = forge(&pem, Some(kid), Some("at+jwt"), &refresh_claims);
+        assert_eq!(t.verify(&as_access, TokenType::Access, NOW).await, Err(TokenError::Invalid));
     }
 
     #[tokio::test]
@@ -557,7 +594,24 @@ mod tests {
         header.as_object_mut().unwrap().remove("kid");
         let kidless = format!("{}.{}.{}", b64(&header), parts[1], parts[2]);
         assert_eq!(t.verify(&kidless, TokenType::Access, NOW).await, Err(TokenError::Invalid));
-        // another key, another issuer, another audience
+        let kid = jwk["kid"].as_str().unwrap();
+        assert!(t.verify(&forge(&pem, Some(kid), Some("at+jwt"), &claims), TokenType::Access, NOW).await.is_ok());
+        let kidless = forge(&pem, None, Some("at+jwt"), &claims);
+        assert_eq!(t.verify(&kidless, TokenType::Access, NOW).await, Err(TokenError::Invalid), "signed, no kid");
+        let unlisted = forge(&pem, Some("nobody"), Some("at+jwt"), &claims);
+        assert_eq!(t.verify(&unlisted, TokenType::Access, NOW).await, Err(TokenError::Invalid), "kid nobody listed");
+        // The signature: a stranger's key signing under our kid, with our typ and our claims.
+        let stranger = forge(&generate_ed25519_pem().unwrap(), Some(kid), Some("at+jwt"), &claims);
+        assert_eq!(t.verify(&stranger, TokenType::Access, NOW).await, Err(TokenError::Invalid), "a stranger's key");
+        // Our signature over other bytes: the header re-encoded (same fields, another order).
+        let mut reordered = serde_json::Map::new();
+        for (k, v) in header.as_object().unwrap().iter().rev() {
+            reordered.insert(k.clone(), v.clone());
+        }
+        reordered.insert("kid".into(), serde_json::json!(kid));
+        let rewrapped = format!("{}.{}.{}", b64(&serde_json::Value::Object(reordered)), parts[1], parts[2]);
+        assert_eq!(t.verify(&rewrapped, TokenType::Access, NOW).await, Err(TokenError::Invalid));
+        // another verifier's key list, another issuer, another audience
         assert_eq!(ed().verify(&access, TokenType::Access, NOW).await, Err(TokenError::Invalid));
         let other = service(&settings_with("EdDSA", &pem, &[("JWT_ISSUER", "someone-else")]));
         assert_eq!(other.verify(&access, TokenType::Access, NOW).await, Err(TokenError::Invalid));
@@ -608,6 +662,25 @@ mod tests {
         assert!(phase3.verify(&tokens[2], TokenType::Access, NOW).await.is_ok());
         assert_eq!(before.verify(&tokens[2], TokenType::Access, NOW).await, Err(TokenError::Invalid));
         assert_eq!(phase3.jwks()["keys"][0]["kid"], "k2");
+        // A kid names a key, it does not stand for one: a stranger signing under the old kid or the
+        // new one, with claims and typ as ours, is refused at every phase that lists that kid.
+        let stranger = generate_ed25519_pem().unwrap();
+        let claims = claims_of(&tokens[0]);
+        for (kid, listing) in [("k1", [&before, &phase1, &phase2]), ("k2", [&phase1, &phase2, &phase3])] {
+            let own = if kid == "k1" { &old_pem } else { &new_pem };
+            let forged = forge(&stranger, Some(kid), Some("at+jwt"), &claims);
+            for (i, t) in listing.into_iter().enumerate() {
+                assert!(t
+                    .verify(&forge(own, Some(kid), Some("at+jwt"), &claims), TokenType::Access, NOW)
+                    .await
+                    .is_ok());
+                assert_eq!(
+                    t.verify(&forged, TokenType::Access, NOW).await,
+                    Err(TokenError::Invalid),
+                    "a stranger's key under {kid} accepted by verifier {i} listing it"
+                );
+            }
+        }
     }
 
     #[tokio::test]

@@ -206,15 +206,15 @@ async fn concurrent_creates_of_one_email_make_one_user(h: Harness) {
             store.create_user(&u, Some(&code(&u, "c", NOW + 50)), NOW).await
         }));
     }
-    let mut wins = 0;
+    let (mut wins, mut lost) = (0, 0);
     for t in tasks {
         match t.await.unwrap() {
             Ok(()) => wins += 1,
-            Err(CreateUserError::EmailTaken) => {}
-            Err(e) => panic!("unexpected {e:?}"),
+            Err(CreateUserError::EmailTaken) => lost += 1,
+            Err(e) => panic!("a losing registration answered {e:?}, want EmailTaken"),
         }
     }
-    assert_eq!(wins, 1);
+    assert_eq!((wins, lost), (1, 19));
     assert_eq!(h.users().await, 1);
     assert_eq!(h.email_claims().await, 1);
 }
@@ -227,15 +227,17 @@ async fn concurrent_activations_succeed_once(h: Harness) {
         let (store, id) = (h.store.clone(), u.id.clone());
         tasks.push(tokio::spawn(async move { store.activate(&id, &sha256_hex("right"), NOW).await }));
     }
-    let mut wins = 0;
+    // Every loser finds the account active already: NotActivatable (the activation service
+    // answers stale_token to it), never InvalidCode (the right code) nor a store error.
+    let (mut wins, mut lost) = (0, 0);
     for t in tasks {
         match t.await.unwrap() {
             Ok(()) => wins += 1,
-            Err(ActivateError::NotActivatable | ActivateError::InvalidCode) => {}
-            Err(e) => panic!("unexpected {e:?}"),
+            Err(ActivateError::NotActivatable) => lost += 1,
+            Err(e) => panic!("a losing activation answered {e:?}, want NotActivatable"),
         }
     }
-    assert_eq!(wins, 1);
+    assert_eq!((wins, lost), (1, 9));
 }
 
 async fn sessions_rotate_conditionally(h: Harness) {
@@ -268,13 +270,13 @@ async fn concurrent_rotations_of_one_token_fork_nothing(h: Harness) {
             async move { store.rotate_session(&id, "s1", "j0", &format!("n{i}"), NOW).await.unwrap() },
         ));
     }
-    let mut wins = 0;
+    let mut outcomes = Vec::new();
     for t in tasks {
-        if t.await.unwrap() == Rotation::Rotated {
-            wins += 1;
-        }
+        outcomes.push(t.await.unwrap());
     }
-    assert_eq!(wins, 1);
+    let wins = outcomes.iter().filter(|o| **o == Rotation::Rotated).count();
+    let stale = outcomes.iter().filter(|o| **o == Rotation::Stale).count();
+    assert_eq!((wins, stale), (1, 9), "{outcomes:?}");
     let s = h.store.get_user_and_session(&u.id, "s1", NOW).await.unwrap().1.unwrap();
     assert_eq!(s.counter, 1);
 }
@@ -346,13 +348,16 @@ async fn parallel_guesses_get_exactly_the_cap(h: Harness) {
             tokio::spawn(async move { store.reserve_guess(&id, CodePurpose::Activation, NOW).await })
         })
         .collect();
-    let mut granted = 0;
+    // A guess past the cap is refused without an error: `None`, not a store failure.
+    let (mut granted, mut refused) = (0, 0);
     for t in tasks {
-        if t.await.unwrap().unwrap().is_some() {
-            granted += 1;
+        match t.await.unwrap() {
+            Ok(Some(_)) => granted += 1,
+            Ok(None) => refused += 1,
+            Err(e) => panic!("a guess past the cap failed with {e:?}, want None"),
         }
     }
-    assert_eq!(granted, MAX_CODE_ATTEMPTS);
+    assert_eq!((granted, refused), (MAX_CODE_ATTEMPTS, 20 - MAX_CODE_ATTEMPTS));
 }
 
 async fn security_changes_kill_every_code(h: Harness) {
@@ -512,13 +517,17 @@ async fn parallel_reservations_never_pass_the_limit(h: Harness) {
             tokio::spawn(async move { store.reserve(&res, NOW).await })
         })
         .collect();
-    let mut granted = 0;
+    // A refused reservation names the full budget: index 0, the shared one (each own budget has
+    // room), and is not a store error.
+    let (mut granted, mut refused) = (0, 0);
     for t in tasks {
-        if t.await.unwrap().unwrap().is_ok() {
-            granted += 1;
+        match t.await.unwrap() {
+            Ok(Ok(())) => granted += 1,
+            Ok(Err(0)) => refused += 1,
+            other => panic!("a refused reservation answered {other:?}, want Ok(Err(0))"),
         }
     }
-    assert_eq!(granted, 5);
+    assert_eq!((granted, refused), (5, 15));
     assert_eq!(h.store.read(&[budget("shared", 5).counter], NOW).await.unwrap()[0].count, 5);
 }
 
@@ -534,7 +543,7 @@ async fn codes_are_purpose_bound(h: Harness) {
         h.store.activate(&inactive.id, &sha256_hex("reset2"), NOW).await,
         Err(ActivateError::InvalidCode)
     ));
-    assert!(h.store.reset_password(&u, &sha256_hex("act"), "h", NOW).await.is_err());
+    assert!(matches!(h.store.reset_password(&u, &sha256_hex("act"), "h", NOW).await, Err(ActivateError::InvalidCode)));
     h.store.reset_password(&u, &sha256_hex("reset"), "new-hash", NOW + 1).await.unwrap();
     let stored = h.store.get_user(&u.id, NOW).await.unwrap().unwrap();
     assert_eq!((stored.password_hash.as_str(), stored.tokens_valid_after, stored.version), ("new-hash", NOW + 1, 2));
@@ -555,13 +564,16 @@ async fn concurrent_resets_succeed_once(h: Harness) {
             async move { store.reset_password(&u, &sha256_hex("reset"), &format!("h{i}"), NOW).await },
         ));
     }
-    let mut wins = 0;
+    // The losers find the code spent (InvalidCode); the account itself was fine for each of them.
+    let (mut wins, mut lost) = (0, 0);
     for t in tasks {
-        if t.await.unwrap().is_ok() {
-            wins += 1;
+        match t.await.unwrap() {
+            Ok(()) => wins += 1,
+            Err(ActivateError::InvalidCode) => lost += 1,
+            Err(e) => panic!("a losing reset answered {e:?}, want InvalidCode"),
         }
     }
-    assert_eq!(wins, 1);
+    assert_eq!((wins, lost), (1, 9));
 }
 
 async fn email_changes_swap_claims_atomically(h: Harness) {
@@ -606,10 +618,19 @@ async fn an_email_swap_racing_a_registration_has_one_winner(h: Harness) {
         let (s1, s2) = (h.store.clone(), h.store.clone());
         let (t1, t2) = (target.clone(), target.clone());
         let mover = u.clone();
-        let swap =
-            tokio::spawn(async move { s1.change_email(&mover, &Email::parse(&t1).unwrap(), None, NOW).await.is_ok() });
-        let register = tokio::spawn(async move { s2.create_user(&user(&t2, None, None), None, NOW).await.is_ok() });
-        let (a, b) = (swap.await.unwrap(), register.await.unwrap());
+        let swap = tokio::spawn(async move { s1.change_email(&mover, &Email::parse(&t1).unwrap(), None, NOW).await });
+        let register = tokio::spawn(async move { s2.create_user(&user(&t2, None, None), None, NOW).await });
+        // The loser is told the address is taken, not that something else went wrong.
+        let a = match swap.await.unwrap() {
+            Ok(()) => true,
+            Err(ChangeEmailError::EmailTaken) => false,
+            Err(e) => panic!("round {round}: the losing swap answered {e:?}, want EmailTaken"),
+        };
+        let b = match register.await.unwrap() {
+            Ok(()) => true,
+            Err(CreateUserError::EmailTaken) => false,
+            Err(e) => panic!("round {round}: the losing registration answered {e:?}, want EmailTaken"),
+        };
         assert!(a ^ b, "exactly one of the swap ({a}) and the registration ({b}) wins");
         let holder = h.store.find_user_by_email(&Email::parse(&target).unwrap(), NOW).await.unwrap().unwrap();
         assert_eq!(holder.id == u.id, a);
@@ -701,9 +722,13 @@ async fn counters_count_expire_and_cool_down(h: Harness) {
         let (store, c) = (h.store.clone(), other.clone());
         tasks.push(tokio::spawn(async move { store.hit(&c, NOW + 100, NOW).await.unwrap() }));
     }
+    let mut counts = Vec::new();
     for t in tasks {
-        t.await.unwrap();
+        counts.push(t.await.unwrap().count);
     }
+    // Each hit saw its own count: none lost, none read the same value as another.
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=10).collect::<Vec<u64>>());
     assert_eq!(h.store.read(&[other], NOW).await.unwrap()[0].count, 10);
     let cool = CounterKey { scope: "mail", key: "ada@example.com".into(), slot: "COOLDOWN".into() };
     assert!(h.store.take_cooldown(&cool, NOW + 60, NOW).await.unwrap());
