@@ -20,6 +20,22 @@ ensure_venv() {
   fi
 }
 
+# util-linux `script` (Debian: bsdutils), which tools/authctl/tests/cli.rs drives authctl through
+# on a pseudo-terminal; that test fails without it. Installed with apt-get when missing.
+ensure_script() {
+  command -v script > /dev/null && script --version 2>/dev/null | grep -q util-linux && return 0
+  if command -v apt-get > /dev/null; then
+    log "installing util-linux script (apt-get install bsdutils)"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq bsdutils; } > /dev/null \
+      || { log "bsdutils could not be installed"; return 1; }
+  fi
+  command -v script > /dev/null && script --version 2>/dev/null | grep -q util-linux && return 0
+  log "util-linux script is missing: install it (Debian: bsdutils); authctl's pseudo-terminal test needs it"
+  return 1
+}
+
 # A TCP port nobody listens on.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'

@@ -4,15 +4,36 @@ Loaded through SCHEMATHESIS_HOOKS. It registers one account through the API, act
 the link from the emailed message (the dev server keeps every email at /_dev/emails), and makes
 it staff in the emulator's table, so that the admin routes answer with their documented 2xx
 bodies too. Every operation whose document declares `bearerAuth` gets that account's access
-token. A new token is fetched after four minutes or whenever a response is a 401 (the run's own
-DELETE /auth/sessions/ logs the account out everywhere); each fetch first repairs what the run may
-have done to the account (deleted it, deactivated or demoted it through PUT /auth/users/{id}/).
+token, the one valid when the request is sent: schemathesis sets a token on a case when it
+generates it, and the run's own requests revoke tokens (DELETE /auth/sessions/ logs the account
+out everywhere, a deactivation through PUT /auth/users/{id}/ too), so `before_call` puts the
+current token in place of an older one of ours, and a new one is fetched after any revocation.
+Each fetch first repairs what the run may have done to the account (deleted it, deactivated or
+demoted it). Without that, every case of the operation after a logout answered 401 and
+schemathesis reported the operation as missing authentication.
+
+Some operations succeed only with data no schema can describe: an existing id, a password, a
+token or a link from an email. The first, third and fifth positive case of each of them
+(`SEEDED`) are sent with such data, made for it just before: DELETE /auth/users/{id}/ deletes a user registered for it
+(with the staff account's password, as the route asks), DELETE /auth/sessions/{id}/ a second
+session of the staff account; the token routes get tokens of a fresh login; activation, reset
+confirmation and email-change confirmation get the uid and token of the email a fresh account was
+just sent; set_password, set_email and DELETE /auth/users/me/ run as a fresh account with its
+password. The other positive cases, and every negative one, go as generated. Without this the
+two deletions by id only ever met unknown ids (404: schemathesis's missing_test_data) and the
+other ten never answered a 2xx. tools/schemathesis.toml fails the run on missing_auth and
+missing_test_data; every answer is logged (SCHEMATHESIS_STATUS_LOG: `METHOD path-template
+status` lines) and tools/schemathesis_statuses.py then holds every documented operation to at
+least one 2xx.
 
 Environment: GATEHOUSE_URL (the dev server), MOTO_URL (the emulator), TABLE_NAME.
 """
 
+import base64
+import itertools
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 
@@ -22,14 +43,18 @@ import schemathesis
 BASE = os.environ["GATEHOUSE_URL"]
 MOTO = os.environ["MOTO_URL"]
 TABLE = os.environ["TABLE_NAME"]
+STATUS_LOG = os.environ.get("SCHEMATHESIS_STATUS_LOG")
 # A fixed account: the table is new for every run, and the seed fixes everything else.
 EMAIL = "schemathesis-staff@example.com"
 PASSWORD = "schema run: correct horse battery"
+SERIAL = itertools.count(1)
 
 
-def call(method, path, body=None):
+def call(method, path, body=None, token=None):
     data = json.dumps(body).encode() if body is not None else None
     headers = {"Content-Type": "application/json"} if body is not None else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     req = urllib.request.Request(BASE + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
@@ -48,8 +73,21 @@ class Account:
     """The staff account the run authenticates as; rebuilt whenever the run undid it."""
 
     user_id = None
+    # The access token to send now (None: fetch one), and every one handed out (to recognise ours).
+    current = None
+    issued = set()
 
     def token(self):
+        """The current access token, logging in again when the last one was revoked."""
+        if self.current is None:
+            self.current = self.login()
+            self.issued.add(self.current)
+        return self.current
+
+    def revoked(self):
+        self.current = None
+
+    def login(self):
         status, body = call("POST", "/auth/users/", {"email": EMAIL, "password": PASSWORD})
         if status == 201:
             # New (first use, or the run deleted it through DELETE /auth/users/{id}/): activate it
@@ -65,9 +103,18 @@ class Account:
         elif self.user_id is None:
             raise RuntimeError(f"schema run setup: registration answered {status}: {body}")
         self.make_staff()
-        status, body = call("POST", "/auth/jwt/create/", {"email": EMAIL, "password": PASSWORD})
-        expect("login", status, body, 200)
-        return body["access"]
+        # Two revocations in one second move tokens_valid_after past that second (a revocation is
+        # never a no-op), so a token issued in it is refused: log in again in the next second.
+        for attempt in range(3):
+            if attempt:
+                time.sleep(1.0)
+            status, body = call("POST", "/auth/jwt/create/", {"email": EMAIL, "password": PASSWORD})
+            expect("login", status, body, 200)
+            status, me = call("GET", "/auth/users/me/", token=body["access"])
+            if status == 200:
+                return body["access"]
+        expect("a new token on GET /auth/users/me/", status, me, 200)
+        return None
 
     def make_staff(self):
         """Active staff superuser. No API makes the first staff account (authctl does, over the
@@ -85,6 +132,135 @@ class Account:
             ExpressionAttributeValues={":t": True},
         )
 
+    def extra_session(self):
+        """The id of a new session of this account (another login), which the run may delete."""
+        status, body = call("POST", "/auth/jwt/create/", {"email": EMAIL, "password": PASSWORD})
+        expect("a second login", status, body, 200)
+        payload = body["refresh"].split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return claims["sid"]
+
+
+def fresh_email(kind):
+    return f"schemathesis-{kind}-{next(SERIAL)}@example.com"
+
+
+def mailed_link(to):
+    """(uid, token) of the last link emailed to `to`."""
+    status, mails = call("GET", "/_dev/emails?to=" + to)
+    expect(f"the dev mailbox of {to}", status, mails, 200)
+    if not mails:
+        raise RuntimeError(f"schema run setup: no email to {to}")
+    return tuple(mails[-1]["link"].rstrip("/").split("/")[-2:])
+
+
+def registered(kind):
+    """(email, id) of a new, inactive account."""
+    email = fresh_email(kind)
+    status, body = call("POST", "/auth/users/", {"email": email, "password": PASSWORD})
+    expect(f"registering {email}", status, body, 201)
+    return email, body["id"]
+
+
+def active(kind):
+    """(email, access token) of a new, activated account, logged in."""
+    email, _ = registered(kind)
+    uid, token = mailed_link(email)
+    status, body = call("POST", "/auth/users/activation/", {"uid": uid, "token": token})
+    expect(f"activating {email}", status, body, 204)
+    return email, staff_login(email)["access"]
+
+
+def staff_login(email=EMAIL):
+    """A fresh token pair of the account (the staff one by default)."""
+    status, body = call("POST", "/auth/jwt/create/", {"email": email, "password": PASSWORD})
+    expect(f"logging in as {email}", status, body, 200)
+    return body
+
+
+def as_user(case, token):
+    case.headers = case.headers or {}
+    case.headers["Authorization"] = f"Bearer {token}"
+
+
+def seed_delete_user(case):
+    case.path_parameters["id"] = registered("victim")[1]
+    case.body = {"current_password": PASSWORD}
+
+
+def seed_delete_session(case):
+    case.path_parameters["id"] = ACCOUNT.extra_session()
+
+
+def seed_delete_me(case):
+    as_user(case, active("leaver")[1])
+    case.body = {"current_password": PASSWORD}
+
+
+def seed_activation(case):
+    uid, token = mailed_link(registered("pending")[0])
+    case.body = {"uid": uid, "token": token}
+
+
+def seed_reset_confirm(case):
+    email, _ = active("forgetful")
+    status, body = call("POST", "/auth/users/reset_password/", {"email": email})
+    expect("a reset request", status, body, 204)
+    uid, token = mailed_link(email)
+    case.body = {"uid": uid, "token": token, "new_password": PASSWORD + " reset"}
+
+
+def seed_set_password(case):
+    as_user(case, active("changer")[1])
+    case.body = {"current_password": PASSWORD, "new_password": PASSWORD + " changed"}
+
+
+def seed_set_email(case):
+    as_user(case, active("mover")[1])
+    case.body = {"current_password": PASSWORD, "new_email": fresh_email("moved")}
+
+
+def seed_set_email_confirm(case):
+    _, token = active("confirmer")
+    new_email = fresh_email("arrived")
+    status, body = call("POST", "/auth/users/set_email/", {"current_password": PASSWORD, "new_email": new_email}, token)
+    expect("an email change", status, body, 204)
+    uid, code = mailed_link(new_email)
+    case.body = {"uid": uid, "token": code}
+
+
+def seed_login(case):
+    case.body = {"email": EMAIL, "password": PASSWORD}
+
+
+def seed_refresh(case):
+    case.body = {"refresh": staff_login()["refresh"]}
+
+
+def seed_verify(case):
+    case.body = {"token": staff_login()["access"]}
+
+
+SEEDED = {
+    "DELETE /auth/users/{id}/": seed_delete_user,
+    "DELETE /auth/sessions/{id}/": seed_delete_session,
+    "DELETE /auth/users/me/": seed_delete_me,
+    "POST /auth/users/activation/": seed_activation,
+    "POST /auth/users/reset_password_confirm/": seed_reset_confirm,
+    "POST /auth/users/set_password/": seed_set_password,
+    "POST /auth/users/set_email/": seed_set_email,
+    "POST /auth/users/set_email_confirm/": seed_set_email_confirm,
+    "POST /auth/jwt/create/": seed_login,
+    "POST /auth/jwt/refresh/": seed_refresh,
+    "POST /auth/jwt/verify/": seed_verify,
+    "POST /auth/jwt/blacklist/": seed_refresh,
+}
+# Positive cases seen per operation: the first, third and fifth are seeded (each seed costs a few
+# requests, an account mostly; three 2xx per operation are enough to hold its success answers to
+# the document).
+POSITIVES = {}
+SEEDED_POSITIVES = (1, 3, 5)
+
 
 ACCOUNT = Account()
 ACCOUNT.token()  # fail at load time, with a clear message, if the setup does not work
@@ -96,7 +272,9 @@ def needs_bearer(ctx):
     return any("bearerAuth" in requirement for requirement in security)
 
 
-@schemathesis.auth(refresh_interval=240).apply_to(needs_bearer)
+# No caching here (refresh_interval=None): the account keeps its own token and knows when the
+# run revoked it.
+@schemathesis.auth(refresh_interval=None).apply_to(needs_bearer)
 class StaffBearer:
     def get(self, case, context):
         return ACCOUNT.token()
@@ -106,11 +284,47 @@ class StaffBearer:
         case.headers["Authorization"] = f"Bearer {data}"
 
 
+def our_token(case):
+    """The token of ours the case carries (not one a negative case made up), or None."""
+    value = (case.headers or {}).get("Authorization", "")
+    token = value[len("Bearer ") :] if isinstance(value, str) and value.startswith("Bearer ") else None
+    return token if token in ACCOUNT.issued else None
+
+
+def positive(case):
+    meta = getattr(case, "meta", None)
+    mode = getattr(getattr(meta, "generation", None), "mode", None)
+    return getattr(mode, "value", mode) == "positive"
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    """The token valid now in place of the one set when the case was generated; and real data for
+    the two operations that need it (see the module's docstring)."""
+    if our_token(case) is not None:
+        case.headers["Authorization"] = f"Bearer {ACCOUNT.token()}"
+    label = f"{case.method.upper()} {case.operation.path}"
+    seed = SEEDED.get(label)
+    if seed is None or not positive(case):
+        return
+    POSITIVES[label] = POSITIVES.get(label, 0) + 1
+    if POSITIVES[label] in SEEDED_POSITIVES:
+        seed(case)
+
+
 @schemathesis.hook
 def after_call(context, case, response):
-    """A request that demoted or deactivated the run's own account is undone at once, so every
-    later request still runs as staff (a deactivation also revoked the token: the next request
-    answers 401 and the auth provider logs in again)."""
+    """Logs the answer (SCHEMATHESIS_STATUS_LOG). A request that revoked the run's token (a 401 to
+    it, a logout everywhere) has the next request log in again; one that demoted or deactivated
+    the run's own account is undone at once, so every later request still runs as staff."""
+    if STATUS_LOG:
+        with open(STATUS_LOG, "a", encoding="utf-8") as log:
+            log.write(f"{case.method.upper()} {case.operation.path} {response.status_code}\n")
+    token = our_token(case)
+    if token is not None and token == ACCOUNT.current:
+        logged_out = case.method.upper() == "DELETE" and case.operation.path == "/auth/sessions/"
+        if response.status_code == 401 or (logged_out and 200 <= response.status_code < 300):
+            ACCOUNT.revoked()
     if response.status_code != 200 or not case.path.startswith("/auth/users/"):
         return
     try:
@@ -120,3 +334,5 @@ def after_call(context, case, response):
     if isinstance(body, dict) and body.get("id") == ACCOUNT.user_id:
         if not (body.get("is_staff") and body.get("is_active")):
             ACCOUNT.make_staff()
+            if not body.get("is_active"):
+                ACCOUNT.revoked()
