@@ -70,9 +70,16 @@ fn check_rejection(r: &Reject) {
     assert!((400..500).contains(&status), "edge rejection {r:?} answered {status}");
     let body: Value = serde_json::from_slice(resp.body().as_ref()).expect("rejections are JSON");
     let obj = body.as_object().expect("rejections are JSON objects");
-    let detail_shaped = obj.len() == 2 && obj.get("detail").is_some_and(Value::is_string) && obj["code"].is_string();
-    let field_shaped =
-        obj.values().all(|v| v.as_array().is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_string)));
+    let detail_shaped = obj.len() == 2
+        && obj.get("detail").is_some_and(|d| d.as_str().is_some_and(|d| !d.is_empty()))
+        && obj.get("code").is_some_and(|c| c.as_str().is_some_and(|c| !c.is_empty()));
+    // At least one field, each with at least one non-empty message: `{}` names no error at all.
+    let field_shaped = !obj.is_empty()
+        && obj.iter().all(|(k, v)| {
+            !k.is_empty()
+                && v.as_array()
+                    .is_some_and(|a| !a.is_empty() && a.iter().all(|m| m.as_str().is_some_and(|m| !m.is_empty())))
+        });
     assert!(detail_shaped || field_shaped, "not DRF-shaped: {body}");
 }
 
