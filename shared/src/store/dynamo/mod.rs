@@ -1,0 +1,361 @@
+//! The DynamoDB store: one table, keys `pk`/`sk`, TTL attribute `expires_at`.
+//!
+//! Uniqueness comes only from conditional writes on claim items inside the same transaction as
+//! the user; single use of codes from a conditional delete; every read checks `expires_at`
+//! itself, because DynamoDB removes expired items lazily.
+
+mod codes;
+mod counters;
+mod groups;
+mod schema;
+mod sessions;
+mod table;
+mod users;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, TransactWriteItem, Update, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+
+use crate::domain::UserId;
+use crate::ports::{StoreError, StoreResult};
+
+use schema::{get_opt_s, get_s, key, s, user_pk, Item};
+pub use schema::{list_entry, LIST_GROUPS, LIST_INDEX, LIST_PK, LIST_SK, LIST_USERS};
+
+/// How often a transaction that lost to a concurrent one (`TransactionConflict`) is retried.
+const CONFLICT_RETRIES: u32 = 8;
+
+/// Keys per BatchGetItem request (DynamoDB's limit).
+const BATCH_GET_MAX: usize = 100;
+/// Bounds of the Limit of one Query of the list index (keys only: a page of a thousand is small).
+const LIST_QUERY_MIN: usize = 100;
+const LIST_QUERY_MAX: usize = 1000;
+
+/// The DynamoDB-backed store. Cheap to clone; build once per cold start.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: crate::LazyClient<Client>,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client: crate::LazyClient::ready(client, Client::new), table: table.into() }
+    }
+
+    /// A store whose client is built on its first call (see [`crate::LazyClient`]).
+    pub fn lazy(client: crate::LazyClient<Client>, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn client(&self) -> &Client {
+        self.client.get()
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<Item>> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_err)?;
+        Ok(out.item)
+    }
+
+    /// Deletes one item by key (absent items are fine).
+    async fn delete_key(&self, key: Item) -> StoreResult<()> {
+        self.client().delete_item().table_name(&self.table).set_key(Some(key)).send().await.map_err(store_err)?;
+        Ok(())
+    }
+
+    /// Runs a transaction, retrying while it loses to a concurrent transaction on the same items.
+    /// Returns the per-item cancellation codes when a condition failed.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<Result<(), Vec<String>>> {
+        let mut attempt = 0;
+        loop {
+            // A token per attempt of ours: the SDK's own retries of the attempt (after a 5xx, a
+            // dropped connection or an attempt timeout) reuse it, so a transaction that committed
+            // but whose reply was lost answers success instead of failing its own conditions.
+            let token = crate::secrets::random_id().map_err(|e| StoreError(format!("random: {e}")))?;
+            let result = self
+                .client()
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .client_request_token(token)
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(Ok(())),
+                Err(e) => e,
+            };
+            let service = match err {
+                SdkError::ServiceError(ctx) => ctx.into_err(),
+                other => return Err(store_err(other)),
+            };
+            let TransactWriteItemsError::TransactionCanceledException(cancelled) = service else {
+                return Err(StoreError(format!("TransactWriteItems: {}", service.code().unwrap_or("unknown"))));
+            };
+            let codes: Vec<String> =
+                cancelled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect();
+            if codes.iter().any(|c| c == "ConditionalCheckFailed") {
+                return Ok(Err(codes));
+            }
+            let conflict = codes.iter().any(|c| c == "TransactionConflict");
+            if !conflict || attempt >= CONFLICT_RETRIES {
+                return Err(StoreError(format!("transaction cancelled: {}", codes.join(","))));
+            }
+            attempt += 1;
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+    }
+
+    fn put(&self, item: Item, condition: Option<(&str, Names, Values)>) -> StoreResult<TransactWriteItem> {
+        let mut b = Put::builder().table_name(&self.table).set_item(Some(item));
+        if let Some((expr, names, values)) = condition {
+            b = b
+                .condition_expression(expr)
+                .set_expression_attribute_names(names.0)
+                .set_expression_attribute_values(values.0);
+        }
+        Ok(TransactWriteItem::builder().put(b.build().map_err(build_err)?).build())
+    }
+
+    fn update(
+        &self,
+        key: Item,
+        expr: &str,
+        condition: &str,
+        names: Names,
+        values: Values,
+    ) -> StoreResult<TransactWriteItem> {
+        let u = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(expr)
+            .condition_expression(condition)
+            .set_expression_attribute_names(names.0)
+            .set_expression_attribute_values(values.0)
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(u).build())
+    }
+
+    fn delete(&self, key: Item, condition: Option<(&str, Names, Values)>) -> StoreResult<TransactWriteItem> {
+        let mut b = Delete::builder().table_name(&self.table).set_key(Some(key));
+        if let Some((expr, names, values)) = condition {
+            b = b
+                .condition_expression(expr)
+                .set_expression_attribute_names(names.0)
+                .set_expression_attribute_values(values.0);
+        }
+        Ok(TransactWriteItem::builder().delete(b.build().map_err(build_err)?).build())
+    }
+
+    /// Every item of a user's partition whose sort key starts with `sk_prefix`.
+    async fn query_partition(&self, id: &UserId, sk_prefix: &str) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .client()
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_values(":pk", s(user_pk(id)))
+                .set_exclusive_start_key(start.take())
+                .consistent_read(true);
+            q = if sk_prefix.is_empty() {
+                q.key_condition_expression("pk = :pk")
+            } else {
+                q.key_condition_expression("pk = :pk AND begins_with(sk, :sk)")
+                    .expression_attribute_values(":sk", s(sk_prefix))
+            };
+            let out = q.send().await.map_err(store_err)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Deletes items by key, 25 per request, retrying what DynamoDB leaves unprocessed.
+    async fn batch_delete(&self, keys: Vec<Item>) -> StoreResult<()> {
+        for chunk in keys.chunks(25) {
+            let mut requests = Vec::new();
+            for k in chunk {
+                let delete = DeleteRequest::builder().set_key(Some(k.clone())).build().map_err(build_err)?;
+                requests.push(WriteRequest::builder().delete_request(delete).build());
+            }
+            let mut pending = HashMap::from([(self.table.clone(), requests)]);
+            for attempt in 0.. {
+                let out = self
+                    .client()
+                    .batch_write_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(store_err)?;
+                match out.unprocessed_items {
+                    Some(rest) if !rest.is_empty() && attempt < 5 => {
+                        pending = rest;
+                        tokio::time::sleep(backoff(attempt + 1)).await;
+                    }
+                    Some(rest) if !rest.is_empty() => {
+                        return Err(StoreError("BatchWriteItem left items unprocessed".into()))
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DynamoStore {
+    /// One consistent BatchGetItem (up to 100 keys), retrying what DynamoDB leaves unprocessed.
+    async fn batch_get(&self, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        let request =
+            KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(build_err)?;
+        let mut request = HashMap::from([(self.table.clone(), request)]);
+        let mut found: Vec<Item> = Vec::new();
+        for attempt in 0..5 {
+            let out =
+                self.client().batch_get_item().set_request_items(Some(request)).send().await.map_err(store_err)?;
+            if let Some(mut responses) = out.responses {
+                found.extend(responses.remove(&self.table).unwrap_or_default());
+            }
+            match out.unprocessed_keys {
+                Some(rest) if !rest.is_empty() => {
+                    request = rest;
+                    tokio::time::sleep(backoff(attempt + 1)).await;
+                }
+                _ => return Ok(found),
+            }
+        }
+        Err(StoreError("BatchGetItem left keys unprocessed".into()))
+    }
+
+    /// The items of `keys`, in the order of `keys` (None where absent): consistent BatchGetItems of
+    /// at most [`BATCH_GET_MAX`] keys each.
+    async fn get_in_order(&self, keys: &[Item]) -> StoreResult<Vec<Option<Item>>> {
+        let table_key = |i: &Item| (get_opt_s(i, "pk"), get_opt_s(i, "sk"));
+        let mut found = HashMap::new();
+        for chunk in keys.chunks(BATCH_GET_MAX) {
+            for item in self.batch_get(chunk.to_vec()).await? {
+                found.insert(table_key(&item), item);
+            }
+        }
+        Ok(keys.iter().map(|k| found.remove(&table_key(k))).collect())
+    }
+
+    /// One page of the [`LIST_INDEX`] index (an eventually consistent Query, ascending): the table
+    /// keys of the items in `list` whose `list_sk` is after `after`, and where the next page starts.
+    async fn list_page(
+        &self,
+        list: &str,
+        after: Option<&str>,
+        start: Option<Item>,
+        limit: Option<usize>,
+    ) -> StoreResult<(Vec<Item>, Option<Item>)> {
+        let mut q = self
+            .client()
+            .query()
+            .table_name(&self.table)
+            .index_name(LIST_INDEX)
+            .expression_attribute_names("#list_pk", LIST_PK)
+            .expression_attribute_values(":list", s(list))
+            .scan_index_forward(true)
+            .set_limit(limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)))
+            .set_exclusive_start_key(start);
+        q = match after {
+            Some(after) => q
+                .key_condition_expression("#list_pk = :list AND #list_sk > :after")
+                .expression_attribute_names("#list_sk", LIST_SK)
+                .expression_attribute_values(":after", s(after)),
+            None => q.key_condition_expression("#list_pk = :list"),
+        };
+        let out = q.send().await.map_err(store_err)?;
+        let keys = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|i| Ok(key(get_s(i, "pk")?, &get_s(i, "sk")?)))
+            .collect::<StoreResult<_>>()?;
+        Ok((keys, out.last_evaluated_key.filter(|k| !k.is_empty())))
+    }
+}
+
+const FREE_CLAIM: &str = "attribute_not_exists(pk) OR #expires_at <= :now";
+
+/// Exponential backoff with full jitter, capped at 200 ms.
+fn backoff(attempt: u32) -> Duration {
+    let cap_ms = (10u64 << attempt.min(5)).min(200);
+    let mut b = [0u8; 2];
+    let jitter = if getrandom::fill(&mut b).is_ok() { u64::from(u16::from_le_bytes(b)) } else { 0 };
+    Duration::from_millis(1 + jitter % cap_ms)
+}
+
+fn store_err<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = e.code().unwrap_or("").to_owned();
+    let detail = match &e {
+        SdkError::ServiceError(_) => format!("service error {code}: {}", e.message().unwrap_or("")),
+        SdkError::TimeoutError(_) => "timeout".to_owned(),
+        SdkError::DispatchFailure(_) => "dispatch failure".to_owned(),
+        other => format!("{other}"),
+    };
+    StoreError(format!("dynamodb: {detail}"))
+}
+
+fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError(format!("dynamodb request build: {e}"))
+}
+
+/// Expression attribute names, built fluently.
+#[derive(Default)]
+struct Names(Option<HashMap<String, String>>);
+impl Names {
+    fn of(names: &[&str]) -> Self {
+        Self(Some(names.iter().map(|n| (format!("#{n}"), (*n).to_owned())).collect()))
+    }
+}
+
+/// Expression attribute values, built fluently.
+#[derive(Default)]
+struct Values(Option<HashMap<String, AttributeValue>>);
+impl Values {
+    fn with(mut self, k: &str, v: AttributeValue) -> Self {
+        self.0.get_or_insert_with(HashMap::new).insert(k.to_owned(), v);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_bounded_and_positive() {
+        for attempt in 0..20 {
+            let d = backoff(attempt);
+            assert!(d >= Duration::from_millis(1) && d <= Duration::from_millis(201), "{d:?}");
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! The table's layout: keys and key prefixes, the list index's attributes, and the codecs
+//! between domain values and items.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::domain::Group;
+use crate::domain::{CodePurpose, Email, User, UserId, Username};
+use crate::ports::{CodeRecord, CounterKey, CounterState, Session, StoreError, StoreResult};
+
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+/// The sparse global secondary index that lists users and groups without scanning the table
+/// (which rate counters, sessions and codes from unauthenticated traffic fill). Only the user item
+/// (`USER#<id>` / `PROFILE`) and the group item (`GROUP#<name>` / `GROUP`) carry its keys; its
+/// projection is KEYS_ONLY, so updates of other attributes (last_login stamps...) never write to
+/// it, and a listing reads the items themselves with a consistent BatchGetItem.
+pub const LIST_INDEX: &str = "list";
+/// The index's partition key: which list the item is in, [`LIST_USERS`] or [`LIST_GROUPS`].
+pub const LIST_PK: &str = "list_pk";
+/// The index's sort key: the user id (UUIDv7: creation order) or the group name.
+pub const LIST_SK: &str = "list_sk";
+/// The `list_pk` of user items.
+pub const LIST_USERS: &str = "USER";
+/// The `list_pk` of group items.
+pub const LIST_GROUPS: &str = "GROUP";
+
+/// The `list_pk` / `list_sk` an item with these table keys must carry, if it is listed at all.
+pub fn list_entry<'a>(pk: &'a str, sk: &str) -> Option<(&'static str, &'a str)> {
+    match sk {
+        PROFILE => pk.strip_prefix("USER#").map(|id| (LIST_USERS, id)),
+        GROUP => pk.strip_prefix("GROUP#").map(|name| (LIST_GROUPS, name)),
+        _ => None,
+    }
+}
+
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+pub(super) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(super) fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+pub(super) fn user_pk(id: &UserId) -> String {
+    format!("USER#{id}")
+}
+pub(super) fn email_pk(email: &Email) -> String {
+    format!("EMAIL#{}", email.normalised())
+}
+pub(super) fn username_pk(key: &str) -> String {
+    format!("USERNAME#{key}")
+}
+pub(super) fn code_sk(purpose: CodePurpose) -> String {
+    format!("CODE#{}", purpose.as_str())
+}
+pub(super) fn session_sk(sid: &str) -> String {
+    format!("SESSION#{sid}")
+}
+
+pub(super) const PROFILE: &str = "PROFILE";
+pub(super) const GROUP: &str = "GROUP";
+
+/// Puts the item in its list: `list_pk` / `list_sk` as [`list_entry`] says (nothing otherwise).
+pub(super) fn listed(mut item: Item) -> Item {
+    let entry = match (item.get("pk"), item.get("sk")) {
+        (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => {
+            list_entry(pk, sk).map(|(list, sk)| (list, sk.to_owned()))
+        }
+        _ => None,
+    };
+    if let Some((list, sk)) = entry {
+        item.insert(LIST_PK.into(), s(list));
+        item.insert(LIST_SK.into(), s(sk));
+    }
+    item
+}
+
+pub(super) fn get_s(item: &Item, k: &str) -> StoreResult<String> {
+    match item.get(k) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        _ => Err(StoreError(format!("item attribute {k} missing or not a string"))),
+    }
+}
+pub(super) fn get_opt_s(item: &Item, k: &str) -> Option<String> {
+    match item.get(k) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+pub(super) fn get_opt_n<T: std::str::FromStr>(item: &Item, k: &str) -> StoreResult<Option<T>> {
+    match item.get(k) {
+        Some(AttributeValue::N(v)) => {
+            v.parse().map(Some).map_err(|_| StoreError(format!("item attribute {k} is not a number")))
+        }
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        _ => Err(StoreError(format!("item attribute {k} is not a number"))),
+    }
+}
+pub(super) fn get_n<T: std::str::FromStr>(item: &Item, k: &str) -> StoreResult<T> {
+    get_opt_n(item, k)?.ok_or_else(|| StoreError(format!("item attribute {k} missing")))
+}
+pub(super) fn get_bool(item: &Item, k: &str) -> bool {
+    matches!(item.get(k), Some(AttributeValue::Bool(true)))
+}
+
+/// Whether an item is past its TTL.
+pub(super) fn expired(item: &Item, now: i64) -> bool {
+    matches!(get_opt_n::<i64>(item, "expires_at"), Ok(Some(t)) if t <= now)
+}
+
+pub(super) fn user_to_item(u: &User) -> Item {
+    let mut item = key(user_pk(&u.id), PROFILE);
+    item.insert("id".into(), s(u.id.as_str()));
+    item.insert("email".into(), s(u.email.as_str()));
+    item.insert("email_normalised".into(), s(u.email.normalised()));
+    if let Some(name) = &u.username {
+        item.insert("username".into(), s(name.as_str()));
+    }
+    item.insert("first_name".into(), s(&u.first_name));
+    item.insert("last_name".into(), s(&u.last_name));
+    item.insert("password_hash".into(), s(&u.password_hash));
+    item.insert("is_active".into(), AttributeValue::Bool(u.is_active));
+    item.insert("is_staff".into(), AttributeValue::Bool(u.is_staff));
+    item.insert("is_superuser".into(), AttributeValue::Bool(u.is_superuser));
+    item.insert("groups".into(), AttributeValue::L(u.groups.iter().map(s).collect()));
+    item.insert("group_ids".into(), group_ids(&u.group_ids));
+    item.insert("date_joined".into(), n(u.date_joined));
+    if let Some(t) = u.last_login {
+        item.insert("last_login".into(), n(t));
+    }
+    item.insert("tokens_valid_after".into(), n(u.tokens_valid_after));
+    item.insert("version".into(), n(u.version));
+    if let Some(t) = u.expires_at {
+        item.insert("expires_at".into(), n(t));
+    }
+    listed(item)
+}
+
+pub(super) fn user_from_item(item: &Item) -> StoreResult<User> {
+    let id = UserId::parse(&get_s(item, "id")?).ok_or_else(|| StoreError("stored user id malformed".into()))?;
+    let email = Email::parse(&get_s(item, "email")?).map_err(|_| StoreError("stored email malformed".into()))?;
+    let username = match get_opt_s(item, "username") {
+        Some(u) => Some(Username::parse(&u).map_err(|_| StoreError("stored username malformed".into()))?),
+        None => None,
+    };
+    let groups = match item.get("groups") {
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .filter_map(|v| match v {
+                AttributeValue::S(g) => Some(g.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(User {
+        id,
+        email,
+        username,
+        first_name: get_opt_s(item, "first_name").unwrap_or_default(),
+        last_name: get_opt_s(item, "last_name").unwrap_or_default(),
+        password_hash: get_s(item, "password_hash")?,
+        is_active: get_bool(item, "is_active"),
+        is_staff: get_bool(item, "is_staff"),
+        is_superuser: get_bool(item, "is_superuser"),
+        groups,
+        group_ids: group_ids_from(item),
+        date_joined: get_n(item, "date_joined")?,
+        last_login: get_opt_n(item, "last_login")?,
+        tokens_valid_after: get_n(item, "tokens_valid_after")?,
+        version: get_n(item, "version")?,
+        expires_at: get_opt_n(item, "expires_at")?,
+    })
+}
+
+pub(super) fn claim_item(pk: String, sk: &str, user: &UserId, expires_at: Option<i64>) -> Item {
+    let mut item = key(pk, sk);
+    item.insert("user_id".into(), s(user.as_str()));
+    if let Some(t) = expires_at {
+        item.insert("expires_at".into(), n(t));
+    }
+    item
+}
+
+pub(super) fn code_to_item(c: &CodeRecord) -> Item {
+    let mut item = key(user_pk(&c.user_id), &code_sk(c.purpose));
+    item.insert("code_hash".into(), s(&c.hash));
+    item.insert("expires_at".into(), n(c.expires_at));
+    item.insert("attempts".into(), n(c.attempts));
+    if let Some(d) = &c.data {
+        item.insert("data".into(), s(d));
+    }
+    if c.spent {
+        item.insert("spent".into(), AttributeValue::Bool(true));
+    }
+    item
+}
+
+pub(super) fn code_from_item(user: &UserId, purpose: CodePurpose, item: &Item) -> StoreResult<CodeRecord> {
+    Ok(CodeRecord {
+        user_id: user.clone(),
+        purpose,
+        hash: get_s(item, "code_hash")?,
+        expires_at: get_n(item, "expires_at")?,
+        attempts: get_opt_n(item, "attempts")?.unwrap_or(0),
+        data: get_opt_s(item, "data"),
+        spent: get_bool(item, "spent"),
+    })
+}
+
+pub(super) fn session_to_item(x: &Session) -> Item {
+    let mut item = key(user_pk(&x.user_id), &session_sk(&x.id));
+    item.insert("current_jti".into(), s(&x.current_jti));
+    item.insert("counter".into(), n(x.counter));
+    if let Some(p) = &x.previous_jti {
+        item.insert("previous_jti".into(), s(p));
+    }
+    if let Some(t) = x.rotated_at {
+        item.insert("rotated_at".into(), n(t));
+    }
+    item.insert("created_at".into(), n(x.created_at));
+    item.insert("last_used_at".into(), n(x.last_used_at));
+    if let Some(ua) = &x.user_agent {
+        item.insert("user_agent".into(), s(ua));
+    }
+    if let Some(ip) = &x.ip {
+        item.insert("ip".into(), s(ip));
+    }
+    item.insert("expires_at".into(), n(x.expires_at));
+    item
+}
+
+pub(super) fn session_from_item(user: &UserId, item: &Item) -> StoreResult<Session> {
+    let sk = get_s(item, "sk")?;
+    Ok(Session {
+        user_id: user.clone(),
+        id: sk.strip_prefix("SESSION#").unwrap_or(&sk).to_owned(),
+        current_jti: get_s(item, "current_jti")?,
+        counter: get_n(item, "counter")?,
+        previous_jti: get_opt_s(item, "previous_jti"),
+        rotated_at: get_opt_n(item, "rotated_at")?,
+        created_at: get_n(item, "created_at")?,
+        last_used_at: get_n(item, "last_used_at")?,
+        user_agent: get_opt_s(item, "user_agent"),
+        ip: get_opt_s(item, "ip"),
+        expires_at: get_n(item, "expires_at")?,
+    })
+}
+
+pub(super) fn counter_key(c: &CounterKey) -> Item {
+    key(format!("RATE#{}#{}", c.scope, c.key), &c.slot)
+}
+
+pub(super) fn counter_state(item: &Item) -> CounterState {
+    CounterState {
+        count: get_opt_n(item, "count").ok().flatten().unwrap_or(0),
+        last_at: get_opt_n(item, "last_at").ok().flatten().unwrap_or(0),
+    }
+}
+
+pub(super) fn group_key(name: &str) -> Item {
+    key(format!("GROUP#{name}"), GROUP)
+}
+
+pub(super) fn group_from_item(item: &Item) -> StoreResult<Group> {
+    let permissions = match item.get("permissions") {
+        Some(AttributeValue::L(list)) => list.iter().filter_map(|v| v.as_s().ok().cloned()).collect(),
+        _ => Vec::new(),
+    };
+    Ok(Group {
+        name: get_s(item, "name")?,
+        description: get_opt_s(item, "description").unwrap_or_default(),
+        permissions,
+        id: get_opt_s(item, "group_id").unwrap_or_default(),
+    })
+}
+
+pub(super) fn group_ids(ids: &std::collections::BTreeMap<String, String>) -> AttributeValue {
+    AttributeValue::M(ids.iter().map(|(k, v)| (k.clone(), s(v))).collect())
+}
+
+pub(super) fn group_ids_from(item: &Item) -> std::collections::BTreeMap<String, String> {
+    match item.get("group_ids") {
+        Some(AttributeValue::M(m)) => m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone()))).collect(),
+        _ => Default::default(),
+    }
+}
