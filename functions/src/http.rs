@@ -177,44 +177,67 @@ pub fn form(req: &Request) -> Result<Form, Reject> {
     }
 }
 
-/// `application/x-www-form-urlencoded` pairs, decoded as the WHATWG URL standard says (`+` is a
-/// space, `%XX` a byte, a `%` not followed by two hex digits is itself, empty pieces are skipped),
-/// except that text which does not decode to UTF-8 is refused (`None`) instead of being replaced
-/// with U+FFFD: a password must never silently become another one.
-fn parse_urlencoded(bytes: &[u8]) -> Option<Vec<(String, String)>> {
-    fn decode(raw: &[u8]) -> Option<String> {
-        let mut out = Vec::with_capacity(raw.len());
-        let mut i = 0;
-        while let Some(&b) = raw.get(i) {
-            let hex = raw.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-            match (b, hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-                (b'%', Some(byte)) if hex.is_some_and(|h| h.bytes().all(|c| c.is_ascii_hexdigit())) => {
-                    out.push(byte);
-                    i += 3;
-                }
-                (b'+', _) => {
-                    out.push(b' ');
-                    i += 1;
-                }
-                (b, _) => {
-                    out.push(b);
-                    i += 1;
-                }
-            }
+/// What a `+` stands for in the text being decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plus {
+    /// `application/x-www-form-urlencoded` (form bodies and query strings): `+` is a space.
+    Space,
+    /// A path segment: `+` is itself.
+    Literal,
+}
+
+/// The edge's one percent-decoder: form bodies, query strings and the router's path parameters
+/// all go through it.
+///
+/// Strict about what it decodes: only a `%` followed by exactly two ASCII hex digits (upper or
+/// lower case) is an escape, and becomes that byte. Nothing else is ever decoded: not `%+1` or
+/// `%-1` (a sign is not a hex digit), not `% 1`, `%zz`, nor a `%1` or `%` cut off by the end.
+///
+/// Lenient about what it keeps, deliberately: a `%` that does not start such an escape is kept as
+/// itself and decoding goes on after it (`%+1` in a form body or query is `% 1`, the `+` being a
+/// space there; in a path it stays `%+1`), instead of refusing the request. That is what djoser's
+/// Django does: `QueryDict` reads form bodies and query strings with Python's `parse_qsl`, which
+/// turns `+` into spaces and then `unquote`s, leaving malformed escapes as they are; it is also
+/// the WHATWG URL standard's form decoding, which serde_urlencoded (the fuzz target's oracle for
+/// form bodies) follows, and what the router always did with path parameters. Refusing them would
+/// turn away requests djoser answers (a query `?email=50%`, a form field `50% off`).
+///
+/// The result is bytes: whether they must be UTF-8 is the caller's decision, as before. Form
+/// bodies that do not decode to UTF-8 are refused (400 `parse_error`: a password must never
+/// silently become another one); query strings and path parameters get U+FFFD instead.
+pub fn percent_decode(raw: &[u8], plus: Plus) -> Vec<u8> {
+    // The decoding itself is the `percent-encoding` crate's (servo's, which `url` is built on):
+    // it decodes `%` + two hex digits and keeps anything else as it is, exactly the rule above.
+    // A `+` becomes a space first, so that an escaped `%2B` still decodes to `+`.
+    let spaced;
+    let raw = match plus {
+        Plus::Space if raw.contains(&b'+') => {
+            spaced = raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect::<Vec<u8>>();
+            &spaced[..]
         }
-        String::from_utf8(out).ok()
-    }
-    bytes
-        .split(|&b| b == b'&')
-        .filter(|piece| !piece.is_empty())
-        .map(|piece| {
-            let (name, value) = match piece.iter().position(|&b| b == b'=') {
-                Some(at) => (&piece[..at], &piece[at + 1..]),
-                None => (piece, &[][..]),
-            };
-            Some((decode(name)?, decode(value)?))
-        })
-        .collect()
+        _ => raw,
+    };
+    percent_encoding::percent_decode(raw).collect()
+}
+
+/// `application/x-www-form-urlencoded` pairs as the WHATWG URL standard (and Django's
+/// `QueryDict`) reads them: split at `&`, empty pieces skipped, the name ending at the first `=`,
+/// both decoded by [`percent_decode`] with `+` a space. Text stays bytes here; the callers decide
+/// what invalid UTF-8 means.
+fn urlencoded_pairs(bytes: &[u8]) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
+    bytes.split(|&b| b == b'&').filter(|piece| !piece.is_empty()).map(|piece| {
+        let (name, value) = match piece.iter().position(|&b| b == b'=') {
+            Some(at) => (&piece[..at], &piece[at + 1..]),
+            None => (piece, &[][..]),
+        };
+        (percent_decode(name, Plus::Space), percent_decode(value, Plus::Space))
+    })
+}
+
+/// The pairs of a form body, refused (`None`) when they do not decode to UTF-8, instead of being
+/// replaced with U+FFFD: a password must never silently become another one.
+fn parse_urlencoded(bytes: &[u8]) -> Option<Vec<(String, String)>> {
+    urlencoded_pairs(bytes).map(|(k, v)| Some((String::from_utf8(k).ok()?, String::from_utf8(v).ok()?))).collect()
 }
 
 fn parse_json(bytes: &[u8]) -> Result<Form, Reject> {
@@ -267,15 +290,14 @@ pub fn basic(req: &Request) -> Result<Option<(String, String)>, Reject> {
     Ok(Some((login.to_owned(), password.to_owned())))
 }
 
-/// A query-string parameter (the last one of that name).
+/// A query-string parameter (the last one of that name), decoded as a form body is but with
+/// invalid UTF-8 replaced by U+FFFD (as Django does with a query string).
 pub fn query(req: &Request, name: &str) -> Option<String> {
     let raw = req.uri().query()?;
-    serde_urlencoded::from_str::<Vec<(String, String)>>(raw)
-        .ok()?
-        .into_iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
+    urlencoded_pairs(raw.as_bytes())
+        .filter(|(k, _)| String::from_utf8_lossy(k) == name)
+        .last()
+        .map(|(_, v)| String::from_utf8_lossy(&v).into_owned())
 }
 
 /// The caller's user agent and source IP (from the API Gateway request context).
@@ -341,4 +363,139 @@ pub fn tokens_body(pair: &TokenPair) -> Value {
         body.insert("refresh".into(), Value::String(r.clone()));
     }
     Value::Object(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::{find, Match};
+    use lambda_http::http::header::CONTENT_TYPE;
+
+    /// (raw, decoded with `+` a space (forms, queries), decoded with `+` itself (paths))
+    const TABLE: &[(&[u8], &[u8], &[u8])] = &[
+        (b"", b"", b""),
+        (b"plain", b"plain", b"plain"),
+        // Valid escapes, upper- and lower-case hex.
+        (b"%41%4a%4A%7e%7E", b"AJJ~~", b"AJJ~~"),
+        (b"%00%2F%2b%25", b"\0/+%", b"\0/+%"),
+        (b"50%2541", b"50%41", b"50%41"),
+        // A sign is not a hex digit: never decoded, kept as it is (Django: `% 1` in a form).
+        (b"%+1", b"% 1", b"%+1"),
+        (b"a%+1b", b"a% 1b", b"a%+1b"),
+        (b"%-1", b"%-1", b"%-1"),
+        (b"%+f%+F%-0", b"% f% F%-0", b"%+f%+F%-0"),
+        (b"% 1", b"% 1", b"% 1"),
+        (b"%1", b"%1", b"%1"),
+        (b"x%1", b"x%1", b"x%1"),
+        (b"%", b"%", b"%"),
+        (b"100%", b"100%", b"100%"),
+        (b"%zz", b"%zz", b"%zz"),
+        (b"%4g%g4%0x", b"%4g%g4%0x", b"%4g%g4%0x"),
+        (b"%%41", b"%A", b"%A"),
+        (b"%4%41", b"%4A", b"%4A"),
+        (b"%%%", b"%%%", b"%%%"),
+        // A `%` before a multi-byte character: kept, and the character not cut.
+        (b"%\xc3\xa9", b"%\xc3\xa9", b"%\xc3\xa9"),
+        (b"%4\xc3\xa9", b"%4\xc3\xa9", b"%4\xc3\xa9"),
+        // Multi-byte UTF-8, escaped or not.
+        (b"caf%C3%A9", "café".as_bytes(), "café".as_bytes()),
+        (b"caf%c3%a9", "café".as_bytes(), "café".as_bytes()),
+        (b"caf\xc3\xa9", "café".as_bytes(), "café".as_bytes()),
+        (b"%E2%82%AC%F0%9F%94%91", "€🔑".as_bytes(), "€🔑".as_bytes()),
+        // Invalid UTF-8 comes out as the bytes it is: the callers decide.
+        (b"%FF", b"\xff", b"\xff"),
+        (b"%C0%80", b"\xc0\x80", b"\xc0\x80"),
+        (b"%ED%A0%80", b"\xed\xa0\x80", b"\xed\xa0\x80"),
+        (b"%C3", b"\xc3", b"\xc3"),
+        // `+` is a space in forms and queries, itself in paths; `%2B` is `+` everywhere.
+        (b"a+b++", b"a b  ", b"a+b++"),
+        (b"a%2Bb", b"a+b", b"a+b"),
+        (b"%20+", b"  ", b" +"),
+    ];
+
+    #[test]
+    fn percent_decode_decodes_only_percent_and_two_hex_digits() {
+        for &(raw, form, path) in TABLE {
+            let shown = String::from_utf8_lossy(raw);
+            assert_eq!(percent_decode(raw, Plus::Space), form, "{shown:?} (+ a space)");
+            assert_eq!(percent_decode(raw, Plus::Literal), path, "{shown:?} (+ itself)");
+        }
+    }
+
+    #[test]
+    fn form_decoding_agrees_with_serde_urlencoded_on_the_table() {
+        for &(raw, form, _) in TABLE {
+            let shown = String::from_utf8_lossy(raw);
+            let pair = [b"k=".as_slice(), raw].concat();
+            let oracle = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&pair).unwrap_or_default();
+            // The table says what the oracle (and Python's `parse_qsl`) says...
+            assert_eq!(oracle, vec![("k".to_owned(), String::from_utf8_lossy(form).into_owned())], "{shown:?}");
+            // ...and so does the decoder, as the query string reads it.
+            let ours: Vec<(String, String)> = urlencoded_pairs(&pair)
+                .map(|(k, v)| (String::from_utf8_lossy(&k).into_owned(), String::from_utf8_lossy(&v).into_owned()))
+                .collect();
+            assert_eq!(ours, oracle, "{shown:?}");
+        }
+    }
+
+    fn form_request(body: &[u8]) -> Request {
+        let req = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/auth/users/")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::Binary(body.to_vec()));
+        req.unwrap()
+    }
+
+    #[test]
+    fn each_caller_keeps_its_rules_for_plus_and_invalid_utf8() {
+        // Form bodies: `+` a space, malformed escapes kept, not UTF-8 refused.
+        let f = form(&form_request(b"a=%+1&b=50%&c=x+y%2Bz&%+1=k&d=caf%C3%A9")).unwrap();
+        let field = |k: &str| f.0.get(k).and_then(Value::as_str).map(str::to_owned);
+        assert_eq!(field("a").as_deref(), Some("% 1"));
+        assert_eq!(field("b").as_deref(), Some("50%"));
+        assert_eq!(field("c").as_deref(), Some("x y+z"));
+        assert_eq!(field("% 1").as_deref(), Some("k"));
+        assert_eq!(field("d").as_deref(), Some("café"));
+        for body in [&b"a=%FF"[..], b"a=%C3", b"%FF=a", b"a=\xff", b"a=%+1&b=%ED%A0%80"] {
+            match form(&form_request(body)) {
+                Err(r @ Reject::Parse(_)) => {
+                    assert_eq!(r.response().status(), StatusCode::BAD_REQUEST);
+                }
+                other => panic!("{:?}: {other:?}", String::from_utf8_lossy(body)),
+            }
+        }
+        // Query strings: `+` a space, malformed escapes kept, not UTF-8 replaced with U+FFFD.
+        let req = lambda_http::http::Request::builder()
+            .uri("/auth/users/?a=%+1&b=%-1&c=%FF&d=x+y&e=%&a=last%2B&f=%1")
+            .body(Body::Empty)
+            .unwrap();
+        let req = Request::from(req);
+        let q = |name: &str| query(&req, name);
+        assert_eq!(q("a").as_deref(), Some("last+"), "the last of a repeated name");
+        assert_eq!(q("b").as_deref(), Some("%-1"));
+        assert_eq!(q("c").as_deref(), Some("\u{fffd}"));
+        assert_eq!(q("d").as_deref(), Some("x y"));
+        assert_eq!(q("e").as_deref(), Some("%"));
+        assert_eq!(q("f").as_deref(), Some("%1"));
+        assert_eq!(q("missing"), None);
+        let req = Request::from(lambda_http::http::Request::builder().uri("/x?k=%+1").body(Body::Empty).unwrap());
+        assert_eq!(query(&req, "k").as_deref(), Some("% 1"));
+        // Path parameters (decoded once by the router): `+` itself, not UTF-8 replaced.
+        for (segment, want) in [
+            ("%+1", "%+1"),
+            ("%-1", "%-1"),
+            ("a+b", "a+b"),
+            ("a%2Bb", "a+b"),
+            ("%FF", "\u{fffd}"),
+            ("caf%c3%a9", "café"),
+            ("%1", "%1"),
+            ("x%", "x%"),
+        ] {
+            match find("GET", &format!("/auth/admin/groups/{segment}")) {
+                Match::Found(_, params) => assert_eq!(params, vec![("name", want.to_owned())], "{segment}"),
+                _ => panic!("{segment} not routed"),
+            }
+        }
+    }
 }

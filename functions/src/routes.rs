@@ -9,7 +9,7 @@ use std::sync::Arc;
 use gatehouse_core::App;
 use lambda_http::{Body, Request, Response};
 
-use crate::handlers;
+use crate::{handlers, http};
 
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
 pub type Handler = fn(Arc<App>, Request) -> HandlerFuture;
@@ -133,31 +133,10 @@ pub async fn dispatch(app: Arc<App>, req: Request) -> Response<Body> {
     }
 }
 
-/// `%XX` escapes decoded (a `%` without two hex digits stays itself); bytes that do not form
-/// UTF-8 become U+FFFD.
+/// A path segment decoded once by [`http::percent_decode`] (`+` is itself in a path; a `%`
+/// without two hex digits stays itself); bytes that do not form UTF-8 become U+FFFD.
 fn percent_decode(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let escaped = match (b, bytes.get(i + 1..i + 3)) {
-            (b'%', Some(hex)) if hex.iter().all(u8::is_ascii_hexdigit) => {
-                std::str::from_utf8(hex).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
-            }
-            _ => None,
-        };
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&http::percent_decode(raw.as_bytes(), http::Plus::Literal)).into_owned()
 }
 
 /// The path without its trailing slash (the root stays `/`).

@@ -694,3 +694,39 @@ async fn a_handler_that_overruns_its_deadline_answers_503_in_time() {
     let r = boot::invoke(users_event(""), budget, |_req| async { gatehouse_functions::http::no_content() }).await;
     assert_eq!(r.status_code, 204);
 }
+
+#[tokio::test]
+async fn percent_plus_one_is_no_escape_in_a_form_body_a_query_string_or_a_path_parameter() {
+    // `u8::from_str_radix("+1", 16)` is 1, but `%+1` is not an escape: it is kept as it is, as
+    // Django keeps a malformed escape, `+` being a space in forms and queries and itself in paths.
+    let t = spawn_app(&[]);
+    let form = format!("email=ada%40example.com&password={}&first_name=a%+1b", PASSWORD.replace(' ', "+"));
+    let r = post_bytes(&t, "/auth/users/", FORM, form.into_bytes()).await;
+    assert_eq!((r.status, r.body["first_name"].clone()), (StatusCode::CREATED, json!("a% 1b")), "{}", r.body);
+    assert_eq!(t.user("ada@example.com").await.first_name, "a% 1b");
+
+    let (admin, _) = t.active_user("admin@example.com").await;
+    t.make_staff("admin@example.com").await;
+    // The filter reads `% 1`, which is no address: nobody, not a byte 0x01 nor an error.
+    let r = t.call("GET", "/auth/users/?email=%+1", None, Some(&admin)).await;
+    assert_eq!((r.status, r.body.clone()), (StatusCode::OK, json!({"results": [], "next": null})));
+    let r = t.call("GET", "/auth/users/?email=%+1ada%40example.com", None, Some(&admin)).await;
+    assert_eq!((r.status, r.body["results"].clone()), (StatusCode::OK, json!([])), "{}", r.body);
+    // `% 1` is no number: the field error a bad limit gets.
+    let r = t.call("GET", "/auth/users/?limit=%+1", None, Some(&admin)).await;
+    assert_refused(&r, "limit=%+1");
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["limit"].is_array(), "{}", r.body);
+
+    // A group named `%+1` is found at `/groups/%+1`: the path parameter is `%+1`, exactly.
+    let r = t.call("POST", "/auth/admin/groups/", Some(json!({"name": "%+1"})), Some(&admin)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    for path in ["/auth/admin/groups/%+1", "/auth/admin/groups/%+1/", "/auth/admin/groups/%25%2B1"] {
+        let r = t.call("GET", path, None, Some(&admin)).await;
+        assert_eq!((r.status, r.body["name"].clone()), (StatusCode::OK, json!("%+1")), "{path}: {}", r.body);
+    }
+    // A longer name is another group: a DRF-shaped 404, not a 500.
+    let r = t.call("GET", "/auth/admin/groups/%+1x", None, Some(&admin)).await;
+    assert_refused(&r, "/auth/admin/groups/%+1x");
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
