@@ -1,4 +1,6 @@
-//! One module per auth action: pure logic over the ports, no HTTP.
+//! The auth actions' rules, grouped by topic (registration, activation, login, refresh,
+//! passwords, email change, profile, users, sessions, groups) with the helpers they share (codes,
+//! throttling, input): pure logic over the ports, no HTTP. See docs/ARCHITECTURE.md.
 
 pub mod activation;
 pub mod auth;
