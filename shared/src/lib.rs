@@ -7,6 +7,7 @@ pub mod iam;
 pub mod keys;
 pub mod mail;
 pub mod password;
+pub mod policy;
 pub mod ports;
 #[cfg(feature = "test-support")]
 pub mod probes;

@@ -74,14 +74,23 @@ pub struct CodeRecord {
     pub spent: bool,
 }
 
-/// Guesses a numeric one-time code takes, right or wrong.
-pub const MAX_CODE_ATTEMPTS: u32 = 5;
+pub use crate::policy::MAX_CODE_ATTEMPTS;
 
 impl CodeRecord {
     /// Whether this code accepts `hash` at `now`: right hash, unexpired, unspent, and no more
-    /// guesses reserved than it takes.
+    /// guesses reserved than it takes (see [`crate::policy::code_usable`]).
     pub fn usable(&self, hash: &str, now: i64) -> bool {
-        self.matches(hash) && self.expires_at > now && !self.spent && self.attempts <= MAX_CODE_ATTEMPTS
+        crate::policy::code_usable(self.facts(hash), now)
+    }
+
+    /// What judging `hash` against this code looks at (judging it: see [`CodeRecord::matches`]).
+    pub fn facts(&self, hash: &str) -> crate::policy::CodeFacts {
+        crate::policy::CodeFacts {
+            matches: self.matches(hash),
+            expires_at: self.expires_at,
+            spent: self.spent,
+            attempts: self.attempts,
+        }
     }
 
     /// Whether `hash` is this code's (constant time): judging a presented code.
@@ -94,10 +103,14 @@ impl CodeRecord {
     /// [`CodeRecord::usable`] as the consuming write re-checks it, for a guess judged already
     /// (a store's condition, not a judgement of its own).
     pub fn still_usable(&self, hash: &str, now: i64) -> bool {
-        crate::secrets::constant_time_eq(self.hash.as_bytes(), hash.as_bytes())
-            && self.expires_at > now
-            && !self.spent
-            && self.attempts <= MAX_CODE_ATTEMPTS
+        let matches = crate::secrets::constant_time_eq(self.hash.as_bytes(), hash.as_bytes());
+        let code = crate::policy::CodeFacts {
+            matches,
+            expires_at: self.expires_at,
+            spent: self.spent,
+            attempts: self.attempts,
+        };
+        crate::policy::code_usable(code, now)
     }
 }
 

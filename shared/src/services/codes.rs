@@ -4,6 +4,7 @@
 use crate::config::CodeFormat;
 use crate::domain::{CodePurpose, Email, User, UserId};
 use crate::mail::{self, Extras};
+use crate::policy::{self, CodeVerdict};
 use crate::ports::{CodeRecord, EmailKind, Reservation};
 use crate::secrets::{decode_uid, encode_uid, random_bytes, random_token};
 
@@ -167,19 +168,20 @@ async fn take_budget(app: &App, user: &UserId, purpose: CodePurpose) -> Result<b
 pub async fn judge(app: &App, claim: &Claim, purpose: CodePurpose) -> Result<String, ServiceError> {
     let (user, now) = (&claim.user.id, app.now());
     let mac = mac(app, user, purpose, &claim.code).await?;
-    let record = match app.settings.code_format {
-        CodeFormat::Numeric => {
-            if !take_budget(app, user, purpose).await? {
-                tracing::info!(event = "code", outcome = "budget_spent", purpose = purpose.as_str(), user_id = %user);
-                return Err(claim.via.invalid());
-            }
-            app.store.reserve_guess(user, purpose, now).await?
-        }
-        CodeFormat::Link => app.store.get_code(user, purpose, now).await?,
+    let numeric = app.settings.code_format == CodeFormat::Numeric;
+    let budget_left = if numeric { take_budget(app, user, purpose).await? } else { true };
+    let record = match (budget_left, numeric) {
+        (false, _) => None,
+        (true, true) => app.store.reserve_guess(user, purpose, now).await?,
+        (true, false) => app.store.get_code(user, purpose, now).await?,
     };
-    match record {
-        Some(r) if r.usable(&mac, now) => Ok(mac),
-        _ => {
+    match policy::code_verdict(budget_left, record.map(|r| r.facts(&mac)), now) {
+        CodeVerdict::Accept => Ok(mac),
+        CodeVerdict::BudgetSpent => {
+            tracing::info!(event = "code", outcome = "budget_spent", purpose = purpose.as_str(), user_id = %user);
+            Err(claim.via.invalid())
+        }
+        CodeVerdict::Invalid => {
             tracing::info!(event = "code", outcome = "invalid", purpose = purpose.as_str(), user_id = %user);
             Err(claim.via.invalid())
         }

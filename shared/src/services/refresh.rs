@@ -1,6 +1,7 @@
 //! `POST /auth/jwt/refresh/` (rotating, with reuse detection) and `POST /auth/jwt/verify/`.
 
 use crate::domain::UserId;
+use crate::policy::{self, RefreshVerdict};
 use crate::ports::Rotation;
 use crate::secrets::random_id;
 use crate::tokens::TokenType;
@@ -10,13 +11,8 @@ use crate::ports::EmailKind;
 
 use super::{deliver, App, FieldErrors, Form, ServiceError, TokenPair};
 
-/// How long after a rotation, in the whole seconds of the stamps, the previous token is still
-/// taken for a concurrent request that lost the race rather than a replay. Two requests a few
-/// milliseconds apart carry consecutive stamps whenever a second boundary falls between them, so
-/// comparing stamps for equality would revoke the session of a client racing itself by the luck
-/// of the clock. With a window of one second, any two requests less than a second apart are
-/// judged alike, and a replay two seconds or more after the rotation is always reuse.
-pub const RACE_WINDOW: i64 = 1;
+/// See [`crate::policy::RACE_WINDOW`].
+pub use crate::policy::RACE_WINDOW;
 
 fn token_field(form: &Form, field: &str) -> Result<String, ServiceError> {
     let mut errors = FieldErrors::default();
@@ -47,41 +43,59 @@ pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> 
     let mut member = user.clone();
     super::groups::current_memberships(app, std::slice::from_mut(&mut member)).await?;
     let access = app.tokens.issue_access(&member, &session.id, random_id()?, now).await?;
-    // Set when this request found its token current and another rotated the session first: the
-    // store's verdict that the two were concurrent, whatever the clock says.
-    let mut lost_rotation = false;
-    if session.current_jti == claims.jti {
-        if !app.settings.rotate_refresh_tokens {
-            return Ok(TokenPair { access, refresh: None });
-        }
-        let new_jti = random_id()?;
-        match app.store.rotate_session(&id, &session.id, &claims.jti, &new_jti, now).await? {
-            Rotation::Rotated => {
-                tracing::info!(event = "refresh", outcome = "ok", user_id = %id, session_id = %session.id);
-                let refresh = app.tokens.issue_refresh(&user, &session.id, new_jti, now, session.expires_at).await?;
-                return Ok(TokenPair { access, refresh: Some(refresh) });
-            }
-            Rotation::Stale => {
-                // Another request rotated first, while this one held the current token: a race
-                // (two tabs), never a replay. Within the grace window it still gets a pair.
-                lost_rotation = true;
-                let (_, current) = app.store.get_user_and_session(&id, &claims.sid, now).await?;
-                session = current.ok_or(ServiceError::TokenNotValid)?;
-            }
-        }
-    }
-    let previous = session.previous_jti.as_deref() == Some(claims.jti.as_str());
-    let since_rotation = now - session.rotated_at.unwrap_or(i64::MIN / 2);
     let grace = app.settings.refresh_reuse_grace.as_secs() as i64;
-    if previous && grace > 0 && since_rotation <= grace {
-        tracing::info!(event = "refresh", outcome = "grace", user_id = %id, session_id = %session.id);
-        let refresh =
-            app.tokens.issue_refresh(&user, &session.id, session.current_jti.clone(), now, session.expires_at).await?;
-        return Ok(TokenPair { access, refresh: Some(refresh) });
+    let rotate = app.settings.rotate_refresh_tokens;
+    let verdict_for = |session: &crate::ports::Session, lost_rotation: bool| {
+        policy::refresh_verdict(
+            &claims.jti,
+            &session.current_jti,
+            session.previous_jti.as_deref(),
+            lost_rotation,
+            session.rotated_at.map(|at| now - at),
+            grace,
+            rotate,
+        )
+    };
+    let mut verdict = verdict_for(&session, false);
+    match verdict {
+        RefreshVerdict::KeepCurrent => return Ok(TokenPair { access, refresh: None }),
+        RefreshVerdict::Rotate => {
+            let new_jti = random_id()?;
+            match app.store.rotate_session(&id, &session.id, &claims.jti, &new_jti, now).await? {
+                Rotation::Rotated => {
+                    tracing::info!(event = "refresh", outcome = "ok", user_id = %id, session_id = %session.id);
+                    let refresh =
+                        app.tokens.issue_refresh(&user, &session.id, new_jti, now, session.expires_at).await?;
+                    return Ok(TokenPair { access, refresh: Some(refresh) });
+                }
+                Rotation::Stale => {
+                    // Another request rotated first, while this one held the current token: a
+                    // race (two tabs), never a replay (the store's verdict that the two were
+                    // concurrent, whatever the clock says). Within the grace window it still
+                    // gets a pair.
+                    let (_, current) = app.store.get_user_and_session(&id, &claims.sid, now).await?;
+                    session = current.ok_or(ServiceError::TokenNotValid)?;
+                    verdict = verdict_for(&session, true);
+                }
+            }
+        }
+        RefreshVerdict::Grace | RefreshVerdict::LostRace | RefreshVerdict::Reuse => {}
     }
-    if lost_rotation || (previous && since_rotation <= RACE_WINDOW) {
-        tracing::info!(event = "refresh", outcome = "lost_race", user_id = %id, session_id = %session.id);
-        return Err(ServiceError::TokenNotValid);
+    match verdict {
+        RefreshVerdict::Grace => {
+            tracing::info!(event = "refresh", outcome = "grace", user_id = %id, session_id = %session.id);
+            let refresh = app
+                .tokens
+                .issue_refresh(&user, &session.id, session.current_jti.clone(), now, session.expires_at)
+                .await?;
+            return Ok(TokenPair { access, refresh: Some(refresh) });
+        }
+        // A verdict on a lost rotation is never to rotate again.
+        RefreshVerdict::LostRace | RefreshVerdict::Rotate | RefreshVerdict::KeepCurrent => {
+            tracing::info!(event = "refresh", outcome = "lost_race", user_id = %id, session_id = %session.id);
+            return Err(ServiceError::TokenNotValid);
+        }
+        RefreshVerdict::Reuse => {}
     }
     tracing::warn!(event = "refresh", outcome = "reuse", user_id = %id, session_id = %session.id, "refresh token replayed; session revoked");
     app.store.delete_session(&id, &session.id).await?;
@@ -112,11 +126,14 @@ pub async fn verify(app: &App, form: &Form) -> Result<(), ServiceError> {
     if !user.is_active || claims.iat < user.tokens_valid_after {
         return Err(ServiceError::TokenNotValid);
     }
-    let grace = app.settings.refresh_reuse_grace.as_secs() as i64;
-    let within_grace = session.previous_jti.as_deref() == Some(claims.jti.as_str())
-        && grace > 0
-        && session.rotated_at.is_some_and(|at| now - at <= grace);
-    if session.current_jti != claims.jti && !within_grace {
+    let live = policy::refresh_token_live(
+        &claims.jti,
+        &session.current_jti,
+        session.previous_jti.as_deref(),
+        session.rotated_at.map(|at| now - at),
+        app.settings.refresh_reuse_grace.as_secs() as i64,
+    );
+    if !live {
         return Err(ServiceError::TokenNotValid);
     }
     Ok(())

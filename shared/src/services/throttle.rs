@@ -2,6 +2,7 @@
 //! cooldown between emails to one address. All state lives in atomic counters with TTLs.
 
 use crate::config::Rate;
+use crate::policy;
 use crate::ports::{CounterKey, CounterState, GiveBack, Reservation};
 
 use super::{App, ServiceError};
@@ -13,7 +14,7 @@ pub fn ip_window(scope: &'static str, key: &str, rate: Rate, now: i64) -> (Count
 }
 
 fn window(scope: &'static str, key: &str, secs: i64, now: i64) -> (CounterKey, i64) {
-    let start = now - now.rem_euclid(secs);
+    let start = policy::window_start(now, secs);
     (CounterKey { scope, key: key.to_owned(), slot: start.to_string() }, start + secs)
 }
 
@@ -28,9 +29,9 @@ pub async fn spend_ip(
     let now = app.now();
     let (counter, end) = ip_window(scope, ip, rate, now);
     let state = app.store.hit(&counter, end, now).await?;
-    if state.count > rate.limit {
+    if policy::over_budget(state.count, rate.limit) {
         tracing::info!(event = "throttle", scope, outcome = "ip_budget_spent");
-        return Err(ServiceError::Throttled((end - now).max(1) as u64));
+        return Err(ServiceError::Throttled(policy::retry_after(end, now)));
     }
     Ok(())
 }
@@ -54,23 +55,20 @@ pub fn lockout_counter(login: &str, ip: Option<&str>, now: i64) -> (CounterKey, 
     window("login", &format!("{}|{}", account_key(login), ip.unwrap_or("-")), LOCKOUT_WINDOW, now)
 }
 
-/// How long the account stays locked after `state` failures, from the last one: nothing below
-/// the threshold, then 1 s, 2 s, 4 s ... capped at `LOGIN_LOCKOUT_MAX`.
+/// How long the account stays locked after `state` failures, from the last one (see
+/// [`policy::lockout_secs`]).
 pub fn lockout_secs(app: &App, state: CounterState) -> i64 {
-    let threshold = u64::from(app.settings.login_lockout_threshold);
-    if state.count < threshold {
-        return 0;
-    }
-    let doublings = (state.count - threshold).min(20) as u32;
-    (1i64 << doublings).min(app.settings.login_lockout_max.as_secs() as i64)
+    let s = &app.settings;
+    policy::lockout_secs(state.count, s.login_lockout_threshold, s.login_lockout_max.as_secs() as i64)
 }
 
 /// 429 while the account is locked out.
 pub fn check_lockout(app: &App, state: CounterState, now: i64) -> Result<(), ServiceError> {
-    let until = state.last_at + lockout_secs(app, state);
-    if until > now {
+    let s = &app.settings;
+    let max = s.login_lockout_max.as_secs() as i64;
+    if let Some(secs) = policy::locked_for(state.count, state.last_at, now, s.login_lockout_threshold, max) {
         tracing::info!(event = "login", outcome = "locked_out");
-        return Err(ServiceError::Throttled((until - now) as u64));
+        return Err(ServiceError::Throttled(secs));
     }
     Ok(())
 }
@@ -122,16 +120,17 @@ impl PasswordGuard {
             counter: self.lock.0.clone(),
             limit: threshold,
             // Past the threshold, one attempt once the lockout read has ended.
-            or_at: (lock_state.count >= threshold).then_some(lock_state),
+            or_at: policy::lockout_reached(lock_state.count, app.settings.login_lockout_threshold)
+                .then_some(lock_state),
             expires_at: self.lock.1,
         }];
         let mut ends =
             vec![lock_state.last_at + lockout_secs(app, CounterState { count: lock_state.count + 1, ..lock_state })];
         let budgets = self.account.iter().chain(self.ip.iter());
         for ((counter, end, rate), state) in budgets.zip(states.iter().skip(1)) {
-            if state.count >= rate.limit {
+            if policy::budget_spent(state.count, rate.limit) {
                 tracing::info!(event = "login", outcome = "budget_spent", scope = counter.scope);
-                return Err(ServiceError::Throttled((end - now).max(1) as u64));
+                return Err(ServiceError::Throttled(policy::retry_after(*end, now)));
             }
             reservations.push(Reservation {
                 counter: counter.clone(),
@@ -145,7 +144,7 @@ impl PasswordGuard {
             Ok(()) => Ok(()),
             Err(i) => {
                 tracing::info!(event = "login", outcome = "reservation_refused", scope = reservations[i].counter.scope);
-                Err(ServiceError::Throttled((ends.get(i).copied().unwrap_or(now) - now).max(1) as u64))
+                Err(ServiceError::Throttled(policy::retry_after(ends.get(i).copied().unwrap_or(now), now)))
             }
         }
     }
