@@ -12,7 +12,7 @@ serves, by DynamoDB operation (the X-Amz-Target header) or "METHOD /path" for ot
 GET /_bench/calls returns the counts since the last reset, DELETE /_bench/calls resets them.
 Without the variable nothing changes.
 
-Fault injection, for tests (functions/tests/dynamo_faults.rs): the control path /_fault arms
+Fault injection, for tests (functions/tests/api/dynamo_faults.rs): the control path /_fault arms
 faults; until one is armed nothing changes (no request body is even looked at). Concurrent tests
 share the emulator, so a fault names what it applies to: a DynamoDB operation ("target", the
 X-Amz-Target header, e.g. "DynamoDB_20120810.GetItem") or "METHOD /path" ("path", e.g.

@@ -348,7 +348,7 @@ async fn aged(store: &DynamoStore, user: &User) -> User {
 }
 
 /// `tokens_valid_after` is the command's own reading of the clock: not before it `started`, not
-/// after now. (Every token issued before it is refused, `functions/tests/sessions.rs` shows.)
+/// after now. (Every token issued before it is refused, `functions/tests/api/sessions.rs` shows.)
 #[track_caller]
 fn assert_stamped_now(user: &User, started: i64) {
     let ended = now();

@@ -4,7 +4,7 @@
 //! `Authorization` headers. Every refusal is a 4xx with a DRF-shaped body, never a 5xx.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

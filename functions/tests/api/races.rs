@@ -14,7 +14,7 @@
 //! store's conditional write is the only thing left to decide.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

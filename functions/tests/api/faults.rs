@@ -5,7 +5,7 @@
 //! recovers: once, and only once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::ops::Deref;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Groups, permissions and the staff admin API, and what staff may not do: climb above staff.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::{spawn_app, TestApp, PASSWORD};
 use gatehouse_core::domain::{Group, User};

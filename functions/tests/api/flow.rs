@@ -2,7 +2,7 @@
 //! API.md promises for it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::{event, reply, spawn_app, PASSWORD, T0};
 use gatehouse_core::ports::EmailKind;

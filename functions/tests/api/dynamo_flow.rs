@@ -2,7 +2,7 @@
 //! registration race decided by the table's conditional writes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::{reply, spawn_app_dynamo, PASSWORD};
 use lambda_http::http::StatusCode;

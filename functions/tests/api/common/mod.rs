@@ -1,6 +1,6 @@
 //! In-process test harness: the real handlers over the memory store (or DynamoDB at the
 //! emulator), the capture mailer and a fixed clock.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! password reset), per-IP budgets with 429 + Retry-After, and the per-address email cooldown.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::{spawn_app, PASSWORD};
 use lambda_http::http::StatusCode;

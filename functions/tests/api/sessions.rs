@@ -2,7 +2,7 @@
 //! one device, the session list, log out everywhere, the JWKS. (Secrets kept out of logs: `logs.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

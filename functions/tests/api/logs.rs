@@ -7,7 +7,7 @@
 //! write (among them error lines), so that a silent subscriber cannot pass.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

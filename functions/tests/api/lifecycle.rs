@@ -2,7 +2,7 @@
 //! delete, and the user admin views, in process.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::{reply, spawn_app, PASSWORD};
 use gatehouse_core::ports::EmailKind;

@@ -1,0 +1,20 @@
+//! The integration tests of the functions crate, in one binary (one link instead of one per
+//! suite): a module per suite, sharing one harness (`common`). `cargo nextest run -p
+//! gatehouse-functions --test api <suite>::` runs one suite.
+
+mod common;
+
+mod dynamo_faults;
+mod dynamo_flow;
+mod faults;
+mod flow;
+mod groups;
+mod hostile;
+mod lifecycle;
+mod logs;
+mod openapi;
+mod races;
+mod route_table;
+mod sessions;
+mod template;
+mod throttle;
