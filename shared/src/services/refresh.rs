@@ -11,9 +11,6 @@ use crate::ports::EmailKind;
 
 use super::{deliver, App, FieldErrors, Form, ServiceError, TokenPair};
 
-/// See [`crate::policy::RACE_WINDOW`].
-pub use crate::policy::RACE_WINDOW;
-
 fn token_field(form: &Form, field: &str) -> Result<String, ServiceError> {
     let mut errors = FieldErrors::default();
     let token = form.required(field, &mut errors);
@@ -27,7 +24,7 @@ fn token_field(form: &Form, field: &str) -> Result<String, ServiceError> {
 /// `REFRESH_REUSE_GRACE` yields a pair for the same session (several tabs refreshing at once),
 /// never a fork. A request that lost the rotation to a concurrent one is refused without harm:
 /// one that found its token current and then lost the conditional rotation, or one that presents
-/// the previous token within [`RACE_WINDOW`] of the rotation. Any other replay means the token
+/// the previous token within [`policy::RACE_WINDOW`] of the rotation. Any other replay means the token
 /// was copied: the session is revoked and its owner alerted.
 pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> {
     let token = token_field(form, "refresh")?;
