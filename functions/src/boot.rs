@@ -64,7 +64,7 @@ where
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
     init_tracing();
-    let app = match gatehouse_core::app_from_env().await {
+    let app = match gatehouse_core::aws::app_from_env().await {
         Ok(app) => Arc::new(app),
         Err(e) => {
             tracing::error!(outcome = "config_error", "{e}");

@@ -1,4 +1,4 @@
-//! Evidence for least privilege (feature `test-support`, tests only): what each function's
+//! Evidence for least privilege (feature `test-util`, tests only): what each function's
 //! handler asks of its ports, and what AWS calls each port operation makes. The template's IAM
 //! roles are checked against it (tools/infra/test_iam.py): nothing a function does may be left
 //! ungranted, nothing granted may go unused.

@@ -105,7 +105,7 @@ type Parser<T> = Box<dyn Fn(&str) -> Result<T, String> + Send + Sync>;
 /// process. A failed read (or an unusable value) is a [`TokenError::KeyUnavailable`] and is tried
 /// again by the next request: nothing failed is cached.
 pub struct ManagedSecret<T> {
-    client: crate::LazyClient<Client>,
+    client: crate::aws::LazyClient<Client>,
     arn: String,
     version: Option<String>,
     /// The variable naming the secret, for errors (which never include the value).
@@ -130,7 +130,7 @@ impl ManagedSecret<SigningKey> {
     /// PEM of an Ed25519 private key, or an HS256 secret. An EdDSA key must be one of `public`
     /// (the configured verification keys).
     pub fn signing_key(
-        client: crate::LazyClient<Client>,
+        client: crate::aws::LazyClient<Client>,
         arn: impl Into<String>,
         version: Option<String>,
         alg: JwtAlgorithm,
@@ -143,14 +143,14 @@ impl ManagedSecret<SigningKey> {
 
 impl ManagedSecret<CodeKey> {
     /// The code key (`CODE_KEY_SECRET_ARN`): a string of at least [`CODE_KEY_MIN`] bytes.
-    pub fn code_key(client: crate::LazyClient<Client>, arn: impl Into<String>) -> Self {
+    pub fn code_key(client: crate::aws::LazyClient<Client>, arn: impl Into<String>) -> Self {
         Self::new(client, arn, None, "CODE_KEY_SECRET_ARN", Box::new(CodeKey::parse))
     }
 }
 
 impl<T: Send + Sync> ManagedSecret<T> {
     fn new(
-        client: crate::LazyClient<Client>,
+        client: crate::aws::LazyClient<Client>,
         arn: impl Into<String>,
         version: Option<String>,
         var: &'static str,
@@ -225,7 +225,7 @@ impl Keys {
         client: fn(&aws_config::SdkConfig) -> Client,
     ) -> Self {
         use crate::config::{CodeKeySource, JwtKeySource};
-        let lazy = |arn: &str| crate::LazyClient::new(&sdk_for_secret(sdk, arn), client);
+        let lazy = |arn: &str| crate::aws::LazyClient::new(&sdk_for_secret(sdk, arn), client);
         let signing = match &settings.jwt_key {
             JwtKeySource::Inline(key) => Source::Inline(Arc::new(key.clone())),
             JwtKeySource::SecretsManager { arn, version } => Source::Managed(ManagedSecret::signing_key(

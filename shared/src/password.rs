@@ -137,7 +137,7 @@ impl PasswordHasher {
 
     /// This hasher, hashing on the calling task: a seeded race test then decides every
     /// interleaving itself, none is left to the blocking pool's threads.
-    #[cfg(feature = "test-support")]
+    #[cfg(feature = "test-util")]
     pub fn inline(mut self) -> Self {
         self.inline = true;
         self

@@ -12,6 +12,14 @@
 /// judged alike, and a replay two seconds or more after the rotation is always reuse.
 pub const RACE_WINDOW: i64 = 1;
 
+/// The account's new `tokens_valid_after` when every token issued before now is revoked (log out
+/// everywhere, disabling, an operator's password change): now, and always past the current stamp,
+/// so that a revocation is never a no-op, even twice in one second or under a clock behind the
+/// stamp. Tokens are refused when issued before the stamp (`iat < tokens_valid_after`).
+pub fn revocation_stamp(current: i64, now: i64) -> i64 {
+    now.max(current.saturating_add(1))
+}
+
 /// What `POST /auth/jwt/refresh/` does with a refresh token whose signature, session and account
 /// were found good.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,6 +181,22 @@ pub fn code_verdict(account_budget_left: bool, code: Option<CodeFacts>, now: i64
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn revocation_stamp_table() {
+        // (case, current stamp, now, expected)
+        const CASES: &[(&str, i64, i64, i64)] = &[
+            ("stamp in the past: now", 100, 200, 200),
+            ("revoked earlier this second: one past", 200, 200, 201),
+            ("twice in one second: still moves", 201, 200, 202),
+            ("clock behind the stamp: past the stamp", 500, 200, 501),
+            ("never revoked", 0, 1, 1),
+            ("no overflow", i64::MAX, 5, i64::MAX),
+        ];
+        for &(case, current, now, expected) in CASES {
+            assert_eq!(revocation_stamp(current, now), expected, "{case}");
+        }
+    }
 
     #[test]
     fn refresh_verdict_table() {

@@ -1,4 +1,4 @@
-//! Counters that race tests read (feature `test-support`): how many times a presented one-time
+//! Counters that race tests read (feature `test-util`): how many times a presented one-time
 //! code was compared with a stored one. Process-wide; a test that reads them resets them first
 //! and runs alone in its process (nextest runs every test in a process of its own).
 

@@ -192,13 +192,13 @@ async fn a_transaction_conflict_is_retried_by_the_store_itself() {
 /// emulator's defaults: a busy emulator must not time out their writes).
 async fn spawn_app_aws(function_timeouts: bool) -> (TestApp, MailFaults) {
     // The functions' retry policy (attempts and backoff), as `app_from_env` sets it.
-    let mut sdk = gatehouse_core::local_aws_config(&emulator_endpoint())
+    let mut sdk = gatehouse_core::aws::local_aws_config(&emulator_endpoint())
         .await
         .to_builder()
-        .retry_config(gatehouse_core::sdk_retries())
+        .retry_config(gatehouse_core::aws::sdk_retries())
         .build();
     if function_timeouts {
-        sdk = sdk.to_builder().timeout_config(gatehouse_core::sdk_timeouts()).build();
+        sdk = sdk.to_builder().timeout_config(gatehouse_core::aws::sdk_timeouts()).build();
     }
     let table = format!("t-{}", gatehouse_core::secrets::random_id().unwrap().to_lowercase().replace(['-', '_'], "x"));
     let store = DynamoStore::new(common::dynamodb_client(&sdk), table);
@@ -378,7 +378,7 @@ const GET_SECRET: &str = "secretsmanager.GetSecretValue";
 
 /// A new secret in the emulator's Secrets Manager: (ARN, version id).
 async fn secret(value: &str) -> (String, String) {
-    let sdk = gatehouse_core::local_aws_config(&emulator_endpoint()).await;
+    let sdk = gatehouse_core::aws::local_aws_config(&emulator_endpoint()).await;
     let name = format!("gatehouse/test/{}", gatehouse_core::secrets::random_id().unwrap());
     let out =
         aws_sdk_secretsmanager::Client::new(&sdk).create_secret().name(name).secret_string(value).send().await.unwrap();
@@ -410,10 +410,10 @@ fn listed(pem: &str, kid: &str) -> String {
 /// emulator's Secrets Manager as the deployed functions read it (the functions' retry policy).
 /// `memory`: the store of another "container" to share (what the table is to the functions).
 async fn spawn_app_secret(overrides: &[(&str, &str)], memory: Option<&TestApp>) -> TestApp {
-    let sdk = gatehouse_core::local_aws_config(&emulator_endpoint())
+    let sdk = gatehouse_core::aws::local_aws_config(&emulator_endpoint())
         .await
         .to_builder()
-        .retry_config(gatehouse_core::sdk_retries())
+        .retry_config(gatehouse_core::aws::sdk_retries())
         .build();
     let mut vars: Vec<(&str, &str)> = vec![("JWT_SIGNING_KEY", "")];
     let code_key = "c".repeat(32);
@@ -474,7 +474,7 @@ async fn a_pinned_version_signs_and_an_unlisted_key_is_refused_at_first_use() {
         gatehouse_core::tokens::generate_ed25519_pem().unwrap(),
     );
     let (arn, first_version) = secret(&first).await;
-    let sdk = gatehouse_core::local_aws_config(&emulator_endpoint()).await;
+    let sdk = gatehouse_core::aws::local_aws_config(&emulator_endpoint()).await;
     aws_sdk_secretsmanager::Client::new(&sdk)
         .put_secret_value()
         .secret_id(&arn)

@@ -9,18 +9,18 @@ use crate::ports::{MailError, Mailer, OutgoingEmail};
 
 #[derive(Clone, Debug)]
 pub struct SesMailer {
-    client: crate::LazyClient<Client>,
+    client: crate::aws::LazyClient<Client>,
     from: String,
     configuration_set: Option<String>,
 }
 
 impl SesMailer {
     pub fn new(client: Client, from: impl Into<String>) -> Self {
-        Self { client: crate::LazyClient::ready(client, Client::new), from: from.into(), configuration_set: None }
+        Self { client: crate::aws::LazyClient::ready(client, Client::new), from: from.into(), configuration_set: None }
     }
 
-    /// A mailer whose client is built on its first send (see [`crate::LazyClient`]).
-    pub fn lazy(client: crate::LazyClient<Client>, from: impl Into<String>) -> Self {
+    /// A mailer whose client is built on its first send (see [`crate::aws::LazyClient`]).
+    pub fn lazy(client: crate::aws::LazyClient<Client>, from: impl Into<String>) -> Self {
         Self { client, from: from.into(), configuration_set: None }
     }
 

@@ -1,12 +1,15 @@
 //! Logout on one device (`jwt/blacklist`), the session list, revoking one session, and
 //! "log out everywhere".
 
-use crate::domain::UserId;
-use crate::ports::{Session, UpdateUserError};
+use crate::domain::{User, UserId};
+use crate::ports::{Clock, Session, SessionStore, UpdateUserError, UserStore};
 use crate::tokens::TokenType;
 
 use super::auth::Caller;
-use super::{revoke_sessions, App, FieldErrors, Form, ServiceError};
+use super::{App, FieldErrors, Form, ServiceError};
+
+/// Attempts at a revocation that keeps losing optimistic-locking races.
+const REVOKE_RETRIES: usize = 5;
 
 /// Ends the session a refresh token belongs to (simplejwt's blacklist, per device).
 pub async fn blacklist(app: &App, form: &Form) -> Result<(), ServiceError> {
@@ -53,21 +56,42 @@ pub async fn revoke(app: &App, caller: &Caller, sid: &str) -> Result<(), Service
 /// Logs out everywhere: every session ends and every token issued before now is refused by our
 /// endpoints at once.
 pub async fn revoke_all(app: &App, caller: &Caller) -> Result<(), ServiceError> {
-    let mut current = caller.user.clone();
-    for _ in 0..3 {
-        let now = app.now();
+    let user = revoke_user(&*app.store, &*app.clock, caller.user.clone(), |_| {}).await.map_err(|e| match e {
+        ServiceError::NotFound => ServiceError::TokenNotValid,
+        other => other,
+    })?;
+    tracing::info!(event = "logout", outcome = "everywhere", user_id = %user.id);
+    Ok(())
+}
+
+/// Applies `change` to the account and revokes everything it holds, for the API and for authctl
+/// alike: `tokens_valid_after` moves past every token issued so far (see
+/// [`crate::policy::revocation_stamp`]), which also kills every outstanding one-time code, in the
+/// same optimistic-locking write as `change`; then every session item is removed. A write that
+/// loses to a concurrent one reads the account again and reapplies `change` (so, say, a
+/// deactivation never undoes a concurrent profile edit). [`ServiceError::NotFound`] when the
+/// account is gone. Returns the account as written.
+pub async fn revoke_user<S: UserStore + SessionStore + ?Sized>(
+    store: &S,
+    clock: &dyn Clock,
+    user: User,
+    change: impl Fn(&mut User),
+) -> Result<User, ServiceError> {
+    let mut current = user;
+    for _ in 0..REVOKE_RETRIES {
+        let now = clock.now();
         let mut updated = current.clone();
-        // Always moves, even twice in one second: a revocation (which also kills every
-        // outstanding code) must never be a no-op.
-        updated.tokens_valid_after = now.max(current.tokens_valid_after + 1);
-        match app.store.update_user(&current, &updated, now).await {
-            Ok(_) => {
-                revoke_sessions(app, &current.id, None).await?;
-                tracing::info!(event = "logout", outcome = "everywhere", user_id = %current.id);
-                return Ok(());
+        change(&mut updated);
+        updated.tokens_valid_after = crate::policy::revocation_stamp(current.tokens_valid_after, now);
+        match store.update_user(&current, &updated, now).await {
+            Ok(version) => {
+                updated.version = version;
+                store.delete_sessions(&updated.id, None).await?;
+                tracing::info!(event = "sessions_revoked", user_id = %updated.id, kept = false);
+                return Ok(updated);
             }
             Err(UpdateUserError::Conflict) => {
-                current = app.store.get_user(&current.id, now).await?.ok_or(ServiceError::TokenNotValid)?;
+                current = store.get_user(&current.id, now).await?.ok_or(ServiceError::NotFound)?;
             }
             Err(UpdateUserError::UsernameTaken) => {
                 return Err(ServiceError::Internal("unexpected username conflict".into()))

@@ -49,7 +49,7 @@ pub fn policy() -> Result<PasswordPolicy, Fail> {
 
 /// The store over the table, through the usual AWS configuration chain. No network call yet.
 pub async fn store() -> Result<DynamoStore, Fail> {
-    let sdk = gatehouse_core::aws_config().await;
+    let sdk = gatehouse_core::aws::aws_config().await;
     if sdk.region().is_none_or(|r| r.as_ref().trim().is_empty()) {
         return Err(Fail::usage("no AWS region configured: set AWS_REGION (or a profile with a region)"));
     }

@@ -23,7 +23,7 @@ fn aws_fail(what: &str, e: &impl ProvideErrorMetadata) -> Fail {
 }
 
 async fn client() -> Result<Client, Fail> {
-    let sdk = gatehouse_core::aws_config().await;
+    let sdk = gatehouse_core::aws::aws_config().await;
     if sdk.region().is_none_or(|r| r.as_ref().trim().is_empty()) {
         return Err(Fail::usage("no AWS region configured: set AWS_REGION (or a profile with a region)"));
     }

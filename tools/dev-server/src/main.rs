@@ -70,7 +70,7 @@ async fn build(o: &Options) -> Result<Server, String> {
     let (store, inner): (Arc<dyn Store>, Arc<dyn Mailer>) = if o.memory {
         (Arc::new(MemoryStore::new()), Arc::new(CaptureMailer::new()))
     } else {
-        let sdk = gatehouse_core::aws_config().await;
+        let sdk = gatehouse_core::aws::aws_config().await;
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), settings.table_name.clone());
         let ses = SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), settings.email_from.clone());
         if o.create_table {

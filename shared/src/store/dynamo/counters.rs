@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
-use super::schema::{counter_key, counter_state, email_pk, expired, key, n, Item};
+use super::schema::{counter_key, counter_state, email_pk, expired, key, n, Item, EMAIL};
 use super::{store_err, DynamoStore, Names, Values, FREE_CLAIM};
 use crate::domain::Email;
 use crate::ports::{CounterKey, CounterState, Limiter, Reservation, StoreError, StoreResult};
@@ -42,7 +42,7 @@ impl DynamoStore {
         email: Option<&Email>,
         now: i64,
     ) -> StoreResult<(Option<Item>, Vec<CounterState>)> {
-        let claim_key = email.map(|e| key(email_pk(e), "EMAIL"));
+        let claim_key = email.map(|e| key(email_pk(e), EMAIL));
         let mut keys: Vec<Item> = claim_key.iter().cloned().collect();
         keys.extend(counters.iter().map(counter_key));
         let found = self.batch_get(keys).await?;

@@ -5,6 +5,7 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 
 use super::schema::{
     expired, get_s, key, n, s, session_from_item, session_sk, session_to_item, user_from_item, user_pk, PROFILE,
+    SESSION_PREFIX,
 };
 use super::{store_err, DynamoStore, Names, Values};
 use crate::domain::{User, UserId};
@@ -115,7 +116,7 @@ impl SessionStore for DynamoStore {
 
     async fn list_sessions(&self, user: &UserId, now: i64) -> StoreResult<Vec<Session>> {
         let mut out = Vec::new();
-        for item in self.query_partition(user, "SESSION#").await? {
+        for item in self.query_partition(user, SESSION_PREFIX).await? {
             if !expired(&item, now) {
                 out.push(session_from_item(user, &item)?);
             }
@@ -127,7 +128,7 @@ impl SessionStore for DynamoStore {
     async fn delete_sessions(&self, user: &UserId, except: Option<&str>) -> StoreResult<()> {
         let keep = except.map(session_sk);
         let keys = self
-            .query_partition(user, "SESSION#")
+            .query_partition(user, SESSION_PREFIX)
             .await?
             .iter()
             .filter_map(|i| get_s(i, "sk").ok())

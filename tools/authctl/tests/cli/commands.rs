@@ -1,101 +1,21 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! authctl end to end: the built binary against the local emulator
-//! (`GATEHOUSE_TEST_DYNAMODB_ENDPOINT`, set by `make test`), one table per test, checked through
-//! the core crate's store.
+//! authctl's commands end to end: the built binary against the local emulator, one table per
+//! test, checked through the core crate's store.
 
 use std::process::{Command, Output, Stdio};
 
 use gatehouse_core::domain::{CodePurpose, Email, Password, User, UserId};
 use gatehouse_core::password::PasswordHasher;
-use gatehouse_core::ports::{CodeRecord, CodeStore, GiveBack, Session, SessionStore, UserStore};
+use gatehouse_core::ports::{CodeRecord, CodeStore, GiveBack, SessionStore, UserStore};
 use gatehouse_core::store::DynamoStore;
 
-const BIN: &str = env!("CARGO_BIN_EXE_authctl");
+use crate::common::{base, code, endpoint, now, out, session, stderr, stdout, Table, BIN};
+
 const GOOD: &str = "correct horse battery";
 
-fn endpoint() -> String {
-    std::env::var("GATEHOUSE_TEST_DYNAMODB_ENDPOINT").expect(
-        "GATEHOUSE_TEST_DYNAMODB_ENDPOINT is not set: run these tests through `make test`, which starts the emulator",
-    )
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
-/// The binary with a clean, cheap environment: no inherited passwords or profiles, no terminal.
-fn base(args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .env_remove("AUTHCTL_PASSWORD")
-        .env_remove("DEFAULT_ADMIN_EMAIL")
-        .env_remove("DEFAULT_ADMIN_PASSWORD")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
-        .env_remove("PASSWORD_MIN_LENGTH")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("ARGON2_MEMORY_KIB", "64")
-        .env("ARGON2_ITERATIONS", "1")
-        .env("ARGON2_PARALLELISM", "1");
-    cmd
-}
-
-fn out(cmd: &mut Command) -> Output {
-    cmd.output().expect("authctl runs")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exited")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A fresh table on the emulator, created through `authctl create-table`.
-struct Table {
-    name: String,
-    endpoint: String,
-}
-
+/// What only these tests ask of a table.
 impl Table {
-    async fn new(test: &str) -> Self {
-        let endpoint = endpoint();
-        let name = format!("authctl-{test}-{}", UserId::generate().as_str().replace('-', ""));
-        let t = Self { name, endpoint };
-        let o = t.run(&["create-table"], &[]);
-        assert_eq!(code(&o), 0, "create-table: {}", stderr(&o));
-        t
-    }
-
-    fn cmd(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut cmd = base(args);
-        cmd.env("AWS_ENDPOINT_URL", &self.endpoint).env("TABLE_NAME", &self.name);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd
-    }
-
-    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        out(&mut self.cmd(args, env))
-    }
-
-    async fn store(&self) -> DynamoStore {
-        let sdk = gatehouse_core::local_aws_config(&self.endpoint).await;
-        DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), self.name.clone())
-    }
-
     async fn user(&self, email: &str) -> Option<User> {
-        self.store().await.find_user_by_email(&Email::parse(email).unwrap(), now()).await.unwrap()
+        self.store.find_user_by_email(&Email::parse(email).unwrap(), now()).await.unwrap()
     }
 
     /// `listusers --json`, parsed.
@@ -113,23 +33,6 @@ fn hasher() -> PasswordHasher {
 
 async fn verifies(user: &User, password: &str) -> bool {
     hasher().verify(&Password::parse(password.to_owned()).unwrap(), Some(&user.password_hash)).await
-}
-
-fn session(user: &UserId, id: &str) -> Session {
-    let now = now();
-    Session {
-        user_id: user.clone(),
-        id: id.to_owned(),
-        current_jti: format!("jti-{id}"),
-        counter: 0,
-        previous_jti: None,
-        rotated_at: None,
-        created_at: now,
-        last_used_at: now,
-        user_agent: None,
-        ip: None,
-        expires_at: now + 3600,
-    }
 }
 
 #[test]
@@ -363,7 +266,7 @@ fn assert_stamped_now(user: &User, started: i64) {
 async fn changepassword_sets_the_hash_and_revokes_sessions() {
     let t = Table::new("chpw").await;
     assert_eq!(code(&t.run(&["createuser", "--email", "c@example.com", "--password", GOOD], &[])), 0);
-    let store = t.store().await;
+    let store = t.store.clone();
     let before = aged(&store, &t.user("c@example.com").await.unwrap()).await;
     store.create_session(&session(&before.id, "s1"), None, &GiveBack::default()).await.unwrap();
 
@@ -390,7 +293,7 @@ async fn deactivate_and_logout_everywhere_revoke_every_session() {
     for email in ["d@example.com", "l@example.com"] {
         assert_eq!(code(&t.run(&["createuser", "--email", email, "--password", GOOD], &[])), 0);
     }
-    let store = t.store().await;
+    let store = t.store.clone();
     let d = aged(&store, &t.user("d@example.com").await.unwrap()).await;
     let l = aged(&store, &t.user("l@example.com").await.unwrap()).await;
     for (u, sid) in [(&d, "a"), (&d, "b"), (&l, "c")] {
@@ -446,6 +349,7 @@ async fn registered(t: &Table, email: &str, code: &str) -> User {
         tokens_valid_after: now,
         version: 1,
         expires_at: Some(now + 86_400),
+        deactivated_at: None,
     };
     let record = CodeRecord {
         user_id: user.id.clone(),
@@ -456,7 +360,7 @@ async fn registered(t: &Table, email: &str, code: &str) -> User {
         data: None,
         spent: false,
     };
-    t.store().await.create_user(&user, Some(&record), now).await.unwrap();
+    t.store.create_user(&user, Some(&record), now).await.unwrap();
     user
 }
 
@@ -470,7 +374,7 @@ async fn activateuser_clears_the_expiry_and_kills_the_pending_link() {
     assert!(u2.is_active);
     assert_eq!(u2.expires_at, None);
     // The emailed code was replaced by authctl's own, now spent: the link can do nothing more.
-    let code_left = t.store().await.get_code(&u.id, CodePurpose::Activation, now()).await.unwrap();
+    let code_left = t.store.get_code(&u.id, CodePurpose::Activation, now()).await.unwrap();
     assert!(code_left.is_some_and(|c| c.spent && c.hash != gatehouse_core::secrets::sha256_hex("123456")));
     let o = t.run(&["activateuser", "--email", "direct@example.com"], &[]);
     assert_eq!(code(&o), 0);
@@ -488,7 +392,7 @@ async fn activateuser_clears_the_expiry_and_kills_the_pending_link() {
 #[tokio::test]
 async fn listusers_pages_through_many_users_with_progress() {
     let t = Table::new("many").await;
-    let store = t.store().await;
+    let store = t.store.clone();
     let hash = hasher().hash(&Password::parse(GOOD.to_owned()).unwrap()).await.unwrap();
     let now = now();
     for i in 0..230 {
@@ -509,6 +413,7 @@ async fn listusers_pages_through_many_users_with_progress() {
             tokens_valid_after: now,
             version: 1,
             expires_at: None,
+            deactivated_at: None,
         };
         store.create_user(&user, None, now).await.unwrap();
     }
@@ -692,7 +597,7 @@ async fn jwt_key_makes_a_key_then_a_pending_version_and_prints_what_the_template
         gatehouse_core::Settings::from_map(&vars).unwrap()
     };
     settings(&first["JwtPublicKeys"], &first["JwtSigningKeyVersionId"]);
-    let sdk = gatehouse_core::local_aws_config(&t.endpoint).await;
+    let sdk = gatehouse_core::aws::local_aws_config(&t.endpoint).await;
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
     let current = sm.get_secret_value().secret_id(&arn).send().await.unwrap();
     assert_eq!(current.version_id(), Some(first["JwtSigningKeyVersionId"].as_str()));

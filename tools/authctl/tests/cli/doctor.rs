@@ -1,67 +1,33 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! `authctl doctor` end to end: the built binary against the local emulator
-//! (`GATEHOUSE_TEST_DYNAMODB_ENDPOINT`), one table per test. Inconsistencies are planted directly
-//! in the table through the SDK, beside consistent data written through the store.
+//! `authctl doctor` end to end: the built binary against the local emulator, one table per test.
+//! Inconsistencies are planted directly in the table through the SDK, beside consistent data
+//! written through the store.
 
-use std::collections::{BTreeSet, HashMap};
-use std::process::{Command, Output, Stdio};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::io::{Read, Write};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
 
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use gatehouse_core::domain::Group;
 use gatehouse_core::domain::{CodePurpose, Email, User, UserId, Username};
-use gatehouse_core::ports::{CodeRecord, CodeStore, GiveBack, GroupStore, Session, SessionStore, UserStore};
+use gatehouse_core::ports::{CodeRecord, CodeStore, GiveBack, GroupStore, SessionStore, SystemClock, UserStore};
+use gatehouse_core::store::dynamo::doctor;
 use gatehouse_core::store::dynamo::{LIST_GROUPS, LIST_PK, LIST_SK, LIST_USERS};
-use gatehouse_core::store::{doctor, DynamoStore};
-use serde_json::Value;
+use gatehouse_core::store::DynamoStore;
+use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_authctl");
+use crate::common::{endpoint, now, session, stderr, Table, BIN};
 
-fn endpoint() -> String {
-    std::env::var("GATEHOUSE_TEST_DYNAMODB_ENDPOINT").expect(
-        "GATEHOUSE_TEST_DYNAMODB_ENDPOINT is not set: run these tests through `make test`, which starts the emulator",
-    )
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
-struct Table {
-    name: String,
-    endpoint: String,
-    store: DynamoStore,
-}
-
+/// What only these tests ask of a table.
 impl Table {
-    async fn new(test: &str) -> Self {
-        let endpoint = endpoint();
-        let name = format!("doctor-{test}-{}", UserId::generate().as_str().replace('-', ""));
-        let sdk = gatehouse_core::local_aws_config(&endpoint).await;
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), name.clone());
-        store.create_table().await.unwrap();
-        Self { name, endpoint, store }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .stdin(Stdio::null())
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("TABLE_NAME", &self.name)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .output()
-            .expect("authctl runs")
-    }
-
     /// `doctor --json [extra]`: exit code and the parsed report.
     fn doctor(&self, extra: &[&str]) -> (i32, Value) {
         let mut args = vec!["doctor", "--json"];
         args.extend_from_slice(extra);
-        let o = self.run(&args);
+        let o = self.run(&args, &[]);
         let stdout = String::from_utf8_lossy(&o.stdout);
         let report = serde_json::from_str(stdout.trim())
             .unwrap_or_else(|e| panic!("doctor --json printed no JSON ({e}): {stdout} / {}", stderr(&o)));
@@ -100,7 +66,7 @@ impl Table {
     }
 
     /// A user written the way registration writes it (user and claims in one transaction).
-    async fn user(&self, email: &str, username: Option<&str>, active: bool, expires_at: Option<i64>) -> User {
+    async fn add_user(&self, email: &str, username: Option<&str>, active: bool, expires_at: Option<i64>) -> User {
         let user =
             User { username: username.map(|u| Username::parse(u).unwrap()), ..unsaved(email, active, expires_at) };
         self.store.create_user(&user, None, now()).await.unwrap();
@@ -148,26 +114,6 @@ fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn session(user: &UserId, id: &str) -> Session {
-    Session {
-        user_id: user.clone(),
-        id: id.to_owned(),
-        current_jti: format!("jti-{id}"),
-        counter: 0,
-        previous_jti: None,
-        rotated_at: None,
-        created_at: now(),
-        last_used_at: now(),
-        user_agent: None,
-        ip: None,
-        expires_at: now() + 3600,
-    }
-}
-
 /// The report's problems as (kind, pk, sk) and their outcomes.
 fn problems(report: &Value) -> (BTreeSet<(String, String, String)>, BTreeSet<String>) {
     let list = report["problems"].as_array().unwrap();
@@ -187,11 +133,11 @@ fn key(kind: &str, pk: &str, sk: &str) -> (String, String, String) {
 
 #[tokio::test]
 async fn doctor_reports_each_planted_inconsistency_repairs_it_and_leaves_live_data_alone() {
-    let t = Table::new("repair").await;
+    let t = Table::new("doctor-repair").await;
     let now = now();
 
     // Consistent data that must come through untouched.
-    let live = t.user("Live@Example.com", Some("LiveOne"), true, None).await;
+    let live = t.add_user("Live@Example.com", Some("LiveOne"), true, None).await;
     t.store.create_session(&session(&live.id, "s1"), Some(now), &GiveBack::default()).await.unwrap();
     let reset = CodeRecord {
         user_id: live.id.clone(),
@@ -203,7 +149,7 @@ async fn doctor_reports_each_planted_inconsistency_repairs_it_and_leaves_live_da
         spent: false,
     };
     t.store.put_code(&reset).await.unwrap();
-    let pending = t.user("pending@example.com", Some("pending"), false, Some(now + 86_400)).await;
+    let pending = t.add_user("pending@example.com", Some("pending"), false, Some(now + 86_400)).await;
     t.put(&[("pk", s("RATE#login#127.0.0.1")), ("sk", s("60")), ("count", n(3)), ("expires_at", n(now + 60))]).await;
     t.put(&[
         ("pk", s("GROUP#editors")),
@@ -234,14 +180,14 @@ async fn doctor_reports_each_planted_inconsistency_repairs_it_and_leaves_live_da
     ])
     .await;
     // Stale claims: their user has another address and username now.
-    let mover = t.user("mover-new@example.com", Some("mover_new"), true, None).await;
+    let mover = t.add_user("mover-new@example.com", Some("mover_new"), true, None).await;
     t.put(&[("pk", s("EMAIL#mover-old@example.com")), ("sk", s("EMAIL")), ("user_id", s(mover.id.as_str()))]).await;
     t.put(&[("pk", s("USERNAME#mover_old")), ("sk", s("USERNAME")), ("user_id", s(mover.id.as_str()))]).await;
     // Users whose claims are gone: deleted, or expired while the user is live.
-    let bare = t.user("bare@example.com", Some("Bare"), true, None).await;
+    let bare = t.add_user("bare@example.com", Some("Bare"), true, None).await;
     t.delete("EMAIL#bare@example.com", "EMAIL").await;
     t.delete("USERNAME#bare", "USERNAME").await;
-    let lapsed = t.user("lapsed@example.com", None, true, None).await;
+    let lapsed = t.add_user("lapsed@example.com", None, true, None).await;
     t.put(&[
         ("pk", s("EMAIL#lapsed@example.com")),
         ("sk", s("EMAIL")),
@@ -250,10 +196,10 @@ async fn doctor_reports_each_planted_inconsistency_repairs_it_and_leaves_live_da
     ])
     .await;
     // A user whose claim names a user that does not exist.
-    let hijacked = t.user("hijacked@example.com", None, true, None).await;
+    let hijacked = t.add_user("hijacked@example.com", None, true, None).await;
     t.put(&[("pk", s("EMAIL#hijacked@example.com")), ("sk", s("EMAIL")), ("user_id", s(ghost.as_str()))]).await;
     // Expired items TTL has not removed yet: a never-activated account (user and claim), a counter.
-    t.user("expired@example.com", None, false, Some(now - 10)).await;
+    t.add_user("expired@example.com", None, false, Some(now - 10)).await;
     t.put(&[("pk", s("RATE#register#10.0.0.1")), ("sk", s("0")), ("count", n(1)), ("expires_at", n(now - 5))]).await;
 
     let want: BTreeSet<_> = [
@@ -296,7 +242,7 @@ async fn doctor_reports_each_planted_inconsistency_repairs_it_and_leaves_live_da
     assert_eq!(paged["scanned"], report["scanned"]);
 
     // The human summary names the problems and says it is inconsistent.
-    let o = t.run(&["doctor"]);
+    let o = t.run(&["doctor"], &[]);
     assert_eq!(o.status.code(), Some(3));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("INCONSISTENT: 11 problems found"), "{text}");
@@ -318,7 +264,7 @@ async fn doctor_reports_each_planted_inconsistency_repairs_it_and_leaves_live_da
     assert_eq!(code, 0, "{again}");
     assert_eq!(again["problems"], Value::Array(Vec::new()));
     assert_eq!(again["expired_total"], 0);
-    let o = t.run(&["doctor"]);
+    let o = t.run(&["doctor"], &[]);
     assert_eq!(o.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&o.stdout).contains("consistent: no problems found"));
 
@@ -359,8 +305,8 @@ async fn doctor_reports_each_planted_inconsistency_repairs_it_and_leaves_live_da
 
 #[tokio::test]
 async fn an_address_held_by_another_live_user_is_left_for_a_human() {
-    let t = Table::new("dup").await;
-    let first = t.user("same@example.com", None, true, None).await;
+    let t = Table::new("doctor-dup").await;
+    let first = t.add_user("same@example.com", None, true, None).await;
     // A second user with the same address, written around the claim.
     let second = UserId::generate();
     t.put(&[
@@ -383,7 +329,7 @@ async fn an_address_held_by_another_live_user_is_left_for_a_human() {
     assert_eq!(report["problems"][0]["detail"], format!("EMAIL#same@example.com is held by user {}", first.id));
     assert_eq!(t.owner("EMAIL#same@example.com", "EMAIL").await.as_deref(), Some(first.id.as_str()));
 
-    let o = t.run(&["doctor", "--repair"]);
+    let o = t.run(&["doctor", "--repair"], &[]);
     assert_eq!(o.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&o.stdout).contains("held by another user, needs a human"));
     assert!(stderr(&o).contains("1 inconsistency left"), "{}", stderr(&o));
@@ -391,7 +337,7 @@ async fn an_address_held_by_another_live_user_is_left_for_a_human() {
 
 #[tokio::test]
 async fn an_empty_table_is_consistent_and_unreadable_items_are_reported_not_touched() {
-    let t = Table::new("odd").await;
+    let t = Table::new("doctor-odd").await;
     let (code, report) = t.doctor(&[]);
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["scanned"]["items"], 0);
@@ -455,6 +401,15 @@ impl gatehouse_core::ports::Clock for TrafficClock {
     }
 }
 
+/// A clock stopped at a time.
+struct Stopped(i64);
+
+impl gatehouse_core::ports::Clock for Stopped {
+    fn now(&self) -> i64 {
+        self.0
+    }
+}
+
 fn repair() -> doctor::DoctorOptions {
     doctor::DoctorOptions { repair: true, page_size: None }
 }
@@ -478,14 +433,15 @@ fn unsaved(email: &str, active: bool, expires_at: Option<i64>) -> User {
         tokens_valid_after: now(),
         version: 1,
         expires_at,
+        deactivated_at: None,
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_claim_taken_over_by_a_registration_during_the_repair_is_kept() {
-    let t = Table::new("takeover").await;
+    let t = Table::new("doctor-takeover").await;
     // A never-activated account past its expiry: user and claim still in the table.
-    let late = t.user("late@example.com", None, false, Some(now() - 60)).await;
+    let late = t.add_user("late@example.com", None, false, Some(now() - 60)).await;
     // Right after the scan, a registration takes the address over (the claim is free once expired).
     let newcomer = unsaved("Late@example.com", false, Some(now() + 86_400));
     let (store, registered) = (t.store.clone(), newcomer.clone());
@@ -503,8 +459,8 @@ async fn an_expired_claim_taken_over_by_a_registration_during_the_repair_is_kept
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_claim_registered_by_another_user_during_the_repair_is_not_overwritten() {
-    let t = Table::new("race").await;
-    let bare = t.user("race@example.com", None, true, None).await;
+    let t = Table::new("doctor-race").await;
+    let bare = t.add_user("race@example.com", None, true, None).await;
     t.delete("EMAIL#race@example.com", "EMAIL").await;
     // Between the fresh read and the repair, somebody registers the free address.
     let other = unsaved("race@example.com", false, Some(now() + 86_400));
@@ -523,12 +479,12 @@ async fn a_missing_claim_registered_by_another_user_during_the_repair_is_not_ove
 
 #[tokio::test]
 async fn expiry_is_judged_by_the_clock_given() {
-    let t = Table::new("clock").await;
-    let pending = t.user("pending@example.com", None, false, Some(now() + 3600)).await;
-    let report = doctor::run(&t.store, &gatehouse_core::ports::FixedClock::new(now()), repair()).await.unwrap();
+    let t = Table::new("doctor-clock").await;
+    let pending = t.add_user("pending@example.com", None, false, Some(now() + 3600)).await;
+    let report = doctor::run(&t.store, &Stopped(now()), repair()).await.unwrap();
     assert_eq!((report.expired_total, report.problems.len()), (0, 0));
     // Two hours on, the never-activated account and its claim are past their expiry.
-    let later = gatehouse_core::ports::FixedClock::new(now() + 7200);
+    let later = Stopped(now() + 7200);
     let report = doctor::run(&t.store, &later, repair()).await.unwrap();
     assert_eq!(report.expired_total, 2, "{report:?}");
     assert_eq!(report.expired_deleted, 2);
@@ -539,16 +495,16 @@ async fn expiry_is_judged_by_the_clock_given() {
 
 #[tokio::test]
 async fn users_and_groups_written_before_the_list_index_are_found_and_listed_by_the_repair() {
-    let t = Table::new("unlisted").await;
+    let t = Table::new("doctor-unlisted").await;
     let now = now();
     let mut users = vec![
-        t.user("a@example.com", Some("ann"), true, None).await,
-        t.user("b@example.com", None, true, None).await,
-        t.user("pending@example.com", None, false, Some(now + 3600)).await,
-        t.user("c@example.com", None, true, None).await,
+        t.add_user("a@example.com", Some("ann"), true, None).await,
+        t.add_user("b@example.com", None, true, None).await,
+        t.add_user("pending@example.com", None, false, Some(now + 3600)).await,
+        t.add_user("c@example.com", None, true, None).await,
     ];
     users.sort_by(|a, b| a.id.cmp(&b.id));
-    let expired = t.user("expired@example.com", None, false, Some(now - 10)).await;
+    let expired = t.add_user("expired@example.com", None, false, Some(now - 10)).await;
     let group = |name: &str| Group {
         name: name.into(),
         description: format!("about {name}"),
@@ -592,7 +548,7 @@ async fn users_and_groups_written_before_the_list_index_are_found_and_listed_by_
     assert_eq!(outcomes, BTreeSet::from(["found".to_owned()]));
     let group_problem = report["problems"].as_array().unwrap().iter().find(|p| p["pk"] == "GROUP#editors").unwrap();
     assert_eq!(group_problem["user_id"], Value::Null);
-    let o = t.run(&["doctor"]);
+    let o = t.run(&["doctor"], &[]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
         text.contains(&format!(
@@ -624,8 +580,8 @@ async fn users_and_groups_written_before_the_list_index_are_found_and_listed_by_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_deleted_before_its_listing_repair_is_not_written_again() {
-    let t = Table::new("unlistgone").await;
-    let gone = t.user("gone@example.com", None, true, None).await;
+    let t = Table::new("doctor-unlistgone").await;
+    let gone = t.add_user("gone@example.com", None, true, None).await;
     t.unlist(&format!("USER#{}", gone.id), "PROFILE").await;
     // The check reads the clock to scan, to read the finding again, then to repair it: the user
     // is deleted between the fresh read and the repair.
@@ -644,8 +600,8 @@ async fn a_user_deleted_before_its_listing_repair_is_not_written_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_listed_meanwhile_is_left_as_it_is() {
-    let t = Table::new("unlistraced").await;
-    let u = t.user("raced@example.com", None, true, None).await;
+    let t = Table::new("doctor-unlistraced").await;
+    let u = t.add_user("raced@example.com", None, true, None).await;
     t.unlist(&format!("USER#{}", u.id), "PROFILE").await;
     // Between the fresh read and the repair, something else lists the user (under another id):
     // the repair's condition (the list keys as read: absent) no longer holds, and it writes nothing.
@@ -669,4 +625,135 @@ async fn a_user_listed_meanwhile_is_left_as_it_is() {
     assert_eq!(report.problems[0].outcome, doctor::Outcome::ChangedMeanwhile);
     let item = t.get(&format!("USER#{}", u.id), "PROFILE").await.unwrap();
     assert_eq!(item[LIST_SK], s("elsewhere"));
+}
+
+const TRANSACT_WRITE: &str = "DynamoDB_20120810.TransactWriteItems";
+
+/// One call to the emulator's fault injector (`tools/emulator.py`, path `/_fault`), over plain
+/// HTTP/1.1.
+fn fault_control(method: &str, path: &str, body: Option<&Value>) -> Value {
+    let host = endpoint().trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut stream = std::net::TcpStream::connect(&host).unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    assert_eq!(head.split_whitespace().nth(1), Some("200"), "{method} {path} (is this tools/emulator.py?): {raw}");
+    serde_json::from_str(body).unwrap()
+}
+
+/// A fault armed on this table's TransactWriteItems requests; disarmed when dropped.
+struct Fault(u64);
+
+impl Fault {
+    fn arm(t: &Table, mut spec: Value) -> Self {
+        spec["target"] = TRANSACT_WRITE.into();
+        spec["contains"] = t.name.clone().into();
+        Fault(fault_control("POST", "/_fault", Some(&spec))["id"].as_u64().unwrap())
+    }
+
+    /// (requests it failed, requests that matched).
+    fn counts(&self) -> (u64, u64) {
+        let state = fault_control("GET", &format!("/_fault/{}", self.0), None);
+        (state["fired"].as_u64().unwrap(), state["seen"].as_u64().unwrap())
+    }
+}
+
+impl Drop for Fault {
+    fn drop(&mut self) {
+        fault_control("DELETE", &format!("/_fault/{}", self.0), None);
+    }
+}
+
+/// An SDK interceptor keeping the ClientRequestToken of every TransactWriteItems attempt a client
+/// sends (None: the attempt had none).
+#[derive(Clone, Debug, Default)]
+struct Tokens(Arc<Mutex<Vec<Option<String>>>>);
+
+impl Tokens {
+    fn take(&self) -> Vec<Option<String>> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Intercept for Tokens {
+    fn name(&self) -> &'static str {
+        "transaction-tokens"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request();
+        if request.headers().get("x-amz-target") == Some(TRANSACT_WRITE) {
+            let body: Value = serde_json::from_slice(request.body().bytes().unwrap_or_default())?;
+            self.0.lock().unwrap().push(body["ClientRequestToken"].as_str().map(str::to_owned));
+        }
+        Ok(())
+    }
+}
+
+/// A table holding one orphan email claim, and a store over it whose client keeps the tokens of
+/// the transactions it sends.
+async fn orphan_claim(test: &str) -> (Table, DynamoStore, Tokens) {
+    let t = Table::new(test).await;
+    let ghost = UserId::generate();
+    t.put(&[("pk", s("EMAIL#ghost@example.com")), ("sk", s("EMAIL")), ("user_id", s(ghost.as_str()))]).await;
+    let tokens = Tokens::default();
+    let sdk = gatehouse_core::aws::local_aws_config(&t.endpoint).await;
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(tokens.clone()).build();
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), t.name.clone());
+    (t, store, tokens)
+}
+
+/// A repair transaction that committed but whose reply was lost is retried by the SDK with the
+/// attempt's own ClientRequestToken: on DynamoDB that retry answers success and the repair is
+/// reported repaired. The emulator ignores the token, so here the retry meets its own write and
+/// the repair is reported changed meanwhile; the table is repaired either way.
+#[tokio::test]
+async fn a_repair_whose_reply_is_lost_is_retried_with_its_client_request_token() {
+    let (t, store, tokens) = orphan_claim("doctor-lostreply").await;
+    let fault = Fault::arm(&t, json!({"count": 1, "status": 500, "code": "InternalServerError", "after": true}));
+
+    let report = doctor::run(&store, &SystemClock, repair()).await.unwrap();
+    assert_eq!(fault.counts(), (1, 2), "applied, reply lost, retried by the SDK");
+    let sent = tokens.take();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent[0].as_deref().is_some_and(|token| !token.is_empty()), "the repair carries a token: {sent:?}");
+    assert_eq!(sent[1], sent[0], "the SDK's retry carries the same token");
+    assert_eq!(report.problems.len(), 1, "{report:?}");
+    assert_eq!(report.problems[0].kind, doctor::ProblemKind::OrphanEmailClaim);
+    assert_eq!(report.problems[0].outcome, doctor::Outcome::ChangedMeanwhile, "the emulator ignores the token");
+    assert!(t.get("EMAIL#ghost@example.com", "EMAIL").await.is_none(), "the repair was applied");
+    drop(fault);
+    let (code, again) = t.doctor(&[]);
+    assert_eq!(code, 0, "{again}");
+}
+
+/// A repair transaction that keeps losing to concurrent transactions is retried as every
+/// transaction of the store is: up to 8 times more, each attempt with a token of its own.
+#[tokio::test]
+async fn a_repair_that_loses_to_concurrent_transactions_is_retried_as_the_stores_own() {
+    let (t, store, tokens) = orphan_claim("doctor-conflicts").await;
+    let conflicts = json!({
+        "count": 7, "status": 400, "code": "TransactionCanceledException", "reasons": ["None", "TransactionConflict"],
+    });
+    let fault = Fault::arm(&t, conflicts);
+
+    let report = doctor::run(&store, &SystemClock, repair()).await.unwrap();
+    assert_eq!(fault.counts(), (7, 8), "seven conflicts, then the eighth attempt");
+    assert_eq!(report.problems.len(), 1, "{report:?}");
+    assert_eq!(report.problems[0].outcome, doctor::Outcome::Repaired);
+    let sent = tokens.take();
+    let distinct: HashSet<String> = sent.iter().flatten().cloned().collect();
+    assert_eq!((sent.len(), distinct.len()), (8, 8), "a token per attempt: {sent:?}");
+    assert!(t.get("EMAIL#ghost@example.com", "EMAIL").await.is_none());
 }
