@@ -121,6 +121,7 @@ fn user() -> User {
         tokens_valid_after: NOW,
         version: 1,
         expires_at: None,
+        deactivated_at: None,
     }
 }
 

@@ -54,6 +54,16 @@ pub enum CodeFormat {
     Numeric,
 }
 
+/// What `DELETE /auth/users/me/` does to the caller's account (`DELETE_ME_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteMeMode {
+    /// The account, its claims, codes and sessions are removed (djoser's behaviour).
+    Delete,
+    /// The account and its email/username claims are kept, inactive; every token and session is
+    /// revoked. Only an admin makes it active again.
+    Deactivate,
+}
+
 /// Argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Argon2Settings {
@@ -115,6 +125,10 @@ pub struct Settings {
     pub login_after_activation: bool,
     pub hide_users: bool,
     pub update_last_login: bool,
+    /// What deleting one's own account does.
+    pub delete_me_mode: DeleteMeMode,
+    /// A changed profile (by its owner or an admin) is notified to the account's address.
+    pub profile_updated_email: bool,
     pub password_reset_timeout: Duration,
     pub email_change_timeout: Duration,
     /// reset_password and resend_activation answer no sooner than this, whatever they did,
@@ -240,6 +254,11 @@ impl Settings {
             "numeric" => CodeFormat::Numeric,
             _ => return Err(ConfigError::new("CODE_FORMAT", "must be link or numeric")),
         };
+        let delete_me_mode = match env.get("DELETE_ME_MODE").unwrap_or("delete") {
+            "delete" => DeleteMeMode::Delete,
+            "deactivate" => DeleteMeMode::Deactivate,
+            _ => return Err(ConfigError::new("DELETE_ME_MODE", "must be delete or deactivate")),
+        };
         let argon2 = Argon2Settings {
             memory_kib: env.number("ARGON2_MEMORY_KIB", 19_456, 8, 4 * 1024 * 1024)?,
             iterations: env.number("ARGON2_ITERATIONS", 2, 1, 100)?,
@@ -280,6 +299,8 @@ impl Settings {
             login_after_activation: env.flag("LOGIN_AFTER_ACTIVATION", false)?,
             hide_users: env.flag("HIDE_USERS", true)?,
             update_last_login: env.flag("UPDATE_LAST_LOGIN", true)?,
+            delete_me_mode,
+            profile_updated_email: env.flag("PROFILE_UPDATED_EMAIL", false)?,
             password_reset_timeout: env.duration("PASSWORD_RESET_TIMEOUT", 3600)?,
             email_change_timeout: env.duration("EMAIL_CHANGE_TIMEOUT", DAY)?,
             timing_floor: env.duration_allow_zero("TIMING_FLOOR", Duration::from_millis(400))?,
@@ -521,6 +542,38 @@ mod tests {
         assert_eq!(s.activation_url, "activate/{uid}/{token}");
         assert_eq!(s.argon2, Argon2Settings::default());
         assert_eq!(s.table_name, "gatehouse");
+        assert_eq!(s.delete_me_mode, DeleteMeMode::Delete);
+        assert!(!s.profile_updated_email);
+    }
+
+    #[test]
+    fn delete_me_mode_and_profile_notices_are_read_and_bad_values_named() {
+        for bad in ["Deactivate", "soft", "remove", "1"] {
+            assert_eq!(err_var(base(), "DELETE_ME_MODE", bad), "DELETE_ME_MODE", "{bad}");
+        }
+        for bad in ["maybe", "2", "enabled"] {
+            assert_eq!(err_var(base(), "PROFILE_UPDATED_EMAIL", bad), "PROFILE_UPDATED_EMAIL", "{bad}");
+        }
+        let mut vars = base();
+        vars.insert("DELETE_ME_MODE".into(), "deactivate".into());
+        vars.insert("PROFILE_UPDATED_EMAIL".into(), "true".into());
+        let s = Settings::from_map(&vars).unwrap();
+        assert_eq!(s.delete_me_mode, DeleteMeMode::Deactivate);
+        assert!(s.profile_updated_email);
+        vars.insert("DELETE_ME_MODE".into(), "delete".into());
+        vars.insert("PROFILE_UPDATED_EMAIL".into(), "false".into());
+        let s = Settings::from_map(&vars).unwrap();
+        assert_eq!(s.delete_me_mode, DeleteMeMode::Delete);
+        assert!(!s.profile_updated_email);
+        let msg = Settings::from_map(&{
+            let mut v = base();
+            v.insert("DELETE_ME_MODE".into(), "soft".into());
+            v
+        })
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert_eq!(msg, "invalid configuration: DELETE_ME_MODE: must be delete or deactivate");
     }
 
     #[test]

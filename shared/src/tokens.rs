@@ -473,6 +473,7 @@ mod tests {
             tokens_valid_after: NOW,
             version: 1,
             expires_at: None,
+            deactivated_at: None,
         }
     }
 

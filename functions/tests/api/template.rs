@@ -206,6 +206,8 @@ fn tunables(s: &Settings) -> Vec<(&'static str, String)> {
         login_after_activation,
         hide_users,
         update_last_login,
+        delete_me_mode,
+        profile_updated_email,
         password_reset_timeout,
         email_change_timeout,
         timing_floor,

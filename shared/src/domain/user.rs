@@ -152,12 +152,26 @@ pub struct User {
     pub version: u64,
     /// Set only while the account has never been activated.
     pub expires_at: Option<i64>,
+    /// When the account last went from active to inactive (disabled by an admin, `authctl
+    /// deactivate`, or deleted by its owner under `DELETE_ME_MODE=deactivate`); cleared when an
+    /// admin makes it active again. A deactivated account is never activated by email again
+    /// ([`User::activatable_by_email`]).
+    pub deactivated_at: Option<i64>,
 }
 
 impl User {
     /// Whether the stored item is past its TTL (DynamoDB deletes lazily, so we check ourselves).
     pub fn is_expired(&self, now: i64) -> bool {
         self.expires_at.is_some_and(|t| t <= now)
+    }
+
+    /// Whether the activation email (`resend_activation`, `activation`) may make this account
+    /// active: only an account that has never been active, which is inactive and still carries
+    /// its registration's expiry. An account that was active once and then deactivated (marked
+    /// by `deactivated_at`, or, for one deactivated before that marker existed, inactive without
+    /// an expiry) comes back only through an admin.
+    pub fn activatable_by_email(&self) -> bool {
+        !self.is_active && self.expires_at.is_some() && self.deactivated_at.is_none()
     }
 
     /// Whether going from `self` to `updated` is a security event after which no code sent
@@ -226,6 +240,38 @@ mod tests {
         // Normalising is idempotent: a stored username parses to itself.
         let stored = Username::parse("\u{FB01}\u{FF21}\u{00B2}").unwrap();
         assert_eq!(Username::parse(stored.as_str()).unwrap(), stored);
+    }
+
+    #[test]
+    fn only_a_never_activated_account_is_activatable_by_email() {
+        let never = User {
+            id: UserId::generate(),
+            email: Email::parse("ada@example.com").unwrap(),
+            username: None,
+            first_name: String::new(),
+            last_name: String::new(),
+            password_hash: String::new(),
+            is_active: false,
+            is_staff: false,
+            is_superuser: false,
+            groups: vec![],
+            group_ids: Default::default(),
+            date_joined: 0,
+            last_login: None,
+            tokens_valid_after: 0,
+            version: 1,
+            expires_at: Some(100),
+            deactivated_at: None,
+        };
+        assert!(never.activatable_by_email());
+        let active = User { is_active: true, expires_at: None, ..never.clone() };
+        assert!(!active.activatable_by_email());
+        let marked = User { expires_at: None, deactivated_at: Some(50), ..never.clone() };
+        assert!(!marked.activatable_by_email(), "deactivated");
+        let legacy = User { expires_at: None, ..never.clone() };
+        assert!(!legacy.activatable_by_email(), "deactivated before the mark existed: inactive, no expiry");
+        let admin_activated_then_disabled = User { deactivated_at: Some(50), ..never.clone() };
+        assert!(!admin_activated_then_disabled.activatable_by_email(), "the mark wins over a leftover expiry");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Emails: our own templates (text + HTML), the SES v2 mailer and the capture mailer.
 
+#[cfg(feature = "dev")]
 pub mod capture;
+#[cfg(feature = "test-util")]
 pub mod faulty;
 pub mod ses;
 
@@ -8,7 +10,9 @@ use crate::config::Settings;
 use crate::domain::User;
 use crate::ports::{EmailKind, OutgoingEmail};
 
+#[cfg(feature = "dev")]
 pub use capture::CaptureMailer;
+#[cfg(feature = "test-util")]
 pub use faulty::{FaultyMailer, MailFault, MailFaults};
 pub use ses::SesMailer;
 
@@ -55,6 +59,11 @@ fn template(kind: EmailKind) -> Template {
             text: include_str!("templates/email_changed.txt"),
             html: include_str!("templates/email_changed.html"),
         },
+        EmailKind::ProfileUpdated => Template {
+            subject: "Your {site_name} profile was changed",
+            text: include_str!("templates/profile_updated.txt"),
+            html: include_str!("templates/profile_updated.html"),
+        },
     }
 }
 
@@ -73,6 +82,8 @@ pub struct Extras {
     pub code: Option<String>,
     /// The other address of an email change (shown in the notices).
     pub other_address: Option<String>,
+    /// The names of the fields a profile update changed, comma-separated (never their values).
+    pub changed_fields: Option<String>,
 }
 
 /// Renders an email of `kind` to `user`'s address.
@@ -80,7 +91,7 @@ pub fn render(settings: &Settings, kind: EmailKind, user: &User, extras: Extras)
     let t = template(kind);
     let name = if user.first_name.is_empty() { user.email.to_string() } else { user.first_name.clone() };
     let code_line = extras.code.as_deref().map(|c| format!("Or type this code: {c}")).unwrap_or_default();
-    let vars: [(&str, &str); 8] = [
+    let vars: [(&str, &str); 9] = [
         ("site_name", &settings.site_name),
         ("protocol", &settings.protocol),
         ("domain", &settings.frontend_domain),
@@ -89,6 +100,7 @@ pub fn render(settings: &Settings, kind: EmailKind, user: &User, extras: Extras)
         ("code_line", &code_line),
         ("email", user.email.as_str()),
         ("other_address", extras.other_address.as_deref().unwrap_or("")),
+        ("changed_fields", extras.changed_fields.as_deref().unwrap_or("")),
     ];
     // Subjects are single-line: nothing that reaches one may inject a header.
     let subject: String = fill(t.subject, &vars, false).chars().filter(|c| !c.is_control()).collect();
@@ -144,7 +156,7 @@ mod tests {
     use super::*;
     use crate::domain::{Email, UserId};
 
-    const KINDS: [EmailKind; 7] = [
+    const KINDS: [EmailKind; 8] = [
         EmailKind::Activation,
         EmailKind::Confirmation,
         EmailKind::PasswordReset,
@@ -152,6 +164,7 @@ mod tests {
         EmailKind::EmailChange,
         EmailKind::EmailChanged,
         EmailKind::SessionReuse,
+        EmailKind::ProfileUpdated,
     ];
 
     const LINK: &str = "https://app.example.com/activate/dWlk/the-token";
@@ -188,11 +201,17 @@ mod tests {
             tokens_valid_after: 0,
             version: 1,
             expires_at: None,
+            deactivated_at: None,
         }
     }
 
     fn extras() -> Extras {
-        Extras { link: Some(LINK.into()), code: Some("123456".into()), other_address: Some("new@example.com".into()) }
+        Extras {
+            link: Some(LINK.into()),
+            code: Some("123456".into()),
+            other_address: Some("new@example.com".into()),
+            changed_fields: Some("first_name, last_name".into()),
+        }
     }
 
     #[test]
@@ -219,7 +238,7 @@ mod tests {
     #[test]
     fn placeholders_in_a_name_are_shown_literally_never_expanded() {
         let s = settings(&[]);
-        let name = "{link} {code_line} {email} {other_address} {site_name} {name}";
+        let name = "{link} {code_line} {email} {other_address} {changed_fields} {site_name} {name}";
         for kind in KINDS {
             let t = template(kind);
             let m = render(&s, kind, &user(name), extras());
@@ -268,6 +287,7 @@ mod tests {
             ("code_line", "Or type this code: 123456"),
             ("email", "ada@example.com"),
             ("other_address", "new@example.com"),
+            ("changed_fields", "first_name, last_name"),
         ];
         for kind in KINDS {
             let t = template(kind);
@@ -279,5 +299,19 @@ mod tests {
             assert_eq!(m.text, fill_per_variable(t.text, &vars, false), "{kind:?}");
         }
         assert_eq!(fill("{{name}} {nope} {name", &vars, false), "{Ada & <co>} {nope} {name");
+    }
+
+    #[test]
+    fn the_profile_notice_names_the_changed_fields_escaped_in_html() {
+        let s = settings(&[]);
+        let changed = Extras { changed_fields: Some("first_name, <b>is_staff</b>".into()), ..Extras::default() };
+        let m = render(&s, EmailKind::ProfileUpdated, &user("Ada"), changed);
+        assert_eq!(m.kind, EmailKind::ProfileUpdated);
+        assert_eq!(m.to, "ada@example.com");
+        assert_eq!(m.subject, "Your Gatehouse profile was changed");
+        assert!(m.text.contains("was just changed: first_name, <b>is_staff</b>."), "{}", m.text);
+        assert!(m.html.contains("was just changed: first_name, &lt;b&gt;is_staff&lt;/b&gt;."), "{}", m.html);
+        assert!(!m.html.contains("<b>"), "{}", m.html);
+        assert_eq!(m.link, None, "a notice carries no action link");
     }
 }

@@ -14,7 +14,10 @@ pub const STALE: ServiceError = ServiceError::Forbidden { code: "stale_token", d
 /// Activates the account named by `{uid, token}` (or, with numeric codes, `{email, code}`). The
 /// code is judged before the account's state is looked at: a wrong code gets the same answer
 /// whatever the account's state or existence, and only the right code, already spent, on an
-/// active account gets djoser's 403 `stale_token`. Single use, even under races. With
+/// active account gets djoser's 403 `stale_token`. Only an account that has never been active is
+/// activated here: a deactivated one (by an admin, or by its owner under
+/// `DELETE_ME_MODE=deactivate`) gets the answer of a wrong code, whatever code it presents, and
+/// comes back only through an admin. Single use, even under races. With
 /// `LOGIN_AFTER_ACTIVATION`, returns a token pair for a new session.
 pub async fn activate(app: &App, form: &Form, client: &ClientInfo) -> Result<Option<TokenPair>, ServiceError> {
     throttle::spend_ip(app, "confirm", app.settings.rate_confirm_ip, client.ip.as_deref()).await?;
@@ -26,6 +29,10 @@ pub async fn activate(app: &App, form: &Form, client: &ClientInfo) -> Result<Opt
     };
     if claim.user.is_active {
         return if codes::is_spent_activation(app, &claim).await? { Err(STALE) } else { Err(claim.via.invalid()) };
+    }
+    if !claim.user.activatable_by_email() {
+        tracing::warn!(event = "activation", outcome = "refused", reason = "deactivated", user_id = %claim.user.id);
+        return Err(claim.via.invalid());
     }
     let mac = codes::judge(app, &claim, CodePurpose::Activation).await?;
     let now = app.now();
@@ -61,10 +68,11 @@ pub async fn activate(app: &App, form: &Form, client: &ClientInfo) -> Result<Opt
     login::open_session(app, &active, client, now, &GiveBack::default()).await.map(Some)
 }
 
-/// Sends a fresh activation code to an inactive account; answers the same for every address, and
-/// no sooner than `TIMING_FLOOR`, whatever happens once the account is found. The new code
-/// replaces the previous one. A code that could not be stored or sent does not spend the email
-/// cooldown: the caller may retry at once.
+/// Sends a fresh activation code to an account that has never been active; answers the same for
+/// every address, and no sooner than `TIMING_FLOOR`, whatever happens once the account is found.
+/// An active or deactivated account gets nothing, and the answer given for an unknown address.
+/// The new code replaces the previous one. A code that could not be stored or sent does not spend
+/// the email cooldown: the caller may retry at once.
 pub async fn resend(app: &App, form: &Form, client: &ClientInfo) -> Result<(), ServiceError> {
     let started = std::time::Instant::now();
     let outcome = resend_now(app, form, client).await;
@@ -81,7 +89,7 @@ async fn resend_now(app: &App, form: &Form, client: &ClientInfo) -> Result<(), S
     let Some(user) = app.store.find_user_by_email(&email, app.now()).await? else {
         return Ok(());
     };
-    if user.is_active || !s.send_activation_email {
+    if !user.activatable_by_email() || !s.send_activation_email {
         return Ok(());
     }
     if let Err(e) = email_activation(app, &user).await {

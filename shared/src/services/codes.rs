@@ -75,7 +75,7 @@ pub fn email(app: &App, kind: EmailKind, user: &User, url_pattern: &str, code: &
     let s = &app.settings;
     let link = mail::action_link(s, url_pattern, &encode_uid(&user.id), code);
     let code = (s.code_format == CodeFormat::Numeric).then(|| code.to_owned());
-    mail::render(s, kind, user, Extras { link: Some(link), code, other_address: None })
+    mail::render(s, kind, user, Extras { link: Some(link), code, ..Extras::default() })
 }
 
 /// How the caller named the code.

@@ -64,7 +64,7 @@ pub async fn set_email(app: &App, caller: &Caller, client: &ClientInfo, form: &F
     }
     let code = codes::issue(app, user, CodePurpose::EmailChange, Some(new_email.as_str().to_owned())).await?;
     let link = mail::action_link(s, &s.email_change_confirm_url, &encode_uid(&user.id), &code);
-    let extras = Extras { link: Some(link), code: None, other_address: Some(new_email.to_string()) };
+    let extras = Extras { link: Some(link), other_address: Some(new_email.to_string()), ..Extras::default() };
     // To an address nobody has verified yet: nothing of the account (no name, no old address).
     let mut addressee = user.clone();
     (addressee.email, addressee.first_name, addressee.last_name) = (new_email.clone(), String::new(), String::new());

@@ -1,12 +1,13 @@
 //! Reading and editing a user: `/auth/users/me/` and, for staff, `/auth/users/{id}/`.
 
 use crate::domain::{Email, Group, User, Username};
-use crate::ports::UpdateUserError;
+use crate::mail::{self, Extras};
+use crate::ports::{EmailKind, UpdateUserError};
 
 use super::groups::{check_exist, lookup};
 use super::register::{NAME_MAX, USERNAME_TAKEN};
 use super::users::refused;
-use super::{revoke_sessions, App, FieldErrors, Form, ServiceError};
+use super::{deliver, revoke_sessions, App, FieldErrors, Form, ServiceError};
 
 /// Who edits an account, which decides what the edit may change.
 #[derive(Clone, Copy, Debug)]
@@ -174,8 +175,46 @@ async fn authorise(
     Ok(Some(found))
 }
 
+/// The names of the profile fields that differ between `before` and `after`, in a fixed order:
+/// what a profile notice names (never their values). Groups count as changed when the set of
+/// names differs, not their order.
+pub fn changed_fields(before: &User, after: &User) -> Vec<&'static str> {
+    let sorted = |u: &User| {
+        let mut g = u.groups.clone();
+        g.sort();
+        g
+    };
+    [
+        ("first_name", before.first_name != after.first_name),
+        ("last_name", before.last_name != after.last_name),
+        ("username", before.username != after.username),
+        ("is_active", before.is_active != after.is_active),
+        ("is_staff", before.is_staff != after.is_staff),
+        ("groups", sorted(before) != sorted(after)),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect()
+}
+
+/// With `PROFILE_UPDATED_EMAIL`, tells the account's owner which fields of its profile changed,
+/// at the address it has after the change. A failed send is logged and changes nothing else.
+async fn notify(app: &App, before: &User, after: &User) {
+    if !app.settings.profile_updated_email {
+        return;
+    }
+    let fields = changed_fields(before, after);
+    if fields.is_empty() {
+        return;
+    }
+    let extras = Extras { changed_fields: Some(fields.join(", ")), ..Extras::default() };
+    deliver(app, &mail::render(&app.settings, EmailKind::ProfileUpdated, after, extras), &after.id).await;
+}
+
 /// Updates `target` (PUT and PATCH alike: every field is optional) as `editor` may; a refusal is
-/// decided before anything is written. Disabling an account ends all its sessions at once.
+/// decided before anything is written. Disabling an account ends all its sessions at once and
+/// marks it deactivated (`deactivated_at`: it never activates itself by email again); making it
+/// active again clears the mark. With `PROFILE_UPDATED_EMAIL`, a change is notified to the owner.
 pub async fn update(app: &App, target: &User, form: &Form, editor: Editor<'_>) -> Result<User, ServiceError> {
     let mut current = target.clone();
     for _ in 0..RETRIES {
@@ -194,17 +233,31 @@ pub async fn update(app: &App, target: &User, form: &Form, editor: Editor<'_>) -
             return Ok(current);
         }
         let now = app.now();
+        if !current.is_active && updated.is_active && current.expires_at.is_some() {
+            // A never-activated account, activated by an admin: through the activation's own
+            // atomic write, which also ends the expiry of the account and of its email and
+            // username claims (an update alone would leave DynamoDB's TTL to delete the account,
+            // and its address to be claimed again). The rest of the change is then applied to
+            // the account as it is after that.
+            activate_pending(app, &current, now).await?;
+            current = app.store.get_user(&current.id, now).await?.ok_or(ServiceError::NotFound)?;
+            continue;
+        }
         let disabling = current.is_active && !updated.is_active;
         if disabling {
-            updated.tokens_valid_after = now;
+            updated.tokens_valid_after = crate::policy::revocation_stamp(current.tokens_valid_after, now);
+            updated.deactivated_at = Some(now);
+        } else if updated.is_active {
+            updated.deactivated_at = None;
         }
         match app.store.update_user(&current, &updated, now).await {
             Ok(version) => {
                 updated.version = version;
-                if disabling {
-                    revoke_sessions(app, &current.id, None).await?;
-                }
+                let revoked = if disabling { revoke_sessions(app, &current.id, None).await } else { Ok(()) };
                 tracing::info!(event = "profile_update", outcome = "ok", user_id = %current.id, disabled = disabling);
+                // Written, so notified, even if ending the sessions has to be retried.
+                notify(app, &current, &updated).await;
+                revoked?;
                 return Ok(updated);
             }
             Err(UpdateUserError::UsernameTaken) => return Err(FieldErrors::single("username", USERNAME_TAKEN)),
@@ -215,4 +268,27 @@ pub async fn update(app: &App, target: &User, form: &Form, editor: Editor<'_>) -
         }
     }
     Err(ServiceError::Unavailable("account kept changing under concurrent writes".into()))
+}
+
+/// Activates a never-activated account as the activation link would (a fresh single-use code,
+/// consumed at once by the store's atomic activation). An account activated meanwhile is fine.
+async fn activate_pending(app: &App, user: &User, now: i64) -> Result<(), ServiceError> {
+    let hash = crate::secrets::random_token()?;
+    let code = crate::ports::CodeRecord {
+        user_id: user.id.clone(),
+        purpose: crate::domain::CodePurpose::Activation,
+        hash: hash.clone(),
+        expires_at: now + 60,
+        attempts: 0,
+        data: None,
+        spent: false,
+    };
+    app.store.put_code(&code).await?;
+    match app.store.activate(&user.id, &hash, now).await {
+        Ok(()) | Err(crate::ports::ActivateError::NotActivatable) => Ok(()),
+        Err(crate::ports::ActivateError::InvalidCode) => {
+            Err(ServiceError::Unavailable("the activation did not take: try again".into()))
+        }
+        Err(crate::ports::ActivateError::Store(e)) => Err(e.into()),
+    }
 }

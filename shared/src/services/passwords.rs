@@ -150,7 +150,9 @@ async fn send_reset(app: &App, form: &Form) -> Result<(), ServiceError> {
     let s = &app.settings;
     // Active accounts, and never-activated ones: whoever holds the mailbox can take an address
     // that a stranger registered (confirming the reset activates it, with the owner's password).
-    let user = app.store.find_user_by_email(&email, app.now()).await?.filter(|u| u.is_active || u.expires_at.is_some());
+    // A deactivated account is neither: it comes back only through an admin.
+    let user =
+        app.store.find_user_by_email(&email, app.now()).await?.filter(|u| u.is_active || u.activatable_by_email());
     let Some(user) = user else {
         tracing::info!(event = "password_reset", outcome = "unknown_email");
         if s.password_reset_show_email_not_found {
@@ -212,6 +214,12 @@ pub async fn reset_password_confirm(app: &App, form: &Form, client: &ClientInfo)
         return Err(ServiceError::Internal("validated fields missing".into()));
     };
     let mac = codes::judge(app, &claim, CodePurpose::PasswordReset).await?;
+    if !claim.user.is_active && !claim.user.activatable_by_email() {
+        // A code that reached a deactivated account (issued as it was being deactivated) would
+        // activate it: refused as a spent code is.
+        tracing::warn!(event = "password_reset", outcome = "refused", reason = "deactivated", user_id = %claim.user.id);
+        return Err(claim.via.invalid());
+    }
     let mut errors = FieldErrors::default();
     let password = new_password(app, &claim.user, form, "new_password", retype, &mut errors);
     errors.finish()?;

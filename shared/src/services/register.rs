@@ -103,6 +103,7 @@ pub async fn register(app: &App, form: &Form, client: &ClientInfo) -> Result<Use
         tokens_valid_after: now,
         version: 1,
         expires_at: activate_by_email.then(|| now + s.unactivated_account_lifetime.as_secs() as i64),
+        deactivated_at: None,
     };
     let (token, code) = match activate_by_email {
         true => {

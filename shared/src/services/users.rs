@@ -3,6 +3,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
+use crate::config::DeleteMeMode;
 use crate::domain::{Email, User, UserId};
 use crate::ports::UpdateUserError;
 
@@ -134,11 +135,16 @@ pub async fn delete_me(app: &App, caller: &Caller, client: &ClientInfo, form: &F
 }
 
 /// Deletes `user` once the caller's `current_password` is confirmed: the user, its claims, codes
-/// and sessions go.
+/// and sessions go. A caller removing their own account (through `/auth/users/me/` or their own
+/// id) under `DELETE_ME_MODE=deactivate` is deactivated instead: the account and its claims are
+/// kept, inactive and marked deactivated, and every token, session and code of it is revoked.
 async fn remove(app: &App, caller: &Caller, client: &ClientInfo, user: &User, form: &Form) -> Result<(), ServiceError> {
     let mut errors = FieldErrors::default();
     check_current_password(app, caller, client, form, &mut errors).await?;
     errors.finish()?;
+    if user.id == caller.user.id && app.settings.delete_me_mode == DeleteMeMode::Deactivate {
+        return deactivate_self(app, user).await;
+    }
     match app.store.delete_user(user).await {
         Ok(()) => {}
         Err(UpdateUserError::Conflict) => {
@@ -150,5 +156,25 @@ async fn remove(app: &App, caller: &Caller, client: &ClientInfo, user: &User, fo
         Err(UpdateUserError::Store(e)) => return Err(e.into()),
     }
     tracing::info!(event = "account_deleted", user_id = %user.id, by = %caller.user.id);
+    Ok(())
+}
+
+/// `DELETE_ME_MODE=deactivate`: the account turns inactive and is marked deactivated in one
+/// optimistic-locking write that also moves `tokens_valid_after` (every token and code of it is
+/// refused from now on), then every session of it is removed. Its claims stay: the address and
+/// username remain taken, and only an admin makes the account active again.
+async fn deactivate_self(app: &App, user: &User) -> Result<(), ServiceError> {
+    let now = app.now();
+    let kept = super::sessions::revoke_user(&*app.store, &*app.clock, user.clone(), |u| {
+        u.is_active = false;
+        u.deactivated_at = Some(now);
+    })
+    .await
+    .map_err(|e| match e {
+        // Deleted meanwhile (by an admin): the caller's token no longer names an account.
+        ServiceError::NotFound => ServiceError::TokenNotValid,
+        other => other,
+    })?;
+    tracing::info!(event = "account_deactivated", user_id = %kept.id, by = "self");
     Ok(())
 }

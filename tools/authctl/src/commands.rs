@@ -4,10 +4,11 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use gatehouse_core::domain::{CodePurpose, Email, Password, User, UserId, Username};
 use gatehouse_core::password::PasswordPolicy;
-use gatehouse_core::ports::{
-    ActivateError, CodeRecord, CodeStore, CreateUserError, SessionStore, UpdateUserError, UserStore,
-};
-use gatehouse_core::store::{doctor, DynamoStore};
+use gatehouse_core::ports::{ActivateError, CodeRecord, CodeStore, CreateUserError, SystemClock, UserStore};
+use gatehouse_core::services::sessions::revoke_user;
+use gatehouse_core::services::ServiceError;
+use gatehouse_core::store::dynamo::doctor;
+use gatehouse_core::store::DynamoStore;
 
 use crate::args::Args;
 use crate::env::{self, now};
@@ -17,8 +18,6 @@ use crate::Fail;
 const NAME_MAX: usize = 150;
 /// Users per store page.
 const PAGE: usize = 100;
-/// Attempts at a write that lost an optimistic-locking race.
-const RETRIES: usize = 5;
 /// Prompts for a password before giving up.
 const PROMPTS: usize = 3;
 
@@ -36,6 +35,13 @@ pub async fn run(name: &str, args: &Args) -> Result<(), Fail> {
         "create-table" => create_table().await,
         "jwt-key" => crate::jwt_key::run(args).await,
         "doctor" => doctor(args).await,
+        "permissions"
+        | "add-permission"
+        | "remove-permission"
+        | "grant-group"
+        | "revoke-group"
+        | "group-add-permission"
+        | "group-remove-permission" => crate::perms::run(name, args).await,
         other => Err(Fail::usage(format!("unknown command '{other}'"))),
     }
 }
@@ -66,7 +72,7 @@ fn parse_email(raw: &str) -> Result<Email, Fail> {
 }
 
 /// `--email`, or on a terminal, asked for.
-fn email_arg(args: &Args) -> Result<Email, Fail> {
+pub(crate) fn email_arg(args: &Args) -> Result<Email, Fail> {
     if let Some(raw) = args.value("email") {
         return parse_email(raw);
     }
@@ -83,7 +89,7 @@ fn email_arg(args: &Args) -> Result<Email, Fail> {
     parse_email(&line)
 }
 
-fn not_found(email: &Email) -> Fail {
+pub(crate) fn not_found(email: &Email) -> Fail {
     Fail::refused(format!("no account has the email {email}"))
 }
 
@@ -193,6 +199,7 @@ async fn new_user(
         tokens_valid_after: now,
         version: 1,
         expires_at: None,
+        deactivated_at: None,
     };
     Ok(store.create_user(&user, None, now).await.map(|()| user))
 }
@@ -315,25 +322,16 @@ async fn init_default_admin() -> Result<(), Fail> {
     }
 }
 
-/// Reads the user by email, applies `change`, writes it under optimistic locking (re-reading
-/// and re-applying when somebody else wrote first).
-async fn update(store: &DynamoStore, email: &Email, change: impl Fn(&mut User, i64)) -> Result<User, Fail> {
-    for _ in 0..RETRIES {
-        let now = now();
-        let current = store.find_user_by_email(email, now).await?.ok_or_else(|| not_found(email))?;
-        let mut updated = current.clone();
-        change(&mut updated, now);
-        match store.update_user(&current, &updated, now).await {
-            Ok(version) => {
-                updated.version = version;
-                return Ok(updated);
-            }
-            Err(UpdateUserError::Conflict) => continue,
-            Err(UpdateUserError::UsernameTaken) => return Err(Fail::refused("that username is taken")),
-            Err(UpdateUserError::Store(e)) => return Err(e.into()),
-        }
-    }
-    Err(Fail::runtime("the account kept changing under concurrent writes; try again"))
+/// Applies `change` to the account with this email and revokes every token and session it holds,
+/// by the same rule as the API (`services::sessions::revoke_user`: the optimistic-locking write
+/// re-read and re-applied when somebody else wrote first, then the sessions removed).
+async fn revoke(store: &DynamoStore, email: &Email, change: impl Fn(&mut User)) -> Result<User, Fail> {
+    let user = store.find_user_by_email(email, now()).await?.ok_or_else(|| not_found(email))?;
+    revoke_user(store, &SystemClock, user, change).await.map_err(|e| match e {
+        ServiceError::NotFound => not_found(email),
+        ServiceError::Unavailable(why) => Fail::runtime(format!("{why}; try again")),
+        other => Fail::runtime(other.to_string()),
+    })
 }
 
 async fn change_password(args: &Args) -> Result<(), Fail> {
@@ -345,12 +343,7 @@ async fn change_password(args: &Args) -> Result<(), Fail> {
     let attrs = attributes(&user.email, user.username.as_ref(), &user.first_name, &user.last_name);
     let password = obtain_password(args, &policy, &attrs)?;
     let hash = hasher.hash(&password).await.map_err(|e| Fail::runtime(e.to_string()))?;
-    let user = update(&store, &email, |u, now| {
-        u.password_hash = hash.clone();
-        u.tokens_valid_after = now;
-    })
-    .await?;
-    store.delete_sessions(&user.id, None).await?;
+    let user = revoke(&store, &email, |u| u.password_hash = hash.clone()).await?;
     println!("password changed for {}; its sessions were revoked", user.email);
     Ok(())
 }
@@ -358,12 +351,14 @@ async fn change_password(args: &Args) -> Result<(), Fail> {
 async fn deactivate(args: &Args) -> Result<(), Fail> {
     let email = email_arg(args)?;
     let store = env::store().await?;
-    let user = update(&store, &email, |u, now| {
+    let now = now();
+    // Marked deactivated (even an account never activated): no emailed link activates it again,
+    // only an admin (`PATCH /auth/users/{id}/ {"is_active": true}`).
+    let user = revoke(&store, &email, |u| {
         u.is_active = false;
-        u.tokens_valid_after = now;
+        u.deactivated_at = u.deactivated_at.or(Some(now));
     })
     .await?;
-    store.delete_sessions(&user.id, None).await?;
     println!("deactivated {}; its sessions were revoked", user.email);
     Ok(())
 }
@@ -371,8 +366,7 @@ async fn deactivate(args: &Args) -> Result<(), Fail> {
 async fn logout_everywhere(args: &Args) -> Result<(), Fail> {
     let email = email_arg(args)?;
     let store = env::store().await?;
-    let user = update(&store, &email, |u, now| u.tokens_valid_after = now).await?;
-    store.delete_sessions(&user.id, None).await?;
+    let user = revoke(&store, &email, |_| {}).await?;
     println!("signed {} out everywhere", user.email);
     Ok(())
 }
@@ -488,7 +482,7 @@ fn doctor_summary(r: &doctor::Report) -> String {
     let c = &r.scanned;
     let mut out = format!(
         "table {}: {} items in {} scan page{} ({} users, {} email claims, {} username claims, {} codes, {} sessions, \
-         {} rate counters, {} groups, {} other)\n",
+         {} rate counters, {} groups, {} permissions, {} other)\n",
         env::table_name(),
         c.items,
         r.pages,
@@ -500,6 +494,7 @@ fn doctor_summary(r: &doctor::Report) -> String {
         c.sessions,
         c.rate_counters,
         c.groups,
+        c.permissions,
         c.other,
     );
     let by_kind: Vec<String> = r.expired.iter().map(|(k, v)| format!("{k} {v}")).collect();

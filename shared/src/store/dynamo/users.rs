@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::schema::{
     claim_item, code_sk, code_to_item, email_pk, expired, get_s, group_ids, key, n, s, user_from_item, user_pk,
-    user_to_item, username_pk, LIST_USERS, PROFILE,
+    user_to_item, username_pk, EMAIL, LIST_USERS, PROFILE, USERNAME,
 };
 use super::{store_err, DynamoStore, Names, Values, BATCH_GET_MAX, FREE_CLAIM, LIST_QUERY_MAX, LIST_QUERY_MIN};
 use crate::domain::{CodePurpose, Email, User, UserId};
@@ -21,11 +21,11 @@ impl UserStore for DynamoStore {
         let free = || (FREE_CLAIM, Names::of(&["expires_at"]), Values::default().with(":now", n(now)));
         let mut items = vec![
             self.put(user_to_item(user), Some(("attribute_not_exists(pk)", Names::default(), Values::default())))?,
-            self.put(claim_item(email_pk(&user.email), "EMAIL", &user.id, user.expires_at), Some(free()))?,
+            self.put(claim_item(email_pk(&user.email), EMAIL, &user.id, user.expires_at), Some(free()))?,
         ];
         if let Some(name) = &user.username {
             items.push(
-                self.put(claim_item(username_pk(&name.key()), "USERNAME", &user.id, user.expires_at), Some(free()))?,
+                self.put(claim_item(username_pk(&name.key()), USERNAME, &user.id, user.expires_at), Some(free()))?,
             );
         }
         if let Some(code) = code {
@@ -47,7 +47,7 @@ impl UserStore for DynamoStore {
     }
 
     async fn find_user_by_email(&self, email: &Email, now: i64) -> StoreResult<Option<User>> {
-        let Some(claim) = self.get(email_pk(email), "EMAIL").await? else {
+        let Some(claim) = self.get(email_pk(email), EMAIL).await? else {
             return Ok(None);
         };
         if expired(&claim, now) {
@@ -111,9 +111,9 @@ impl UserStore for DynamoStore {
                     .with(":now", n(now)),
             )?,
         ];
-        let mut claims = vec![(email_pk(&user.email), "EMAIL")];
+        let mut claims = vec![(email_pk(&user.email), EMAIL)];
         if let Some(name) = &user.username {
-            claims.push((username_pk(&name.key()), "USERNAME"));
+            claims.push((username_pk(&name.key()), USERNAME));
         }
         for (pk, sk) in claims {
             items.push(self.update(
@@ -159,13 +159,25 @@ impl UserStore for DynamoStore {
             .with(":v", n(version))
             .with(":old", n(current.version))
             .with(":now", n(now));
-        let expr = match &updated.username {
+        let mut remove = Vec::new();
+        match &updated.username {
             Some(name) => {
                 set.push("#username = :un");
                 values = values.with(":un", s(name.as_str()));
-                format!("SET {}", set.join(", "))
             }
-            None => format!("SET {} REMOVE #username", set.join(", ")),
+            None => remove.push("#username"),
+        }
+        match updated.deactivated_at {
+            Some(t) => {
+                set.push("#deactivated_at = :da");
+                values = values.with(":da", n(t));
+            }
+            None => remove.push("#deactivated_at"),
+        }
+        let expr = if remove.is_empty() {
+            format!("SET {}", set.join(", "))
+        } else {
+            format!("SET {} REMOVE {}", set.join(", "), remove.join(", "))
         };
         let names = [
             "first_name",
@@ -180,6 +192,7 @@ impl UserStore for DynamoStore {
             "version",
             "expires_at",
             "username",
+            "deactivated_at",
         ];
         let condition =
             "attribute_exists(pk) AND #version = :old AND (attribute_not_exists(#expires_at) OR #expires_at > :now)";
@@ -191,7 +204,7 @@ impl UserStore for DynamoStore {
         if old_key != new_key {
             if let Some(k) = &new_key {
                 items.push(self.put(
-                    claim_item(username_pk(k), "USERNAME", &current.id, current.expires_at),
+                    claim_item(username_pk(k), USERNAME, &current.id, current.expires_at),
                     Some((
                         "attribute_not_exists(pk) OR #expires_at <= :now OR #user_id = :uid",
                         Names::of(&["expires_at", "user_id"]),
@@ -200,7 +213,7 @@ impl UserStore for DynamoStore {
                 )?);
             }
             if let Some(k) = &old_key {
-                items.push(self.delete(key(username_pk(k), "USERNAME"), Some(owned_by(&current.id)))?);
+                items.push(self.delete(key(username_pk(k), USERNAME), Some(owned_by(&current.id)))?);
             }
         }
         if security {
@@ -241,9 +254,9 @@ impl UserStore for DynamoStore {
         ];
         items.extend(self.delete_codes(id, Some(CodePurpose::PasswordReset))?);
         if user.expires_at.is_some() {
-            let mut claims = vec![(email_pk(&user.email), "EMAIL")];
+            let mut claims = vec![(email_pk(&user.email), EMAIL)];
             if let Some(name) = &user.username {
-                claims.push((username_pk(&name.key()), "USERNAME"));
+                claims.push((username_pk(&name.key()), USERNAME));
             }
             for (pk, sk) in claims {
                 items.push(self.update(
@@ -284,10 +297,10 @@ impl UserStore for DynamoStore {
         let moves_claim = new_email.normalised() != current.email.normalised();
         if moves_claim {
             items.push(self.put(
-                claim_item(email_pk(new_email), "EMAIL", &current.id, current.expires_at),
+                claim_item(email_pk(new_email), EMAIL, &current.id, current.expires_at),
                 Some((FREE_CLAIM, Names::of(&["expires_at"]), Values::default().with(":now", n(now)))),
             )?);
-            items.push(self.delete(key(email_pk(&current.email), "EMAIL"), Some(owned_by(&current.id)))?);
+            items.push(self.delete(key(email_pk(&current.email), EMAIL), Some(owned_by(&current.id)))?);
         }
         let code_at = items.len();
         match code_hash {
@@ -312,10 +325,10 @@ impl UserStore for DynamoStore {
                 key(user_pk(&user.id), PROFILE),
                 Some(("#version = :v", Names::of(&["version"]), Values::default().with(":v", n(user.version)))),
             )?,
-            self.delete(key(email_pk(&user.email), "EMAIL"), Some(owned_by(&user.id)))?,
+            self.delete(key(email_pk(&user.email), EMAIL), Some(owned_by(&user.id)))?,
         ];
         if let Some(name) = &user.username {
-            items.push(self.delete(key(username_pk(&name.key()), "USERNAME"), Some(owned_by(&user.id)))?);
+            items.push(self.delete(key(username_pk(&name.key()), USERNAME), Some(owned_by(&user.id)))?);
         }
         // Its codes go with it: no link outlives the account.
         items.extend(self.delete_codes(&user.id, None)?);
