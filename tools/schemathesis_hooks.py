@@ -19,7 +19,8 @@ token or a link from an email. The first, third and fifth positive case of each 
 session of the staff account; the token routes get tokens of a fresh login; activation, reset
 confirmation and email-change confirmation get the uid and token of the email a fresh account was
 just sent; set_password, set_email and DELETE /auth/users/me/ run as a fresh account with its
-password. The other positive cases, and every negative one, go as generated. Without this the
+password; the permission registry's routes get a codename of the right form to register, a
+built-in one to read, or one registered for the case to change or delete. The other positive cases, and every negative one, go as generated. Without this the
 two deletions by id only ever met unknown ids (404: schemathesis's missing_test_data) and the
 other ten never answered a 2xx. tools/schemathesis.toml fails the run on missing_auth and
 missing_test_data; every answer is logged (SCHEMATHESIS_STATUS_LOG: `METHOD path-template
@@ -241,6 +242,36 @@ def seed_verify(case):
     case.body = {"token": staff_login()["access"]}
 
 
+def permission(kind):
+    """The codename of a new registered permission (the run's account is a superuser)."""
+    codename = f"schemathesis.{kind}_{next(SERIAL)}"
+    status, body = call("POST", "/auth/admin/permissions/", {"codename": codename, "name": kind}, ACCOUNT.token())
+    expect(f"registering {codename}", status, body, 201)
+    return codename
+
+
+def seed_permission_create(case):
+    case.body = {"codename": f"schemathesis.made_{next(SERIAL)}", "name": "Made by the run"}
+
+
+def seed_permission_read(case):
+    case.path_parameters["codename"] = "auth.view_user"
+
+
+def seed_permission_put(case):
+    case.path_parameters["codename"] = permission("replaced")
+    case.body = {"name": "Replaced by the run"}
+
+
+def seed_permission_patch(case):
+    case.path_parameters["codename"] = permission("changed")
+    case.body = {"description": "Changed by the run"}
+
+
+def seed_permission_delete(case):
+    case.path_parameters["codename"] = permission("deleted")
+
+
 SEEDED = {
     "DELETE /auth/users/{id}/": seed_delete_user,
     "DELETE /auth/sessions/{id}/": seed_delete_session,
@@ -254,6 +285,11 @@ SEEDED = {
     "POST /auth/jwt/refresh/": seed_refresh,
     "POST /auth/jwt/verify/": seed_verify,
     "POST /auth/jwt/blacklist/": seed_refresh,
+    "POST /auth/admin/permissions/": seed_permission_create,
+    "GET /auth/admin/permissions/{codename}/": seed_permission_read,
+    "PUT /auth/admin/permissions/{codename}/": seed_permission_put,
+    "PATCH /auth/admin/permissions/{codename}/": seed_permission_patch,
+    "DELETE /auth/admin/permissions/{codename}/": seed_permission_delete,
 }
 # Positive cases seen per operation: the first, third and fifth are seeded (each seed costs a few
 # requests, an account mostly; three 2xx per operation are enough to hold its success answers to

@@ -338,6 +338,16 @@ pub fn group_body(g: &gatehouse_core::domain::Group) -> Value {
     json!({"name": g.name, "description": g.description, "permissions": g.permissions})
 }
 
+/// A registry entry as the admin API shows it; `builtin` ones are never changed or deleted.
+pub fn permission_body(p: &gatehouse_core::domain::Permission) -> Value {
+    json!({
+        "codename": p.codename,
+        "name": p.name,
+        "description": p.description,
+        "builtin": gatehouse_core::domain::Permission::is_builtin(&p.codename),
+    })
+}
+
 /// A `{param}` of the route, as API Gateway delivers it: already percent-decoded (the dev server's
 /// router decodes it the same way). It is not decoded again: a group named `50%41` arrives as
 /// `50%41` and stays so.

@@ -65,6 +65,11 @@ pub static ROUTES: &[Route] = &[
     route!("PATCH", "/auth/admin/groups/{name}", admin_groups_detail),
     route!("DELETE", "/auth/admin/groups/{name}", admin_groups_detail),
     route!("GET", "/auth/admin/permissions", admin_permissions),
+    route!("POST", "/auth/admin/permissions", admin_permissions),
+    route!("GET", "/auth/admin/permissions/{codename}", admin_permissions_detail),
+    route!("PUT", "/auth/admin/permissions/{codename}", admin_permissions_detail),
+    route!("PATCH", "/auth/admin/permissions/{codename}", admin_permissions_detail),
+    route!("DELETE", "/auth/admin/permissions/{codename}", admin_permissions_detail),
 ];
 
 /// What the table says about a request.

@@ -2,11 +2,12 @@
 //! The DynamoDB store and SES mailer implement them for real; the memory store and capture
 //! mailer implement them for tests and for the embedded dev mode.
 
+#[cfg(feature = "test-util")]
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use async_trait::async_trait;
 
-use crate::domain::{CodePurpose, Email, Group, User, UserId};
+use crate::domain::{CodePurpose, Email, Group, Permission, User, UserId};
 
 /// Unix seconds from a clock the caller chooses (tests never sleep).
 pub trait Clock: Send + Sync {
@@ -26,10 +27,12 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that only moves when told to.
+/// A clock that only moves when told to (tests, feature `test-util`).
+#[cfg(feature = "test-util")]
 #[derive(Debug)]
 pub struct FixedClock(AtomicI64);
 
+#[cfg(feature = "test-util")]
 impl FixedClock {
     pub fn new(now: i64) -> Self {
         Self(AtomicI64::new(now))
@@ -42,6 +45,7 @@ impl FixedClock {
     }
 }
 
+#[cfg(feature = "test-util")]
 impl Clock for FixedClock {
     fn now(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
@@ -95,7 +99,7 @@ impl CodeRecord {
 
     /// Whether `hash` is this code's (constant time): judging a presented code.
     pub fn matches(&self, hash: &str) -> bool {
-        #[cfg(feature = "test-support")]
+        #[cfg(feature = "test-util")]
         crate::probes::code_judged();
         crate::secrets::constant_time_eq(self.hash.as_bytes(), hash.as_bytes())
     }
@@ -394,9 +398,24 @@ pub trait GroupStore: Send + Sync {
     async fn delete_group(&self, name: &str) -> StoreResult<bool>;
 }
 
+/// The permission registry (the built-in permissions are not stored: see
+/// [`Permission::builtins`]).
+#[async_trait]
+pub trait PermissionStore: Send + Sync {
+    /// Writes a permission; with `create`, only if none has that codename, otherwise only if one
+    /// does (false when the condition fails).
+    async fn put_permission(&self, permission: &Permission, create: bool) -> StoreResult<bool>;
+    /// The stored permissions among `codenames` (consistent reads), in no particular order.
+    async fn get_permissions(&self, codenames: &[String]) -> StoreResult<Vec<Permission>>;
+    /// Every stored permission, in codename order.
+    async fn list_permissions(&self) -> StoreResult<Vec<Permission>>;
+    /// Deletes a permission; false when there was none.
+    async fn delete_permission(&self, codename: &str) -> StoreResult<bool>;
+}
+
 /// Everything a handler may need from storage.
-pub trait Store: UserStore + CodeStore + SessionStore + Limiter + GroupStore {}
-impl<T: UserStore + CodeStore + SessionStore + Limiter + GroupStore> Store for T {}
+pub trait Store: UserStore + CodeStore + SessionStore + Limiter + GroupStore + PermissionStore {}
+impl<T: UserStore + CodeStore + SessionStore + Limiter + GroupStore + PermissionStore> Store for T {}
 
 /// What the signing key is wanted for. Only signing needs it with EdDSA; with HS256 the shared
 /// secret also verifies.
@@ -429,6 +448,8 @@ pub enum EmailKind {
     EmailChange,
     EmailChanged,
     SessionReuse,
+    /// A notice that the profile was changed (`PROFILE_UPDATED_EMAIL`), naming the fields.
+    ProfileUpdated,
 }
 
 /// An email ready to go: multipart text + HTML.

@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use gatehouse_core::domain::{CodePurpose, Email, Group, User, UserId, Username};
+use gatehouse_core::domain::{CodePurpose, Email, Group, Permission, User, UserId, Username};
 use gatehouse_core::ports::{
     ActivateError, ChangeEmailError, CodeRecord, CounterKey, CounterState, CreateUserError, GiveBack, Reservation,
     Rotation, Session, Store, UpdateUserError, MAX_CODE_ATTEMPTS,
@@ -31,7 +31,7 @@ impl Harness {
         let endpoint = std::env::var("GATEHOUSE_TEST_DYNAMODB_ENDPOINT").expect(
             "GATEHOUSE_TEST_DYNAMODB_ENDPOINT is not set: run the DynamoDB contract through `make test`, which starts the emulator",
         );
-        let sdk = gatehouse_core::local_aws_config(&endpoint).await;
+        let sdk = gatehouse_core::aws::local_aws_config(&endpoint).await;
         let table = format!("c-{}", gatehouse_core::secrets::random_id().unwrap().replace(['-', '_'], "x"));
         // IAM evidence: the client records the AWS operations of every store call, which the
         // FaultyStore wrapper (no faults armed) names (see gatehouse_core::iam).
@@ -83,6 +83,7 @@ fn user(email: &str, username: Option<&str>, expires_at: Option<i64>) -> User {
         tokens_valid_after: NOW,
         version: 1,
         expires_at,
+        deactivated_at: None,
     }
 }
 
@@ -307,6 +308,20 @@ async fn profile_updates_are_optimistic(h: Harness) {
     h.store.update_user(&current, &none, NOW).await.unwrap();
     assert_eq!(h.store.get_user(&g.id, NOW).await.unwrap().unwrap().username, None);
     h.store.create_user(&user("x@example.com", Some("ada"), None), None, NOW).await.unwrap();
+    // The deactivation mark is written, and removed, with the rest of the profile.
+    let current = h.store.get_user(&a.id, NOW).await.unwrap().unwrap();
+    let mut off = current.clone();
+    off.is_active = false;
+    off.deactivated_at = Some(NOW);
+    h.store.update_user(&current, &off, NOW).await.unwrap();
+    let stored = h.store.get_user(&a.id, NOW).await.unwrap().unwrap();
+    assert_eq!((stored.is_active, stored.deactivated_at), (false, Some(NOW)));
+    let mut on = stored.clone();
+    on.is_active = true;
+    on.deactivated_at = None;
+    h.store.update_user(&stored, &on, NOW).await.unwrap();
+    let stored = h.store.get_user(&a.id, NOW).await.unwrap().unwrap();
+    assert_eq!((stored.is_active, stored.deactivated_at), (true, None));
 }
 
 async fn password_hash_replacement_is_conditional(h: Harness) {
@@ -780,6 +795,50 @@ async fn groups_are_created_once_listed_and_deleted(h: Harness) {
     assert_eq!(h.store.list_groups().await.unwrap().len(), 2);
 }
 
+async fn permissions_are_registered_once_changed_listed_and_deleted(h: Harness) {
+    let perm = |codename: &str, name: &str| Permission {
+        codename: codename.into(),
+        name: name.into(),
+        description: String::new(),
+    };
+    let publish = perm("articles.publish", "Can publish");
+    assert!(h.store.put_permission(&publish, true).await.unwrap());
+    assert!(!h.store.put_permission(&publish, true).await.unwrap(), "create refuses a taken codename");
+    let missing = perm("articles.nope", "Nope");
+    assert!(!h.store.put_permission(&missing, false).await.unwrap(), "an update never creates");
+    let changed = Permission { description: "Put it online".into(), ..publish.clone() };
+    assert!(h.store.put_permission(&changed, false).await.unwrap());
+    let edit = perm("articles.edit", "Can edit");
+    assert!(h.store.put_permission(&edit, true).await.unwrap());
+    assert_eq!(h.store.list_permissions().await.unwrap(), vec![edit.clone(), changed.clone()], "codename order");
+    let asked = ["articles.publish".into(), "articles.nope".into(), "articles.publish".into()];
+    assert_eq!(h.store.get_permissions(&asked).await.unwrap(), vec![changed.clone()]);
+    assert!(h.store.get_permissions(&[]).await.unwrap().is_empty());
+    assert!(h.store.delete_permission("articles.publish").await.unwrap());
+    assert!(!h.store.delete_permission("articles.publish").await.unwrap());
+    assert!(h.store.get_permissions(&["articles.publish".into()]).await.unwrap().is_empty());
+    assert!(!h.store.put_permission(&changed, false).await.unwrap(), "deleted meanwhile");
+    assert_eq!(h.store.list_permissions().await.unwrap(), vec![edit]);
+}
+
+async fn concurrent_registrations_of_one_codename_make_one(h: Harness) {
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = h.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let p =
+                Permission { codename: "shop.refund".into(), name: format!("Refund {i}"), description: String::new() };
+            store.put_permission(&p, true).await.unwrap().then_some(p)
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        winners.extend(task.await.unwrap());
+    }
+    assert_eq!(winners.len(), 1, "exactly one registration wins");
+    assert_eq!(h.store.list_permissions().await.unwrap(), winners, "and what is stored is the winner's");
+}
+
 /// `count` users, returned in id order; those at positions where `expired` says so were never
 /// activated and are past their expiry at `NOW`. They are written last first: the order of writing
 /// is not the order of ids.
@@ -1055,6 +1114,8 @@ contract!(
     counters_count_expire_and_cool_down,
     login_lookup_reads_claim_and_counters_together,
     groups_are_created_once_listed_and_deleted,
+    permissions_are_registered_once_changed_listed_and_deleted,
+    concurrent_registrations_of_one_codename_make_one,
     users_are_listed_in_id_order_across_pages,
     a_page_limit_of_one_walks_every_user,
     more_than_a_hundred_users_are_listed_completely,

@@ -9,6 +9,7 @@ statements each role should have, or to write them into infra/template.yaml:
 
 import collections
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -131,7 +132,8 @@ def rewrite(template_text, uses, aws):
 
 
 def main(argv):
-    evidence = DEFAULT_EVIDENCE
+    # The evidence `make test` records, or where GATEHOUSE_IAM_EVIDENCE says (as the tests read it).
+    evidence = Path(os.environ.get("GATEHOUSE_IAM_EVIDENCE") or DEFAULT_EVIDENCE)
     uses, aws = load(evidence)
     if not uses:
         sys.exit(f"no evidence in {evidence}: run make test first")

@@ -376,18 +376,20 @@ class Stack:
                             201, "register")
         return user
 
-    def account(self, label, staff=False):
-        """An activated account (staff if asked) and a fresh token pair for it, made once."""
+    def account(self, label, staff=False, superuser=False):
+        """An activated account (staff, or staff and superuser, if asked) and a fresh token pair
+        for it, made once."""
         if label not in self.accounts:
             email = f"rehearsal-{label}-{uuid.uuid4().hex[:8]}@example.com"
             user = self.register(email)
             uid, token = self.activation_link(email)
             self.call("activation", api_event("POST", "/auth/users/activation/", body={"uid": uid, "token": token}), 204,
                       "activation")
-            if staff:
+            if staff or superuser:
                 aws("dynamodb", self.moto_url).update_item(
                     TableName=self.table, Key={"pk": {"S": f"USER#{user['id']}"}, "sk": {"S": "PROFILE"}},
-                    UpdateExpression="SET is_staff = :t", ExpressionAttributeValues={":t": {"BOOL": True}})
+                    UpdateExpression="SET is_staff = :t, is_superuser = :s",
+                    ExpressionAttributeValues={":t": {"BOOL": True}, ":s": {"BOOL": superuser}})
             self.accounts[label] = {"email": email, "id": user["id"], **self.login(email)}
         return self.accounts[label]
 
@@ -449,7 +451,7 @@ def test_environment_is_exactly_the_templates(stack):
 # The order the samples run in: those that end sessions or change the password last.
 SAMPLE_ORDER = [
     "jwks", "fallback", "jwt_verify", "users_me", "users", "users_detail", "users_me_has", "sessions",
-    "admin_groups", "admin_groups_detail", "admin_permissions", "register", "jwt_create", "resend_activation",
+    "admin_groups", "admin_groups_detail", "admin_permissions", "admin_permissions_detail", "register", "jwt_create", "resend_activation",
     "reset_password", "activation", "reset_password_confirm", "set_email_confirm", "set_email", "jwt_refresh",
     "jwt_blacklist", "sessions_detail", "set_password",
 ]
@@ -458,13 +460,13 @@ SAMPLE_ORDER = [
 def test_sample_events(stack):
     """Each function answers its events/<binary>.json with a well-formed API Gateway v2
     response: status < 500, a JSON body, DRF-shaped for a 4xx. Placeholders are filled with real
-    tokens of an activated account (a staff one for the admin functions)."""
+    tokens of an activated account (a superuser for the admin functions)."""
     binaries = sorted(stack.functions, key=lambda b: SAMPLE_ORDER.index(b) if b in SAMPLE_ORDER else len(SAMPLE_ORDER))
     assert {p.name.split(".")[0] for p in EVENTS.glob("*.json")} >= set(binaries), "a function without a sample event"
     require_started(stack, "register", "activation", "jwt_create")
     user = stack.account("samples")
     other = stack.login(user["email"])  # a second session: sessions_detail ends the first, set_password uses this
-    staff = stack.account("staff", staff=True)
+    staff = stack.account("admin", superuser=True)
     _, claims, _, _ = jwt_parts(user["access"])
     latest_refresh = user["refresh"]
     problems, results = [], []
@@ -535,9 +537,9 @@ def test_flow_across_functions(stack):
 
 
 def test_staff_reads(stack):
-    """The staff listings over the template's table: users (everyone), groups, permissions."""
+    """The admin listings over the template's table: users (everyone), groups, permissions."""
     require_started(stack, "users", "admin_groups", "admin_permissions", "register", "activation", "jwt_create")
-    staff = stack.account("staff", staff=True)
+    staff = stack.account("admin", superuser=True)
     problems = []
     for binary, path in (("users", "/auth/users/"), ("admin_groups", "/auth/admin/groups/"),
                          ("admin_permissions", "/auth/admin/permissions/")):
@@ -574,7 +576,7 @@ def test_path_parameter_is_not_decoded_twice(stack):
     """events/admin_groups_detail.encoded_name.json: the client asked for /auth/admin/groups/50%2541;
     API Gateway delivers pathParameters name "50%41" (decoded once). The group is "50%41", never "50A"."""
     require_started(stack, "admin_groups", "admin_groups_detail", "register", "activation", "jwt_create")
-    staff = stack.account("staff", staff=True)["access"]
+    staff = stack.account("admin", superuser=True)["access"]
     event = edge_event("admin_groups_detail.encoded_name", ACCESS_TOKEN=staff)
     assert event["pathParameters"] == {"name": "50%41"}
     status, body = stack.call("admin_groups_detail", event, what="a group that does not exist")

@@ -33,6 +33,22 @@ async fn admins_manage_groups_and_members_get_their_permissions() {
     let (ada, _) = t.active_user("ada@example.com").await;
     // A superuser: it grants permissions it does not get from a group.
     make_superuser(&t, "admin@example.com").await;
+    // Groups hold registered permissions only.
+    let body = json!({"name": "editors", "permissions": ["articles.edit", "articles.publish"]});
+    let r = t.call("POST", "/auth/admin/groups/", Some(body), Some(&admin)).await;
+    let unknown = |c: &str| format!("Invalid permission \"{c}\" - object does not exist.");
+    assert_eq!(r.body, json!({"permissions": [unknown("articles.edit"), unknown("articles.publish")]}));
+    for codename in ["articles.edit", "articles.publish", "articles.read"] {
+        let r = t
+            .call(
+                "POST",
+                "/auth/admin/permissions/",
+                Some(json!({"codename": codename, "name": codename})),
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
 
     let body = json!({"name": "editors", "description": "Edit articles", "permissions": ["articles.edit", "articles.publish"]});
     let r = t.call("POST", "/auth/admin/groups/", Some(body.clone()), Some(&admin)).await;
@@ -48,7 +64,9 @@ async fn admins_manage_groups_and_members_get_their_permissions() {
     let r = t.call("GET", "/auth/admin/groups/", None, Some(&admin)).await;
     assert_eq!(r.body.as_array().unwrap().len(), 2);
     let r = t.call("GET", "/auth/admin/permissions/", None, Some(&admin)).await;
-    assert_eq!(r.body, json!(["articles.edit", "articles.publish", "articles.read"]));
+    let custom: Vec<&Value> =
+        r.body.as_array().unwrap().iter().filter(|p| p["builtin"] == false).map(|p| &p["codename"]).collect();
+    assert_eq!(custom, [&json!("articles.edit"), &json!("articles.publish"), &json!("articles.read")]);
     let r = t.call("PATCH", "/auth/admin/groups/readers/", Some(json!({"description": "Read"})), Some(&admin)).await;
     assert_eq!(r.body, json!({"name": "readers", "description": "Read", "permissions": ["articles.read"]}));
     let r = t.call("PUT", "/auth/admin/groups/readers/", Some(json!({"description": "Nothing"})), Some(&admin)).await;
@@ -100,7 +118,7 @@ async fn superusers_have_every_permission() {
 async fn group_names_with_percent_signs_are_decoded_exactly_once() {
     let t = spawn_app(&[]);
     let (admin, _) = t.active_user("admin@example.com").await;
-    t.make_staff("admin@example.com").await;
+    make_superuser(&t, "admin@example.com").await;
     for name in ["50%41", "100%", "café"] {
         let r = t.call("POST", "/auth/admin/groups/", Some(json!({"name": name})), Some(&admin)).await;
         assert_eq!(r.status, StatusCode::CREATED, "{name}: {}", r.body);
@@ -130,9 +148,11 @@ async fn group_names_with_percent_signs_are_decoded_exactly_once() {
 
 // --- Staff cannot climb above staff -------------------------------------------------------------
 //
-// The world every case starts from: groups `desk` (tickets.read, tickets.write), `held`
-// (tickets.read), `vault` (vault.open) and `empty`; accounts as `Who` says. `Staff` holds
-// tickets.read and tickets.write (through `desk`), not vault.open.
+// The world every case starts from: registered permissions tickets.read, tickets.write,
+// vault.open and vault.close; groups `desk` (tickets.read, tickets.write), `held`
+// (tickets.read), `vault` (vault.open), `empty` and `admins` (the group routes' permissions and
+// auth.view_permission); accounts as `Who` says. `Staff` holds tickets.read and tickets.write
+// (through `desk`), not vault.open.
 
 /// Who acts, or is acted on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,9 +161,9 @@ enum Who {
     Root,
     /// A superuser without `is_staff`.
     OtherRoot,
-    /// Staff, member of `desk`.
+    /// Staff, member of `desk` and `admins`.
     Staff,
-    /// Another staff member, member of `vault`.
+    /// Another staff member, member of `vault` and `admins`.
     OtherStaff,
     /// An ordinary user in no group.
     Ada,
@@ -192,13 +212,19 @@ fn group(name: &str, permissions: &[&str]) -> Group {
     }
 }
 
+/// What the `admins` group grants: the group routes and the registry's listing.
+const GROUP_ADMIN: [&str; 5] =
+    ["auth.view_group", "auth.add_group", "auth.change_group", "auth.delete_group", "auth.view_permission"];
+
 async fn world(overrides: &[(&str, &str)]) -> World {
     let t = spawn_app(overrides);
+    t.register_permissions(&["tickets.read", "tickets.write", "vault.open", "vault.close"]).await;
     for g in [
         group("desk", &["tickets.read", "tickets.write"]),
         group("held", &["tickets.read"]),
         group("vault", &["vault.open"]),
         group("empty", &[]),
+        group("admins", &GROUP_ADMIN),
     ] {
         assert!(t.app.store.put_group(&g, true).await.unwrap());
     }
@@ -211,12 +237,12 @@ async fn world(overrides: &[(&str, &str)]) -> World {
     set_user(&t, OtherRoot.email(), |u| u.is_superuser = true).await;
     set_user(&t, Staff.email(), |u| {
         u.is_staff = true;
-        join(u, &["desk"]);
+        join(u, &["desk", "admins"]);
     })
     .await;
     set_user(&t, OtherStaff.email(), |u| {
         u.is_staff = true;
-        join(u, &["vault"]);
+        join(u, &["vault", "admins"]);
     })
     .await;
     set_user(&t, Vic.email(), |u| join(u, &["vault"])).await;
@@ -323,7 +349,7 @@ async fn non_staff_get_404_on_every_admin_route_or_403_without_hide_users_and_ch
         }
         assert!(!w.t.user(Ada.email()).await.is_staff);
         assert_eq!(w.t.user(Vic.email()).await.groups, ["vault"]);
-        assert_eq!(w.t.user(Staff.email()).await.groups, ["desk"]);
+        assert_eq!(w.t.user(Staff.email()).await.groups, ["desk", "admins"]);
     }
 }
 
@@ -592,8 +618,9 @@ async fn staff_create_and_change_only_groups_whose_permissions_they_hold() {
         gc(OtherStaff, "PATCH", "vault", Some(json!({"description": "Vault"})), 200),
         gc(OtherStaff, "POST", "", perms(&["vault.open"], "new"), 201),
         gc(OtherStaff, "DELETE", "held", None, 403),
-        // Superusers hold every permission.
-        gc(Root, "POST", "", perms(&["vault.open", "anything.at_all"], "new"), 201),
+        // Superusers hold every permission, but groups hold registered ones only.
+        gc(Root, "POST", "", perms(&["vault.open", "anything.at_all"], "new"), 400),
+        gc(Root, "POST", "", perms(&["vault.open", "tickets.read"], "new"), 201),
         gc(Root, "PATCH", "vault", Some(json!({"permissions": ["vault.open", "vault.close"]})), 200),
         gc(Root, "PUT", "desk", Some(json!({})), 200),
         gc(Root, "DELETE", "vault", None, 204),
@@ -613,10 +640,13 @@ async fn staff_hold_what_their_groups_grant_now_not_what_their_token_says() {
     let ada = w.id(Ada, Staff).await;
     let new = |name: &str| json!({"name": name, "permissions": ["tickets.read"]});
     assert_eq!(w.t.call("POST", "/auth/admin/groups/", Some(new("a")), Some(&staff)).await.status, StatusCode::CREATED);
-    // A superuser takes Staff out of desk: the same token now holds nothing.
+    // A superuser takes Staff out of desk (not out of admins): the same token now holds no
+    // tickets permission.
     let staff_id = w.id(Staff, Root).await;
-    let r =
-        w.t.call("PATCH", &format!("/auth/users/{staff_id}/"), Some(json!({"groups": []})), Some(w.token(Root))).await;
+    let r = w
+        .t
+        .call("PATCH", &format!("/auth/users/{staff_id}/"), Some(json!({"groups": ["admins"]})), Some(w.token(Root)))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let before = w.snapshot().await;
     let r = w.t.call("POST", "/auth/admin/groups/", Some(new("b")), Some(&staff)).await;
@@ -625,7 +655,7 @@ async fn staff_hold_what_their_groups_grant_now_not_what_their_token_says() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_refused(&w, &r, &before, "after leaving desk").await;
     // A membership of a group that does not exist grants nothing.
-    set_user(&w.t, Staff.email(), |u| join(u, &["ghost"])).await;
+    set_user(&w.t, Staff.email(), |u| join(u, &["ghost", "admins"])).await;
     assert_eq!(
         w.t.call("POST", "/auth/admin/groups/", Some(new("b")), Some(&staff)).await.status,
         StatusCode::FORBIDDEN
@@ -640,8 +670,13 @@ async fn staff_hold_what_their_groups_grant_now_not_what_their_token_says() {
     // Granted by a superuser, it counts.
     let staff_id = w.t.user(Staff.email()).await.id;
     let r =
-        w.t.call("PATCH", &format!("/auth/users/{staff_id}/"), Some(json!({"groups": ["ghost"]})), Some(w.token(Root)))
-            .await;
+        w.t.call(
+            "PATCH",
+            &format!("/auth/users/{staff_id}/"),
+            Some(json!({"groups": ["ghost", "admins"]})),
+            Some(w.token(Root)),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(w.t.call("POST", "/auth/admin/groups/", Some(new("b")), Some(&staff)).await.status, StatusCode::CREATED);
 }
@@ -658,6 +693,7 @@ async fn deleting_a_group_takes_it_from_every_member_and_a_group_made_again_gran
     let (root, _) = (t.login("root@example.com").await.0, root);
     t.active_user("ada@example.com").await;
     let ada_id = t.user("ada@example.com").await.id;
+    t.register_permissions(&["articles.publish"]).await;
     let editors = json!({"name": "editors", "permissions": ["articles.publish"]});
     assert_eq!(
         t.call("POST", "/auth/admin/groups/", Some(editors.clone()), Some(&root)).await.status,

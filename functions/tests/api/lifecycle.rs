@@ -398,7 +398,7 @@ async fn user_detail_is_for_staff_or_self() {
     assert_eq!(t.call("GET", "/auth/users/not-a-uuid/", None, Some(&ada)).await.status, StatusCode::NOT_FOUND);
     assert_eq!(t.call("GET", "/auth/users/activation/", None, Some(&ada)).await.status, StatusCode::METHOD_NOT_ALLOWED);
 
-    t.make_staff("ada@example.com").await;
+    t.make_staff_with("ada@example.com", &["auth.add_group"]).await;
     for name in ["editors", "reviewers"] {
         let r = t.call("POST", "/auth/admin/groups/", Some(json!({"name": name})), Some(&ada)).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);

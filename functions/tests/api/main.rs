@@ -4,6 +4,7 @@
 
 mod common;
 
+mod deactivation;
 mod dynamo_faults;
 mod dynamo_flow;
 mod faults;
@@ -13,6 +14,8 @@ mod hostile;
 mod lifecycle;
 mod logs;
 mod openapi;
+mod permissions;
+mod profile_notice;
 mod races;
 mod route_table;
 mod sessions;

@@ -1,7 +1,9 @@
 //! Domain types: parsed once at the edge, trusted everywhere after (parse, don't validate).
 
 mod email;
+mod permission;
 mod user;
 
 pub use email::Email;
+pub use permission::Permission;
 pub use user::{CodePurpose, Group, Password, User, UserId, Username};

@@ -1,9 +1,11 @@
-//! Groups and permissions: the staff admin API and the permission checks other services call.
+//! Groups: the admin API (`/auth/admin/groups/`) and the membership checks other services call.
 //!
-//! Staff cannot climb above staff: only a superuser grants a permission. A staff member creates,
-//! alters or deletes only groups whose every permission it holds itself (through a group it is a
-//! member of), before and after the change, and adds or removes members (see `me::update`) only
-//! for such groups. Superusers hold every permission.
+//! Each route needs a superuser or a staff member holding its permission (`auth.view_group`,
+//! `auth.add_group`, `auth.change_group`, `auth.delete_group`; see [`super::permissions`]). On
+//! top of that staff cannot climb above what they hold: a staff member creates, alters or deletes
+//! only groups whose every permission it holds itself (through a group it is a member of), before
+//! and after the change, and adds or removes members (see `me::update`) only for such groups.
+//! Superusers hold every permission. A group may hold registered permissions only.
 
 use std::collections::BTreeSet;
 
@@ -12,21 +14,11 @@ use serde_json::Value;
 use crate::domain::{Group, User};
 
 use super::auth::Caller;
-use super::users::{refused, PERMISSION_DENIED};
+use super::permissions;
+use super::users::refused;
 use super::{App, FieldErrors, Form, ServiceError};
 
 pub const GROUP_TAKEN: &str = "group with this name already exists.";
-
-/// Staff only; others get 404 under `HIDE_USERS` (nothing tells them the route exists), else 403.
-pub fn require_staff(app: &App, caller: &Caller) -> Result<(), ServiceError> {
-    if caller.user.is_privileged() {
-        Ok(())
-    } else if app.settings.hide_users {
-        Err(ServiceError::NotFound)
-    } else {
-        Err(PERMISSION_DENIED)
-    }
-}
 
 /// The permissions an admin may pass on: every one (a superuser), or those granted by the
 /// existing groups a staff member belongs to.
@@ -60,7 +52,10 @@ pub(crate) async fn lookup(app: &App, admin: &User, names: &[String]) -> Result<
     let held = if admin.is_superuser {
         Held::All
     } else {
-        Held::These(found.iter().filter(|g| admin.member_of(g)).flat_map(|g| g.permissions.clone()).collect())
+        // Only registered permissions are held: a deleted one grants nothing, even to its group.
+        let granted: Vec<String> =
+            found.iter().filter(|g| admin.member_of(g)).flat_map(|g| g.permissions.clone()).collect();
+        Held::These(permissions::registered(app, &granted).await?)
     };
     let named = found.into_iter().filter(|g| names.contains(&g.name)).collect();
     Ok((named, held))
@@ -109,12 +104,12 @@ fn apply(base: Group, form: &Form, require_all: bool) -> Result<Group, ServiceEr
 }
 
 pub async fn list(app: &App, caller: &Caller) -> Result<Vec<Group>, ServiceError> {
-    require_staff(app, caller)?;
+    permissions::require(app, caller, permissions::VIEW_GROUP).await?;
     Ok(app.store.list_groups().await?)
 }
 
 pub async fn create(app: &App, caller: &Caller, form: &Form) -> Result<Group, ServiceError> {
-    require_staff(app, caller)?;
+    permissions::require(app, caller, permissions::ADD_GROUP).await?;
     let mut errors = FieldErrors::default();
     let name = form.required("name", &mut errors).map(|n| n.trim().to_owned());
     if name.as_deref().is_some_and(|n| !Group::valid_name(n)) {
@@ -124,6 +119,7 @@ pub async fn create(app: &App, caller: &Caller, form: &Form) -> Result<Group, Se
     let name = name.ok_or_else(|| ServiceError::Internal("validated name missing".into()))?;
     let id = crate::secrets::random_id()?;
     let group = apply(Group { name, description: String::new(), permissions: Vec::new(), id }, form, true)?;
+    permissions::check_registered(app, "permissions", &group.permissions).await?;
     if !caller.user.is_superuser && !group.permissions.is_empty() {
         let (_, held) = lookup(app, &caller.user, &[]).await?;
         if !held.covers(&group) {
@@ -138,7 +134,7 @@ pub async fn create(app: &App, caller: &Caller, form: &Form) -> Result<Group, Se
 }
 
 pub async fn get(app: &App, caller: &Caller, name: &str) -> Result<Group, ServiceError> {
-    require_staff(app, caller)?;
+    permissions::require(app, caller, permissions::VIEW_GROUP).await?;
     app.store.get_groups(&[name.to_owned()]).await?.pop().ok_or(ServiceError::NotFound)
 }
 
@@ -156,9 +152,10 @@ async fn changeable(app: &App, caller: &Caller, name: &str) -> Result<(Group, He
 /// PUT (`partial = false`: omitted fields reset) or PATCH. Staff change only groups whose
 /// permissions they hold, and only into such groups.
 pub async fn update(app: &App, caller: &Caller, name: &str, form: &Form, partial: bool) -> Result<Group, ServiceError> {
-    require_staff(app, caller)?;
+    permissions::require(app, caller, permissions::CHANGE_GROUP).await?;
     let (current, held) = changeable(app, caller, name).await?;
     let group = apply(current, form, !partial)?;
+    permissions::check_registered(app, "permissions", &group.permissions).await?;
     if !held.covers(&group) {
         return Err(refused(&caller.user, "permission_not_held"));
     }
@@ -172,7 +169,7 @@ pub async fn update(app: &App, caller: &Caller, name: &str, form: &Form, partial
 
 /// Staff delete only groups whose permissions they hold.
 pub async fn delete(app: &App, caller: &Caller, name: &str) -> Result<(), ServiceError> {
-    require_staff(app, caller)?;
+    permissions::require(app, caller, permissions::DELETE_GROUP).await?;
     if !caller.user.is_superuser {
         changeable(app, caller, name).await?;
     }
@@ -181,15 +178,6 @@ pub async fn delete(app: &App, caller: &Caller, name: &str) -> Result<(), Servic
     }
     tracing::info!(event = "group", outcome = "deleted", by = %caller.user.id);
     Ok(())
-}
-
-/// Every permission named by any group, sorted.
-pub async fn permissions(app: &App, caller: &Caller) -> Result<Vec<String>, ServiceError> {
-    require_staff(app, caller)?;
-    let mut all: Vec<String> = app.store.list_groups().await?.into_iter().flat_map(|g| g.permissions).collect();
-    all.sort();
-    all.dedup();
-    Ok(all)
 }
 
 /// Whether the caller is a member of the group `name` as it is now (it exists, and it is the
@@ -201,13 +189,10 @@ pub async fn has_group(app: &App, caller: &Caller, name: &str) -> Result<bool, S
     Ok(app.store.get_groups(&[name.to_owned()]).await?.iter().any(|g| caller.user.member_of(g)))
 }
 
-/// Whether one of the caller's groups grants `perm`; superusers have every permission.
+/// Whether one of the caller's groups grants `perm` while it is registered; superusers have every
+/// permission, registered or not, as in Django.
 pub async fn has_permission(app: &App, caller: &Caller, perm: &str) -> Result<bool, ServiceError> {
-    if caller.user.is_superuser {
-        return Ok(true);
-    }
-    let groups = app.store.get_groups(&caller.user.groups).await?;
-    Ok(groups.iter().any(|g| caller.user.member_of(g) && g.permissions.iter().any(|p| p == perm)))
+    permissions::holds(app, &caller.user, perm).await
 }
 
 /// Takes from each user's `groups` the names it is no longer a member of (the group was deleted,

@@ -11,6 +11,7 @@ pub mod input;
 pub mod login;
 pub mod me;
 pub mod passwords;
+pub mod permissions;
 pub mod refresh;
 pub mod register;
 pub mod sessions;
@@ -60,7 +61,7 @@ impl App {
         let keys = settings.inline_key().ok_or_else(|| {
             crate::config::ConfigError::new(
                 "JWT_SIGNING_KEY_SECRET_ARN",
-                "a key in Secrets Manager needs the AWS clients: use app_over_aws, or give JWT_SIGNING_KEY",
+                "a key in Secrets Manager needs the AWS clients: use aws::app_over_aws, or give JWT_SIGNING_KEY",
             )
         })?;
         Self::with_keys(settings, store, mailer, clock, keys)

@@ -9,7 +9,7 @@
 //! - [`Faults::lose_reply`]: the next `n` calls are applied to the inner store and then reported
 //!   as failed (the write happened, the reply was lost: a timeout after the commit);
 //! - [`Faults::heal`]: everything passes again;
-//! - [`Faults::hold`] (feature `test-support`): calls of an operation park before reaching the
+//! - [`Faults::hold`]: calls of an operation park before reaching the
 //!   inner store until [`Faults::release`]d, so a race test can line every contender up at the
 //!   write after each has made its checks.
 //!
@@ -21,11 +21,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::domain::{CodePurpose, Email, Group, User, UserId};
+use crate::domain::{CodePurpose, Email, Group, Permission, User, UserId};
 use crate::ports::{
     ActivateError, ChangeEmailError, CodeRecord, CodeStore, CounterKey, CounterState, CreateUserError, GiveBack,
-    GroupStore, Limiter, Reservation, Rotation, Session, SessionStore, Store, StoreError, StoreResult, UpdateUserError,
-    UserStore,
+    GroupStore, Limiter, PermissionStore, Reservation, Rotation, Session, SessionStore, Store, StoreError, StoreResult,
+    UpdateUserError, UserStore,
 };
 
 /// Every store operation, by the name of its trait method.
@@ -61,11 +61,15 @@ pub enum Op {
     GetGroups,
     ListGroups,
     DeleteGroup,
+    PutPermission,
+    GetPermissions,
+    ListPermissions,
+    DeletePermission,
 }
 
 impl Op {
     /// Every operation.
-    pub const ALL: [Op; 30] = [
+    pub const ALL: [Op; 34] = [
         Op::CreateUser,
         Op::GetUser,
         Op::FindUserByEmail,
@@ -96,6 +100,10 @@ impl Op {
         Op::GetGroups,
         Op::ListGroups,
         Op::DeleteGroup,
+        Op::PutPermission,
+        Op::GetPermissions,
+        Op::ListPermissions,
+        Op::DeletePermission,
     ];
 
     /// The trait method's name (`create_user`, `rotate_session`, `hit`, ...).
@@ -131,6 +139,10 @@ impl Op {
             Op::GetGroups => "get_groups",
             Op::ListGroups => "list_groups",
             Op::DeleteGroup => "delete_group",
+            Op::PutPermission => "put_permission",
+            Op::GetPermissions => "get_permissions",
+            Op::ListPermissions => "list_permissions",
+            Op::DeletePermission => "delete_permission",
         }
     }
 
@@ -171,14 +183,11 @@ struct FaultState {
     rules: Vec<Rule>,
     calls: HashMap<Op, u64>,
     failures: HashMap<Op, u64>,
-    #[cfg(feature = "test-support")]
     scheduler: Option<Arc<Scheduler>>,
-    #[cfg(feature = "test-support")]
     holds: HashMap<Op, Arc<Hold>>,
 }
 
-/// A gate parking the calls of one operation (feature `test-support`, see [`Faults::hold`]).
-#[cfg(feature = "test-support")]
+/// A gate parking the calls of one operation (see [`Faults::hold`]).
 struct Hold {
     /// One permit per call let through; closed when the hold is lifted.
     gate: tokio::sync::Semaphore,
@@ -186,14 +195,12 @@ struct Hold {
     parked: std::sync::atomic::AtomicUsize,
 }
 
-#[cfg(feature = "test-support")]
 impl Default for Hold {
     fn default() -> Self {
         Self { gate: tokio::sync::Semaphore::new(0), parked: std::sync::atomic::AtomicUsize::new(0) }
     }
 }
 
-#[cfg(feature = "test-support")]
 impl Hold {
     /// Waits for a permit (first come, first served), or for the hold to be lifted.
     async fn pass(&self) {
@@ -206,20 +213,18 @@ impl Hold {
     }
 }
 
-/// A seeded scheduler for race tests (feature `test-support`): around every store call it yields
+/// A seeded scheduler for race tests: around every store call it yields
 /// to the other tasks of a single-threaded runtime a seeded number of times, so concurrent handler
 /// invocations interleave their store calls in an order the seed decides (the same seed, the same
 /// interleaving); and it fails a seeded share of calls, before they reach the store or after (a
 /// reply lost after the write, as a DynamoDB transaction that kept meeting conflicts, or a
 /// timeout, would end), so that every limit is seen to fail closed.
-#[cfg(feature = "test-support")]
 pub struct Scheduler {
     rng: Mutex<u64>,
     max_yields: u64,
     fail_per_mille: u64,
 }
 
-#[cfg(feature = "test-support")]
 impl Scheduler {
     pub fn new(seed: u64, max_yields: u64, fail_per_mille: u64) -> Self {
         Self { rng: Mutex::new(seed), max_yields, fail_per_mille }
@@ -293,12 +298,10 @@ impl Faults {
     }
 
     /// Interleaves and fails calls as `scheduler` decides (see [`Scheduler`]).
-    #[cfg(feature = "test-support")]
     pub fn schedule(&self, scheduler: Arc<Scheduler>) {
         self.lock().scheduler = Some(scheduler);
     }
 
-    #[cfg(feature = "test-support")]
     fn scheduler(&self) -> Option<Arc<Scheduler>> {
         self.lock().scheduler.clone()
     }
@@ -306,19 +309,16 @@ impl Faults {
     /// Parks every later call of `op` before it reaches the inner store, until let through by
     /// [`Faults::release`] (or [`Faults::unhold`]): a race test lines its contenders up at the
     /// write, each having made every check before it, then lets them go.
-    #[cfg(feature = "test-support")]
     pub fn hold(&self, op: Op) {
         self.lock().holds.entry(op).or_default();
     }
 
     /// Calls of `op` parked by [`Faults::hold`] right now.
-    #[cfg(feature = "test-support")]
     pub fn parked(&self, op: Op) -> usize {
         self.lock().holds.get(&op).map_or(0, |h| h.parked.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     /// Lets `n` calls of `op` through its hold, parked ones first, in the order they arrived.
-    #[cfg(feature = "test-support")]
     pub fn release(&self, op: Op, n: usize) {
         if let Some(hold) = self.lock().holds.get(&op) {
             hold.gate.add_permits(n);
@@ -326,14 +326,12 @@ impl Faults {
     }
 
     /// Lifts the hold on `op`: parked calls and every later one go through.
-    #[cfg(feature = "test-support")]
     pub fn unhold(&self, op: Op) {
         if let Some(hold) = self.lock().holds.remove(&op) {
             hold.gate.close();
         }
     }
 
-    #[cfg(feature = "test-support")]
     fn hold_of(&self, op: Op) -> Option<Arc<Hold>> {
         self.lock().holds.get(&op).cloned()
     }
@@ -362,7 +360,6 @@ impl Faults {
     fn decide(&self, op: Op) -> Option<Mode> {
         let mut s = self.lock();
         *s.calls.entry(op).or_insert(0) += 1;
-        #[cfg(feature = "test-support")]
         if let Some(mode) = s.scheduler.as_ref().and_then(|sched| sched.fate()) {
             *s.failures.entry(op).or_insert(0) += 1;
             return Some(mode);
@@ -428,30 +425,24 @@ impl<S: Store + ?Sized> FaultyStore<S> {
 
 /// Runs `$call` on the inner store unless a fault says otherwise; the injected [`StoreError`]
 /// becomes the operation's error type through its `From<StoreError>`.
-/// With the `test-support` feature, the call is also IAM evidence (see [`crate::iam`]).
+/// The call is also IAM evidence (see [`crate::iam`]).
 macro_rules! guarded {
     ($self:ident, $op:expr, $call:expr) => {
         guarded!($self, $op, $op.name(), $call)
     };
     // `$name` names the call in the IAM evidence when what it asks of AWS depends on its arguments.
     ($self:ident, $op:expr, $name:expr, $call:expr) => {{
-        #[cfg(feature = "test-support")]
         if let Some(hold) = $self.faults.hold_of($op) {
             hold.pass().await;
         }
-        #[cfg(feature = "test-support")]
         let scheduler = $self.faults.scheduler();
-        #[cfg(feature = "test-support")]
         if let Some(s) = &scheduler {
             s.pause().await;
         }
-        #[cfg(feature = "test-support")]
         let call = {
             crate::iam::used("store", $name);
             crate::iam::scoped("store", $name, $call)
         };
-        #[cfg(not(feature = "test-support"))]
-        let (_, call) = ($name, $call);
         let result = match $self.faults.decide($op) {
             None => call.await,
             Some(Mode::Refuse) => Err(Faults::error($op).into()),
@@ -460,7 +451,6 @@ macro_rules! guarded {
                 Err(Faults::error($op).into())
             }
         };
-        #[cfg(feature = "test-support")]
         if let Some(s) = &scheduler {
             s.pause().await;
         }
@@ -642,6 +632,25 @@ impl<S: Store + ?Sized> GroupStore for FaultyStore<S> {
 
     async fn delete_group(&self, name: &str) -> StoreResult<bool> {
         guarded!(self, Op::DeleteGroup, self.inner.delete_group(name))
+    }
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> PermissionStore for FaultyStore<S> {
+    async fn put_permission(&self, permission: &Permission, create: bool) -> StoreResult<bool> {
+        guarded!(self, Op::PutPermission, self.inner.put_permission(permission, create))
+    }
+
+    async fn get_permissions(&self, codenames: &[String]) -> StoreResult<Vec<Permission>> {
+        guarded!(self, Op::GetPermissions, self.inner.get_permissions(codenames))
+    }
+
+    async fn list_permissions(&self) -> StoreResult<Vec<Permission>> {
+        guarded!(self, Op::ListPermissions, self.inner.list_permissions())
+    }
+
+    async fn delete_permission(&self, codename: &str) -> StoreResult<bool> {
+        guarded!(self, Op::DeletePermission, self.inner.delete_permission(codename))
     }
 }
 

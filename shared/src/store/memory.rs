@@ -6,13 +6,13 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::domain::Group;
 use crate::domain::{CodePurpose, Email, User, UserId};
+use crate::domain::{Group, Permission};
 use crate::ports::{
     ActivateError, ChangeEmailError, CodeRecord, CodeStore, CreateUserError, Reservation, Rotation, Session,
     SessionStore, StoreError, StoreResult, UpdateUserError, UserStore, MAX_CODE_ATTEMPTS,
 };
-use crate::ports::{CounterKey, CounterState, GiveBack, GroupStore, Limiter};
+use crate::ports::{CounterKey, CounterState, GiveBack, GroupStore, Limiter, PermissionStore};
 
 #[derive(Clone, Debug)]
 struct Claim {
@@ -35,6 +35,7 @@ struct State {
     sessions: HashMap<(UserId, String), Session>,
     counters: HashMap<CounterKey, (CounterState, i64)>,
     groups: std::collections::BTreeMap<String, Group>,
+    permissions: std::collections::BTreeMap<String, Permission>,
 }
 
 /// The memory store.
@@ -490,5 +491,36 @@ impl GroupStore for MemoryStore {
 
     async fn delete_group(&self, name: &str) -> StoreResult<bool> {
         Ok(self.lock()?.groups.remove(name).is_some())
+    }
+}
+
+#[async_trait]
+impl PermissionStore for MemoryStore {
+    async fn put_permission(&self, permission: &Permission, create: bool) -> StoreResult<bool> {
+        let mut s = self.lock()?;
+        if s.permissions.contains_key(&permission.codename) == create {
+            return Ok(false);
+        }
+        s.permissions.insert(permission.codename.clone(), permission.clone());
+        Ok(true)
+    }
+
+    async fn get_permissions(&self, codenames: &[String]) -> StoreResult<Vec<Permission>> {
+        let s = self.lock()?;
+        let mut found: Vec<Permission> = Vec::new();
+        for c in codenames {
+            if let Some(p) = s.permissions.get(c).filter(|p| !found.contains(p)) {
+                found.push(p.clone());
+            }
+        }
+        Ok(found)
+    }
+
+    async fn list_permissions(&self) -> StoreResult<Vec<Permission>> {
+        Ok(self.lock()?.permissions.values().cloned().collect())
+    }
+
+    async fn delete_permission(&self, codename: &str) -> StoreResult<bool> {
+        Ok(self.lock()?.permissions.remove(codename).is_some())
     }
 }

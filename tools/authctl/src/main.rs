@@ -6,6 +6,7 @@ mod args;
 mod commands;
 mod env;
 mod jwt_key;
+mod perms;
 
 use std::process::ExitCode;
 
@@ -132,15 +133,79 @@ expiry are left out.",
         name: "deactivate",
         summary: "deactivate an account and revoke all its sessions",
         opts: &[EMAIL],
-        details: "Sets is_active=false and tokens_valid_after=now, then deletes every session of the user. \
-Running it again on an inactive account revokes sessions again (exit 0).",
+        details: "Sets is_active=false, marks the account deactivated (no activation or reset link activates it \
+again; an admin reactivates it with PATCH /auth/users/{id}/ {\"is_active\": true}) and moves tokens_valid_after \
+past every token issued so far, by the same rule as the API, then deletes every session of the user. Running it \
+again on an inactive account revokes sessions again (exit 0).",
     },
     Command {
         name: "logout-everywhere",
         summary: "revoke every session of a user",
         opts: &[EMAIL],
-        details: "Sets tokens_valid_after=now (earlier access tokens stop working at our endpoints) and deletes \
-every session, so no refresh token works any more. The account stays active.",
+        details: "Moves tokens_valid_after past every token issued so far (earlier access tokens stop working at \
+our endpoints), by the same rule as DELETE /auth/sessions/, and deletes every session, so no refresh token \
+works any more. The account stays active.",
+    },
+    Command {
+        name: "permissions",
+        summary: "list the permission registry (built-in and registered permissions)",
+        opts: &[Opt { name: "json", value: None, help: "one JSON object per line" }],
+        details: "Prints `codename<TAB>name` per permission in codename order, built-in ones (the admin API's own: \
+auth.view_group, auth.add_permission, ...) marked `(built in)`; with --json, one object per line with codename, \
+name, description and builtin.",
+    },
+    Command {
+        name: "add-permission",
+        summary: "register a permission (app_label.action), so that groups may grant it",
+        opts: &[
+            Opt { name: "codename", value: Some("APP.ACTION"), help: "e.g. shop.refund_order (Django's form)" },
+            Opt { name: "name", value: Some("NAME"), help: "a human-readable name, e.g. \"Can refund orders\"" },
+            Opt { name: "description", value: Some("TEXT"), help: "optional" },
+        ],
+        details: "As POST /auth/admin/permissions/: a codename already registered, or built in, is refused (exit 3). \
+Registering grants nothing by itself: add it to a group (group-add-permission). Any group still naming the \
+codename from an earlier registration (a removal cut short) stops naming it first, so old grants never come back.",
+    },
+    Command {
+        name: "remove-permission",
+        summary: "remove a registered permission: it grants nothing from now on",
+        opts: &[Opt { name: "codename", value: Some("APP.ACTION"), help: "the permission" }],
+        details: "As DELETE /auth/admin/permissions/{codename}/: the permission stops granting anything at once \
+(only registered permissions count) and is taken from every group. Built-in permissions cannot be removed; an \
+unknown codename is refused (exit 3).",
+    },
+    Command {
+        name: "grant-group",
+        summary: "make an account a member of a group",
+        opts: &[EMAIL, Opt { name: "group", value: Some("NAME"), help: "an existing group" }],
+        details: "The account holds the group's permissions from its next request on (rights are read from the \
+stored account, not from tokens). A member already: nothing to do (exit 0). An unknown account or group is \
+refused (exit 3). authctl acts with the table's own rights: no staff rule applies here.",
+    },
+    Command {
+        name: "revoke-group",
+        summary: "take an account out of a group",
+        opts: &[EMAIL, Opt { name: "group", value: Some("NAME"), help: "the group" }],
+        details: "Takes effect at the account's next request. Not a member: nothing to do (exit 0).",
+    },
+    Command {
+        name: "group-add-permission",
+        summary: "let a group grant a registered permission",
+        opts: &[
+            Opt { name: "group", value: Some("NAME"), help: "an existing group" },
+            Opt { name: "codename", value: Some("APP.ACTION"), help: "a built-in or registered permission" },
+        ],
+        details: "An unregistered permission is refused (exit 3): register it first with add-permission. The write \
+is conditional on the group as read (re-read and retried when it changed meanwhile).",
+    },
+    Command {
+        name: "group-remove-permission",
+        summary: "stop a group granting a permission",
+        opts: &[
+            Opt { name: "group", value: Some("NAME"), help: "the group" },
+            Opt { name: "codename", value: Some("APP.ACTION"), help: "the permission" },
+        ],
+        details: "Its members stop holding it at their next request (unless another of their groups grants it).",
     },
     Command {
         name: "doctor",
@@ -203,7 +268,7 @@ fn main_help() -> String {
          Usage: authctl <command> [options]\n       authctl <command> --help\n\nCommands:\n",
     );
     for c in COMMANDS {
-        out.push_str(&format!("  {:<19}{}\n", c.name, c.summary));
+        out.push_str(&format!("  {:<25}{}\n", c.name, c.summary));
     }
     out.push_str(
         "\nEnvironment:\n\
@@ -220,6 +285,7 @@ fn main_help() -> String {
          \x20 2  usage error: unknown command or option, missing or invalid value, password refused by the\n\
          \x20    policy, passwords that differ, no password and no terminal to ask on\n\
          \x20 3  refused: the email or username is taken, no account has that email, or a wrong code;\n\
+         \x20    an unknown group or permission, a codename taken or built in;\n\
          \x20    doctor: inconsistencies found and not (all) repaired\n",
     );
     out
@@ -315,6 +381,13 @@ mod tests {
         ("listusers", "authctl listusers [--json]"),
         ("deactivate", "authctl deactivate [--email EMAIL]"),
         ("logout-everywhere", "authctl logout-everywhere [--email EMAIL]"),
+        ("permissions", "authctl permissions [--json]"),
+        ("add-permission", "authctl add-permission [--codename APP.ACTION] [--name NAME] [--description TEXT]"),
+        ("remove-permission", "authctl remove-permission [--codename APP.ACTION]"),
+        ("grant-group", "authctl grant-group [--email EMAIL] [--group NAME]"),
+        ("revoke-group", "authctl revoke-group [--email EMAIL] [--group NAME]"),
+        ("group-add-permission", "authctl group-add-permission [--group NAME] [--codename APP.ACTION]"),
+        ("group-remove-permission", "authctl group-remove-permission [--group NAME] [--codename APP.ACTION]"),
         ("doctor", "authctl doctor [--repair] [--json] [--page-size N]"),
         ("jwt-key", "authctl jwt-key [--secret NAME|ARN] [--kid KID] [--show] [--version ID]"),
         ("create-table", "authctl create-table"),

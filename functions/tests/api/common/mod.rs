@@ -104,7 +104,7 @@ pub fn emulator_endpoint() -> String {
 
 /// The app over DynamoDB at the emulator, in a fresh table of its own.
 pub async fn spawn_app_dynamo(overrides: &[(&str, &str)]) -> TestApp {
-    let sdk = gatehouse_core::local_aws_config(&emulator_endpoint()).await;
+    let sdk = gatehouse_core::aws::local_aws_config(&emulator_endpoint()).await;
     let table = format!("t-{}", gatehouse_core::secrets::random_id().unwrap().to_lowercase().replace(['-', '_'], "x"));
     let store = DynamoStore::new(dynamodb_client(&sdk), table);
     store.create_table().await.unwrap();
@@ -221,6 +221,36 @@ impl TestApp {
         let mut staff = u.clone();
         staff.is_staff = true;
         self.app.store.update_user(&u, &staff, self.clock_now()).await.unwrap();
+    }
+
+    /// Makes the user staff holding `perms` (built-in or registered) through a group of its own
+    /// (`holds-<email>`), directly in the store.
+    pub async fn make_staff_with(&self, email: &str, perms: &[&str]) {
+        let group = gatehouse_core::domain::Group {
+            name: format!("holds-{email}"),
+            description: String::new(),
+            permissions: perms.iter().map(|p| (*p).to_owned()).collect(),
+            id: format!("g-holds-{email}"),
+        };
+        assert!(self.app.store.put_group(&group, true).await.unwrap());
+        let u = self.user(email).await;
+        let mut staff = u.clone();
+        staff.is_staff = true;
+        staff.groups.push(group.name.clone());
+        staff.group_ids.insert(group.name.clone(), group.id.clone());
+        self.app.store.update_user(&u, &staff, self.clock_now()).await.unwrap();
+    }
+
+    /// Registers permissions (named after their codenames) directly in the store.
+    pub async fn register_permissions(&self, codenames: &[&str]) {
+        for c in codenames {
+            let p = gatehouse_core::domain::Permission {
+                codename: (*c).to_owned(),
+                name: (*c).to_owned(),
+                description: String::new(),
+            };
+            assert!(self.app.store.put_permission(&p, true).await.unwrap(), "{c} registered twice");
+        }
     }
 
     /// The newest email to `to`.

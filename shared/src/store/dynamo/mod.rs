@@ -6,7 +6,12 @@
 
 mod codes;
 mod counters;
+/// `authctl doctor`: the table's consistency check and its repairs (feature `doctor`; also built
+/// for the crate's own unit tests).
+#[cfg(any(feature = "doctor", test))]
+pub mod doctor;
 mod groups;
+mod permissions;
 mod schema;
 mod sessions;
 mod table;
@@ -40,17 +45,17 @@ const LIST_QUERY_MAX: usize = 1000;
 /// The DynamoDB-backed store. Cheap to clone; build once per cold start.
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
-    client: crate::LazyClient<Client>,
+    client: crate::aws::LazyClient<Client>,
     table: String,
 }
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client: crate::LazyClient::ready(client, Client::new), table: table.into() }
+        Self { client: crate::aws::LazyClient::ready(client, Client::new), table: table.into() }
     }
 
-    /// A store whose client is built on its first call (see [`crate::LazyClient`]).
-    pub fn lazy(client: crate::LazyClient<Client>, table: impl Into<String>) -> Self {
+    /// A store whose client is built on its first call (see [`crate::aws::LazyClient`]).
+    pub fn lazy(client: crate::aws::LazyClient<Client>, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
     }
 

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::domain::Group;
 use crate::domain::{CodePurpose, Email, User, UserId, Username};
+use crate::domain::{Group, Permission};
 use crate::ports::{CodeRecord, CounterKey, CounterState, Session, StoreError, StoreResult};
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -25,13 +25,74 @@ pub const LIST_SK: &str = "list_sk";
 pub const LIST_USERS: &str = "USER";
 /// The `list_pk` of group items.
 pub const LIST_GROUPS: &str = "GROUP";
+/// The `list_pk` of the permission registry's items.
+pub const LIST_PERMISSIONS: &str = "PERM";
 
 /// The `list_pk` / `list_sk` an item with these table keys must carry, if it is listed at all.
 pub fn list_entry<'a>(pk: &'a str, sk: &str) -> Option<(&'static str, &'a str)> {
     match sk {
-        PROFILE => pk.strip_prefix("USER#").map(|id| (LIST_USERS, id)),
-        GROUP => pk.strip_prefix("GROUP#").map(|name| (LIST_GROUPS, name)),
+        PROFILE => pk.strip_prefix(USER_PREFIX).map(|id| (LIST_USERS, id)),
+        GROUP => pk.strip_prefix(GROUP_PREFIX).map(|name| (LIST_GROUPS, name)),
+        PERMISSION => pk.strip_prefix(PERMISSION_PREFIX).map(|codename| (LIST_PERMISSIONS, codename)),
         _ => None,
+    }
+}
+
+/// A user's partition (`USER#<id>`): its profile, its codes and its sessions.
+pub(super) const USER_PREFIX: &str = "USER#";
+/// An email claim: `EMAIL#<normalised address>` / [`EMAIL`].
+pub(super) const EMAIL_PREFIX: &str = "EMAIL#";
+/// A username claim: `USERNAME#<username key>` / [`USERNAME`].
+pub(super) const USERNAME_PREFIX: &str = "USERNAME#";
+/// A one-time code in its user's partition: `CODE#<purpose>`.
+pub(super) const CODE_PREFIX: &str = "CODE#";
+/// A session in its user's partition: `SESSION#<sid>`.
+pub(super) const SESSION_PREFIX: &str = "SESSION#";
+/// A rate counter: `RATE#<scope>#<key>` / `<slot>`.
+pub(super) const RATE_PREFIX: &str = "RATE#";
+/// A group: `GROUP#<name>` / [`GROUP`].
+pub(super) const GROUP_PREFIX: &str = "GROUP#";
+/// A registered permission: `PERM#<codename>` / [`PERMISSION`].
+pub(super) const PERMISSION_PREFIX: &str = "PERM#";
+
+/// The kind of an item, by its table keys alone (what `authctl doctor` counts and checks).
+#[cfg(any(feature = "doctor", test))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ItemKind {
+    User,
+    EmailClaim,
+    UsernameClaim,
+    Code,
+    Session,
+    RateCounter,
+    Group,
+    Permission,
+    Other,
+}
+
+#[cfg(any(feature = "doctor", test))]
+impl ItemKind {
+    pub(super) fn of(pk: &str, sk: &str) -> Self {
+        if pk.starts_with(USER_PREFIX) {
+            match sk {
+                PROFILE => Self::User,
+                s if s.starts_with(CODE_PREFIX) => Self::Code,
+                s if s.starts_with(SESSION_PREFIX) => Self::Session,
+                _ => Self::Other,
+            }
+        } else if pk.starts_with(EMAIL_PREFIX) && sk == EMAIL {
+            Self::EmailClaim
+        } else if pk.starts_with(USERNAME_PREFIX) && sk == USERNAME {
+            Self::UsernameClaim
+        } else if pk.starts_with(RATE_PREFIX) {
+            Self::RateCounter
+        } else if pk.starts_with(GROUP_PREFIX) {
+            Self::Group
+        } else if pk.starts_with(PERMISSION_PREFIX) && sk == PERMISSION {
+            Self::Permission
+        } else {
+            Self::Other
+        }
     }
 }
 
@@ -46,24 +107,37 @@ pub(super) fn key(pk: String, sk: &str) -> Item {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
-pub(super) fn user_pk(id: &UserId) -> String {
-    format!("USER#{id}")
+/// The partition key of a user (a [`UserId`], or an id as stored).
+pub(super) fn user_pk(id: &(impl std::fmt::Display + ?Sized)) -> String {
+    format!("{USER_PREFIX}{id}")
 }
 pub(super) fn email_pk(email: &Email) -> String {
-    format!("EMAIL#{}", email.normalised())
+    email_pk_normalised(email.normalised())
+}
+/// The partition key of the claim on an address, given normalised.
+pub(super) fn email_pk_normalised(normalised: &str) -> String {
+    format!("{EMAIL_PREFIX}{normalised}")
 }
 pub(super) fn username_pk(key: &str) -> String {
-    format!("USERNAME#{key}")
+    format!("{USERNAME_PREFIX}{key}")
 }
 pub(super) fn code_sk(purpose: CodePurpose) -> String {
-    format!("CODE#{}", purpose.as_str())
+    format!("{CODE_PREFIX}{}", purpose.as_str())
 }
 pub(super) fn session_sk(sid: &str) -> String {
-    format!("SESSION#{sid}")
+    format!("{SESSION_PREFIX}{sid}")
 }
 
+/// The sort key of a user's profile item (`USER#<id>`).
 pub(super) const PROFILE: &str = "PROFILE";
+/// The sort key of a group item (`GROUP#<name>`).
 pub(super) const GROUP: &str = "GROUP";
+/// The sort key of a permission item (`PERM#<codename>`).
+pub(super) const PERMISSION: &str = "PERM";
+/// The sort key of an email claim (`EMAIL#<normalised address>`).
+pub(super) const EMAIL: &str = "EMAIL";
+/// The sort key of a username claim (`USERNAME#<username key>`).
+pub(super) const USERNAME: &str = "USERNAME";
 
 /// Puts the item in its list: `list_pk` / `list_sk` as [`list_entry`] says (nothing otherwise).
 pub(super) fn listed(mut item: Item) -> Item {
@@ -138,6 +212,9 @@ pub(super) fn user_to_item(u: &User) -> Item {
     if let Some(t) = u.expires_at {
         item.insert("expires_at".into(), n(t));
     }
+    if let Some(t) = u.deactivated_at {
+        item.insert("deactivated_at".into(), n(t));
+    }
     listed(item)
 }
 
@@ -175,12 +252,19 @@ pub(super) fn user_from_item(item: &Item) -> StoreResult<User> {
         tokens_valid_after: get_n(item, "tokens_valid_after")?,
         version: get_n(item, "version")?,
         expires_at: get_opt_n(item, "expires_at")?,
+        deactivated_at: get_opt_n(item, "deactivated_at")?,
     })
 }
 
-pub(super) fn claim_item(pk: String, sk: &str, user: &UserId, expires_at: Option<i64>) -> Item {
+/// A claim on `pk` by `user` (a [`UserId`], or an id as stored).
+pub(super) fn claim_item(
+    pk: String,
+    sk: &str,
+    user: &(impl std::fmt::Display + ?Sized),
+    expires_at: Option<i64>,
+) -> Item {
     let mut item = key(pk, sk);
-    item.insert("user_id".into(), s(user.as_str()));
+    item.insert("user_id".into(), s(user.to_string()));
     if let Some(t) = expires_at {
         item.insert("expires_at".into(), n(t));
     }
@@ -239,7 +323,7 @@ pub(super) fn session_from_item(user: &UserId, item: &Item) -> StoreResult<Sessi
     let sk = get_s(item, "sk")?;
     Ok(Session {
         user_id: user.clone(),
-        id: sk.strip_prefix("SESSION#").unwrap_or(&sk).to_owned(),
+        id: sk.strip_prefix(SESSION_PREFIX).unwrap_or(&sk).to_owned(),
         current_jti: get_s(item, "current_jti")?,
         counter: get_n(item, "counter")?,
         previous_jti: get_opt_s(item, "previous_jti"),
@@ -253,7 +337,7 @@ pub(super) fn session_from_item(user: &UserId, item: &Item) -> StoreResult<Sessi
 }
 
 pub(super) fn counter_key(c: &CounterKey) -> Item {
-    key(format!("RATE#{}#{}", c.scope, c.key), &c.slot)
+    key(format!("{RATE_PREFIX}{}#{}", c.scope, c.key), &c.slot)
 }
 
 pub(super) fn counter_state(item: &Item) -> CounterState {
@@ -264,7 +348,7 @@ pub(super) fn counter_state(item: &Item) -> CounterState {
 }
 
 pub(super) fn group_key(name: &str) -> Item {
-    key(format!("GROUP#{name}"), GROUP)
+    key(format!("{GROUP_PREFIX}{name}"), GROUP)
 }
 
 pub(super) fn group_from_item(item: &Item) -> StoreResult<Group> {
@@ -289,4 +373,24 @@ pub(super) fn group_ids_from(item: &Item) -> std::collections::BTreeMap<String, 
         Some(AttributeValue::M(m)) => m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone()))).collect(),
         _ => Default::default(),
     }
+}
+
+pub(super) fn permission_key(codename: &str) -> Item {
+    key(format!("{PERMISSION_PREFIX}{codename}"), PERMISSION)
+}
+
+pub(super) fn permission_item(p: &Permission) -> Item {
+    let mut item = permission_key(&p.codename);
+    item.insert("codename".into(), s(&p.codename));
+    item.insert("name".into(), s(&p.name));
+    item.insert("description".into(), s(&p.description));
+    listed(item)
+}
+
+pub(super) fn permission_from_item(item: &Item) -> StoreResult<Permission> {
+    Ok(Permission {
+        codename: get_s(item, "codename")?,
+        name: get_opt_s(item, "name").unwrap_or_default(),
+        description: get_opt_s(item, "description").unwrap_or_default(),
+    })
 }
