@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::schema::{counter_key, counter_state, email_pk, expired, key, n, Item, EMAIL};
-use super::{store_err, DynamoStore, Names, Values, FREE_CLAIM};
+use super::{store_err, written, DynamoStore, Names, Values, FREE_CLAIM};
 use crate::domain::Email;
 use crate::ports::{CounterKey, CounterState, Limiter, Reservation, StoreError, StoreResult};
 
@@ -212,10 +212,6 @@ impl Limiter for DynamoStore {
             .set_expression_attribute_values(Values::default().with(":now", n(now)).0)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(store_err(e)),
-        }
+        written(result)
     }
 }

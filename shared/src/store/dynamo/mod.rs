@@ -267,6 +267,50 @@ impl DynamoStore {
         Ok(keys.iter().map(|k| found.remove(&table_key(k))).collect())
     }
 
+    /// Every item of the list `list` of the [`LIST_INDEX`] index, in list order: the keys from the
+    /// index, then the items themselves (consistent reads; an item deleted meanwhile is skipped).
+    async fn list_all(&self, list: &str) -> StoreResult<Vec<Item>> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let (page, next) = self.list_page(list, None, start.take(), None).await?;
+            keys.extend(page);
+            match next {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        Ok(self.get_in_order(&keys).await?.into_iter().flatten().collect())
+    }
+
+    /// The items of `keys` that exist, each once, in the order of `keys`.
+    async fn get_existing(&self, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        let mut unique: Vec<Item> = Vec::new();
+        for k in keys {
+            if !unique.contains(&k) {
+                unique.push(k);
+            }
+        }
+        if unique.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.get_in_order(&unique).await?.into_iter().flatten().collect())
+    }
+
+    /// Deletes the item at `key`; whether there was one.
+    async fn delete_existing(&self, key: Item) -> StoreResult<bool> {
+        let out = self
+            .client()
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(store_err)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
     /// One page of the [`LIST_INDEX`] index (an eventually consistent Query, ascending): the table
     /// keys of the items in `list` whose `list_sk` is after `after`, and where the next page starts.
     async fn list_page(
@@ -312,6 +356,19 @@ fn backoff(attempt: u32) -> Duration {
     let mut b = [0u8; 2];
     let jitter = if getrandom::fill(&mut b).is_ok() { u64::from(u16::from_le_bytes(b)) } else { 0 };
     Duration::from_millis(1 + jitter % cap_ms)
+}
+
+/// A conditional write's outcome: true when written, false when its condition failed.
+fn written<O, E, R>(result: Result<O, SdkError<E, R>>) -> StoreResult<bool>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(store_err(e)),
+    }
 }
 
 fn store_err<E, R>(e: SdkError<E, R>) -> StoreError

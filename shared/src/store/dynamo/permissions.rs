@@ -2,10 +2,9 @@
 //! codename order through the list index.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 
-use super::schema::{permission_from_item, permission_item, permission_key, Item, LIST_PERMISSIONS};
-use super::{store_err, DynamoStore};
+use super::schema::{permission_from_item, permission_item, permission_key, LIST_PERMISSIONS};
+use super::{written, DynamoStore};
 use crate::domain::Permission;
 use crate::ports::{PermissionStore, StoreResult};
 
@@ -19,51 +18,19 @@ impl PermissionStore for DynamoStore {
             .table_name(&self.table)
             .set_item(Some(permission_item(permission)))
             .condition_expression(condition);
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(store_err(e)),
-        }
+        written(put.send().await)
     }
 
     async fn get_permissions(&self, codenames: &[String]) -> StoreResult<Vec<Permission>> {
-        let mut unique: Vec<&String> = Vec::new();
-        for c in codenames {
-            if !unique.contains(&c) {
-                unique.push(c);
-            }
-        }
-        let keys: Vec<Item> = unique.iter().map(|c| permission_key(c)).collect();
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.get_in_order(&keys).await?.iter().flatten().map(permission_from_item).collect()
+        let keys = codenames.iter().map(|c| permission_key(c)).collect();
+        self.get_existing(keys).await?.iter().map(permission_from_item).collect()
     }
 
     async fn list_permissions(&self) -> StoreResult<Vec<Permission>> {
-        let mut keys = Vec::new();
-        let mut start = None;
-        loop {
-            let (page, next) = self.list_page(LIST_PERMISSIONS, None, start.take(), None).await?;
-            keys.extend(page);
-            match next {
-                Some(k) => start = Some(k),
-                None => break,
-            }
-        }
-        self.get_in_order(&keys).await?.iter().flatten().map(permission_from_item).collect()
+        self.list_all(LIST_PERMISSIONS).await?.iter().map(permission_from_item).collect()
     }
 
     async fn delete_permission(&self, codename: &str) -> StoreResult<bool> {
-        let out = self
-            .client()
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(permission_key(codename)))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(store_err)?;
-        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+        self.delete_existing(permission_key(codename)).await
     }
 }

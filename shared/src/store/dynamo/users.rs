@@ -1,14 +1,13 @@
 //! [`UserStore`]: the user item, its email and username claims, and its partition.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::schema::{
     claim_item, code_sk, code_to_item, email_pk, expired, get_s, group_ids, key, n, s, user_from_item, user_pk,
     user_to_item, username_pk, EMAIL, LIST_USERS, PROFILE, USERNAME,
 };
-use super::{store_err, DynamoStore, Names, Values, BATCH_GET_MAX, FREE_CLAIM, LIST_QUERY_MAX, LIST_QUERY_MIN};
+use super::{written, DynamoStore, Names, Values, BATCH_GET_MAX, FREE_CLAIM, LIST_QUERY_MAX, LIST_QUERY_MIN};
 use crate::domain::{CodePurpose, Email, User, UserId};
 use crate::ports::{
     ActivateError, ChangeEmailError, CodeRecord, CounterKey, CounterState, CreateUserError, StoreError, StoreResult,
@@ -414,11 +413,7 @@ impl UserStore for DynamoStore {
             .set_expression_attribute_values(Values::default().with(":new", s(new_hash)).with(":old", s(old_hash)).0)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(store_err(e)),
-        }
+        written(result)
     }
 }
 

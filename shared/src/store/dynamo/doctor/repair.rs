@@ -10,7 +10,7 @@ use crate::ports::StoreResult;
 use crate::store::dynamo::schema::{
     claim_item, get_opt_s, key, list_entry, n, s, user_pk, Item, LIST_PK, LIST_SK, PROFILE, USER_PREFIX,
 };
-use crate::store::dynamo::{build_err, store_err, DynamoStore, Names, Values, FREE_CLAIM};
+use crate::store::dynamo::{build_err, store_err, written, DynamoStore, Names, Values, FREE_CLAIM};
 
 /// The condition under which a user counts as gone: absent, or past its expiry (the condition under
 /// which a claim is free).
@@ -99,11 +99,7 @@ pub(super) async fn delete_expired(store: &DynamoStore, pk: &str, sk: &str, now:
         .set_expression_attribute_values(Values::default().with(":now", n(now)).0)
         .send()
         .await;
-    match result {
-        Ok(_) => Ok(true),
-        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-        Err(e) => Err(store_err(e)),
-    }
+    written(result)
 }
 
 /// A `ConditionCheck` on one item, as a transaction item.
