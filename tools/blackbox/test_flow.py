@@ -294,3 +294,49 @@ def test_delete_me_over_http():
         ExpressionAttributeValues={":e": email, ":claim": f"EMAIL#{email}"},
     )
     assert leftovers == [], leftovers
+
+
+def promote(email, superuser):
+    """Makes the account staff (and superuser if asked) in the table, as authctl would."""
+    status, me, _ = call("POST", "/auth/jwt/create/", {"email": email, "password": PASSWORD})
+    assert status == 200
+    uid = json.loads(base64.urlsafe_b64decode(me["access"].split(".")[1] + "=="))["user_id"]
+    table().update_item(
+        Key={"pk": f"USER#{uid}", "sk": "PROFILE"},
+        UpdateExpression="SET is_staff = :t, is_superuser = :s",
+        ExpressionAttributeValues={":t": True, ":s": superuser},
+    )
+
+
+def test_permission_registry_and_access_by_permission_over_http():
+    root_email, staff_email, user_email = unique_email("root"), unique_email("staff"), unique_email("user")
+    for email in (root_email, staff_email, user_email):
+        active_login(email)
+    promote(root_email, True)
+    promote(staff_email, False)
+    login = lambda e: call("POST", "/auth/jwt/create/", {"email": e, "password": PASSWORD})[1]["access"]
+    root, staff, user = login(root_email), login(staff_email), login(user_email)
+    codename = f"blackbox.refund_{uuid.uuid4().hex[:8]}"
+
+    status, body, _ = call("POST", "/auth/admin/permissions/", {"codename": codename, "name": "Refund"}, root)
+    assert (status, body) == (201, {"codename": codename, "name": "Refund", "description": "", "builtin": False})
+    stored = item(f"PERM#{codename}", "PERM")
+    assert stored["name"] == "Refund" and stored["list_pk"] == "PERM" and stored["list_sk"] == codename
+    # Staff holding no permission are refused every admin route; ordinary users do not see them.
+    assert call("GET", "/auth/admin/permissions/", token=staff)[0] == 403
+    assert call("GET", "/auth/admin/permissions", token=user)[0] == 404
+    # A group granting auth.view_permission and the new permission; the staff member joins it.
+    group = f"desk-{uuid.uuid4().hex[:8]}"
+    body = {"name": group, "permissions": ["auth.view_permission", codename]}
+    assert call("POST", "/auth/admin/groups/", body, root)[0] == 201
+    status, found, _ = call("GET", "/auth/users/?email=" + staff_email.replace("@", "%40"), token=root)
+    staff_id = found["results"][0]["id"]
+    assert call("PATCH", f"/auth/users/{staff_id}/", {"groups": [group]}, root)[0] == 200
+    status, listed, _ = call("GET", "/auth/admin/permissions/", token=staff)
+    assert status == 200 and codename in [p["codename"] for p in listed]
+    assert call("GET", f"/auth/users/me/has_permission/{codename}/", token=staff)[1] == {"has_permission": True}
+    # Deleted: it grants nothing at once and leaves the group.
+    assert call("DELETE", f"/auth/admin/permissions/{codename}/", token=root)[0] == 204
+    assert item(f"PERM#{codename}", "PERM") is None
+    assert call("GET", f"/auth/users/me/has_permission/{codename}/", token=staff)[1] == {"has_permission": False}
+    assert item(f"GROUP#{group}", "GROUP")["permissions"] == ["auth.view_permission"]
