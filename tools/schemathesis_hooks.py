@@ -20,7 +20,9 @@ session of the staff account; the token routes get tokens of a fresh login; acti
 confirmation and email-change confirmation get the uid and token of the email a fresh account was
 just sent; set_password, set_email and DELETE /auth/users/me/ run as a fresh account with its
 password; the permission registry's routes get a codename of the right form to register, a
-built-in one to read, or one registered for the case to change or delete. The other positive cases, and every negative one, go as generated. Without this the
+built-in one to read, or one registered for the case to change or delete; the admin users'
+routes get a fresh address and a valid password to create, or the id of a user registered for the
+case to read, change or delete. The other positive cases, and every negative one, go as generated. Without this the
 two deletions by id only ever met unknown ids (404: schemathesis's missing_test_data) and the
 other ten never answered a 2xx. tools/schemathesis.toml fails the run on missing_auth and
 missing_test_data; every answer is logged (SCHEMATHESIS_STATUS_LOG: `METHOD path-template
@@ -272,6 +274,29 @@ def seed_permission_delete(case):
     case.path_parameters["codename"] = permission("deleted")
 
 
+def seed_admin_user_create(case):
+    case.body = {"email": fresh_email("admin-made"), "password": PASSWORD, "is_active": True}
+
+
+def seed_admin_user_read(case):
+    case.path_parameters["id"] = registered("admin-read")[1]
+
+
+def seed_admin_user_put(case):
+    case.path_parameters["id"] = registered("admin-replaced")[1]
+    case.body = {"first_name": "Replaced", "last_name": "By the run"}
+
+
+def seed_admin_user_patch(case):
+    case.path_parameters["id"] = registered("admin-changed")[1]
+    case.body = {"is_active": True}
+
+
+def seed_admin_user_delete(case):
+    """A user registered for the case, never the run's own account (which the route refuses)."""
+    case.path_parameters["id"] = registered("admin-deleted")[1]
+
+
 SEEDED = {
     "DELETE /auth/users/{id}/": seed_delete_user,
     "DELETE /auth/sessions/{id}/": seed_delete_session,
@@ -290,6 +315,11 @@ SEEDED = {
     "PUT /auth/admin/permissions/{codename}/": seed_permission_put,
     "PATCH /auth/admin/permissions/{codename}/": seed_permission_patch,
     "DELETE /auth/admin/permissions/{codename}/": seed_permission_delete,
+    "POST /auth/admin/users/": seed_admin_user_create,
+    "GET /auth/admin/users/{id}/": seed_admin_user_read,
+    "PUT /auth/admin/users/{id}/": seed_admin_user_put,
+    "PATCH /auth/admin/users/{id}/": seed_admin_user_patch,
+    "DELETE /auth/admin/users/{id}/": seed_admin_user_delete,
 }
 # Positive cases seen per operation: the first, third and fifth are seeded (each seed costs a few
 # requests, an account mostly; three 2xx per operation are enough to hold its success answers to
@@ -361,7 +391,7 @@ def after_call(context, case, response):
         logged_out = case.method.upper() == "DELETE" and case.operation.path == "/auth/sessions/"
         if response.status_code == 401 or (logged_out and 200 <= response.status_code < 300):
             ACCOUNT.revoked()
-    if response.status_code != 200 or not case.path.startswith("/auth/users/"):
+    if response.status_code != 200 or not case.path.startswith(("/auth/users/", "/auth/admin/users/")):
         return
     try:
         body = response.json()

@@ -326,6 +326,16 @@ pub fn user_body(u: &User) -> Value {
     })
 }
 
+/// The user as the admin API (`/auth/admin/users/`) shows it: the user object of
+/// `GET /auth/users/me/` and `is_superuser`.
+pub fn admin_user_body(u: &User) -> Value {
+    let mut body = user_body(u);
+    if let Value::Object(fields) = &mut body {
+        fields.insert("is_superuser".into(), Value::Bool(u.is_superuser));
+    }
+    body
+}
+
 /// `user` as the API shows it: with only the groups it is a member of now (see
 /// `services::groups::current_memberships`).
 pub async fn shown(app: &gatehouse_core::App, mut user: User) -> Result<User, Reject> {

@@ -70,6 +70,12 @@ pub static ROUTES: &[Route] = &[
     route!("PUT", "/auth/admin/permissions/{codename}", admin_permissions_detail),
     route!("PATCH", "/auth/admin/permissions/{codename}", admin_permissions_detail),
     route!("DELETE", "/auth/admin/permissions/{codename}", admin_permissions_detail),
+    route!("GET", "/auth/admin/users", admin_users),
+    route!("POST", "/auth/admin/users", admin_users),
+    route!("GET", "/auth/admin/users/{id}", admin_users_detail),
+    route!("PUT", "/auth/admin/users/{id}", admin_users_detail),
+    route!("PATCH", "/auth/admin/users/{id}", admin_users_detail),
+    route!("DELETE", "/auth/admin/users/{id}", admin_users_detail),
 ];
 
 /// What the table says about a request.

@@ -6,6 +6,8 @@ pub mod admin_groups;
 pub mod admin_groups_detail;
 pub mod admin_permissions;
 pub mod admin_permissions_detail;
+pub mod admin_users;
+pub mod admin_users_detail;
 pub mod fallback;
 pub mod jwks;
 pub mod jwt_blacklist;

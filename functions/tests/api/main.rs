@@ -4,6 +4,7 @@
 
 mod common;
 
+mod admin_users;
 mod deactivation;
 mod dynamo_faults;
 mod dynamo_flow;

@@ -52,13 +52,21 @@ pub const NOT_A_LIST: &str = "Expected a list of items but got type \"{kind}\"."
 /// How often an update is re-applied after losing to a concurrent write.
 const RETRIES: usize = 3;
 
-fn flag(form: &Form, field: &str, errors: &mut FieldErrors) -> Option<bool> {
+/// A boolean as DRF's `BooleanField` spells it in text (any case): true/1/yes/on, false/0/no/off.
+pub(crate) fn drf_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+pub(crate) fn flag(form: &Form, field: &str, errors: &mut FieldErrors) -> Option<bool> {
     match form.0.get(field)? {
         serde_json::Value::Bool(b) => Some(*b),
-        serde_json::Value::String(s) => match s.to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "on" => Some(true),
-            "false" | "0" | "no" | "off" => Some(false),
-            _ => {
+        serde_json::Value::String(s) => match drf_bool(s) {
+            Some(b) => Some(b),
+            None => {
                 errors.add(field, NOT_A_BOOL);
                 None
             }
@@ -71,7 +79,7 @@ fn flag(form: &Form, field: &str, errors: &mut FieldErrors) -> Option<bool> {
     }
 }
 
-fn group_names(form: &Form, errors: &mut FieldErrors) -> Option<Vec<String>> {
+pub(crate) fn group_names(form: &Form, errors: &mut FieldErrors) -> Option<Vec<String>> {
     let serde_json::Value::Array(items) = form.0.get("groups")? else {
         errors.add("groups", "Expected a list of items.");
         return None;
@@ -217,6 +225,8 @@ async fn notify(app: &App, before: &User, after: &User) {
 /// active again clears the mark. With `PROFILE_UPDATED_EMAIL`, a change is notified to the owner.
 pub async fn update(app: &App, target: &User, form: &Form, editor: Editor<'_>) -> Result<User, ServiceError> {
     let mut current = target.clone();
+    // The account before an activation by this change (see below), for the notice.
+    let mut before_activation: Option<User> = None;
     for _ in 0..RETRIES {
         // Judged again on every attempt: the account may have become staff meanwhile.
         editor.may_change(&current)?;
@@ -230,6 +240,9 @@ pub async fn update(app: &App, target: &User, form: &Form, editor: Editor<'_>) -
                 .collect();
         }
         if updated == current {
+            if let Some(before) = &before_activation {
+                notify(app, before, &current).await;
+            }
             return Ok(current);
         }
         let now = app.now();
@@ -240,6 +253,7 @@ pub async fn update(app: &App, target: &User, form: &Form, editor: Editor<'_>) -
             // and its address to be claimed again). The rest of the change is then applied to
             // the account as it is after that.
             activate_pending(app, &current, now).await?;
+            before_activation = Some(current.clone());
             current = app.store.get_user(&current.id, now).await?.ok_or(ServiceError::NotFound)?;
             continue;
         }
@@ -256,7 +270,7 @@ pub async fn update(app: &App, target: &User, form: &Form, editor: Editor<'_>) -
                 let revoked = if disabling { revoke_sessions(app, &current.id, None).await } else { Ok(()) };
                 tracing::info!(event = "profile_update", outcome = "ok", user_id = %current.id, disabled = disabling);
                 // Written, so notified, even if ending the sessions has to be retried.
-                notify(app, &current, &updated).await;
+                notify(app, before_activation.as_ref().unwrap_or(&current), &updated).await;
                 revoked?;
                 return Ok(updated);
             }

@@ -3,6 +3,7 @@
 //! throttling, input): pure logic over the ports, no HTTP. See docs/ARCHITECTURE.md.
 
 pub mod activation;
+pub mod admin_users;
 pub mod auth;
 pub mod codes;
 pub mod email_change;

@@ -13,8 +13,8 @@ pub const PASSWORDS_DIFFER: &str = "The two password fields didn't match.";
 /// Longest first/last name (Django's `AbstractUser`).
 pub const NAME_MAX: usize = 150;
 
-/// Reads and validates a registration; every problem is reported at once.
-struct Registration {
+/// A registration's fields, validated.
+pub(crate) struct Registration {
     email: Email,
     password: Password,
     username: Option<Username>,
@@ -22,7 +22,45 @@ struct Registration {
     last_name: String,
 }
 
-fn parse(app: &App, form: &Form) -> Result<Registration, ServiceError> {
+/// How a new account starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// As registration makes it: with `SEND_ACTIVATION_EMAIL`, inactive (expiring after
+    /// `UNACTIVATED_ACCOUNT_LIFETIME`) with an activation code and email; otherwise active, with
+    /// the confirmation email if `SEND_CONFIRMATION_EMAIL`.
+    Registration,
+    /// Active at once, no code, no expiry, no email (an admin's choice).
+    Active,
+    /// Inactive, no code, no expiry, no email: only an admin activates it (an admin's choice
+    /// while activation emails are off).
+    Inactive,
+}
+
+/// Reads and validates a registration (`POST /auth/users/`, and an admin's
+/// `POST /auth/admin/users/`); every problem is reported at once.
+pub(crate) fn parse(app: &App, form: &Form) -> Result<Registration, ServiceError> {
+    let mut errors = FieldErrors::default();
+    let parsed = parse_into(app, form, &mut errors);
+    errors.finish()?;
+    parsed.ok_or_else(|| ServiceError::Internal("validated registration incomplete".into()))
+}
+
+/// [`parse`], adding its errors to `errors` (a caller with more fields reports them all at once);
+/// `None` when any of the registration's fields was refused.
+pub(crate) fn parse_into(app: &App, form: &Form, errors: &mut FieldErrors) -> Option<Registration> {
+    let (parsed, own) = parse_fields(app, form);
+    if own.is_empty() {
+        return parsed;
+    }
+    for (field, messages) in own.0 {
+        for m in messages {
+            errors.add(&field, m);
+        }
+    }
+    None
+}
+
+fn parse_fields(app: &App, form: &Form) -> (Option<Registration>, FieldErrors) {
     let mut errors = FieldErrors::default();
     let email = form.required("email", &mut errors).and_then(|raw| match Email::parse(&raw) {
         Ok(e) => Some(e),
@@ -70,11 +108,11 @@ fn parse(app: &App, form: &Form) -> Result<Registration, ServiceError> {
             }
         }
     }
-    errors.finish()?;
-    match (email, password) {
-        (Some(email), Some(password)) => Ok(Registration { email, password, username, first_name, last_name }),
-        _ => Err(ServiceError::Internal("validated registration incomplete".into())),
-    }
+    let parsed = match (email, password) {
+        (Some(email), Some(password)) => Some(Registration { email, password, username, first_name, last_name }),
+        _ => None,
+    };
+    (parsed, errors)
 }
 
 /// Creates the user (and its activation code) atomically, then sends the activation email.
@@ -82,18 +120,35 @@ fn parse(app: &App, form: &Form) -> Result<Registration, ServiceError> {
 pub async fn register(app: &App, form: &Form, client: &ClientInfo) -> Result<User, ServiceError> {
     throttle::spend_ip(app, "register", app.settings.rate_register_ip, client.ip.as_deref()).await?;
     let r = parse(app, form)?;
+    create(app, r, Start::Registration, |_| {}).await
+}
+
+/// Creates the account of a validated registration as `start` says, `shape` setting what an admin
+/// adds (staff, groups) on the new user first: the user (and its activation code) atomically, then
+/// the email `start` calls for. A failed email does not undo the creation: `resend_activation`
+/// recovers it. A taken address or username is a 400 naming the field, with nothing written.
+pub(crate) async fn create(
+    app: &App,
+    r: Registration,
+    start: Start,
+    shape: impl FnOnce(&mut User),
+) -> Result<User, ServiceError> {
     let password_hash = app.hasher.hash(&r.password).await?;
     let now = app.now();
     let s = &app.settings;
-    let activate_by_email = s.send_activation_email;
-    let user = User {
+    let activate_by_email = start == Start::Registration && s.send_activation_email;
+    let mut user = User {
         id: UserId::generate(),
         email: r.email,
         username: r.username,
         first_name: r.first_name,
         last_name: r.last_name,
         password_hash,
-        is_active: !activate_by_email,
+        is_active: match start {
+            Start::Registration => !activate_by_email,
+            Start::Active => true,
+            Start::Inactive => false,
+        },
         is_staff: false,
         is_superuser: false,
         groups: Vec::new(),
@@ -105,6 +160,7 @@ pub async fn register(app: &App, form: &Form, client: &ClientInfo) -> Result<Use
         expires_at: activate_by_email.then(|| now + s.unactivated_account_lifetime.as_secs() as i64),
         deactivated_at: None,
     };
+    shape(&mut user);
     let (token, code) = match activate_by_email {
         true => {
             let (token, record) = codes::record(app, &user.id, CodePurpose::Activation, None).await?;
@@ -121,7 +177,9 @@ pub async fn register(app: &App, form: &Form, client: &ClientInfo) -> Result<Use
     tracing::info!(event = "register", outcome = "ok", user_id = %user.id, "account created");
     let email = match &token {
         Some(t) => Some(codes::email(app, EmailKind::Activation, &user, &s.activation_url, t)),
-        None if s.send_confirmation_email => Some(mail::render(s, EmailKind::Confirmation, &user, Extras::default())),
+        None if start == Start::Registration && s.send_confirmation_email => {
+            Some(mail::render(s, EmailKind::Confirmation, &user, Extras::default()))
+        }
         None => None,
     };
     if let Some(email) = email {

@@ -40,7 +40,7 @@ pub struct ListQuery {
     pub email: Option<String>,
 }
 
-fn encode_cursor(id: &UserId) -> String {
+pub(crate) fn encode_cursor(id: &UserId) -> String {
     URL_SAFE_NO_PAD.encode(id.as_str())
 }
 
@@ -49,10 +49,14 @@ fn decode_cursor(raw: &str) -> Option<UserId> {
     UserId::parse(std::str::from_utf8(&bytes).ok()?)
 }
 
-/// Staff see every user; others see only themselves under `HIDE_USERS` (default), as djoser.
-pub async fn list(app: &App, caller: &Caller, q: &ListQuery) -> Result<Page, ServiceError> {
-    let mut errors = FieldErrors::default();
-    let limit = match q.limit.as_deref().map(str::parse::<usize>) {
+/// The page size and the position of a listing from its `limit` and `cursor` (400 naming each
+/// bad one in `errors`): the default size when `limit` is absent, the start when `cursor` is.
+pub(crate) fn page_bounds(
+    limit: Option<&str>,
+    cursor: Option<&str>,
+    errors: &mut FieldErrors,
+) -> (usize, Option<UserId>) {
+    let limit = match limit.map(str::parse::<usize>) {
         None => DEFAULT_LIMIT,
         Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
         Some(_) => {
@@ -60,7 +64,7 @@ pub async fn list(app: &App, caller: &Caller, q: &ListQuery) -> Result<Page, Ser
             0
         }
     };
-    let after = match q.cursor.as_deref() {
+    let after = match cursor {
         None | Some("") => None,
         Some(raw) => match decode_cursor(raw) {
             Some(id) => Some(id),
@@ -70,6 +74,13 @@ pub async fn list(app: &App, caller: &Caller, q: &ListQuery) -> Result<Page, Ser
             }
         },
     };
+    (limit, after)
+}
+
+/// Staff see every user; others see only themselves under `HIDE_USERS` (default), as djoser.
+pub async fn list(app: &App, caller: &Caller, q: &ListQuery) -> Result<Page, ServiceError> {
+    let mut errors = FieldErrors::default();
+    let (limit, after) = page_bounds(q.limit.as_deref(), q.cursor.as_deref(), &mut errors);
     errors.finish()?;
     let now = app.now();
     let sees_all = caller.user.is_privileged() || !app.settings.hide_users;
@@ -145,6 +156,13 @@ async fn remove(app: &App, caller: &Caller, client: &ClientInfo, user: &User, fo
     if user.id == caller.user.id && app.settings.delete_me_mode == DeleteMeMode::Deactivate {
         return deactivate_self(app, user).await;
     }
+    erase(app, user, &caller.user).await
+}
+
+/// Removes `user` with its claims, codes and sessions, as `by` asked (a deletion already
+/// authorised). An account changed since it was read is not removed (503: the retry judges it
+/// again).
+pub(crate) async fn erase(app: &App, user: &User, by: &User) -> Result<(), ServiceError> {
     match app.store.delete_user(user).await {
         Ok(()) => {}
         Err(UpdateUserError::Conflict) => {
@@ -155,7 +173,7 @@ async fn remove(app: &App, caller: &Caller, client: &ClientInfo, user: &User, fo
         }
         Err(UpdateUserError::Store(e)) => return Err(e.into()),
     }
-    tracing::info!(event = "account_deleted", user_id = %user.id, by = %caller.user.id);
+    tracing::info!(event = "account_deleted", user_id = %user.id, by = %by.id);
     Ok(())
 }
 

@@ -1,0 +1,8 @@
+//! Lambda function `admin_users`.
+
+use gatehouse_functions::{boot, handlers::admin_users};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(admin_users::handler).await
+}
