@@ -332,8 +332,17 @@ pub fn admin_user_body(u: &User) -> Value {
     let mut body = user_body(u);
     if let Value::Object(fields) = &mut body {
         fields.insert("is_superuser".into(), Value::Bool(u.is_superuser));
+        fields.insert("user_permissions".into(), json!(u.user_permissions.keys().collect::<Vec<_>>()));
     }
     body
+}
+
+/// `users` as the admin API shows them: only the groups they are members of now, and only their
+/// own grants that still count.
+pub async fn admin_shown(app: &gatehouse_core::App, users: &mut [User]) -> Result<(), Reject> {
+    gatehouse_core::services::groups::current_memberships(app, users).await?;
+    gatehouse_core::services::permissions::current_grants(app, users).await?;
+    Ok(())
 }
 
 /// `user` as the API shows it: with only the groups it is a member of now (see

@@ -122,6 +122,7 @@ fn user() -> User {
         version: 1,
         expires_at: None,
         deactivated_at: None,
+        user_permissions: Default::default(),
     }
 }
 

@@ -84,6 +84,7 @@ fn user(email: &str, username: Option<&str>, expires_at: Option<i64>) -> User {
         version: 1,
         expires_at,
         deactivated_at: None,
+        user_permissions: Default::default(),
     }
 }
 
@@ -800,6 +801,7 @@ async fn permissions_are_registered_once_changed_listed_and_deleted(h: Harness) 
         codename: codename.into(),
         name: name.into(),
         description: String::new(),
+        id: format!("p-{codename}"),
     };
     let publish = perm("articles.publish", "Can publish");
     assert!(h.store.put_permission(&publish, true).await.unwrap());
@@ -826,8 +828,12 @@ async fn concurrent_registrations_of_one_codename_make_one(h: Harness) {
     for i in 0..8 {
         let store = h.store.clone();
         tasks.push(tokio::spawn(async move {
-            let p =
-                Permission { codename: "shop.refund".into(), name: format!("Refund {i}"), description: String::new() };
+            let p = Permission {
+                codename: "shop.refund".into(),
+                name: format!("Refund {i}"),
+                description: String::new(),
+                id: format!("p-{i}"),
+            };
             store.put_permission(&p, true).await.unwrap().then_some(p)
         }));
     }

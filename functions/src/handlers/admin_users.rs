@@ -2,7 +2,7 @@
 //! (`auth.add_user`).
 
 use gatehouse_core::services::admin_users::{self, AdminListQuery};
-use gatehouse_core::services::{auth, groups};
+use gatehouse_core::services::auth;
 use gatehouse_core::App;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -27,7 +27,7 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
         group: http::query(req, "group"),
     };
     let mut page = admin_users::list(app, &caller, &q).await?;
-    groups::current_memberships(app, &mut page.users).await?;
+    http::admin_shown(app, &mut page.users).await?;
     let results: Vec<_> = page.users.iter().map(http::admin_user_body).collect();
     Ok(http::json(StatusCode::OK, &json!({"results": results, "next": page.next})))
 }

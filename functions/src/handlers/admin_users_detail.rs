@@ -13,7 +13,7 @@ super::entry_point!();
 async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
     let caller = auth::authenticate(app, http::bearer(req)?).await?;
     let id = http::path_param(req, "id");
-    let user = match *req.method() {
+    let mut user = match *req.method() {
         Method::DELETE => {
             admin_users::delete(app, &caller, &id).await?;
             return Ok(http::no_content());
@@ -21,5 +21,6 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
         Method::PUT | Method::PATCH => admin_users::update(app, &caller, &id, &http::form(req)?).await?,
         _ => admin_users::get(app, &caller, &id).await?,
     };
-    Ok(http::json(StatusCode::OK, &http::admin_user_body(&http::shown(app, user).await?)))
+    http::admin_shown(app, std::slice::from_mut(&mut user)).await?;
+    Ok(http::json(StatusCode::OK, &http::admin_user_body(&user)))
 }

@@ -123,6 +123,7 @@ async fn superusers_list_with_each_filter() {
         "is_superuser",
         "last_login",
         "last_name",
+        "user_permissions",
         "username",
     ];
     want.sort();

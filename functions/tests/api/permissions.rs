@@ -279,3 +279,95 @@ async fn ordinary_users_and_strangers_see_no_registry_route() {
     }
     assert_eq!(t.app.store.list_permissions().await.unwrap().len(), 1);
 }
+
+/// The admin API's path of the account with this email.
+async fn admin_path(t: &TestApp, email: &str) -> String {
+    format!("/auth/admin/users/{}/", t.user(email).await.id)
+}
+
+#[tokio::test]
+async fn a_users_own_grants_count_while_that_very_permission_is_registered() {
+    let t = spawn_app(&[]);
+    let root = superuser(&t, "root@example.com").await;
+    t.register_permissions(&["shop.refund"]).await;
+    let (ada, _) = t.active_user("ada@example.com").await;
+    let path = admin_path(&t, "ada@example.com").await;
+    let has = |perm: &'static str| {
+        let (t, ada) = (&t, ada.clone());
+        async move { t.call("GET", &format!("/auth/users/me/has_permission/{perm}/"), None, Some(&ada)).await.body }
+    };
+    assert_eq!(has("shop.refund").await, json!({"has_permission": false}));
+
+    // Unknown and malformed codenames are field errors naming them, and nothing is written.
+    for (body, named) in [
+        (json!({"user_permissions": ["shop.refund", "shop.nope"]}), "shop.nope"),
+        (json!({"user_permissions": ["not a codename"]}), "not a codename"),
+    ] {
+        let r = t.call("PATCH", &path, Some(body), Some(&root)).await;
+        let expected = format!("Invalid permission \"{named}\" - object does not exist.");
+        assert_eq!((r.status, r.body), (StatusCode::BAD_REQUEST, json!({"user_permissions": [expected]})));
+    }
+    assert!(t.user("ada@example.com").await.user_permissions.is_empty());
+
+    let r = t
+        .call("PATCH", &path, Some(json!({"user_permissions": ["shop.refund", "auth.view_group"]})), Some(&root))
+        .await;
+    assert_eq!((r.status, &r.body["user_permissions"]), (StatusCode::OK, &json!(["auth.view_group", "shop.refund"])));
+    assert_eq!(has("shop.refund").await, json!({"has_permission": true}));
+    // Ada is not staff: her grant of auth.view_group opens no admin route.
+    assert_eq!(t.call("GET", "/auth/admin/groups/", None, Some(&ada)).await.status, StatusCode::NOT_FOUND);
+    // The owner cannot grant herself anything: the field is read-only on /auth/users/me/.
+    let r = t.call("PATCH", "/auth/users/me/", Some(json!({"user_permissions": ["shop.refund"]})), Some(&ada)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(t.user("ada@example.com").await.user_permissions.len(), 2);
+
+    // Deleted: it grants nothing at once and is not shown; registered again, it stays dead.
+    assert_eq!(
+        t.call("DELETE", "/auth/admin/permissions/shop.refund/", None, Some(&root)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(has("shop.refund").await, json!({"has_permission": false}));
+    assert_eq!(t.call("GET", &path, None, Some(&root)).await.body["user_permissions"], json!(["auth.view_group"]));
+    let again = json!({"codename": "shop.refund", "name": "Refund again"});
+    assert_eq!(t.call("POST", "/auth/admin/permissions/", Some(again), Some(&root)).await.status, StatusCode::CREATED);
+    assert_eq!(has("shop.refund").await, json!({"has_permission": false}), "an old grant never comes back");
+    assert_eq!(t.call("GET", &path, None, Some(&root)).await.body["user_permissions"], json!(["auth.view_group"]));
+    // Granted again, it counts.
+    let r = t.call("PATCH", &path, Some(json!({"user_permissions": ["shop.refund"]})), Some(&root)).await;
+    assert_eq!(r.body["user_permissions"], json!(["shop.refund"]));
+    assert_eq!(has("shop.refund").await, json!({"has_permission": true}));
+}
+
+#[tokio::test]
+async fn staff_grant_and_take_only_what_they_hold_and_their_own_grants_open_routes() {
+    let (t, staff) = access_world(&["auth.change_user", "shop.refund"]).await;
+    t.register_permissions(&["shop.ship"]).await;
+    let root = superuser(&t, "root@example.com").await;
+    t.active_user("ada@example.com").await;
+    let path = admin_path(&t, "ada@example.com").await;
+    let grant = |perms: Value| Some(json!({"user_permissions": perms}));
+    let r = t.call("PATCH", &path, grant(json!(["shop.refund"])), Some(&staff)).await;
+    assert_eq!((r.status, &r.body["user_permissions"]), (StatusCode::OK, &json!(["shop.refund"])), "held: passed on");
+    for perms in [json!(["shop.refund", "shop.ship"]), json!(["auth.delete_user"])] {
+        let before = t.user("ada@example.com").await;
+        let r = t.call("PATCH", &path, grant(perms.clone()), Some(&staff)).await;
+        assert_eq!((r.status, &r.body), (StatusCode::FORBIDDEN, &denied()), "{perms}");
+        assert_eq!(t.user("ada@example.com").await, before, "{perms}: nothing written");
+    }
+    // A grant the staff member does not hold is not theirs to take away either.
+    let r = t.call("PATCH", &path, grant(json!(["shop.refund", "shop.ship"])), Some(&root)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = t.call("PATCH", &path, grant(json!(["shop.refund"])), Some(&staff)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = t.call("PATCH", &path, grant(json!(["shop.ship"])), Some(&staff)).await;
+    assert_eq!((r.status, &r.body["user_permissions"]), (StatusCode::OK, &json!(["shop.ship"])), "its own: taken away");
+
+    // Staff whose own grant is a route's permission pass that route.
+    let (t, staff) = access_world(&[]).await;
+    let root = superuser(&t, "root@example.com").await;
+    assert_eq!(t.call("GET", "/auth/admin/groups/", None, Some(&staff)).await.status, StatusCode::FORBIDDEN);
+    let path = admin_path(&t, "staff@example.com").await;
+    let r = t.call("PATCH", &path, grant(json!(["auth.view_group"])), Some(&root)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(t.call("GET", "/auth/admin/groups/", None, Some(&staff)).await.status, StatusCode::OK);
+}

@@ -8,7 +8,13 @@ pub struct Permission {
     /// A human-readable name ("Can view user").
     pub name: String,
     pub description: String,
+    /// Made when the permission is registered ([`BUILTIN_ID`] for built-in ones): a user's own
+    /// grant names it, so a grant of a permission deleted and registered again grants nothing.
+    pub id: String,
 }
+
+/// The id of every built-in permission.
+pub const BUILTIN_ID: &str = "builtin";
 
 /// Longest app label and longest codename Django stores (100 characters each).
 const PART_MAX: usize = 100;
@@ -43,6 +49,7 @@ impl Permission {
             codename: (*c).to_owned(),
             name: (*name).to_owned(),
             description: String::new(),
+            id: BUILTIN_ID.to_owned(),
         })
     }
 

@@ -157,12 +157,22 @@ pub struct User {
     /// admin makes it active again. A deactivated account is never activated by email again
     /// ([`User::activatable_by_email`]).
     pub deactivated_at: Option<i64>,
+    /// Permissions granted to the account itself (Django's `user_permissions`): codename → the
+    /// id of the permission granted. A grant counts while that very permission is registered
+    /// ([`User::grants`]).
+    pub user_permissions: std::collections::BTreeMap<String, String>,
 }
 
 impl User {
     /// Whether the stored item is past its TTL (DynamoDB deletes lazily, so we check ourselves).
     pub fn is_expired(&self, now: i64) -> bool {
         self.expires_at.is_some_and(|t| t <= now)
+    }
+
+    /// Whether the account's own grant of `permission` is a grant of that very permission (not
+    /// of an earlier one of that codename, deleted since).
+    pub fn grants(&self, permission: &super::Permission) -> bool {
+        self.user_permissions.get(&permission.codename) == Some(&permission.id)
     }
 
     /// Whether the activation email (`resend_activation`, `activation`) may make this account
@@ -262,6 +272,7 @@ mod tests {
             version: 1,
             expires_at: Some(100),
             deactivated_at: None,
+            user_permissions: Default::default(),
         };
         assert!(never.activatable_by_email());
         let active = User { is_active: true, expires_at: None, ..never.clone() };

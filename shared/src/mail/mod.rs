@@ -202,6 +202,7 @@ mod tests {
             version: 1,
             expires_at: None,
             deactivated_at: None,
+            user_permissions: Default::default(),
         }
     }
 

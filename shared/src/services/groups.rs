@@ -31,9 +31,14 @@ pub(crate) enum Held {
 impl Held {
     /// Whether every permission of `group` is held: the group is one the admin could have made.
     pub(crate) fn covers(&self, group: &Group) -> bool {
+        group.permissions.iter().all(|p| self.holds(p))
+    }
+
+    /// Whether the permission `codename` is held: one the admin may grant or take away.
+    pub(crate) fn holds(&self, codename: &str) -> bool {
         match self {
             Self::All => true,
-            Self::These(held) => group.permissions.iter().all(|p| held.contains(p)),
+            Self::These(held) => held.contains(codename),
         }
     }
 }
@@ -52,10 +57,19 @@ pub(crate) async fn lookup(app: &App, admin: &User, names: &[String]) -> Result<
     let held = if admin.is_superuser {
         Held::All
     } else {
-        // Only registered permissions are held: a deleted one grants nothing, even to its group.
-        let granted: Vec<String> =
-            found.iter().filter(|g| admin.member_of(g)).flat_map(|g| g.permissions.clone()).collect();
-        Held::These(permissions::registered(app, &granted).await?)
+        // Only registered permissions are held: a deleted one grants nothing, even to its group;
+        // and the admin's own grants count for the very permission granted.
+        let via_groups: BTreeSet<String> =
+            found.iter().filter(|g| admin.member_of(g)).flat_map(|g| g.permissions.iter().cloned()).collect();
+        let asked: Vec<String> = via_groups.iter().chain(admin.user_permissions.keys()).cloned().collect();
+        let registry = permissions::registry_in(&*app.store, &asked).await?;
+        Held::These(
+            registry
+                .into_iter()
+                .filter(|p| via_groups.contains(&p.codename) || admin.grants(p))
+                .map(|p| p.codename)
+                .collect(),
+        )
     };
     let named = found.into_iter().filter(|g| names.contains(&g.name)).collect();
     Ok((named, held))

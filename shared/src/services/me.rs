@@ -101,6 +101,70 @@ pub(crate) fn group_names(form: &Form, errors: &mut FieldErrors) -> Option<Vec<S
     Some(names)
 }
 
+/// The codenames of `user_permissions`, each once (a malformed one is an unknown permission).
+fn codenames(form: &Form, errors: &mut FieldErrors) -> Option<Vec<String>> {
+    let serde_json::Value::Array(items) = form.0.get("user_permissions")? else {
+        errors.add("user_permissions", "Expected a list of items.");
+        return None;
+    };
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        match item.as_str() {
+            Some(c) if crate::domain::Permission::valid_codename(c) => {
+                if !out.iter().any(|o| o == c) {
+                    out.push(c.to_owned());
+                }
+            }
+            Some(c) => {
+                errors.add("user_permissions", format!("Invalid permission \"{c}\" - object does not exist."));
+                return None;
+            }
+            None => {
+                errors.add("user_permissions", "Each item must be a permission codename.");
+                return None;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Settles a change of `user_permissions` sent by an admin: each must be registered (400 naming
+/// the others); a staff editor grants or takes away only permissions it holds itself (403); the
+/// grants of `updated` name the permissions as registered now. A grant that no longer counts (its
+/// permission deleted, or deleted and registered again) is no grant: sending its codename again is
+/// granting it, under the same rule.
+async fn authorise_grants(
+    app: &App,
+    editor: Editor<'_>,
+    current: &User,
+    updated: &mut User,
+) -> Result<(), ServiceError> {
+    let admin = match editor {
+        Editor::Owner => return Err(ServiceError::Internal("an owner changed permissions".into())),
+        Editor::Staff(actor) | Editor::Superuser(actor) => actor,
+    };
+    let asked: Vec<String> = updated.user_permissions.keys().chain(current.user_permissions.keys()).cloned().collect();
+    let registry = crate::services::permissions::registry_in(&*app.store, &asked).await?;
+    let mut errors = FieldErrors::default();
+    for c in updated.user_permissions.keys().filter(|c| !registry.iter().any(|p| &p.codename == *c)) {
+        errors.add("user_permissions", format!("Invalid permission \"{c}\" - object does not exist."));
+    }
+    errors.finish()?;
+    let (_, held) = lookup(app, admin, &[]).await?;
+    for p in &registry {
+        let granted_now = current.grants(p);
+        if granted_now != updated.user_permissions.contains_key(&p.codename) && !held.holds(&p.codename) {
+            return Err(refused(admin, "permission_not_held"));
+        }
+    }
+    for (codename, id) in updated.user_permissions.iter_mut() {
+        if let Some(p) = registry.iter().find(|p| &p.codename == codename) {
+            id.clone_from(&p.id);
+        }
+    }
+    Ok(())
+}
+
 /// The user after applying the form: names and username for everyone; `is_active`, `is_staff`
 /// and `groups` too for staff and superusers (read-only, hence ignored, for owners; whether the
 /// change is allowed is `authorise`'s call). `is_superuser` is read-only for everyone: superusers
@@ -140,6 +204,13 @@ fn apply(user: &User, form: &Form, editor: Editor<'_>) -> Result<User, ServiceEr
         }
         if let Some(v) = group_names(form, &mut errors) {
             updated.groups = v;
+        }
+        if let Some(v) = codenames(form, &mut errors) {
+            // Ids are settled by `authorise_grants`: a grant kept keeps its own.
+            updated.user_permissions = v
+                .into_iter()
+                .map(|c| (c.clone(), user.user_permissions.get(&c).cloned().unwrap_or_default()))
+                .collect();
         }
     }
     errors.finish()?;
@@ -199,6 +270,7 @@ pub fn changed_fields(before: &User, after: &User) -> Vec<&'static str> {
         ("is_active", before.is_active != after.is_active),
         ("is_staff", before.is_staff != after.is_staff),
         ("groups", sorted(before) != sorted(after)),
+        ("user_permissions", before.user_permissions.keys().ne(after.user_permissions.keys())),
     ]
     .into_iter()
     .filter_map(|(name, changed)| changed.then_some(name))
@@ -238,6 +310,9 @@ pub async fn update(app: &App, target: &User, form: &Form, editor: Editor<'_>) -
                 .iter()
                 .filter_map(|n| found.iter().find(|g| &g.name == n).map(|g| (n.clone(), g.id.clone())))
                 .collect();
+        }
+        if !matches!(editor, Editor::Owner) && form.contains("user_permissions") {
+            authorise_grants(app, editor, &current, &mut updated).await?;
         }
         if updated == current {
             if let Some(before) = &before_activation {

@@ -57,35 +57,67 @@ pub async fn registered_in<'a, S: PermissionStore + ?Sized>(
     store: &S,
     codenames: impl IntoIterator<Item = &'a String>,
 ) -> Result<BTreeSet<String>, ServiceError> {
-    let mut found = BTreeSet::new();
+    Ok(registry_in(store, codenames).await?.into_iter().map(|p| p.codename).collect())
+}
+
+/// The registered permissions among `codenames`, as registered (with their ids): the built-in
+/// ones, and those in the registry (one store call, none when every one is built in).
+pub async fn registry_in<'a, S: PermissionStore + ?Sized>(
+    store: &S,
+    codenames: impl IntoIterator<Item = &'a String>,
+) -> Result<Vec<Permission>, ServiceError> {
+    let mut found = Vec::new();
     let mut ask: Vec<String> = Vec::new();
     for c in codenames {
-        if Permission::is_builtin(c) {
-            found.insert(c.clone());
+        if let Some(p) = Permission::builtin(c) {
+            if !found.contains(&p) {
+                found.push(p);
+            }
         } else if !ask.contains(c) {
             ask.push(c.clone());
         }
     }
     if !ask.is_empty() {
-        found.extend(store.get_permissions(&ask).await?.into_iter().map(|p| p.codename));
+        found.extend(store.get_permissions(&ask).await?);
     }
     Ok(found)
 }
 
-/// Whether `user` holds `perm`: a superuser always; otherwise an active member of a live group
-/// granting it, while it is registered.
+/// Takes from each user's `user_permissions` the grants that no longer count (the permission
+/// deleted, or deleted and registered again): what the admin API shows. One registry read for
+/// all of them, none when nobody has a grant.
+pub async fn current_grants(app: &App, users: &mut [User]) -> Result<(), ServiceError> {
+    let asked: Vec<String> = users.iter().flat_map(|u| u.user_permissions.keys().cloned()).collect();
+    if asked.is_empty() {
+        return Ok(());
+    }
+    let registry = registry_in(&*app.store, &asked).await?;
+    for u in users.iter_mut() {
+        let live: Vec<String> = registry.iter().filter(|p| u.grants(p)).map(|p| p.codename.clone()).collect();
+        u.user_permissions.retain(|c, _| live.contains(c));
+    }
+    Ok(())
+}
+
+/// Whether `user` holds `perm`: a superuser always; otherwise through a live group granting it or
+/// its own grant of it, while it is registered (for its own grant: that very permission).
 pub(crate) async fn holds(app: &App, user: &User, perm: &str) -> Result<bool, ServiceError> {
     if user.is_superuser {
         return Ok(true);
     }
-    if user.groups.is_empty() {
+    let own = user.user_permissions.contains_key(perm);
+    let via_group = !user.groups.is_empty()
+        && app
+            .store
+            .get_groups(&user.groups)
+            .await?
+            .iter()
+            .any(|g| user.member_of(g) && g.permissions.iter().any(|p| p == perm));
+    if !own && !via_group {
         return Ok(false);
     }
-    let groups = app.store.get_groups(&user.groups).await?;
-    if !groups.iter().any(|g| user.member_of(g) && g.permissions.iter().any(|p| p == perm)) {
-        return Ok(false);
-    }
-    Ok(registered(app, [&perm.to_owned()]).await?.contains(perm))
+    let registered = registry_in(&*app.store, [&perm.to_owned()]).await?.pop();
+    Ok(registered.is_some_and(|p| via_group || user.grants(&p)))
 }
 
 /// Access to an admin route: a superuser, or a staff member holding `perm`. Anybody else gets
@@ -154,8 +186,12 @@ pub async fn create(app: &App, caller: &Caller, form: &Form) -> Result<Permissio
     if codename.as_deref().is_some_and(|c| !Permission::valid_codename(c)) {
         errors.add("codename", CODENAME_FORMAT);
     }
-    let base =
-        Permission { codename: codename.clone().unwrap_or_default(), name: String::new(), description: String::new() };
+    let base = Permission {
+        codename: codename.clone().unwrap_or_default(),
+        name: String::new(),
+        description: String::new(),
+        id: crate::secrets::random_id()?,
+    };
     let applied = apply(base, form, true);
     errors.finish()?;
     let permission = applied?;

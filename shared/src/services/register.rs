@@ -159,6 +159,7 @@ pub(crate) async fn create(
         version: 1,
         expires_at: activate_by_email.then(|| now + s.unactivated_account_lifetime.as_secs() as i64),
         deactivated_at: None,
+        user_permissions: Default::default(),
     };
     shape(&mut user);
     let (token, code) = match activate_by_email {

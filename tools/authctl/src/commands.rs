@@ -35,14 +35,8 @@ pub async fn run(name: &str, args: &Args) -> Result<(), Fail> {
         "create-table" => create_table().await,
         "jwt-key" => crate::jwt_key::run(args).await,
         "doctor" => doctor(args).await,
-        "permissions"
-        | "add-permission"
-        | "remove-permission"
-        | "grant-group"
-        | "revoke-group"
-        | "group-add-permission"
-        | "group-remove-permission" => crate::perms::run(name, args).await,
-        other => Err(Fail::usage(format!("unknown command '{other}'"))),
+        // The registry and grant commands (perms.rs), or an unknown command.
+        other => crate::perms::run(other, args).await,
     }
 }
 
@@ -200,6 +194,7 @@ async fn new_user(
         version: 1,
         expires_at: None,
         deactivated_at: None,
+        user_permissions: Default::default(),
     };
     Ok(store.create_user(&user, None, now).await.map(|()| user))
 }

@@ -189,6 +189,22 @@ refused (exit 3). authctl acts with the table's own rights: no staff rule applie
         details: "Takes effect at the account's next request. Not a member: nothing to do (exit 0).",
     },
     Command {
+        name: "grant-permission",
+        summary: "grant a registered permission to an account itself (its user_permissions)",
+        opts: &[EMAIL, Opt { name: "codename", value: Some("APP.ACTION"), help: "a built-in or registered permission" }],
+        details: "The account holds it from its next request on, while that very permission stays registered (a \
+permission removed and registered again is not granted by an old grant). Held already: nothing to do (exit 0). \
+An unknown account or an unregistered permission is refused (exit 3). authctl acts with the table's own rights: \
+no staff rule applies here.",
+    },
+    Command {
+        name: "revoke-permission",
+        summary: "take a permission granted to an account itself away",
+        opts: &[EMAIL, Opt { name: "codename", value: Some("APP.ACTION"), help: "the permission" }],
+        details: "Takes effect at the account's next request (its groups may still grant it). Not granted: nothing to \
+do (exit 0).",
+    },
+    Command {
         name: "group-add-permission",
         summary: "let a group grant a registered permission",
         opts: &[
@@ -386,6 +402,8 @@ mod tests {
         ("remove-permission", "authctl remove-permission [--codename APP.ACTION]"),
         ("grant-group", "authctl grant-group [--email EMAIL] [--group NAME]"),
         ("revoke-group", "authctl revoke-group [--email EMAIL] [--group NAME]"),
+        ("grant-permission", "authctl grant-permission [--email EMAIL] [--codename APP.ACTION]"),
+        ("revoke-permission", "authctl revoke-permission [--email EMAIL] [--codename APP.ACTION]"),
         ("group-add-permission", "authctl group-add-permission [--group NAME] [--codename APP.ACTION]"),
         ("group-remove-permission", "authctl group-remove-permission [--group NAME] [--codename APP.ACTION]"),
         ("doctor", "authctl doctor [--repair] [--json] [--page-size N]"),

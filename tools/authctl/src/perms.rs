@@ -26,6 +26,8 @@ pub async fn run(name: &str, args: &Args) -> Result<(), Fail> {
         "revoke-group" => membership(args, false).await,
         "group-add-permission" => group_permission(args, true).await,
         "group-remove-permission" => group_permission(args, false).await,
+        "grant-permission" => own_permission(args, true).await,
+        "revoke-permission" => own_permission(args, false).await,
         other => Err(Fail::usage(format!("unknown command '{other}'"))),
     }
 }
@@ -82,7 +84,8 @@ async fn add(args: &Args) -> Result<(), Fail> {
         return Err(Fail::usage(format!("--description: at most {DESCRIPTION_MAX} characters")));
     }
     let store = env::store().await?;
-    let permission = Permission { codename: codename.clone(), name, description };
+    let id = gatehouse_core::secrets::random_id().map_err(|e| Fail::runtime(format!("random: {e}")))?;
+    let permission = Permission { codename: codename.clone(), name, description, id };
     if !permissions::register(&store, &permission).await.map_err(service)? {
         return Err(Fail::refused(format!("the permission {codename} exists already")));
     }
@@ -168,4 +171,43 @@ async fn group_permission(args: &Args, add: bool) -> Result<(), Fail> {
         }
     }
     Err(Fail::runtime("the group kept changing under concurrent writes; try again"))
+}
+
+/// Grants a registered permission to the account itself (its `user_permissions`), or takes it
+/// away; nothing to do is fine.
+async fn own_permission(args: &Args, grant: bool) -> Result<(), Fail> {
+    let email = email_arg(args)?;
+    let codename = codename_arg(args)?;
+    let store = env::store().await?;
+    let registered = permissions::registry_in(&store, [&codename]).await.map_err(service)?.pop();
+    let permission = match (grant, registered) {
+        (true, None) => {
+            return Err(Fail::refused(format!("no permission {codename} is registered (authctl add-permission)")))
+        }
+        (_, p) => p,
+    };
+    for _ in 0..RETRIES {
+        let now = now();
+        let current = store.find_user_by_email(&email, now).await?.ok_or_else(|| not_found(&email))?;
+        let mut updated: User = current.clone();
+        updated.user_permissions.remove(&codename);
+        if let (true, Some(p)) = (grant, &permission) {
+            updated.user_permissions.insert(codename.clone(), p.id.clone());
+        }
+        if updated == current {
+            println!("nothing to do: {email} {} {codename}", if grant { "holds" } else { "does not hold" });
+            return Ok(());
+        }
+        match store.update_user(&current, &updated, now).await {
+            Ok(_) => {
+                let done = if grant { "now holds" } else { "no longer holds" };
+                println!("{email} {done} {codename}");
+                return Ok(());
+            }
+            Err(UpdateUserError::Conflict) => continue,
+            Err(UpdateUserError::UsernameTaken) => return Err(Fail::runtime("unexpected username conflict")),
+            Err(UpdateUserError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Err(Fail::runtime("the account kept changing under concurrent writes; try again"))
 }

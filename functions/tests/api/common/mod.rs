@@ -248,6 +248,7 @@ impl TestApp {
                 codename: (*c).to_owned(),
                 name: (*c).to_owned(),
                 description: String::new(),
+                id: format!("p-{c}"),
             };
             assert!(self.app.store.put_permission(&p, true).await.unwrap(), "{c} registered twice");
         }

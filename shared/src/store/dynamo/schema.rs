@@ -215,6 +215,7 @@ pub(super) fn user_to_item(u: &User) -> Item {
     if let Some(t) = u.deactivated_at {
         item.insert("deactivated_at".into(), n(t));
     }
+    item.insert("user_permissions".into(), group_ids(&u.user_permissions));
     listed(item)
 }
 
@@ -253,6 +254,7 @@ pub(super) fn user_from_item(item: &Item) -> StoreResult<User> {
         version: get_n(item, "version")?,
         expires_at: get_opt_n(item, "expires_at")?,
         deactivated_at: get_opt_n(item, "deactivated_at")?,
+        user_permissions: string_map(item, "user_permissions"),
     })
 }
 
@@ -369,7 +371,12 @@ pub(super) fn group_ids(ids: &std::collections::BTreeMap<String, String>) -> Att
 }
 
 pub(super) fn group_ids_from(item: &Item) -> std::collections::BTreeMap<String, String> {
-    match item.get("group_ids") {
+    string_map(item, "group_ids")
+}
+
+/// A map of strings (`group_ids`, `user_permissions`); absent or malformed: empty.
+fn string_map(item: &Item, attribute: &str) -> std::collections::BTreeMap<String, String> {
+    match item.get(attribute) {
         Some(AttributeValue::M(m)) => m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone()))).collect(),
         _ => Default::default(),
     }
@@ -384,6 +391,7 @@ pub(super) fn permission_item(p: &Permission) -> Item {
     item.insert("codename".into(), s(&p.codename));
     item.insert("name".into(), s(&p.name));
     item.insert("description".into(), s(&p.description));
+    item.insert("permission_id".into(), s(&p.id));
     listed(item)
 }
 
@@ -392,5 +400,6 @@ pub(super) fn permission_from_item(item: &Item) -> StoreResult<Permission> {
         codename: get_s(item, "codename")?,
         name: get_opt_s(item, "name").unwrap_or_default(),
         description: get_opt_s(item, "description").unwrap_or_default(),
+        id: get_opt_s(item, "permission_id").unwrap_or_default(),
     })
 }

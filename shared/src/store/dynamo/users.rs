@@ -142,6 +142,7 @@ impl UserStore for DynamoStore {
             "#is_superuser = :su",
             "#groups = :g",
             "#group_ids = :gi",
+            "#user_permissions = :up",
             "#tokens_valid_after = :tva",
             "#version = :v",
         ];
@@ -154,6 +155,7 @@ impl UserStore for DynamoStore {
             .with(":su", AttributeValue::Bool(updated.is_superuser))
             .with(":g", AttributeValue::L(updated.groups.iter().map(s).collect()))
             .with(":gi", group_ids(&updated.group_ids))
+            .with(":up", group_ids(&updated.user_permissions))
             .with(":tva", n(updated.tokens_valid_after))
             .with(":v", n(version))
             .with(":old", n(current.version))
@@ -187,6 +189,7 @@ impl UserStore for DynamoStore {
             "is_superuser",
             "groups",
             "group_ids",
+            "user_permissions",
             "tokens_valid_after",
             "version",
             "expires_at",

@@ -350,6 +350,7 @@ async fn registered(t: &Table, email: &str, code: &str) -> User {
         version: 1,
         expires_at: Some(now + 86_400),
         deactivated_at: None,
+        user_permissions: Default::default(),
     };
     let record = CodeRecord {
         user_id: user.id.clone(),
@@ -414,6 +415,7 @@ async fn listusers_pages_through_many_users_with_progress() {
             version: 1,
             expires_at: None,
             deactivated_at: None,
+            user_permissions: Default::default(),
         };
         store.create_user(&user, None, now).await.unwrap();
     }

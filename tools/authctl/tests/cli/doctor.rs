@@ -434,6 +434,7 @@ fn unsaved(email: &str, active: bool, expires_at: Option<i64>) -> User {
         version: 1,
         expires_at,
         deactivated_at: None,
+        user_permissions: Default::default(),
     }
 }
 

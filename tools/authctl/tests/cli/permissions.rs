@@ -107,3 +107,37 @@ async fn groups_grant_registered_permissions_and_accounts_join_and_leave_them() 
     assert!(groups_of(&t, "ada@example.com").await.is_empty());
     assert_eq!(code(&t.run(&["revoke-group", "--email", "ada@example.com"], &[])), 2, "--group is required");
 }
+
+#[tokio::test]
+async fn an_accounts_own_permissions_are_granted_and_revoked() {
+    let t = Table::new("ownperms").await;
+    let o = t.run(&["createuser", "--email", "ada@example.com", "--password", GOOD], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let own = |t: &Table| {
+        let store = t.store.clone();
+        async move {
+            let u = store.find_user_by_email(&Email::parse("ada@example.com").unwrap(), now()).await.unwrap().unwrap();
+            u.user_permissions
+        }
+    };
+    let grant = ["grant-permission", "--email", "ada@example.com", "--codename", "shop.refund"];
+    let o = t.run(&grant, &[]);
+    assert_eq!(code(&o), 3, "unregistered: {}", stderr(&o));
+    assert!(own(&t).await.is_empty());
+    assert_eq!(code(&t.run(&["add-permission", "--codename", "shop.refund", "--name", "Refund"], &[])), 0);
+    assert_eq!(code(&t.run(&grant, &[])), 0);
+    let registered = t.store.get_permissions(&["shop.refund".into()]).await.unwrap().pop().unwrap();
+    assert_eq!(own(&t).await.get("shop.refund"), Some(&registered.id), "the grant names that very permission");
+    assert!(stdout(&t.run(&grant, &[])).starts_with("nothing to do"));
+    let o = t.run(&["grant-permission", "--email", "ada@example.com", "--codename", "auth.view_user"], &[]);
+    assert_eq!(code(&o), 0, "built in: {}", stderr(&o));
+    assert_eq!(
+        code(&t.run(&["grant-permission", "--email", "ghost@example.com", "--codename", "shop.refund"], &[])),
+        3
+    );
+    let o = t.run(&["revoke-permission", "--email", "ada@example.com", "--codename", "shop.refund"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(own(&t).await.keys().collect::<Vec<_>>(), ["auth.view_user"]);
+    let o = t.run(&["revoke-permission", "--email", "ada@example.com", "--codename", "shop.refund"], &[]);
+    assert!(stdout(&o).starts_with("nothing to do"), "{}", stdout(&o));
+}
