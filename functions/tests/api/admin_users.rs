@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::common;
+use common::denied;
 
 use common::{spawn_app, TestApp, PASSWORD};
 use gatehouse_core::domain::{Group, User};
@@ -21,16 +22,8 @@ async fn superuser(t: &TestApp, email: &str) -> String {
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
     }
     let (token, _) = t.login(email).await;
-    let u = t.user(email).await;
-    let mut su = u.clone();
-    su.is_staff = true;
-    su.is_superuser = true;
-    t.app.store.update_user(&u, &su, t.clock_now()).await.unwrap();
+    t.make_superuser(email).await;
     token
-}
-
-fn denied() -> Value {
-    json!({"detail": "You do not have permission to perform this action.", "code": "permission_denied"})
 }
 
 async fn put_group(t: &TestApp, name: &str, perms: &[&str]) {

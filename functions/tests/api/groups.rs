@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::common;
+use common::denied;
 
 use common::{spawn_app, TestApp, PASSWORD};
 use gatehouse_core::domain::{Group, User};
@@ -17,22 +18,13 @@ async fn set_user(t: &TestApp, email: &str, change: impl FnOnce(&mut User)) {
     t.app.store.update_user(&u, &changed, t.clock_now()).await.unwrap();
 }
 
-/// Makes the user a superuser (and staff, as `authctl createsuperuser` does), directly in the store.
-async fn make_superuser(t: &TestApp, email: &str) {
-    set_user(t, email, |u| {
-        u.is_staff = true;
-        u.is_superuser = true;
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn admins_manage_groups_and_members_get_their_permissions() {
     let t = spawn_app(&[]);
     let (admin, _) = t.active_user("admin@example.com").await;
     let (ada, _) = t.active_user("ada@example.com").await;
     // A superuser: it grants permissions it does not get from a group.
-    make_superuser(&t, "admin@example.com").await;
+    t.make_superuser("admin@example.com").await;
     // Groups hold registered permissions only.
     let body = json!({"name": "editors", "permissions": ["articles.edit", "articles.publish"]});
     let r = t.call("POST", "/auth/admin/groups/", Some(body), Some(&admin)).await;
@@ -118,7 +110,7 @@ async fn superusers_have_every_permission() {
 async fn group_names_with_percent_signs_are_decoded_exactly_once() {
     let t = spawn_app(&[]);
     let (admin, _) = t.active_user("admin@example.com").await;
-    make_superuser(&t, "admin@example.com").await;
+    t.make_superuser("admin@example.com").await;
     for name in ["50%41", "100%", "café"] {
         let r = t.call("POST", "/auth/admin/groups/", Some(json!({"name": name})), Some(&admin)).await;
         assert_eq!(r.status, StatusCode::CREATED, "{name}: {}", r.body);
@@ -233,7 +225,7 @@ async fn world(overrides: &[(&str, &str)]) -> World {
         tokens.push((who, t.active_user(who.email()).await.0));
     }
     // Set after the tokens were issued: rights come from the stored account, not the claims.
-    make_superuser(&t, Root.email()).await;
+    t.make_superuser(Root.email()).await;
     set_user(&t, OtherRoot.email(), |u| u.is_superuser = true).await;
     set_user(&t, Staff.email(), |u| {
         u.is_staff = true;
@@ -274,10 +266,6 @@ impl World {
         }
         (users, groups, sessions)
     }
-}
-
-fn denied() -> Value {
-    json!({"detail": "You do not have permission to perform this action.", "code": "permission_denied"})
 }
 
 fn not_found() -> Value {
@@ -685,11 +673,7 @@ async fn staff_hold_what_their_groups_grant_now_not_what_their_token_says() {
 async fn deleting_a_group_takes_it_from_every_member_and_a_group_made_again_grants_them_nothing() {
     let t = spawn_app(&[]);
     let (root, _) = t.active_user("root@example.com").await;
-    t.make_staff("root@example.com").await;
-    let u = t.user("root@example.com").await;
-    let mut su = u.clone();
-    su.is_superuser = true;
-    t.app.store.update_user(&u, &su, t.clock_now()).await.unwrap();
+    t.make_superuser("root@example.com").await;
     let (root, _) = (t.login("root@example.com").await.0, root);
     t.active_user("ada@example.com").await;
     let ada_id = t.user("ada@example.com").await.id;

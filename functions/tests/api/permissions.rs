@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::common;
+use common::denied;
 
 use common::{spawn_app, TestApp};
 use lambda_http::http::StatusCode;
@@ -12,16 +13,8 @@ use serde_json::{json, Value};
 /// A superuser (staff too, as `authctl createsuperuser` makes them) and its token.
 async fn superuser(t: &TestApp, email: &str) -> String {
     let (token, _) = t.active_user(email).await;
-    let u = t.user(email).await;
-    let mut su = u.clone();
-    su.is_staff = true;
-    su.is_superuser = true;
-    t.app.store.update_user(&u, &su, t.clock_now()).await.unwrap();
+    t.make_superuser(email).await;
     token
-}
-
-fn denied() -> Value {
-    json!({"detail": "You do not have permission to perform this action.", "code": "permission_denied"})
 }
 
 #[tokio::test]

@@ -34,6 +34,11 @@ pub struct Reply {
 }
 
 /// The settings every test app starts from, with `overrides` applied.
+/// The body of a 403 `permission_denied`.
+pub fn denied() -> Value {
+    serde_json::json!({"detail": "You do not have permission to perform this action.", "code": "permission_denied"})
+}
+
 pub fn settings(overrides: &[(&str, &str)]) -> Settings {
     let mut vars: HashMap<String, String> = [
         ("EMAIL_FROM", "no-reply@gatehouse.test"),
@@ -221,6 +226,16 @@ impl TestApp {
         let mut staff = u.clone();
         staff.is_staff = true;
         self.app.store.update_user(&u, &staff, self.clock_now()).await.unwrap();
+    }
+
+    /// Makes the user a superuser (and staff, as `authctl createsuperuser` does), directly in the
+    /// store.
+    pub async fn make_superuser(&self, email: &str) {
+        let u = self.user(email).await;
+        let mut su = u.clone();
+        su.is_staff = true;
+        su.is_superuser = true;
+        self.app.store.update_user(&u, &su, self.clock_now()).await.unwrap();
     }
 
     /// Makes the user staff holding `perms` (built-in or registered) through a group of its own
