@@ -15,6 +15,8 @@ pub mod probes;
 pub mod secrets;
 pub mod services;
 pub mod store;
+#[cfg(feature = "test-util")]
+pub mod testing;
 pub mod tokens;
 
 pub use config::Settings;

@@ -7,7 +7,6 @@
 
 use crate::common;
 
-use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,22 +29,7 @@ const SES_SEND: &str = "POST /v2/email/outbound-emails";
 
 /// One call to the injector's control path, over plain HTTP/1.1.
 fn control(method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
-    let endpoint = emulator_endpoint();
-    let host = endpoint.trim_start_matches("http://").trim_end_matches('/').to_owned();
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let mut stream = std::net::TcpStream::connect(&host).map_err(|e| format!("{host}: {e}"))?;
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).map_err(|e| e.to_string())?;
-    let (head, body) = raw.split_once("\r\n\r\n").ok_or("no HTTP response")?;
-    if head.split_whitespace().nth(1) != Some("200") {
-        return Err(format!("{method} {path}: {head}\n{body}"));
-    }
-    serde_json::from_str(body).map_err(|e| format!("{e}: {body}"))
+    gatehouse_core::testing::emulator_control(&emulator_endpoint(), method, path, body)
 }
 
 /// An armed fault; disarmed when dropped.

@@ -203,6 +203,36 @@ impl User {
     pub fn is_privileged(&self) -> bool {
         self.is_staff || self.is_superuser
     }
+
+    /// A test account (feature `test-util`): active and ordinary (neither staff nor superuser),
+    /// with a fresh id, this email (which must be valid), no username, names, groups or grants,
+    /// joined at 0, and a well-formed argon2id hash that no password matches. Change what a test
+    /// needs with struct-update syntax: `User { is_staff: true, ..User::fixture("a@example.com") }`.
+    #[cfg(any(test, feature = "test-util"))]
+    #[allow(clippy::expect_used)]
+    pub fn fixture(email: &str) -> User {
+        User {
+            id: UserId::generate(),
+            email: Email::parse(email).expect("a fixture's email is valid"),
+            username: None,
+            first_name: String::new(),
+            last_name: String::new(),
+            password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
+                .into(),
+            is_active: true,
+            is_staff: false,
+            is_superuser: false,
+            groups: Vec::new(),
+            group_ids: Default::default(),
+            date_joined: 0,
+            last_login: None,
+            tokens_valid_after: 0,
+            version: 1,
+            expires_at: None,
+            deactivated_at: None,
+            user_permissions: Default::default(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -254,26 +284,7 @@ mod tests {
 
     #[test]
     fn only_a_never_activated_account_is_activatable_by_email() {
-        let never = User {
-            id: UserId::generate(),
-            email: Email::parse("ada@example.com").unwrap(),
-            username: None,
-            first_name: String::new(),
-            last_name: String::new(),
-            password_hash: String::new(),
-            is_active: false,
-            is_staff: false,
-            is_superuser: false,
-            groups: vec![],
-            group_ids: Default::default(),
-            date_joined: 0,
-            last_login: None,
-            tokens_valid_after: 0,
-            version: 1,
-            expires_at: Some(100),
-            deactivated_at: None,
-            user_permissions: Default::default(),
-        };
+        let never = User { is_active: false, expires_at: Some(100), ..User::fixture("ada@example.com") };
         assert!(never.activatable_by_email());
         let active = User { is_active: true, expires_at: None, ..never.clone() };
         assert!(!active.activatable_by_email());

@@ -333,24 +333,12 @@ async fn deactivate_and_logout_everywhere_revoke_every_session() {
 async fn registered(t: &Table, email: &str, code: &str) -> User {
     let now = now();
     let user = User {
-        id: UserId::generate(),
-        email: Email::parse(email).unwrap(),
-        username: None,
-        first_name: String::new(),
-        last_name: String::new(),
         password_hash: hasher().hash(&Password::parse(GOOD.to_owned()).unwrap()).await.unwrap(),
         is_active: false,
-        is_staff: false,
-        is_superuser: false,
-        groups: Vec::new(),
-        group_ids: Default::default(),
         date_joined: now,
-        last_login: None,
         tokens_valid_after: now,
-        version: 1,
         expires_at: Some(now + 86_400),
-        deactivated_at: None,
-        user_permissions: Default::default(),
+        ..User::fixture(email)
     };
     let record = CodeRecord {
         user_id: user.id.clone(),
@@ -398,24 +386,10 @@ async fn listusers_pages_through_many_users_with_progress() {
     let now = now();
     for i in 0..230 {
         let user = User {
-            id: UserId::generate(),
-            email: Email::parse(&format!("user{i}@example.com")).unwrap(),
-            username: None,
-            first_name: String::new(),
-            last_name: String::new(),
             password_hash: hash.clone(),
-            is_active: true,
-            is_staff: false,
-            is_superuser: false,
-            groups: Vec::new(),
-            group_ids: Default::default(),
             date_joined: now,
-            last_login: None,
             tokens_valid_after: now,
-            version: 1,
-            expires_at: None,
-            deactivated_at: None,
-            user_permissions: Default::default(),
+            ..User::fixture(&format!("user{i}@example.com"))
         };
         store.create_user(&user, None, now).await.unwrap();
     }

@@ -3,7 +3,6 @@
 //! written through the store.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::io::{Read, Write};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
@@ -17,6 +16,7 @@ use gatehouse_core::ports::{CodeRecord, CodeStore, GiveBack, GroupStore, Session
 use gatehouse_core::store::dynamo::doctor;
 use gatehouse_core::store::dynamo::{LIST_GROUPS, LIST_PK, LIST_SK, LIST_USERS};
 use gatehouse_core::store::DynamoStore;
+use gatehouse_core::testing::emulator_control;
 use serde_json::{json, Value};
 
 use crate::common::{endpoint, now, session, stderr, Table, BIN};
@@ -416,26 +416,7 @@ fn repair() -> doctor::DoctorOptions {
 
 /// A user as registration writes it, not yet stored.
 fn unsaved(email: &str, active: bool, expires_at: Option<i64>) -> User {
-    User {
-        id: UserId::generate(),
-        email: Email::parse(email).unwrap(),
-        username: None,
-        first_name: String::new(),
-        last_name: String::new(),
-        password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
-        is_active: active,
-        is_staff: false,
-        is_superuser: false,
-        groups: Vec::new(),
-        group_ids: Default::default(),
-        date_joined: now(),
-        last_login: None,
-        tokens_valid_after: now(),
-        version: 1,
-        expires_at,
-        deactivated_at: None,
-        user_permissions: Default::default(),
-    }
+    User { is_active: active, date_joined: now(), tokens_valid_after: now(), expires_at, ..User::fixture(email) }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -630,22 +611,9 @@ async fn a_user_listed_meanwhile_is_left_as_it_is() {
 
 const TRANSACT_WRITE: &str = "DynamoDB_20120810.TransactWriteItems";
 
-/// One call to the emulator's fault injector (`tools/emulator.py`, path `/_fault`), over plain
-/// HTTP/1.1.
+/// One call to the emulator's fault injector (`tools/emulator.py`, path `/_fault`).
 fn fault_control(method: &str, path: &str, body: Option<&Value>) -> Value {
-    let host = endpoint().trim_start_matches("http://").trim_end_matches('/').to_owned();
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let mut stream = std::net::TcpStream::connect(&host).unwrap();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    assert_eq!(head.split_whitespace().nth(1), Some("200"), "{method} {path} (is this tools/emulator.py?): {raw}");
-    serde_json::from_str(body).unwrap()
+    emulator_control(&endpoint(), method, path, body).unwrap_or_else(|e| panic!("{e} (is this tools/emulator.py?)"))
 }
 
 /// A fault armed on this table's TransactWriteItems requests; disarmed when dropped.
