@@ -297,6 +297,11 @@ def seed_admin_user_delete(case):
     case.path_parameters["id"] = registered("admin-deleted")[1]
 
 
+def seed_audit(case):
+    """The whole trail, and then the run's own entries (random `since` values are mostly refused)."""
+    case.query = {} if POSITIVES.get("GET /auth/admin/audit/", 0) < 3 else {"actor": ACCOUNT.user_id or ""}
+
+
 SEEDED = {
     "DELETE /auth/users/{id}/": seed_delete_user,
     "DELETE /auth/sessions/{id}/": seed_delete_session,
@@ -320,6 +325,7 @@ SEEDED = {
     "PUT /auth/admin/users/{id}/": seed_admin_user_put,
     "PATCH /auth/admin/users/{id}/": seed_admin_user_patch,
     "DELETE /auth/admin/users/{id}/": seed_admin_user_delete,
+    "GET /auth/admin/audit/": seed_audit,
 }
 # Positive cases seen per operation: the first, third and fifth are seeded (each seed costs a few
 # requests, an account mostly; three 2xx per operation are enough to hold its success answers to

@@ -310,6 +310,28 @@ pub fn client_info(req: &Request) -> ClientInfo {
     ClientInfo { user_agent, ip }
 }
 
+/// Where the request came from, for the audit entries it records.
+pub fn audit_origin(req: &Request) -> gatehouse_core::services::audit::Origin {
+    let ClientInfo { ip, user_agent } = client_info(req);
+    gatehouse_core::services::audit::Origin { ip, user_agent, via: "api" }
+}
+
+/// An audit entry as `GET /auth/admin/audit/` shows it.
+pub fn audit_entry_body(e: &gatehouse_core::domain::AuditEntry) -> Value {
+    json!({
+        "id": e.id,
+        "at": iso8601(e.at),
+        "event": e.event,
+        "actor": e.actor.as_ref().map(|a| a.as_str()),
+        "target": e.target.as_ref().map(|t| t.as_str()),
+        "object": e.object,
+        "changes": if e.changes.is_null() { json!({}) } else { e.changes.clone() },
+        "ip": e.ip,
+        "user_agent": e.user_agent,
+        "via": e.via,
+    })
+}
+
 /// The user as `GET /auth/users/me/` shows it.
 pub fn user_body(u: &User) -> Value {
     json!({

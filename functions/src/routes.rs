@@ -76,6 +76,7 @@ pub static ROUTES: &[Route] = &[
     route!("PUT", "/auth/admin/users/{id}", admin_users_detail),
     route!("PATCH", "/auth/admin/users/{id}", admin_users_detail),
     route!("DELETE", "/auth/admin/users/{id}", admin_users_detail),
+    route!("GET", "/auth/admin/audit", admin_audit),
 ];
 
 /// What the table says about a request.

@@ -129,6 +129,8 @@ pub struct Settings {
     pub delete_me_mode: DeleteMeMode,
     /// A changed profile (by its owner or an admin) is notified to the account's address.
     pub profile_updated_email: bool,
+    /// How long audit entries are kept (`AUDIT_RETENTION`).
+    pub audit_retention: Duration,
     pub password_reset_timeout: Duration,
     pub email_change_timeout: Duration,
     /// reset_password and resend_activation answer no sooner than this, whatever they did,
@@ -301,6 +303,7 @@ impl Settings {
             update_last_login: env.flag("UPDATE_LAST_LOGIN", true)?,
             delete_me_mode,
             profile_updated_email: env.flag("PROFILE_UPDATED_EMAIL", false)?,
+            audit_retention: env.duration("AUDIT_RETENTION", 90 * DAY)?,
             password_reset_timeout: env.duration("PASSWORD_RESET_TIMEOUT", 3600)?,
             email_change_timeout: env.duration("EMAIL_CHANGE_TIMEOUT", DAY)?,
             timing_floor: env.duration_allow_zero("TIMING_FLOOR", Duration::from_millis(400))?,
@@ -544,6 +547,17 @@ mod tests {
         assert_eq!(s.table_name, "gatehouse");
         assert_eq!(s.delete_me_mode, DeleteMeMode::Delete);
         assert!(!s.profile_updated_email);
+        assert_eq!(s.audit_retention, Duration::from_secs(90 * 86_400));
+    }
+
+    #[test]
+    fn audit_retention_takes_a_duration_and_refuses_zero_or_nonsense() {
+        for bad in ["0", "ninety", "-1d"] {
+            assert_eq!(err_var(base(), "AUDIT_RETENTION", bad), "AUDIT_RETENTION", "{bad}");
+        }
+        let mut vars = base();
+        vars.insert("AUDIT_RETENTION".into(), "365d".into());
+        assert_eq!(Settings::from_map(&vars).unwrap().audit_retention, Duration::from_secs(365 * 86_400));
     }
 
     #[test]

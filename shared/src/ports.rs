@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use async_trait::async_trait;
 
-use crate::domain::{CodePurpose, Email, Group, Permission, User, UserId};
+use crate::domain::{AuditEntry, AuditPosition, AuditStream, CodePurpose, Email, Group, Permission, User, UserId};
 
 /// Unix seconds from a clock the caller chooses (tests never sleep).
 pub trait Clock: Send + Sync {
@@ -413,9 +413,29 @@ pub trait PermissionStore: Send + Sync {
     async fn delete_permission(&self, codename: &str) -> StoreResult<bool>;
 }
 
+/// The audit trail: entries appended, read back newest first by day or by account.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Writes the entry into each of its streams ([`AuditEntry::streams`]). Not a transaction:
+    /// an error may leave it in some streams and not others.
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+
+    /// Up to `limit` live entries of `stream` strictly before `before` (from the newest when
+    /// `None`) and not before `since` (unix seconds), newest first. Fewer than `limit` means the
+    /// stream holds no more in that range.
+    async fn audit_page(
+        &self,
+        stream: &AuditStream,
+        before: Option<&AuditPosition>,
+        since: i64,
+        limit: usize,
+        now: i64,
+    ) -> StoreResult<Vec<AuditEntry>>;
+}
+
 /// Everything a handler may need from storage.
-pub trait Store: UserStore + CodeStore + SessionStore + Limiter + GroupStore + PermissionStore {}
-impl<T: UserStore + CodeStore + SessionStore + Limiter + GroupStore + PermissionStore> Store for T {}
+pub trait Store: UserStore + CodeStore + SessionStore + Limiter + GroupStore + PermissionStore + AuditStore {}
+impl<T: UserStore + CodeStore + SessionStore + Limiter + GroupStore + PermissionStore + AuditStore> Store for T {}
 
 /// What the signing key is wanted for. Only signing needs it with EdDSA; with HS256 the shared
 /// secret also verifies.

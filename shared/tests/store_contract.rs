@@ -2,9 +2,9 @@
 //! local emulator (`GATEHOUSE_TEST_DYNAMODB_ENDPOINT`, set by `make test`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{Read, Write};
 use std::sync::Arc;
 
+use gatehouse_core::domain::{AuditEntry, AuditPosition, AuditStream, DAY};
 use gatehouse_core::domain::{CodePurpose, Email, Group, Permission, User, UserId, Username};
 use gatehouse_core::ports::{
     ActivateError, ChangeEmailError, CodeRecord, CounterKey, CounterState, CreateUserError, GiveBack, Reservation,
@@ -66,25 +66,15 @@ impl Harness {
 
 fn user(email: &str, username: Option<&str>, expires_at: Option<i64>) -> User {
     User {
-        id: UserId::generate(),
-        email: Email::parse(email).unwrap(),
         username: username.map(|u| Username::parse(u).unwrap()),
         first_name: "Ada".into(),
         last_name: "Lovelace".into(),
-        password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
-            .into(),
         is_active: expires_at.is_none(),
-        is_staff: false,
-        is_superuser: false,
         groups: vec!["editors".into()],
-        group_ids: Default::default(),
         date_joined: NOW,
-        last_login: None,
         tokens_valid_after: NOW,
-        version: 1,
         expires_at,
-        deactivated_at: None,
-        user_permissions: Default::default(),
+        ..User::fixture(email)
     }
 }
 
@@ -983,22 +973,10 @@ async fn groups_are_listed_in_name_order(h: Harness) {
     assert_eq!(h.store.list_groups().await.unwrap().len(), 109);
 }
 
-/// One call to the emulator's fault injector (tools/emulator.py), over plain HTTP/1.1.
+/// One call to the emulator's fault injector (tools/emulator.py).
 fn emulator(method: &str, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
     let endpoint = std::env::var("GATEHOUSE_TEST_DYNAMODB_ENDPOINT").unwrap();
-    let host = endpoint.trim_start_matches("http://").trim_end_matches('/').to_owned();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut stream = std::net::TcpStream::connect(&host).unwrap();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    assert_eq!(head.split_whitespace().nth(1), Some("200"), "{method} {path}: {head}\n{body}");
-    serde_json::from_str(body).unwrap()
+    gatehouse_core::testing::emulator_control(&endpoint, method, path, body.as_ref()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Watches the requests of one DynamoDB operation on one table through the emulator's fault
@@ -1078,6 +1056,85 @@ async fn a_user_deleted_while_being_listed_is_skipped(h: Harness) {
     assert_eq!(listing.await.unwrap(), (vec![all[0].clone(), all[2].clone()], None));
 }
 
+fn entry(at: i64, event: &str, actor: Option<&UserId>, target: Option<&UserId>) -> AuditEntry {
+    AuditEntry {
+        id: uuid::Uuid::now_v7().to_string(),
+        at,
+        event: event.into(),
+        actor: actor.cloned(),
+        target: target.cloned(),
+        object: None,
+        changes: serde_json::json!({"first_name": {"from": "Ada", "to": "Augusta"}}),
+        ip: Some("203.0.113.7".into()),
+        user_agent: Some("test".into()),
+        via: "api".into(),
+        expires_at: at + 30 * DAY,
+    }
+}
+
+async fn audit_entries_are_kept_in_their_day_and_account_streams(h: Harness) {
+    let (ada, root) = (UserId::generate(), UserId::generate());
+    let day = NOW.div_euclid(DAY);
+    let login = entry(NOW, "login.succeeded", Some(&ada), Some(&ada));
+    let edit = entry(NOW + 5, "admin.user_updated", Some(&root), Some(&ada));
+    let anonymous = entry(NOW + 6, "login.failed", None, None);
+    let tomorrow = entry((day + 1) * DAY + 1, "login.failed", None, Some(&ada));
+    for e in [&login, &edit, &anonymous, &tomorrow] {
+        h.store.append_audit(e).await.unwrap();
+    }
+    let later = tomorrow.at + 1;
+    let page = |s: AuditStream, before: Option<AuditPosition>, since: i64, limit: usize| {
+        let store = h.store.clone();
+        async move { store.audit_page(&s, before.as_ref(), since, limit, later).await.unwrap() }
+    };
+    // Newest first, each entry as written.
+    assert_eq!(page(AuditStream::Day(day), None, 0, 10).await, vec![anonymous.clone(), edit.clone(), login.clone()]);
+    assert_eq!(page(AuditStream::Day(day + 1), None, 0, 10).await, vec![tomorrow.clone()]);
+    let of_ada = page(AuditStream::Account(ada.clone()), None, 0, 10).await;
+    assert_eq!(of_ada, vec![tomorrow.clone(), edit.clone(), login.clone()]);
+    assert_eq!(page(AuditStream::Account(root.clone()), None, 0, 10).await, vec![edit.clone()]);
+    // Strictly before a position, not before `since`, at most `limit`.
+    let after_edit = page(AuditStream::Account(ada.clone()), Some(edit.position()), 0, 10).await;
+    assert_eq!(after_edit, vec![login.clone()]);
+    assert_eq!(page(AuditStream::Account(ada.clone()), None, NOW + 1, 10).await, vec![tomorrow.clone(), edit.clone()]);
+    assert_eq!(page(AuditStream::Day(day), None, 0, 2).await, vec![anonymous.clone(), edit.clone()]);
+    let from_boundary = page(AuditStream::Day(day), Some(AuditPosition::end_of_day_before(day + 1)), 0, 1).await;
+    assert_eq!(from_boundary, vec![anonymous.clone()]);
+    // Entries past their retention are gone, whether or not TTL deleted them.
+    let expired = h.store.audit_page(&AuditStream::Account(ada.clone()), None, 0, 10, login.expires_at).await.unwrap();
+    assert_eq!(expired, vec![tomorrow.clone(), edit.clone()]);
+    // Deleting the account leaves its trail.
+    let u = User { id: ada.clone(), ..user("ada@example.com", None, None) };
+    h.store.create_user(&u, None, NOW).await.unwrap();
+    let stored = h.store.get_user(&ada, NOW).await.unwrap().unwrap();
+    h.store.delete_user(&stored).await.unwrap();
+    assert_eq!(page(AuditStream::Account(ada), None, 0, 10).await.len(), 3);
+}
+
+async fn a_busy_day_pages_completely(h: Harness) {
+    let ada = UserId::generate();
+    // Many in one second: the id orders them.
+    let mut written = Vec::new();
+    for i in 0..130 {
+        let e = entry(NOW + i / 50, "login.failed", None, Some(&ada));
+        h.store.append_audit(&e).await.unwrap();
+        written.push(e);
+    }
+    written.reverse();
+    let mut seen = Vec::new();
+    let mut before: Option<AuditPosition> = None;
+    loop {
+        let got = h.store.audit_page(&AuditStream::Account(ada.clone()), before.as_ref(), 0, 40, NOW).await.unwrap();
+        before = got.last().map(AuditEntry::position);
+        let done = got.len() < 40;
+        seen.extend(got);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(seen, written);
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -1128,4 +1185,6 @@ contract!(
     groups_are_listed_in_name_order,
     listing_reads_only_users_and_groups_however_full_the_table,
     a_user_deleted_while_being_listed_is_skipped,
+    audit_entries_are_kept_in_their_day_and_account_streams,
+    a_busy_day_pages_completely,
 );

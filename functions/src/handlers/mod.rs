@@ -2,6 +2,7 @@
 //! boxed entry point used by its binary, the route table and the dev server.
 
 pub mod activation;
+pub mod admin_audit;
 pub mod admin_groups;
 pub mod admin_groups_detail;
 pub mod admin_permissions;
@@ -37,7 +38,8 @@ macro_rules! entry_point {
             app: &gatehouse_core::App,
             req: lambda_http::Request,
         ) -> lambda_http::Response<lambda_http::Body> {
-            crate::http::reply(run(app, &req).await)
+            let origin = crate::http::audit_origin(&req);
+            crate::http::reply(gatehouse_core::services::audit::within(origin, run(app, &req)).await)
         }
 
         /// Boxed entry point (binary, route table, dev server).

@@ -559,3 +559,144 @@ async fn an_admin_change_activates_a_pending_account_and_is_notified() {
     let notice = t.last_mail("pending@example.com");
     assert_eq!(notice.kind, gatehouse_core::ports::EmailKind::ProfileUpdated);
 }
+
+/// The account with this address as the listing's `email` filter finds it: its ids (none, or one).
+async fn listed(t: &TestApp, token: &str, email: &str) -> Vec<String> {
+    let r = t.call("GET", &format!("/auth/admin/users/?email={email}"), None, Some(token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    ids(&r.body)
+}
+
+#[tokio::test]
+async fn a_superuser_creates_an_account_with_grants_of_its_own_that_open_routes() {
+    let t = spawn_app(&[]);
+    let root = superuser(&t, "root@example.com").await;
+    t.register_permissions(&["shop.refund"]).await;
+    let body = json!({
+        "email": "desk@example.com", "password": PASSWORD, "is_active": true, "is_staff": true,
+        "user_permissions": ["shop.refund", "auth.view_group", "shop.refund"],
+    });
+    let r = t.call("POST", "/auth/admin/users/", Some(body), Some(&root)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["user_permissions"], json!(["auth.view_group", "shop.refund"]));
+    let stored = t.user("desk@example.com").await;
+    let builtin = gatehouse_core::domain::Permission::builtin("auth.view_group").unwrap();
+    let want: std::collections::BTreeMap<String, String> =
+        [("auth.view_group".to_owned(), builtin.id), ("shop.refund".to_owned(), "p-shop.refund".to_owned())].into();
+    assert_eq!(stored.user_permissions, want, "each grant names the permission as registered");
+    let r = t.call("GET", &detail(&stored.id), None, Some(&root)).await;
+    assert_eq!(r.body["user_permissions"], json!(["auth.view_group", "shop.refund"]));
+
+    // Staff (made so by the superuser), its own grant of auth.view_group opens that route only.
+    let (desk, _) = t.login("desk@example.com").await;
+    assert_eq!(t.call("GET", "/auth/admin/groups/", None, Some(&desk)).await.status, StatusCode::OK);
+    let r = t.call("GET", "/auth/admin/users/", None, Some(&desk)).await;
+    assert_eq!((r.status, r.body), (StatusCode::FORBIDDEN, denied()));
+    let r = t.call("GET", "/auth/users/me/has_permission/shop.refund/", None, Some(&desk)).await;
+    assert_eq!(r.body, json!({"has_permission": true}));
+    // An empty list grants nothing, and is no error.
+    let body = json!({"email": "plain@example.com", "password": PASSWORD, "user_permissions": []});
+    let r = t.call("POST", "/auth/admin/users/", Some(body), Some(&root)).await;
+    assert_eq!((r.status, &r.body["user_permissions"]), (StatusCode::CREATED, &json!([])), "{}", r.body);
+}
+
+#[tokio::test]
+async fn creating_with_an_unknown_permission_is_a_400_naming_it_and_creates_nothing() {
+    let t = spawn_app(&[]);
+    let root = superuser(&t, "root@example.com").await;
+    t.register_permissions(&["shop.refund"]).await;
+    let unknown = |c: &str| format!("Invalid permission \"{c}\" - object does not exist.");
+    let cases = [
+        (json!(["shop.refund", "shop.nope"]), json!({"user_permissions": [unknown("shop.nope")]})),
+        // Every unknown one, in codename order.
+        (json!(["shop.nope", "auth.nope"]), json!({"user_permissions": [unknown("auth.nope"), unknown("shop.nope")]})),
+        (json!(["not a codename"]), json!({"user_permissions": [unknown("not a codename")]})),
+        (json!("shop.refund"), json!({"user_permissions": ["Expected a list of items."]})),
+        (json!([7]), json!({"user_permissions": ["Each item must be a permission codename."]})),
+    ];
+    let before = (everyone(&t).await, t.mail.sent().len());
+    for (perms, expected) in cases {
+        let body = json!({"email": "new@example.com", "password": PASSWORD, "user_permissions": perms});
+        let r = t.call("POST", "/auth/admin/users/", Some(body), Some(&root)).await;
+        assert_eq!((r.status, &r.body), (StatusCode::BAD_REQUEST, &expected), "{perms}");
+        assert_eq!((everyone(&t).await, t.mail.sent().len()), before, "{perms}: something was written or sent");
+        assert_eq!(listed(&t, &root, "new@example.com").await, Vec::<String>::new());
+    }
+    // With other field errors, every one at once.
+    let body = json!({"email": "new@example.com", "password": PASSWORD, "is_active": "maybe", "user_permissions": {}});
+    let r = t.call("POST", "/auth/admin/users/", Some(body), Some(&root)).await;
+    assert_eq!(
+        (r.status, r.body),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"is_active": ["Must be a valid boolean."], "user_permissions": ["Expected a list of items."]})
+        )
+    );
+    assert_eq!((everyone(&t).await, t.mail.sent().len()), before);
+}
+
+#[tokio::test]
+async fn staff_create_accounts_with_only_the_permissions_they_hold() {
+    let (t, staff, _) = access_world(&["auth.add_user", "auth.view_user", "shop.refund"]).await;
+    t.register_permissions(&["shop.refund", "shop.ship"]).await;
+    put_group(&t, "till", &["shop.refund"]).await;
+    put_group(&t, "dock", &["shop.ship"]).await;
+    let new = |email: &str, extra: Value| {
+        let mut body = json!({"email": email, "password": PASSWORD});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    for extra in [
+        json!({"user_permissions": ["shop.ship"]}),
+        json!({"user_permissions": ["shop.refund", "shop.ship"]}),
+        json!({"user_permissions": ["auth.delete_user"], "is_active": true}),
+        json!({"user_permissions": ["shop.ship"], "groups": ["till"]}),
+        json!({"user_permissions": ["shop.refund"], "groups": ["dock"]}),
+    ] {
+        let (before, mails) = (everyone(&t).await, t.mail.sent().len());
+        let r =
+            t.call("POST", "/auth/admin/users/", Some(new("climber@example.com", extra.clone())), Some(&staff)).await;
+        assert_eq!((r.status, &r.body), (StatusCode::FORBIDDEN, &denied()), "{extra}");
+        assert_eq!(everyone(&t).await, before, "{extra}: a refusal wrote something");
+        assert_eq!(t.mail.sent().len(), mails, "{extra}: a refusal sent mail");
+        assert_eq!(listed(&t, &staff, "climber@example.com").await, Vec::<String>::new());
+    }
+    // An unknown permission is a 400 for staff too, before the privilege rule.
+    let r = t
+        .call(
+            "POST",
+            "/auth/admin/users/",
+            Some(new("x@example.com", json!({"user_permissions": ["shop.nope"]}))),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+
+    let r = t
+        .call(
+            "POST",
+            "/auth/admin/users/",
+            Some(new("till@example.com", json!({"user_permissions": ["shop.refund"], "groups": ["till"]}))),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!((&r.body["user_permissions"], &r.body["groups"]), (&json!(["shop.refund"]), &json!(["till"])));
+    assert_eq!(t.user("till@example.com").await.user_permissions.get("shop.refund").unwrap(), "p-shop.refund");
+
+    // What staff hold through their own grants counts too.
+    let root = superuser(&t, "root@example.com").await;
+    let staff_id = t.user("staff@example.com").await.id;
+    let r = t.call("PATCH", &detail(&staff_id), Some(json!({"user_permissions": ["shop.ship"]})), Some(&root)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (staff, _) = t.login("staff@example.com").await;
+    let r = t
+        .call(
+            "POST",
+            "/auth/admin/users/",
+            Some(new("dock@example.com", json!({"user_permissions": ["shop.ship"]}))),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!((r.status, &r.body["user_permissions"]), (StatusCode::CREATED, &json!(["shop.ship"])), "{}", r.body);
+}

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use common::{settings, Reply, TestApp, PASSWORD, T0};
 use gatehouse_core::domain::{CodePurpose, Email, User};
 use gatehouse_core::mail::{CaptureMailer, FaultyMailer, MailFault, MailFaults};
-use gatehouse_core::ports::{Clock, CodeStore, EmailKind, FixedClock, Limiter, SessionStore, UserStore};
+use gatehouse_core::ports::{Clock, CodeStore, EmailKind, FixedClock, GroupStore, Limiter, SessionStore, UserStore};
 use gatehouse_core::services::throttle;
 use gatehouse_core::store::faulty::INJECTED;
 use gatehouse_core::store::{Faults, FaultyStore, MemoryStore, Op};
@@ -827,5 +827,216 @@ async fn a_login_costs_one_verify_and_the_same_store_calls_whether_or_not_the_ac
         assert_eq!((rep.status, &rep.body), (reply.status, &reply.body), "{email}: answered apart");
         assert_eq!(v, verified, "{email}: argon2 verifications differ from an unknown address's");
         assert_eq!(c, calls, "{email}: store calls differ from an unknown address's");
+    }
+}
+
+// ---- the admin users routes -------------------------------------------------------------------
+
+/// The admin users routes' world: a registered permission `shop.refund`, a group `till` granting
+/// it, an ordinary active account `target` (with a session), and staff holding the four user
+/// permissions and `shop.refund` through a group of its own, so that every permission check reads
+/// the store.
+struct AdminWorld {
+    r: Rig,
+    staff: String,
+    target: User,
+}
+
+async fn admin_world() -> AdminWorld {
+    let r = rig(&[]);
+    r.register_permissions(&["shop.refund"]).await;
+    let till = gatehouse_core::domain::Group {
+        name: "till".into(),
+        description: String::new(),
+        permissions: vec!["shop.refund".into()],
+        id: "g-till".into(),
+    };
+    assert!(r.memory.put_group(&till, true).await.unwrap());
+    r.active_user("target@example.com").await;
+    let (staff, _) = r.active_user("staff@example.com").await;
+    let perms = ["auth.view_user", "auth.add_user", "auth.change_user", "auth.delete_user", "shop.refund"];
+    r.make_staff_with("staff@example.com", &perms).await;
+    let target = r.stored("target@example.com").await.unwrap();
+    AdminWorld { r, staff, target }
+}
+
+/// What a fault must leave alone when nothing was written: every account as it was, the claims,
+/// the target's sessions and codes, and the emails tried.
+async fn admin_snapshot(w: &AdminWorld) -> (Vec<User>, usize, usize, bool, usize) {
+    let r = &w.r;
+    let (users, _) = r.memory.list_users(None, 1000, r.now()).await.unwrap();
+    (
+        users,
+        r.memory.email_claim_count(),
+        r.sessions(&w.target).await,
+        r.code(&w.target, CodePurpose::Activation).await,
+        r.mailer.attempts().len(),
+    )
+}
+
+/// One admin users request, and what it looks like once it was applied in full.
+struct AdminCase {
+    name: &'static str,
+    method: &'static str,
+    /// `{target}` stands for the target's id.
+    path: &'static str,
+    body: Option<Value>,
+    /// The answer of a request that went through.
+    ok: StatusCode,
+    /// The answer to the same request once the first one was applied (the client's retry).
+    again: StatusCode,
+}
+
+fn admin_cases() -> Vec<AdminCase> {
+    let case = |name, method, path, body, ok, again| AdminCase { name, method, path, body, ok, again };
+    vec![
+        case("list", "GET", "/auth/admin/users/?is_active=true", None, StatusCode::OK, StatusCode::OK),
+        case(
+            "create",
+            "POST",
+            "/auth/admin/users/",
+            Some(json!({
+                "email": "new@example.com", "password": PASSWORD, "username": "newbie",
+                "groups": ["till"], "user_permissions": ["shop.refund"],
+            })),
+            StatusCode::CREATED,
+            StatusCode::BAD_REQUEST,
+        ),
+        case("view", "GET", "/auth/admin/users/{target}/", None, StatusCode::OK, StatusCode::OK),
+        case(
+            "change",
+            "PATCH",
+            "/auth/admin/users/{target}/",
+            Some(json!({
+                "first_name": "Changed", "is_active": false, "groups": ["till"], "user_permissions": ["shop.refund"],
+            })),
+            StatusCode::OK,
+            StatusCode::OK,
+        ),
+        case("delete", "DELETE", "/auth/admin/users/{target}/", None, StatusCode::NO_CONTENT, StatusCode::NOT_FOUND),
+    ]
+}
+
+/// Whether the case's change is in the store, whole: `None` for a case that writes nothing.
+async fn admin_applied(w: &AdminWorld, case: &AdminCase) -> Option<bool> {
+    let r = &w.r;
+    match case.name {
+        "create" => Some(match r.stored("new@example.com").await {
+            None => false,
+            Some(u) => {
+                assert_eq!(u.username.as_ref().map(|n| n.as_str()), Some("newbie"));
+                assert_eq!(
+                    (u.groups.clone(), u.group_ids.get("till").cloned()),
+                    (vec!["till".into()], Some("g-till".into()))
+                );
+                assert_eq!(u.user_permissions.get("shop.refund").map(String::as_str), Some("p-shop.refund"));
+                assert!(!u.is_active && r.code(&u, CodePurpose::Activation).await, "created with its activation code");
+                true
+            }
+        }),
+        "change" => {
+            let u = r.stored("target@example.com").await.unwrap();
+            let changed = (
+                u.first_name == "Changed",
+                !u.is_active,
+                u.groups == ["till"],
+                u.user_permissions.get("shop.refund").map(String::as_str) == Some("p-shop.refund"),
+            );
+            assert!(
+                changed == (true, true, true, true) || changed == (false, false, false, false),
+                "half-changed: {changed:?}"
+            );
+            Some(changed.0)
+        }
+        "delete" => Some(r.stored("target@example.com").await.is_none()),
+        _ => None,
+    }
+}
+
+/// Runs `case` as staff on `w`: the reply, and the store calls it made by operation.
+async fn admin_call(w: &AdminWorld, case: &AdminCase) -> (Reply, Vec<(Op, u64)>) {
+    let before: Vec<u64> = Op::ALL.iter().map(|op| w.r.store.calls(*op)).collect();
+    let path = case.path.replace("{target}", w.target.id.as_str());
+    let reply = w.r.call(case.method, &path, case.body.clone(), Some(&w.staff)).await;
+    let made =
+        Op::ALL.iter().zip(before).map(|(op, b)| (*op, w.r.store.calls(*op) - b)).filter(|(_, n)| *n > 0).collect();
+    (reply, made)
+}
+
+#[tokio::test]
+async fn admin_users_routes_answer_a_failure_at_each_store_call_with_503_and_write_nothing_half() {
+    for case in admin_cases() {
+        // The calls the request makes when nothing fails.
+        let w = admin_world().await;
+        let (reply, calls) = admin_call(&w, &case).await;
+        assert_eq!(reply.status, case.ok, "{}: {}", case.name, reply.body);
+        assert!(admin_applied(&w, &case).await.unwrap_or(true), "{}", case.name);
+        let groups_read = calls.iter().find(|(op, _)| *op == Op::GetGroups).map_or(0, |(_, n)| *n);
+        // What the staff member holds is read once per request: by the route's permission check,
+        // then once more with the groups named (never again for `user_permissions`); the answer
+        // of a listing, view or change reads the groups it shows.
+        let expected_groups = match case.name {
+            "list" | "create" => 2,
+            "change" => 3,
+            _ => 1,
+        };
+        assert_eq!(groups_read, expected_groups, "{}: {calls:?}", case.name);
+
+        let faults: Vec<(Op, u64, bool)> = calls
+            .iter()
+            .flat_map(|(op, n)| (0..*n).map(move |i| (*op, i, false)).chain((*n == 1).then_some((*op, 0, true))))
+            .collect();
+        assert!(faults.len() >= 3, "{}: {calls:?}", case.name);
+        for (op, skip, lost) in faults {
+            let what = format!("{} with call {} of {op} {}", case.name, skip + 1, if lost { "lost" } else { "failed" });
+            let w = admin_world().await;
+            let before = admin_snapshot(&w).await;
+            let users = before.0.len();
+            if lost {
+                w.r.store.lose_reply(op, 1);
+            } else {
+                w.r.store.fail_after(op, skip);
+            }
+            let (reply, _) = admin_call(&w, &case).await;
+            w.r.store.heal();
+            assert!(w.r.store.failures(op) >= 1, "{what}: the fault never fired");
+            let applied = admin_applied(&w, &case).await;
+            if op.name().contains("audit") && reply.status == case.ok {
+                // An audit record that cannot be written is the audit trail's to judge: if the
+                // action still answers as it would have, it was applied whole.
+                assert_ne!(applied, Some(false), "{what}: answered {} but not applied", reply.body);
+                continue;
+            }
+            assert_unavailable(&reply);
+            if applied != Some(true) {
+                assert_eq!(admin_snapshot(&w).await, before, "{what}: something was written or sent");
+            }
+            let expected_users = match (case.name, applied) {
+                ("create", Some(true)) => users + 1,
+                ("delete", Some(true)) => users - 1,
+                _ => users,
+            };
+            w.r.assert_consistent(expected_users).await;
+            // The client's retry: once, and only once.
+            let (retry, _) = admin_call(&w, &case).await;
+            let expected = if applied == Some(true) { case.again } else { case.ok };
+            assert_eq!(retry.status, expected, "{what}: the retry answered {}", retry.body);
+            assert_ne!(admin_applied(&w, &case).await, Some(false), "{what}: the retry did not apply");
+            let done = match case.name {
+                "create" => users + 1,
+                "delete" => users - 1,
+                _ => users,
+            };
+            w.r.assert_consistent(done).await;
+            if case.name == "create" && applied == Some(true) {
+                // Created, but its reply lost before the email: resend_activation recovers it.
+                assert!(w.r.sent_kinds("new@example.com").is_empty(), "{what}");
+                let resend = w.r.post("/auth/users/resend_activation/", json!({"email": "new@example.com"})).await;
+                assert_eq!(resend.status, StatusCode::NO_CONTENT, "{what}");
+            }
+            if case.name == "create" {
+                assert_eq!(w.r.sent_kinds("new@example.com"), [EmailKind::Activation], "{what}: one activation email");
+            }
+        }
     }
 }

@@ -437,3 +437,90 @@ fn the_trace_output_of_other_crates_never_reaches_the_logs_whatever_rust_log_say
     assert!(!logs.contains("raw JSON event") && !logs.contains(PASSWORD), "{logs}");
     assert!(!logs.contains("read HTTP response body") && !logs.contains("argon2id"), "{logs}");
 }
+
+const ADMIN_MADE_PASSWORD: &str = "a passphrase the admin chose";
+const ACTIVE_MADE_PASSWORD: &str = "another passphrase, active at once";
+
+/// Accounts made through `POST /auth/admin/users/` with passwords (sent twice, as `password` and
+/// `re_password`, which only `USER_CREATE_PASSWORD_RETYPE` reads): refused by
+/// the password policy, failed by the store, made inactive with an activation email that cannot
+/// be sent and then resent, and made active at once; returns what was sent and issued.
+async fn admin_creations(t: &TestApp, store: &Faults, mail: &MailFaults) -> Secrets {
+    let mut s = Secrets::default();
+    s.add("password", PASSWORD);
+    let (access, refresh) = t.active_user("root@example.com").await;
+    t.make_superuser("root@example.com").await;
+    s.add("admin access", access.clone());
+    s.add("admin refresh", refresh);
+    let create = |email: &str, password: &str, extra: serde_json::Value| {
+        let mut body = json!({"email": email, "password": password, "re_password": password});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let post = |body: serde_json::Value| t.call("POST", "/auth/admin/users/", Some(body), Some(&access));
+
+    // Refused by the password policy: a common password, an entirely numeric one.
+    for refused in ["password1234", "8675309123"] {
+        let r = post(create("desk@example.com", refused, json!({}))).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        s.add("refused password", refused);
+    }
+    // The store fails the write.
+    store.fail_next(Op::CreateUser, 1);
+    let body = create(
+        "desk@example.com",
+        ADMIN_MADE_PASSWORD,
+        json!({"username": "desk", "user_permissions": ["auth.view_group"]}),
+    );
+    assert_unavailable(&post(body.clone()).await, "admin create");
+    // Made inactive, its activation email rejected, then resent.
+    mail.fail_next(MailFault::Rejected, 1);
+    let r = post(body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = t.post("/auth/users/resend_activation/", json!({"email": "desk@example.com"})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    s.add("admin-made password", ADMIN_MADE_PASSWORD);
+    // Made active at once: no email, and it logs in.
+    let r = post(create("till@example.com", ACTIVE_MADE_PASSWORD, json!({"is_active": true}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    s.add("active-made password", ACTIVE_MADE_PASSWORD);
+    let login =
+        t.post("/auth/jwt/create/", json!({"email": "till@example.com", "password": ACTIVE_MADE_PASSWORD})).await;
+    s.tokens("login of the account made", &login);
+
+    for attempt in mail.attempts() {
+        s.of_email(t, &attempt.email).await;
+    }
+    s.standing(t, &["root@example.com", "desk@example.com", "till@example.com"]).await;
+    s
+}
+
+/// The lines `admin_creations` must have written.
+const ADMIN_CREATION_LINES: [&str; 5] = [
+    r#""event":"admin_user","outcome":"created""#,
+    r#""level":"ERROR""#,
+    r#""outcome":"unavailable""#,
+    INJECTED,
+    r#""event":"email","outcome":"failed""#,
+];
+
+#[tokio::test]
+async fn no_password_or_token_of_an_admin_creation_reaches_the_logs_memory_store() {
+    let (sink, _guard) = capture();
+    let (t, store, mail) = rig(Arc::new(MemoryStore::new()), &[]);
+    let secrets = admin_creations(&t, &store, &mail).await;
+    let logs = sink.text();
+    assert_logged(&logs, &ADMIN_CREATION_LINES);
+    secrets.assert_absent_from(&logs);
+}
+
+#[tokio::test]
+async fn no_password_or_token_of_an_admin_creation_reaches_the_logs_dynamodb() {
+    let (sink, _guard) = capture();
+    let dynamo = common::spawn_app_dynamo(&[]).await.dynamo.unwrap();
+    let (t, store, mail) = rig(Arc::new(dynamo), &[("CODE_FORMAT", "numeric")]);
+    let secrets = admin_creations(&t, &store, &mail).await;
+    let logs = sink.text();
+    assert_logged(&logs, &ADMIN_CREATION_LINES);
+    secrets.assert_absent_from(&logs);
+}

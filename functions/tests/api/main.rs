@@ -5,6 +5,7 @@
 mod common;
 
 mod admin_users;
+mod audit;
 mod deactivation;
 mod dynamo_faults;
 mod dynamo_flow;

@@ -323,7 +323,18 @@ fn alarms_cover_api_5xx_and_every_function() {
     for (name, _) in &alarms {
         assert!(rule.contains(&format!("ALARM(\"${{{name}}}\")")), "composite alarm misses {name}");
     }
-    assert_eq!(alarms.len(), function_alarms.len() + 1);
+    // Beside them: the API's 5xx, and audit entries that could not be written (the metric the
+    // functions emit in CloudWatch's embedded metric format, per table).
+    let audit = alarms
+        .iter()
+        .find(|(_, a)| a["Properties"]["MetricName"].as_str() == Some("AuditNotWritten"))
+        .expect("an alarm on audit entries not written");
+    let p = &audit.1["Properties"];
+    assert_eq!(p["Namespace"].as_str(), Some("Gatehouse"));
+    assert_eq!(p["Dimensions"][0]["Name"].as_str(), Some("Table"));
+    assert_eq!(ref_name(&p["Dimensions"][0]["Value"]), Some("Table"));
+    assert_eq!(p["Threshold"].as_u64(), Some(1));
+    assert_eq!(alarms.len(), function_alarms.len() + 2);
     for key in ["AlarmActions", "OKActions"] {
         let cond = tagged(&cp[key], "If").and_then(Value::as_sequence).expect("actions only with a topic");
         assert_eq!(cond[0].as_str(), Some("HasAlarmTopic"));

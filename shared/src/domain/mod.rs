@@ -1,9 +1,11 @@
 //! Domain types: parsed once at the edge, trusted everywhere after (parse, don't validate).
 
+mod audit;
 mod email;
 mod permission;
 mod user;
 
+pub use audit::{AuditEntry, AuditPosition, AuditStream, DAY};
 pub use email::Email;
 pub use permission::Permission;
 pub use user::{CodePurpose, Group, Password, User, UserId, Username};

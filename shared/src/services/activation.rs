@@ -56,6 +56,7 @@ pub async fn activate(app: &App, form: &Form, client: &ClientInfo) -> Result<Opt
         Err(ActivateError::Store(e)) => return Err(e.into()),
     }
     tracing::info!(event = "activation", outcome = "ok", user_id = %user.id);
+    super::audit::record(app, super::audit::Event::new("account.activated").to(&user.id)).await;
     if app.settings.send_confirmation_email {
         deliver(app, &mail::render(&app.settings, EmailKind::Confirmation, &user, Extras::default()), &user.id).await;
     }

@@ -4,9 +4,12 @@
 //! Each route needs a superuser or a staff member holding its permission (`auth.view_user`,
 //! `auth.add_user`, `auth.change_user`, `auth.delete_user`; see [`super::permissions`]). On top of
 //! that staff cannot climb: they never make an account staff, never change or delete a staff or
-//! superuser account (their own included), and give or take only groups whose every permission
-//! they hold (the rules of `me::update` and `groups::lookup`). `is_superuser` is read-only:
-//! superusers are made with `authctl`. Every refusal is decided before anything is written.
+//! superuser account (their own included), give or take only groups whose every permission they
+//! hold (the rules of `me::update` and `groups::lookup`), and grant or take away only permissions
+//! they hold (`me::settle_grants`). `is_superuser` is read-only: superusers are made with
+//! `authctl`. Every refusal is decided before anything is written.
+
+use std::collections::BTreeMap;
 
 use crate::domain::{Email, Group, User, UserId};
 
@@ -131,11 +134,14 @@ pub async fn list(app: &App, caller: &Caller, q: &AdminListQuery) -> Result<Page
 
 /// Creates an account with registration's validation and messages (`email`, `password` under the
 /// password policy, `username`, `first_name`, `last_name`, `re_password` with
-/// `USER_CREATE_PASSWORD_RETYPE`), plus `is_active`, `is_staff` and `groups`. `is_active: true`
-/// makes it active at once, with no code and no email; otherwise it starts as registration starts
-/// it (inactive, with the activation email; while `SEND_ACTIVATION_EMAIL` is off, inactive until
-/// an admin activates it). `is_staff: true` only by a superuser; `groups` only existing ones, and
-/// for staff only groups whose every permission they hold. `is_superuser` is read-only (ignored).
+/// `USER_CREATE_PASSWORD_RETYPE`), plus `is_active`, `is_staff`, `groups` and `user_permissions`.
+/// `is_active: true` makes it active at once, with no code and no email; otherwise it starts as
+/// registration starts it (inactive, with the activation email; while `SEND_ACTIVATION_EMAIL` is
+/// off, inactive until an admin activates it). `is_staff: true` only by a superuser; `groups` only
+/// existing ones, and for staff only groups whose every permission they hold; `user_permissions`
+/// only registered ones, and for staff only permissions they hold (the rules of
+/// `me::settle_grants`, as a change of the account's grants). What the caller holds is read at
+/// most once. `is_superuser` is read-only (ignored).
 pub async fn create(app: &App, caller: &Caller, form: &Form) -> Result<User, ServiceError> {
     permissions::require(app, caller, ADD_USER).await?;
     let mut errors = FieldErrors::default();
@@ -143,22 +149,29 @@ pub async fn create(app: &App, caller: &Caller, form: &Form) -> Result<User, Ser
     let is_active = flag(form, "is_active", &mut errors).unwrap_or(false);
     let is_staff = flag(form, "is_staff", &mut errors).unwrap_or(false);
     let names = group_names(form, &mut errors).unwrap_or_default();
+    let codenames = me::codenames(form, &mut errors).unwrap_or_default();
     errors.finish()?;
     let registration =
         registration.ok_or_else(|| ServiceError::Internal("validated registration incomplete".into()))?;
     if is_staff && !caller.user.is_superuser {
         return Err(refused(&caller.user, "sets_staff_or_superuser"));
     }
+    let mut held = None;
     let found = if names.is_empty() {
         Vec::new()
     } else {
-        let (found, held) = lookup(app, &caller.user, &names).await?;
-        if found.iter().any(|g| !held.covers(g)) {
+        let (found, caller_holds) = lookup(app, &caller.user, &names).await?;
+        if found.iter().any(|g| !caller_holds.covers(g)) {
             return Err(refused(&caller.user, "permission_not_held"));
         }
         check_exist(&found, &names)?;
+        held = Some(caller_holds);
         found
     };
+    let mut grants: BTreeMap<String, String> = codenames.into_iter().map(|c| (c, String::new())).collect();
+    if !grants.is_empty() {
+        me::settle_grants(app, &caller.user, None, &mut grants, &mut held).await?;
+    }
     let start = match (is_active, app.settings.send_activation_email) {
         (true, _) => Start::Active,
         (false, true) => Start::Registration,
@@ -168,9 +181,12 @@ pub async fn create(app: &App, caller: &Caller, form: &Form) -> Result<User, Ser
         u.is_staff = is_staff;
         u.group_ids = found.iter().map(|g| (g.name.clone(), g.id.clone())).collect();
         u.groups = names;
+        u.user_permissions = grants;
     })
     .await?;
     tracing::info!(event = "admin_user", outcome = "created", user_id = %user.id, by = %caller.user.id);
+    let made = super::audit::Event::new("admin.user_created").by(&caller.user).to(&user.id);
+    super::audit::record(app, made.changes(super::audit::created(&user))).await;
     Ok(user)
 }
 

@@ -75,6 +75,8 @@ pub async fn set_email(app: &App, caller: &Caller, client: &ClientInfo, form: &F
         return Err(ServiceError::Unavailable("email change link not sent".into()));
     }
     tracing::info!(event = "email_change", outcome = "requested", user_id = %user.id);
+    let asked = serde_json::json!({"email": {"from": user.email.as_str(), "to": new_email.as_str()}});
+    super::audit::record(app, super::audit::Event::new("email.change_requested").own(user).changes(asked)).await;
     Ok(())
 }
 
@@ -96,6 +98,8 @@ pub async fn set_email_confirm(app: &App, form: &Form, client: &ClientInfo) -> R
     };
     apply(app, &claim.user, &new_email, Some(&mac), claim.via).await?;
     tracing::info!(event = "email_change", outcome = "confirmed", user_id = %claim.user.id);
+    let moved = serde_json::json!({"email": {"from": claim.user.email.as_str(), "to": new_email.as_str()}});
+    super::audit::record(app, super::audit::Event::new("email.changed").to(&claim.user.id).changes(moved)).await;
     Ok(())
 }
 

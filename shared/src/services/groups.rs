@@ -7,44 +7,28 @@
 //! and after the change, and adds or removes members (see `me::update`) only for such groups.
 //! Superusers hold every permission. A group may hold registered permissions only.
 
-use std::collections::BTreeSet;
-
 use serde_json::Value;
 
 use crate::domain::{Group, User};
 
+use super::audit;
 use super::auth::Caller;
-use super::permissions;
+use super::permissions::{self, Held};
 use super::users::refused;
 use super::{App, FieldErrors, Form, ServiceError};
 
 pub const GROUP_TAKEN: &str = "group with this name already exists.";
 
-/// The permissions an admin may pass on: every one (a superuser), or those granted by the
-/// existing groups a staff member belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Held {
-    All,
-    These(BTreeSet<String>),
+/// A group's fields as the audit trail records them (permissions in codename order).
+fn audited(g: &Group) -> Vec<(&'static str, Value)> {
+    let mut permissions = g.permissions.clone();
+    permissions.sort();
+    vec![("description", Value::from(g.description.as_str())), ("permissions", Value::from(permissions))]
 }
 
-impl Held {
-    /// Whether every permission of `group` is held: the group is one the admin could have made.
-    pub(crate) fn covers(&self, group: &Group) -> bool {
-        group.permissions.iter().all(|p| self.holds(p))
-    }
-
-    /// Whether the permission `codename` is held: one the admin may grant or take away.
-    pub(crate) fn holds(&self, codename: &str) -> bool {
-        match self {
-            Self::All => true,
-            Self::These(held) => held.contains(codename),
-        }
-    }
-}
-
-/// The groups of `names` that exist, and what `admin` holds, read in one store call (none when
-/// nothing is to be read). `admin` is the acting staff member or superuser.
+/// The groups of `names` that exist, and what `admin` holds ([`permissions::held_among`]), its
+/// groups read in the same store call (none when nothing is to be read). `admin` is the acting
+/// staff member or superuser.
 pub(crate) async fn lookup(app: &App, admin: &User, names: &[String]) -> Result<(Vec<Group>, Held), ServiceError> {
     let mut wanted: Vec<String> = Vec::new();
     let own: &[String] = if admin.is_superuser { &[] } else { &admin.groups };
@@ -54,23 +38,7 @@ pub(crate) async fn lookup(app: &App, admin: &User, names: &[String]) -> Result<
         }
     }
     let found = if wanted.is_empty() { Vec::new() } else { app.store.get_groups(&wanted).await? };
-    let held = if admin.is_superuser {
-        Held::All
-    } else {
-        // Only registered permissions are held: a deleted one grants nothing, even to its group;
-        // and the admin's own grants count for the very permission granted.
-        let via_groups: BTreeSet<String> =
-            found.iter().filter(|g| admin.member_of(g)).flat_map(|g| g.permissions.iter().cloned()).collect();
-        let asked: Vec<String> = via_groups.iter().chain(admin.user_permissions.keys()).cloned().collect();
-        let registry = permissions::registry_in(&*app.store, &asked).await?;
-        Held::These(
-            registry
-                .into_iter()
-                .filter(|p| via_groups.contains(&p.codename) || admin.grants(p))
-                .map(|p| p.codename)
-                .collect(),
-        )
-    };
+    let held = permissions::held_among(app, admin, &found, None).await?;
     let named = found.into_iter().filter(|g| names.contains(&g.name)).collect();
     Ok((named, held))
 }
@@ -135,7 +103,7 @@ pub async fn create(app: &App, caller: &Caller, form: &Form) -> Result<Group, Se
     let group = apply(Group { name, description: String::new(), permissions: Vec::new(), id }, form, true)?;
     permissions::check_registered(app, "permissions", &group.permissions).await?;
     if !caller.user.is_superuser && !group.permissions.is_empty() {
-        let (_, held) = lookup(app, &caller.user, &[]).await?;
+        let held = permissions::held(app, &caller.user, None).await?;
         if !held.covers(&group) {
             return Err(refused(&caller.user, "permission_not_held"));
         }
@@ -144,6 +112,8 @@ pub async fn create(app: &App, caller: &Caller, form: &Form) -> Result<Group, Se
         return Err(FieldErrors::single("name", GROUP_TAKEN));
     }
     tracing::info!(event = "group", outcome = "created", by = %caller.user.id);
+    let made = audit::Event::new("admin.group_created").by(&caller.user).object(&group.name);
+    audit::record(app, made.changes(audit::changes(None, &audited(&group)))).await;
     Ok(group)
 }
 
@@ -168,6 +138,7 @@ async fn changeable(app: &App, caller: &Caller, name: &str) -> Result<(Group, He
 pub async fn update(app: &App, caller: &Caller, name: &str, form: &Form, partial: bool) -> Result<Group, ServiceError> {
     permissions::require(app, caller, permissions::CHANGE_GROUP).await?;
     let (current, held) = changeable(app, caller, name).await?;
+    let before = audited(&current);
     let group = apply(current, form, !partial)?;
     permissions::check_registered(app, "permissions", &group.permissions).await?;
     if !held.covers(&group) {
@@ -178,6 +149,11 @@ pub async fn update(app: &App, caller: &Caller, name: &str, form: &Form, partial
         return Err(ServiceError::NotFound);
     }
     tracing::info!(event = "group", outcome = "updated", by = %caller.user.id);
+    let changes = audit::changes(Some(&before), &audited(&group));
+    if changes.as_object().is_some_and(|c| !c.is_empty()) {
+        let event = audit::Event::new("admin.group_updated").by(&caller.user).object(&group.name);
+        audit::record(app, event.changes(changes)).await;
+    }
     Ok(group)
 }
 
@@ -191,6 +167,7 @@ pub async fn delete(app: &App, caller: &Caller, name: &str) -> Result<(), Servic
         return Err(ServiceError::NotFound);
     }
     tracing::info!(event = "group", outcome = "deleted", by = %caller.user.id);
+    audit::record(app, audit::Event::new("admin.group_deleted").by(&caller.user).object(name)).await;
     Ok(())
 }
 

@@ -52,9 +52,16 @@ pub async fn login(
     let ok = app.hasher.verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await;
     let user = match user {
         Some(u) if ok => u,
-        _ => {
+        known => {
             // The reserved attempt stays: it was a failure.
             tracing::info!(event = "login", outcome = "failed");
+            let id = known.map(|u| u.id);
+            let failed = super::audit::Event { target: id.clone(), ..super::audit::Event::new("login.failed") };
+            super::audit::record(app, failed).await;
+            if guard.failure_locks(app, &states) {
+                let locked = super::audit::Event { target: id, ..super::audit::Event::new("login.locked_out") };
+                super::audit::record(app, locked).await;
+            }
             return Err(ServiceError::NoActiveAccount);
         }
     };
@@ -64,6 +71,7 @@ pub async fn login(
             tracing::warn!(event = "login", outcome = "attempt_not_given_back", error = %e);
         }
         tracing::info!(event = "login", outcome = "inactive", user_id = %user.id);
+        super::audit::record(app, super::audit::Event::new("login.inactive").to(&user.id)).await;
         return Err(ACCOUNT_INACTIVE);
     }
     // The attempt is given back in the session's own write.
@@ -81,6 +89,7 @@ pub async fn login(
         }
     }
     tracing::info!(event = "login", outcome = "ok", user_id = %user.id);
+    super::audit::record(app, super::audit::Event::new("login.succeeded").own(&user)).await;
     Ok(pair)
 }
 

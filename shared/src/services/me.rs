@@ -1,10 +1,13 @@
 //! Reading and editing a user: `/auth/users/me/` and, for staff, `/auth/users/{id}/`.
 
+use std::collections::BTreeMap;
+
 use crate::domain::{Email, Group, User, Username};
 use crate::mail::{self, Extras};
 use crate::ports::{EmailKind, UpdateUserError};
 
 use super::groups::{check_exist, lookup};
+use super::permissions::{self, Held};
 use super::register::{NAME_MAX, USERNAME_TAKEN};
 use super::users::refused;
 use super::{deliver, revoke_sessions, App, FieldErrors, Form, ServiceError};
@@ -102,7 +105,7 @@ pub(crate) fn group_names(form: &Form, errors: &mut FieldErrors) -> Option<Vec<S
 }
 
 /// The codenames of `user_permissions`, each once (a malformed one is an unknown permission).
-fn codenames(form: &Form, errors: &mut FieldErrors) -> Option<Vec<String>> {
+pub(crate) fn codenames(form: &Form, errors: &mut FieldErrors) -> Option<Vec<String>> {
     let serde_json::Value::Array(items) = form.0.get("user_permissions")? else {
         errors.add("user_permissions", "Expected a list of items.");
         return None;
@@ -128,36 +131,57 @@ fn codenames(form: &Form, errors: &mut FieldErrors) -> Option<Vec<String>> {
     Some(out)
 }
 
-/// Settles a change of `user_permissions` sent by an admin: each must be registered (400 naming
-/// the others); a staff editor grants or takes away only permissions it holds itself (403); the
-/// grants of `updated` name the permissions as registered now. A grant that no longer counts (its
-/// permission deleted, or deleted and registered again) is no grant: sending its codename again is
-/// granting it, under the same rule.
+/// Settles a change of `user_permissions` sent by an admin: [`settle_grants`] from the grants
+/// `current` has to those of `updated`.
 async fn authorise_grants(
     app: &App,
     editor: Editor<'_>,
     current: &User,
     updated: &mut User,
+    held: &mut Option<Held>,
 ) -> Result<(), ServiceError> {
     let admin = match editor {
         Editor::Owner => return Err(ServiceError::Internal("an owner changed permissions".into())),
         Editor::Staff(actor) | Editor::Superuser(actor) => actor,
     };
-    let asked: Vec<String> = updated.user_permissions.keys().chain(current.user_permissions.keys()).cloned().collect();
-    let registry = crate::services::permissions::registry_in(&*app.store, &asked).await?;
+    settle_grants(app, admin, Some(current), &mut updated.user_permissions, held).await
+}
+
+/// Settles the grants `admin` gives an account (`grants`: codename to id, as sent), which holds
+/// those of `current` now (`None`: a new account, holding none): each must be registered (400 on
+/// `user_permissions` naming the others); a staff admin grants or takes away only permissions it
+/// holds itself (403 `permission_not_held`); the grants then name the permissions as registered
+/// now. A grant of `current` that no longer counts (its permission deleted, or deleted and
+/// registered again) is no grant: sending its codename again is granting it, under the same rule.
+/// `held` is what `admin` holds, when known already; computed here otherwise (and kept).
+pub(crate) async fn settle_grants(
+    app: &App,
+    admin: &User,
+    current: Option<&User>,
+    grants: &mut BTreeMap<String, String>,
+    held: &mut Option<Held>,
+) -> Result<(), ServiceError> {
+    let now_granted = current.map(|c| &c.user_permissions).into_iter().flat_map(BTreeMap::keys);
+    let asked: Vec<String> = grants.keys().chain(now_granted).cloned().collect();
+    let registry = permissions::registry_in(&*app.store, &asked).await?;
     let mut errors = FieldErrors::default();
-    for c in updated.user_permissions.keys().filter(|c| !registry.iter().any(|p| &p.codename == *c)) {
+    for c in grants.keys().filter(|c| !registry.iter().any(|p| &p.codename == *c)) {
         errors.add("user_permissions", format!("Invalid permission \"{c}\" - object does not exist."));
     }
     errors.finish()?;
-    let (_, held) = lookup(app, admin, &[]).await?;
+    if held.is_none() {
+        *held = Some(permissions::held(app, admin, None).await?);
+    }
+    let Some(held) = held.as_ref() else {
+        return Err(ServiceError::Internal("what the admin holds went missing".into()));
+    };
     for p in &registry {
-        let granted_now = current.grants(p);
-        if granted_now != updated.user_permissions.contains_key(&p.codename) && !held.holds(&p.codename) {
+        let granted_now = current.is_some_and(|c| c.grants(p));
+        if granted_now != grants.contains_key(&p.codename) && !held.holds(&p.codename) {
             return Err(refused(admin, "permission_not_held"));
         }
     }
-    for (codename, id) in updated.user_permissions.iter_mut() {
+    for (codename, id) in grants.iter_mut() {
         if let Some(p) = registry.iter().find(|p| &p.codename == codename) {
             id.clone_from(&p.id);
         }
@@ -218,16 +242,18 @@ fn apply(user: &User, form: &Form, editor: Editor<'_>) -> Result<User, ServiceEr
 }
 
 /// Refuses (403) a change `editor` may not make, and (400) groups that do not exist; reads the
-/// groups involved and the editor's own in one store call, only when groups were sent. Returns
-/// the groups read: the memberships of `updated` are granted those very groups. A membership of a
-/// group deleted (or deleted and made again) since it was granted is no membership: naming that
-/// group again is joining it, under the same rule as any other.
+/// groups involved and the editor's own in one store call, only when groups were sent, keeping
+/// what the editor holds in `held`. Returns the groups read: the memberships of `updated` are
+/// granted those very groups. A membership of a group deleted (or deleted and made again) since
+/// it was granted is no membership: naming that group again is joining it, under the same rule as
+/// any other.
 async fn authorise(
     app: &App,
     editor: Editor<'_>,
     current: &User,
     updated: &User,
     groups_sent: bool,
+    held: &mut Option<Held>,
 ) -> Result<Option<Vec<Group>>, ServiceError> {
     if let Editor::Staff(actor) = editor {
         if updated.is_staff != current.is_staff || updated.is_superuser != current.is_superuser {
@@ -243,38 +269,63 @@ async fn authorise(
     };
     let removed = current.groups.iter().filter(|g| !updated.groups.contains(g));
     let names: Vec<String> = updated.groups.iter().chain(removed).cloned().collect();
-    let (found, held) = lookup(app, admin, &names).await?;
+    let (found, admin_holds) = lookup(app, admin, &names).await?;
     // Joining or leaving a group: only one the editor could have made.
     let member_now = |name: &String| found.iter().any(|g| &g.name == name && current.member_of(g));
     let changed = |name: &String| member_now(name) != updated.groups.contains(name);
-    if found.iter().any(|g| changed(&g.name) && !held.covers(g)) {
+    let refuse = found.iter().any(|g| changed(&g.name) && !admin_holds.covers(g));
+    *held = Some(admin_holds);
+    if refuse {
         return Err(refused(admin, "permission_not_held"));
     }
     check_exist(&found, &updated.groups)?;
     Ok(Some(found))
 }
 
+/// The profile fields an edit may change, with their values (groups and grants in name order):
+/// what a profile notice names and what the audit trail records.
+pub fn profile_fields(u: &User) -> Vec<(&'static str, serde_json::Value)> {
+    use serde_json::json;
+    let mut groups = u.groups.clone();
+    groups.sort();
+    vec![
+        ("first_name", json!(u.first_name)),
+        ("last_name", json!(u.last_name)),
+        ("username", json!(u.username.as_ref().map_or("", |n| n.as_str()))),
+        ("is_active", json!(u.is_active)),
+        ("is_staff", json!(u.is_staff)),
+        ("groups", json!(groups)),
+        ("user_permissions", json!(u.user_permissions.keys().collect::<Vec<_>>())),
+    ]
+}
+
 /// The names of the profile fields that differ between `before` and `after`, in a fixed order:
 /// what a profile notice names (never their values). Groups count as changed when the set of
 /// names differs, not their order.
 pub fn changed_fields(before: &User, after: &User) -> Vec<&'static str> {
-    let sorted = |u: &User| {
-        let mut g = u.groups.clone();
-        g.sort();
-        g
-    };
-    [
-        ("first_name", before.first_name != after.first_name),
-        ("last_name", before.last_name != after.last_name),
-        ("username", before.username != after.username),
-        ("is_active", before.is_active != after.is_active),
-        ("is_staff", before.is_staff != after.is_staff),
-        ("groups", sorted(before) != sorted(after)),
-        ("user_permissions", before.user_permissions.keys().ne(after.user_permissions.keys())),
-    ]
-    .into_iter()
-    .filter_map(|(name, changed)| changed.then_some(name))
-    .collect()
+    profile_fields(before)
+        .into_iter()
+        .zip(profile_fields(after))
+        .filter_map(|((name, was), (_, is))| (was != is).then_some(name))
+        .collect()
+}
+
+/// What follows a written change: the audit entry (`account.updated` by the owner,
+/// `admin.user_updated` by an admin, with both values of each changed field) and the notice.
+async fn changed(app: &App, editor: Editor<'_>, before: &User, after: &User) {
+    use super::audit::{self, Event};
+    let changes = audit::changes(Some(&profile_fields(before)), &profile_fields(after));
+    if changes.as_object().is_some_and(|c| !c.is_empty()) {
+        let event = match editor {
+            Editor::Staff(admin) | Editor::Superuser(admin) if admin.id != after.id => {
+                Event::new("admin.user_updated").by(admin)
+            }
+            Editor::Staff(admin) | Editor::Superuser(admin) => Event::new("account.updated").by(admin),
+            Editor::Owner => Event::new("account.updated").by(after),
+        };
+        audit::record(app, event.to(&after.id).changes(changes)).await;
+    }
+    notify(app, before, after).await;
 }
 
 /// With `PROFILE_UPDATED_EMAIL`, tells the account's owner which fields of its profile changed,
@@ -304,7 +355,9 @@ pub async fn update(app: &App, target: &User, form: &Form, editor: Editor<'_>) -
         editor.may_change(&current)?;
         let mut updated = apply(&current, form, editor)?;
         let groups_sent = !matches!(editor, Editor::Owner) && form.contains("groups");
-        if let Some(found) = authorise(app, editor, &current, &updated, groups_sent).await? {
+        // What the editor holds: read at most once per attempt, by whichever check needs it first.
+        let mut held = None;
+        if let Some(found) = authorise(app, editor, &current, &updated, groups_sent, &mut held).await? {
             updated.group_ids = updated
                 .groups
                 .iter()
@@ -312,11 +365,11 @@ pub async fn update(app: &App, target: &User, form: &Form, editor: Editor<'_>) -
                 .collect();
         }
         if !matches!(editor, Editor::Owner) && form.contains("user_permissions") {
-            authorise_grants(app, editor, &current, &mut updated).await?;
+            authorise_grants(app, editor, &current, &mut updated, &mut held).await?;
         }
         if updated == current {
             if let Some(before) = &before_activation {
-                notify(app, before, &current).await;
+                changed(app, editor, before, &current).await;
             }
             return Ok(current);
         }
@@ -345,7 +398,7 @@ pub async fn update(app: &App, target: &User, form: &Form, editor: Editor<'_>) -
                 let revoked = if disabling { revoke_sessions(app, &current.id, None).await } else { Ok(()) };
                 tracing::info!(event = "profile_update", outcome = "ok", user_id = %current.id, disabled = disabling);
                 // Written, so notified, even if ending the sessions has to be retried.
-                notify(app, before_activation.as_ref().unwrap_or(&current), &updated).await;
+                changed(app, editor, before_activation.as_ref().unwrap_or(&current), &updated).await;
                 revoked?;
                 return Ok(updated);
             }

@@ -4,6 +4,7 @@
 
 pub mod activation;
 pub mod admin_users;
+pub mod audit;
 pub mod auth;
 pub mod codes;
 pub mod email_change;

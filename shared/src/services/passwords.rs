@@ -125,6 +125,7 @@ pub async fn set_password(app: &App, caller: &Caller, client: &ClientInfo, form:
         Err(UpdateUserError::Store(e)) => return Err(e.into()),
     }
     tracing::info!(event = "password_change", outcome = "ok", user_id = %caller.user.id);
+    super::audit::record(app, super::audit::Event::new("password.changed").own(&caller.user)).await;
     if s.password_changed_email_confirmation {
         deliver(app, &mail::render(s, EmailKind::PasswordChanged, &updated, Extras::default()), &updated.id).await;
     }
@@ -188,6 +189,7 @@ async fn email_reset(app: &App, user: &User) -> Result<(), ServiceError> {
         return Ok(());
     }
     tracing::info!(event = "password_reset", outcome = "sent", user_id = %user.id);
+    super::audit::record(app, super::audit::Event::new("password.reset_requested").to(&user.id)).await;
     Ok(())
 }
 
@@ -240,6 +242,7 @@ pub async fn reset_password_confirm(app: &App, form: &Form, client: &ClientInfo)
     }
     throttle::lift(app, user.email.as_str(), client.ip.as_deref()).await;
     tracing::info!(event = "password_reset", outcome = "confirmed", user_id = %user.id, activated = !user.is_active);
+    super::audit::record(app, super::audit::Event::new("password.reset").to(&user.id)).await;
     deliver(app, &mail::render(s, EmailKind::PasswordChanged, &user, Extras::default()), &user.id).await;
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! The permission registry (`/auth/admin/permissions/`) and access to the admin API by permission,
 //! as Django's admin grants it: a superuser holds every permission, registered or not; a staff
-//! member holds the registered permissions of the live groups it is a member of; anybody else
-//! holds none of the admin API.
+//! member holds the registered permissions of the live groups it is a member of and its own live
+//! grants ([`held_among`], the one computation of what an account holds); anybody else holds none
+//! of the admin API.
 //!
 //! Deleting a permission makes it grant nothing at once (a permission counts only while it is
 //! registered), then takes it from every group that names it. Registering a codename first takes
@@ -9,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::domain::{Permission, User};
+use crate::domain::{Group, Permission, User};
 use crate::ports::{GroupStore, PermissionStore};
 
 use super::auth::Caller;
@@ -99,25 +100,75 @@ pub async fn current_grants(app: &App, users: &mut [User]) -> Result<(), Service
     Ok(())
 }
 
-/// Whether `user` holds `perm`: a superuser always; otherwise through a live group granting it or
-/// its own grant of it, while it is registered (for its own grant: that very permission).
-pub(crate) async fn holds(app: &App, user: &User, perm: &str) -> Result<bool, ServiceError> {
+/// What an account holds: every permission (a superuser), or these codenames. The one answer to
+/// "may this admin use, grant or take away that permission", computed by [`held_among`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Held {
+    All,
+    These(BTreeSet<String>),
+}
+
+impl Held {
+    /// Whether every permission of `group` is held: the group is one the admin could have made.
+    pub(crate) fn covers(&self, group: &Group) -> bool {
+        group.permissions.iter().all(|p| self.holds(p))
+    }
+
+    /// Whether the permission `codename` is held: one the admin may use, grant or take away.
+    pub(crate) fn holds(&self, codename: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::These(held) => held.contains(codename),
+        }
+    }
+}
+
+/// What `user` holds, given groups read from the store (its own among them; any other group is
+/// ignored): a superuser every permission, registered or not; anyone else the permissions of its
+/// live groups and its own live grants (for a grant: that very permission), while registered.
+/// With `only`, just that permission is looked at (held or not). One registry read, none when
+/// there is nothing to look up or every permission looked up is built in.
+pub(crate) async fn held_among(
+    app: &App,
+    user: &User,
+    groups: &[Group],
+    only: Option<&str>,
+) -> Result<Held, ServiceError> {
     if user.is_superuser {
-        return Ok(true);
+        return Ok(Held::All);
     }
-    let own = user.user_permissions.contains_key(perm);
-    let via_group = !user.groups.is_empty()
-        && app
-            .store
-            .get_groups(&user.groups)
-            .await?
-            .iter()
-            .any(|g| user.member_of(g) && g.permissions.iter().any(|p| p == perm));
-    if !own && !via_group {
-        return Ok(false);
+    let wanted = |c: &String| only.is_none_or(|o| o == c);
+    let via_groups: BTreeSet<String> = groups
+        .iter()
+        .filter(|g| user.member_of(g))
+        .flat_map(|g| g.permissions.iter())
+        .filter(|c| wanted(c))
+        .cloned()
+        .collect();
+    let asked: Vec<&String> = via_groups.iter().chain(user.user_permissions.keys().filter(|c| wanted(c))).collect();
+    let registry = registry_in(&*app.store, asked).await?;
+    Ok(Held::These(
+        registry
+            .into_iter()
+            .filter(|p| via_groups.contains(&p.codename) || user.grants(p))
+            .map(|p| p.codename)
+            .collect(),
+    ))
+}
+
+/// What `user` holds (see [`held_among`]), reading its groups: one store call for them, none for
+/// a superuser or an account in no group.
+pub(crate) async fn held(app: &App, user: &User, only: Option<&str>) -> Result<Held, ServiceError> {
+    if user.is_superuser {
+        return Ok(Held::All);
     }
-    let registered = registry_in(&*app.store, [&perm.to_owned()]).await?.pop();
-    Ok(registered.is_some_and(|p| via_group || user.grants(&p)))
+    let groups = if user.groups.is_empty() { Vec::new() } else { app.store.get_groups(&user.groups).await? };
+    held_among(app, user, &groups, only).await
+}
+
+/// Whether `user` holds `perm` (see [`held_among`]).
+pub(crate) async fn holds(app: &App, user: &User, perm: &str) -> Result<bool, ServiceError> {
+    Ok(held(app, user, Some(perm)).await?.holds(perm))
 }
 
 /// Access to an admin route: a superuser, or a staff member holding `perm`. Anybody else gets
@@ -199,6 +250,8 @@ pub async fn create(app: &App, caller: &Caller, form: &Form) -> Result<Permissio
         return Err(FieldErrors::single("codename", PERMISSION_TAKEN));
     }
     tracing::info!(event = "permission", outcome = "created", codename = %permission.codename, by = %caller.user.id);
+    let made = super::audit::Event::new("admin.permission_created").by(&caller.user).object(&permission.codename);
+    super::audit::record(app, made.changes(super::audit::changes(None, &audited(&permission)))).await;
     Ok(permission)
 }
 
@@ -273,6 +326,9 @@ pub async fn update(
         return Err(ServiceError::NotFound);
     }
     tracing::info!(event = "permission", outcome = "updated", codename = %codename, by = %caller.user.id);
+    let changes = super::audit::changes(Some(&audited(&current)), &audited(&updated));
+    let event = super::audit::Event::new("admin.permission_updated").by(&caller.user).object(codename);
+    super::audit::record(app, event.changes(changes)).await;
     Ok(updated)
 }
 
@@ -288,6 +344,8 @@ pub async fn delete(app: &App, caller: &Caller, codename: &str) -> Result<(), Se
         return Err(ServiceError::NotFound);
     }
     tracing::info!(event = "permission", outcome = "deleted", codename = %codename, by = %caller.user.id);
+    let gone = super::audit::Event::new("admin.permission_deleted").by(&caller.user).object(codename);
+    super::audit::record(app, gone).await;
     Ok(())
 }
 
@@ -313,6 +371,11 @@ async fn sweep<S: PermissionStore + GroupStore + ?Sized>(store: &S, codename: &s
         }
     }
     Ok(())
+}
+
+/// A permission's fields as the audit trail records them.
+fn audited(p: &Permission) -> Vec<(&'static str, serde_json::Value)> {
+    vec![("name", serde_json::json!(p.name)), ("description", serde_json::json!(p.description))]
 }
 
 #[cfg(test)]

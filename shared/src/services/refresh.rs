@@ -96,6 +96,8 @@ pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> 
     }
     tracing::warn!(event = "refresh", outcome = "reuse", user_id = %id, session_id = %session.id, "refresh token replayed; session revoked");
     app.store.delete_session(&id, &session.id).await?;
+    super::audit::record(app, super::audit::Event::new("session.reuse_detected").to(&id).object(session.id.as_str()))
+        .await;
     let alert = mail::render(&app.settings, EmailKind::SessionReuse, &user, mail::Extras::default());
     deliver(app, &alert, &id).await;
     Err(ServiceError::TokenNotValid)

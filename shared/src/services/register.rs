@@ -176,6 +176,9 @@ pub(crate) async fn create(
         Err(CreateUserError::Store(e)) => return Err(e.into()),
     }
     tracing::info!(event = "register", outcome = "ok", user_id = %user.id, "account created");
+    if start == Start::Registration {
+        super::audit::record(app, super::audit::Event::new("account.registered").to(&user.id)).await;
+    }
     let email = match &token {
         Some(t) => Some(codes::email(app, EmailKind::Activation, &user, &s.activation_url, t)),
         None if start == Start::Registration && s.send_confirmation_email => {

@@ -27,6 +27,8 @@ pub async fn blacklist(app: &App, form: &Form) -> Result<(), ServiceError> {
     }
     app.store.delete_session(&id, &session.id).await?;
     tracing::info!(event = "logout", outcome = "ok", user_id = %id, session_id = %session.id);
+    let ended = super::audit::Event::new("session.revoked").to(&id).object(session.id.as_str());
+    super::audit::record(app, super::audit::Event { actor: Some(id.clone()), ..ended }).await;
     Ok(())
 }
 
@@ -50,6 +52,7 @@ pub async fn revoke(app: &App, caller: &Caller, sid: &str) -> Result<(), Service
     }
     app.store.delete_session(&caller.user.id, sid).await?;
     tracing::info!(event = "logout", outcome = "session_revoked", user_id = %caller.user.id, session_id = %sid);
+    super::audit::record(app, super::audit::Event::new("session.revoked").own(&caller.user).object(sid)).await;
     Ok(())
 }
 
@@ -61,6 +64,7 @@ pub async fn revoke_all(app: &App, caller: &Caller) -> Result<(), ServiceError> 
         other => other,
     })?;
     tracing::info!(event = "logout", outcome = "everywhere", user_id = %user.id);
+    super::audit::record(app, super::audit::Event::new("sessions.revoked").own(&caller.user)).await;
     Ok(())
 }
 

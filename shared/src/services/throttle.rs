@@ -149,6 +149,13 @@ impl PasswordGuard {
         }
     }
 
+    /// Whether one more failure after `states` (read for [`PasswordGuard::reserve`]) locks the
+    /// (account, IP) out: what the audit trail records as a lockout.
+    pub fn failure_locks(&self, app: &App, states: &[CounterState]) -> bool {
+        let lock_state = states.first().copied().unwrap_or_default();
+        lockout_secs(app, CounterState { count: lock_state.count + 1, ..lock_state }) > 0
+    }
+
     /// What a right password gives back: the attempt does not count against the account or the
     /// IP, and the (account, IP) lockout is lifted. A login writes it with the new session.
     pub fn give_back(&self) -> GiveBack {

@@ -56,6 +56,16 @@ pub(crate) fn page_bounds(
     cursor: Option<&str>,
     errors: &mut FieldErrors,
 ) -> (usize, Option<UserId>) {
+    page_bounds_by(limit, cursor, errors, decode_cursor)
+}
+
+/// [`page_bounds`] for a listing whose cursor `decode` reads.
+pub(crate) fn page_bounds_by<T>(
+    limit: Option<&str>,
+    cursor: Option<&str>,
+    errors: &mut FieldErrors,
+    decode: impl Fn(&str) -> Option<T>,
+) -> (usize, Option<T>) {
     let limit = match limit.map(str::parse::<usize>) {
         None => DEFAULT_LIMIT,
         Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
@@ -66,8 +76,8 @@ pub(crate) fn page_bounds(
     };
     let after = match cursor {
         None | Some("") => None,
-        Some(raw) => match decode_cursor(raw) {
-            Some(id) => Some(id),
+        Some(raw) => match decode(raw) {
+            Some(position) => Some(position),
             None => {
                 errors.add("cursor", "Invalid cursor.");
                 None
@@ -174,6 +184,9 @@ pub(crate) async fn erase(app: &App, user: &User, by: &User) -> Result<(), Servi
         Err(UpdateUserError::Store(e)) => return Err(e.into()),
     }
     tracing::info!(event = "account_deleted", user_id = %user.id, by = %by.id);
+    let name = if user.id == by.id { "account.deleted" } else { "admin.user_deleted" };
+    let gone = serde_json::json!({"email": {"from": user.email.as_str(), "to": null}});
+    super::audit::record(app, super::audit::Event::new(name).by(by).to(&user.id).changes(gone)).await;
     Ok(())
 }
 
@@ -194,5 +207,7 @@ async fn deactivate_self(app: &App, user: &User) -> Result<(), ServiceError> {
         other => other,
     })?;
     tracing::info!(event = "account_deactivated", user_id = %kept.id, by = "self");
+    let off = serde_json::json!({"is_active": {"from": true, "to": false}});
+    super::audit::record(app, super::audit::Event::new("account.deactivated").own(&kept).changes(off)).await;
     Ok(())
 }

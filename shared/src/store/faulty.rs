@@ -21,11 +21,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::domain::{CodePurpose, Email, Group, Permission, User, UserId};
+use crate::domain::{AuditEntry, AuditPosition, AuditStream, CodePurpose, Email, Group, Permission, User, UserId};
 use crate::ports::{
-    ActivateError, ChangeEmailError, CodeRecord, CodeStore, CounterKey, CounterState, CreateUserError, GiveBack,
-    GroupStore, Limiter, PermissionStore, Reservation, Rotation, Session, SessionStore, Store, StoreError, StoreResult,
-    UpdateUserError, UserStore,
+    ActivateError, AuditStore, ChangeEmailError, CodeRecord, CodeStore, CounterKey, CounterState, CreateUserError,
+    GiveBack, GroupStore, Limiter, PermissionStore, Reservation, Rotation, Session, SessionStore, Store, StoreError,
+    StoreResult, UpdateUserError, UserStore,
 };
 
 /// Every store operation, by the name of its trait method.
@@ -65,11 +65,13 @@ pub enum Op {
     GetPermissions,
     ListPermissions,
     DeletePermission,
+    AppendAudit,
+    AuditPage,
 }
 
 impl Op {
     /// Every operation.
-    pub const ALL: [Op; 34] = [
+    pub const ALL: [Op; 36] = [
         Op::CreateUser,
         Op::GetUser,
         Op::FindUserByEmail,
@@ -104,6 +106,8 @@ impl Op {
         Op::GetPermissions,
         Op::ListPermissions,
         Op::DeletePermission,
+        Op::AppendAudit,
+        Op::AuditPage,
     ];
 
     /// The trait method's name (`create_user`, `rotate_session`, `hit`, ...).
@@ -143,6 +147,8 @@ impl Op {
             Op::GetPermissions => "get_permissions",
             Op::ListPermissions => "list_permissions",
             Op::DeletePermission => "delete_permission",
+            Op::AppendAudit => "append_audit",
+            Op::AuditPage => "audit_page",
         }
     }
 
@@ -651,6 +657,24 @@ impl<S: Store + ?Sized> PermissionStore for FaultyStore<S> {
 
     async fn delete_permission(&self, codename: &str) -> StoreResult<bool> {
         guarded!(self, Op::DeletePermission, self.inner.delete_permission(codename))
+    }
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> AuditStore for FaultyStore<S> {
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        guarded!(self, Op::AppendAudit, self.inner.append_audit(entry))
+    }
+
+    async fn audit_page(
+        &self,
+        stream: &AuditStream,
+        before: Option<&AuditPosition>,
+        since: i64,
+        limit: usize,
+        now: i64,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        guarded!(self, Op::AuditPage, self.inner.audit_page(stream, before, since, limit, now))
     }
 }
 

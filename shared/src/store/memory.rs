@@ -6,13 +6,14 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use crate::domain::{AuditEntry, AuditPosition, AuditStream};
 use crate::domain::{CodePurpose, Email, User, UserId};
 use crate::domain::{Group, Permission};
 use crate::ports::{
     ActivateError, ChangeEmailError, CodeRecord, CodeStore, CreateUserError, Reservation, Rotation, Session,
     SessionStore, StoreError, StoreResult, UpdateUserError, UserStore, MAX_CODE_ATTEMPTS,
 };
-use crate::ports::{CounterKey, CounterState, GiveBack, GroupStore, Limiter, PermissionStore};
+use crate::ports::{AuditStore, CounterKey, CounterState, GiveBack, GroupStore, Limiter, PermissionStore};
 
 #[derive(Clone, Debug)]
 struct Claim {
@@ -36,6 +37,8 @@ struct State {
     counters: HashMap<CounterKey, (CounterState, i64)>,
     groups: std::collections::BTreeMap<String, Group>,
     permissions: std::collections::BTreeMap<String, Permission>,
+    /// The audit trail, by position (each entry once; its streams are computed on reading).
+    audit: std::collections::BTreeMap<AuditPosition, AuditEntry>,
 }
 
 /// The memory store.
@@ -522,5 +525,32 @@ impl PermissionStore for MemoryStore {
 
     async fn delete_permission(&self, codename: &str) -> StoreResult<bool> {
         Ok(self.lock()?.permissions.remove(codename).is_some())
+    }
+}
+
+#[async_trait]
+impl AuditStore for MemoryStore {
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        self.lock()?.audit.insert(entry.position(), entry.clone());
+        Ok(())
+    }
+
+    async fn audit_page(
+        &self,
+        stream: &AuditStream,
+        before: Option<&AuditPosition>,
+        since: i64,
+        limit: usize,
+        now: i64,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        let s = self.lock()?;
+        Ok(s.audit
+            .values()
+            .rev()
+            .filter(|e| before.is_none_or(|b| &e.position() < b) && e.at >= since && e.live(now))
+            .filter(|e| e.streams().contains(stream))
+            .take(limit)
+            .cloned()
+            .collect())
     }
 }

@@ -1,5 +1,7 @@
 //! The commands themselves, over the core crate's store traits.
 
+use gatehouse_core::services::audit::{self, Event};
+use gatehouse_core::services::me;
 use std::io::{BufRead, IsTerminal, Write};
 
 use gatehouse_core::domain::{CodePurpose, Email, Password, User, UserId, Username};
@@ -219,6 +221,7 @@ async fn create(args: &Args, role: Role) -> Result<(), Fail> {
     match new_user(&store, email.clone(), username, first_name, last_name, &password, role).await? {
         Ok(user) => {
             println!("created {} {} (id {})", role.label(), user.email, user.id);
+            env::audit(&store, Event::new("admin.user_created").to(&user.id).changes(audit::created(&user))).await;
             Ok(())
         }
         Err(CreateUserError::EmailTaken) => {
@@ -256,6 +259,7 @@ async fn activate(args: &Args) -> Result<(), Fail> {
     match store.activate(&user.id, &hash, now).await {
         Ok(()) => {
             println!("activated {email}");
+            env::audit(&store, Event::new("account.activated").to(&user.id)).await;
             Ok(())
         }
         Err(ActivateError::InvalidCode) => Err(Fail::runtime("the activation did not take: run again")),
@@ -306,6 +310,7 @@ async fn init_default_admin() -> Result<(), Fail> {
     match new_user(&store, email.clone(), None, String::new(), String::new(), &password, Role::Superuser).await? {
         Ok(user) => {
             println!("created superuser {} (id {})", user.email, user.id);
+            env::audit(&store, Event::new("admin.user_created").to(&user.id).changes(audit::created(&user))).await;
             Ok(())
         }
         Err(CreateUserError::EmailTaken) => {
@@ -319,14 +324,24 @@ async fn init_default_admin() -> Result<(), Fail> {
 
 /// Applies `change` to the account with this email and revokes every token and session it holds,
 /// by the same rule as the API (`services::sessions::revoke_user`: the optimistic-locking write
-/// re-read and re-applied when somebody else wrote first, then the sessions removed).
-async fn revoke(store: &DynamoStore, email: &Email, change: impl Fn(&mut User)) -> Result<User, Fail> {
+/// re-read and re-applied when somebody else wrote first, then the sessions removed), and records
+/// it in the audit trail as `event`.
+async fn revoke(
+    store: &DynamoStore,
+    email: &Email,
+    event: &'static str,
+    change: impl Fn(&mut User),
+) -> Result<User, Fail> {
     let user = store.find_user_by_email(email, now()).await?.ok_or_else(|| not_found(email))?;
-    revoke_user(store, &SystemClock, user, change).await.map_err(|e| match e {
+    let before = me::profile_fields(&user);
+    let after = revoke_user(store, &SystemClock, user, change).await.map_err(|e| match e {
         ServiceError::NotFound => not_found(email),
         ServiceError::Unavailable(why) => Fail::runtime(format!("{why}; try again")),
         other => Fail::runtime(other.to_string()),
-    })
+    })?;
+    let changes = audit::changes(Some(&before), &me::profile_fields(&after));
+    env::audit(store, Event::new(event).to(&after.id).changes(changes)).await;
+    Ok(after)
 }
 
 async fn change_password(args: &Args) -> Result<(), Fail> {
@@ -338,7 +353,7 @@ async fn change_password(args: &Args) -> Result<(), Fail> {
     let attrs = attributes(&user.email, user.username.as_ref(), &user.first_name, &user.last_name);
     let password = obtain_password(args, &policy, &attrs)?;
     let hash = hasher.hash(&password).await.map_err(|e| Fail::runtime(e.to_string()))?;
-    let user = revoke(&store, &email, |u| u.password_hash = hash.clone()).await?;
+    let user = revoke(&store, &email, "password.changed", |u| u.password_hash = hash.clone()).await?;
     println!("password changed for {}; its sessions were revoked", user.email);
     Ok(())
 }
@@ -349,7 +364,7 @@ async fn deactivate(args: &Args) -> Result<(), Fail> {
     let now = now();
     // Marked deactivated (even an account never activated): no emailed link activates it again,
     // only an admin (`PATCH /auth/users/{id}/ {"is_active": true}`).
-    let user = revoke(&store, &email, |u| {
+    let user = revoke(&store, &email, "admin.user_updated", |u| {
         u.is_active = false;
         u.deactivated_at = u.deactivated_at.or(Some(now));
     })
@@ -361,7 +376,7 @@ async fn deactivate(args: &Args) -> Result<(), Fail> {
 async fn logout_everywhere(args: &Args) -> Result<(), Fail> {
     let email = email_arg(args)?;
     let store = env::store().await?;
-    let user = revoke(&store, &email, |_| {}).await?;
+    let user = revoke(&store, &email, "sessions.revoked", |_| {}).await?;
     println!("signed {} out everywhere", user.email);
     Ok(())
 }
@@ -477,7 +492,7 @@ fn doctor_summary(r: &doctor::Report) -> String {
     let c = &r.scanned;
     let mut out = format!(
         "table {}: {} items in {} scan page{} ({} users, {} email claims, {} username claims, {} codes, {} sessions, \
-         {} rate counters, {} groups, {} permissions, {} other)\n",
+         {} rate counters, {} groups, {} permissions, {} audit entries, {} other)\n",
         env::table_name(),
         c.items,
         r.pages,
@@ -490,6 +505,7 @@ fn doctor_summary(r: &doctor::Report) -> String {
         c.rate_counters,
         c.groups,
         c.permissions,
+        c.audit_entries,
         c.other,
     );
     let by_kind: Vec<String> = r.expired.iter().map(|(k, v)| format!("{k} {v}")).collect();

@@ -7,6 +7,29 @@ use gatehouse_core::store::DynamoStore;
 
 use crate::Fail;
 
+/// How long audit entries are kept (`AUDIT_RETENTION`, as the functions read it; default 90 days).
+pub fn audit_retention() -> Result<std::time::Duration, Fail> {
+    let Some(raw) = var("AUDIT_RETENTION") else {
+        return Ok(std::time::Duration::from_secs(90 * 86_400));
+    };
+    match gatehouse_core::config::parse_duration(&raw) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(Fail::usage("AUDIT_RETENTION: must be longer than zero")),
+        Err(why) => Err(Fail::usage(format!("AUDIT_RETENTION: {why}"))),
+    }
+}
+
+/// Records what a command did in the audit trail (`via: authctl`, no actor), as the API records
+/// its own actions. A failed write does not fail the command: it is reported on stderr.
+pub async fn audit(store: &DynamoStore, event: gatehouse_core::services::audit::Event) {
+    use gatehouse_core::services::audit;
+    let retention = audit_retention().unwrap_or(std::time::Duration::from_secs(90 * 86_400));
+    let name = event.name;
+    if !audit::within(audit::authctl_origin(), audit::record_in(store, now(), retention, event)).await {
+        eprintln!("authctl: warning: the audit entry of {name} could not be written");
+    }
+}
+
 /// A variable's value, if set and not empty.
 pub fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())

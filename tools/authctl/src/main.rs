@@ -369,6 +369,8 @@ async fn run(argv: &[String]) -> Result<(), Fail> {
         print!("{}", command_help(command));
         return Ok(());
     }
+    // Checked before anything is done, as the functions check it at their start.
+    env::audit_retention()?;
     commands::run(command.name, &args).await
 }
 

@@ -1,10 +1,13 @@
 //! The permission registry and grants: the same rules as the admin API (`services::permissions`),
 //! over the table directly.
 
-use gatehouse_core::domain::{Group, Permission, User};
+use gatehouse_core::domain::{Email, Group, Permission, User};
 use gatehouse_core::ports::{GroupStore, PermissionStore, UpdateUserError, UserStore};
+use gatehouse_core::services::audit::{self, Event};
+use gatehouse_core::services::me;
 use gatehouse_core::services::permissions;
 use gatehouse_core::store::DynamoStore;
+use serde_json::json;
 
 use crate::args::Args;
 use crate::commands::{email_arg, not_found};
@@ -90,6 +93,9 @@ async fn add(args: &Args) -> Result<(), Fail> {
         return Err(Fail::refused(format!("the permission {codename} exists already")));
     }
     println!("registered {codename}");
+    let fields = [("name", json!(permission.name)), ("description", json!(permission.description))];
+    let made = Event::new("admin.permission_created").object(&codename).changes(audit::changes(None, &fields));
+    env::audit(&store, made).await;
     Ok(())
 }
 
@@ -103,6 +109,7 @@ async fn remove(args: &Args) -> Result<(), Fail> {
         return Err(Fail::refused(format!("no permission {codename} is registered")));
     }
     println!("removed {codename}; no group grants it any more");
+    env::audit(&store, Event::new("admin.permission_deleted").object(&codename)).await;
     Ok(())
 }
 
@@ -117,32 +124,23 @@ async fn membership(args: &Args, grant: bool) -> Result<(), Fail> {
     let email = email_arg(args)?;
     let store = env::store().await?;
     let group = group_arg(&store, args).await?;
-    for _ in 0..RETRIES {
-        let now = now();
-        let current = store.find_user_by_email(&email, now).await?.ok_or_else(|| not_found(&email))?;
-        let mut updated: User = current.clone();
-        updated.groups.retain(|g| g != &group.name);
-        updated.group_ids.remove(&group.name);
+    let updated = update_by_email(&store, &email, |u| {
+        u.groups.retain(|g| g != &group.name);
+        u.group_ids.remove(&group.name);
         if grant {
-            updated.groups.push(group.name.clone());
-            updated.group_ids.insert(group.name.clone(), group.id.clone());
+            u.groups.push(group.name.clone());
+            u.group_ids.insert(group.name.clone(), group.id.clone());
         }
-        if updated == current {
-            println!("nothing to do: {email} is {}a member of {}", if grant { "" } else { "not " }, group.name);
-            return Ok(());
+    })
+    .await?;
+    match (updated, grant) {
+        (None, _) => {
+            println!("nothing to do: {email} is {}a member of {}", if grant { "" } else { "not " }, group.name)
         }
-        match store.update_user(&current, &updated, now).await {
-            Ok(_) => {
-                let done = if grant { "now a member of" } else { "no longer a member of" };
-                println!("{email} is {done} {}", group.name);
-                return Ok(());
-            }
-            Err(UpdateUserError::Conflict) => continue,
-            Err(UpdateUserError::UsernameTaken) => return Err(Fail::runtime("unexpected username conflict")),
-            Err(UpdateUserError::Store(e)) => return Err(e.into()),
-        }
+        (Some(_), true) => println!("{email} is now a member of {}", group.name),
+        (Some(_), false) => println!("{email} is no longer a member of {}", group.name),
     }
-    Err(Fail::runtime("the account kept changing under concurrent writes; try again"))
+    Ok(())
 }
 
 /// Adds a registered permission to a group, or takes one from it; nothing to do is fine.
@@ -167,6 +165,13 @@ async fn group_permission(args: &Args, add: bool) -> Result<(), Fail> {
         if store.put_group(&updated, false).await? {
             let done = if add { "now grants" } else { "no longer grants" };
             println!("{} {done} {codename}", current.name);
+            let sorted = |g: &Group| {
+                let mut p = g.permissions.clone();
+                p.sort();
+                [("permissions", json!(p))]
+            };
+            let changes = audit::changes(Some(&sorted(&current)), &sorted(&updated));
+            env::audit(&store, Event::new("admin.group_updated").object(&current.name).changes(changes)).await;
             return Ok(());
         }
     }
@@ -186,23 +191,39 @@ async fn own_permission(args: &Args, grant: bool) -> Result<(), Fail> {
         }
         (_, p) => p,
     };
+    let updated = update_by_email(&store, &email, |u| {
+        u.user_permissions.remove(&codename);
+        if let (true, Some(p)) = (grant, &permission) {
+            u.user_permissions.insert(codename.clone(), p.id.clone());
+        }
+    })
+    .await?;
+    match (updated, grant) {
+        (None, _) => println!("nothing to do: {email} {} {codename}", if grant { "holds" } else { "does not hold" }),
+        (Some(_), true) => println!("{email} now holds {codename}"),
+        (Some(_), false) => println!("{email} no longer holds {codename}"),
+    }
+    Ok(())
+}
+
+/// Applies `change` to the account with this email by an optimistic-locking write, re-read and
+/// re-applied when somebody else wrote first (up to [`RETRIES`] attempts), and records it in the
+/// audit trail; an account the change leaves as it is is not written (`None`). The account as
+/// written otherwise.
+async fn update_by_email(store: &DynamoStore, email: &Email, change: impl Fn(&mut User)) -> Result<Option<User>, Fail> {
     for _ in 0..RETRIES {
         let now = now();
-        let current = store.find_user_by_email(&email, now).await?.ok_or_else(|| not_found(&email))?;
-        let mut updated: User = current.clone();
-        updated.user_permissions.remove(&codename);
-        if let (true, Some(p)) = (grant, &permission) {
-            updated.user_permissions.insert(codename.clone(), p.id.clone());
-        }
+        let current = store.find_user_by_email(email, now).await?.ok_or_else(|| not_found(email))?;
+        let mut updated = current.clone();
+        change(&mut updated);
         if updated == current {
-            println!("nothing to do: {email} {} {codename}", if grant { "holds" } else { "does not hold" });
-            return Ok(());
+            return Ok(None);
         }
         match store.update_user(&current, &updated, now).await {
             Ok(_) => {
-                let done = if grant { "now holds" } else { "no longer holds" };
-                println!("{email} {done} {codename}");
-                return Ok(());
+                let changes = audit::changes(Some(&me::profile_fields(&current)), &me::profile_fields(&updated));
+                env::audit(store, Event::new("admin.user_updated").to(&updated.id).changes(changes)).await;
+                return Ok(Some(updated));
             }
             Err(UpdateUserError::Conflict) => continue,
             Err(UpdateUserError::UsernameTaken) => return Err(Fail::runtime("unexpected username conflict")),

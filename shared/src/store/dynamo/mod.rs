@@ -4,6 +4,7 @@
 //! the user; single use of codes from a conditional delete; every read checks `expires_at`
 //! itself, because DynamoDB removes expired items lazily.
 
+mod audit;
 mod codes;
 mod counters;
 /// `authctl doctor`: the table's consistency check and its repairs (feature `doctor`; also built
@@ -199,13 +200,19 @@ impl DynamoStore {
 
     /// Deletes items by key, 25 per request, retrying what DynamoDB leaves unprocessed.
     async fn batch_delete(&self, keys: Vec<Item>) -> StoreResult<()> {
-        for chunk in keys.chunks(25) {
-            let mut requests = Vec::new();
-            for k in chunk {
-                let delete = DeleteRequest::builder().set_key(Some(k.clone())).build().map_err(build_err)?;
-                requests.push(WriteRequest::builder().delete_request(delete).build());
-            }
-            let mut pending = HashMap::from([(self.table.clone(), requests)]);
+        let mut requests = Vec::new();
+        for k in keys {
+            let delete = DeleteRequest::builder().set_key(Some(k)).build().map_err(build_err)?;
+            requests.push(WriteRequest::builder().delete_request(delete).build());
+        }
+        self.batch_write(requests).await
+    }
+
+    /// Writes (puts or deletes), 25 per BatchWriteItem request, retrying what DynamoDB leaves
+    /// unprocessed. Not a transaction: an error may leave some written.
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> StoreResult<()> {
+        for chunk in requests.chunks(25) {
+            let mut pending = HashMap::from([(self.table.clone(), chunk.to_vec())]);
             for attempt in 0.. {
                 let out = self
                     .client()

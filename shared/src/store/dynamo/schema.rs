@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use crate::domain::{AuditEntry, AuditPosition, AuditStream, Group, Permission, DAY};
 use crate::domain::{CodePurpose, Email, User, UserId, Username};
-use crate::domain::{Group, Permission};
 use crate::ports::{CodeRecord, CounterKey, CounterState, Session, StoreError, StoreResult};
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -54,6 +54,10 @@ pub(super) const RATE_PREFIX: &str = "RATE#";
 pub(super) const GROUP_PREFIX: &str = "GROUP#";
 /// A registered permission: `PERM#<codename>` / [`PERMISSION`].
 pub(super) const PERMISSION_PREFIX: &str = "PERM#";
+/// The audit trail: a day's stream `AUDIT#<yyyy-mm-dd>` and an account's `AUDIT#USER#<id>`,
+/// sorted by [`AuditPosition::sort_key`]. Outside the user's partition, so deleting an account
+/// leaves its trail until the retention ends.
+pub(super) const AUDIT_PREFIX: &str = "AUDIT#";
 
 /// The kind of an item, by its table keys alone (what `authctl doctor` counts and checks).
 #[cfg(any(feature = "doctor", test))]
@@ -67,6 +71,7 @@ pub(super) enum ItemKind {
     RateCounter,
     Group,
     Permission,
+    Audit,
     Other,
 }
 
@@ -90,6 +95,8 @@ impl ItemKind {
             Self::Group
         } else if pk.starts_with(PERMISSION_PREFIX) && sk == PERMISSION {
             Self::Permission
+        } else if pk.starts_with(AUDIT_PREFIX) {
+            Self::Audit
         } else {
             Self::Other
         }
@@ -402,4 +409,75 @@ pub(super) fn permission_from_item(item: &Item) -> StoreResult<Permission> {
         description: get_opt_s(item, "description").unwrap_or_default(),
         id: get_opt_s(item, "permission_id").unwrap_or_default(),
     })
+}
+
+/// The partition key of an audit stream.
+pub(super) fn audit_pk(stream: &AuditStream) -> String {
+    use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
+    match stream {
+        AuditStream::Day(day) => {
+            let date = DateTime::from_secs(day * DAY).fmt(DateTimeFormat::DateTime).unwrap_or_default();
+            format!("{AUDIT_PREFIX}{}", date.get(..10).unwrap_or_default())
+        }
+        AuditStream::Account(id) => format!("{AUDIT_PREFIX}{USER_PREFIX}{id}"),
+    }
+}
+
+/// The entry as stored in `stream`.
+pub(super) fn audit_item(e: &AuditEntry, stream: &AuditStream) -> Item {
+    let mut item = key(audit_pk(stream), &e.position().sort_key());
+    item.insert("id".into(), s(&e.id));
+    item.insert("at".into(), n(e.at));
+    item.insert("event".into(), s(&e.event));
+    let optional = [
+        ("actor", e.actor.as_ref().map(|a| a.as_str().to_owned())),
+        ("target", e.target.as_ref().map(|t| t.as_str().to_owned())),
+        ("object", e.object.clone()),
+        ("ip", e.ip.clone()),
+        ("user_agent", e.user_agent.clone()),
+    ];
+    for (name, value) in optional {
+        if let Some(v) = value {
+            item.insert(name.into(), s(v));
+        }
+    }
+    if !e.changes.is_null() {
+        item.insert("changes".into(), s(e.changes.to_string()));
+    }
+    item.insert("via".into(), s(&e.via));
+    item.insert("expires_at".into(), n(e.expires_at));
+    item
+}
+
+pub(super) fn audit_from_item(item: &Item) -> StoreResult<AuditEntry> {
+    let user = |k: &str| -> StoreResult<Option<UserId>> {
+        get_opt_s(item, k)
+            .map(|v| UserId::parse(&v).ok_or_else(|| StoreError(format!("audit attribute {k} is not a user id"))))
+            .transpose()
+    };
+    let changes = match get_opt_s(item, "changes") {
+        Some(text) => serde_json::from_str(&text).map_err(|e| StoreError(format!("audit changes: {e}")))?,
+        None => serde_json::Value::Null,
+    };
+    Ok(AuditEntry {
+        id: get_s(item, "id")?,
+        at: get_n(item, "at")?,
+        event: get_s(item, "event")?,
+        actor: user("actor")?,
+        target: user("target")?,
+        object: get_opt_s(item, "object"),
+        changes,
+        ip: get_opt_s(item, "ip"),
+        user_agent: get_opt_s(item, "user_agent"),
+        via: get_opt_s(item, "via").unwrap_or_default(),
+        expires_at: get_n(item, "expires_at")?,
+    })
+}
+
+/// The sort key just past every position of a stream.
+pub(super) const AUDIT_SK_END: &str = "~";
+
+/// The lowest sort key at or after `since`.
+pub(super) fn audit_sk_since(since: i64) -> String {
+    AuditPosition { at: since, id: String::new() }.sort_key()
 }

@@ -141,3 +141,40 @@ async fn an_accounts_own_permissions_are_granted_and_revoked() {
     let o = t.run(&["revoke-permission", "--email", "ada@example.com", "--codename", "shop.refund"], &[]);
     assert!(stdout(&o).starts_with("nothing to do"), "{}", stdout(&o));
 }
+
+#[tokio::test]
+async fn what_authctl_changes_is_in_the_audit_trail_as_authctls() {
+    use gatehouse_core::domain::{AuditEntry, AuditStream};
+    use gatehouse_core::ports::AuditStore;
+
+    let t = Table::new("audit").await;
+    let o = t.run(&["createuser", "--email", "ada@example.com", "--password", GOOD], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = t.run(&["add-permission", "--codename", "shop.refund", "--name", "Can refund"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = t.run(&["grant-permission", "--email", "ada@example.com", "--codename", "shop.refund"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // Nothing to do: nothing recorded.
+    let o = t.run(&["grant-permission", "--email", "ada@example.com", "--codename", "shop.refund"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = t.run(&["deactivate", "--email", "ada@example.com"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let ada = t.store.find_user_by_email(&Email::parse("ada@example.com").unwrap(), now()).await.unwrap().unwrap();
+    let trail: Vec<AuditEntry> =
+        t.store.audit_page(&AuditStream::Account(ada.id.clone()), None, 0, 100, now()).await.unwrap();
+    let events: Vec<&str> = trail.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(events, ["admin.user_updated", "admin.user_updated", "admin.user_created"]);
+    assert!(trail.iter().all(|e| e.via == "authctl" && e.actor.is_none() && e.target.as_ref() == Some(&ada.id)));
+    assert_eq!(trail[0].changes, serde_json::json!({"is_active": {"from": true, "to": false}}));
+    assert_eq!(trail[1].changes, serde_json::json!({"user_permissions": {"from": [], "to": ["shop.refund"]}}));
+    assert!(trail[2].user_agent.as_deref().is_some_and(|ua| ua.starts_with("authctl ")));
+    let today = AuditStream::Day(now().div_euclid(gatehouse_core::domain::DAY));
+    let all = t.store.audit_page(&today, None, 0, 100, now()).await.unwrap();
+    assert!(all.iter().any(|e| e.event == "admin.permission_created" && e.object.as_deref() == Some("shop.refund")));
+
+    // A retention that is no duration is refused before anything is done.
+    let o = t.run(&["logout-everywhere", "--email", "ada@example.com"], &[("AUDIT_RETENTION", "forever")]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("AUDIT_RETENTION"), "{}", stderr(&o));
+}

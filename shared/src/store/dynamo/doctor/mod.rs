@@ -162,6 +162,7 @@ pub struct Counts {
     pub rate_counters: u64,
     pub groups: u64,
     pub permissions: u64,
+    pub audit_entries: u64,
     pub other: u64,
 }
 

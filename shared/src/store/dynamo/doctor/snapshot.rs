@@ -94,6 +94,7 @@ fn label(kind: ItemKind) -> &'static str {
         ItemKind::RateCounter => "rate counter",
         ItemKind::Group => "group",
         ItemKind::Permission => "permission",
+        ItemKind::Audit => "audit entry",
         ItemKind::Other => "other",
     }
 }
@@ -118,6 +119,7 @@ impl Snapshot {
             ItemKind::RateCounter => self.counts.rate_counters += 1,
             ItemKind::Group => self.counts.groups += 1,
             ItemKind::Permission => self.counts.permissions += 1,
+            ItemKind::Audit => self.counts.audit_entries += 1,
             ItemKind::Other => self.counts.other += 1,
         }
         let expires_at = match get_opt_n::<i64>(item, "expires_at") {
@@ -161,7 +163,7 @@ impl Snapshot {
                 let user = pk.trim_start_matches(USER_PREFIX).to_owned();
                 self.dependents.push((pk.into(), sk.into(), user, kind == ItemKind::Session));
             }
-            ItemKind::RateCounter | ItemKind::Other => {}
+            ItemKind::RateCounter | ItemKind::Audit | ItemKind::Other => {}
         }
     }
 

@@ -1,0 +1,8 @@
+//! Lambda function `admin_audit`.
+
+use gatehouse_functions::{boot, handlers::admin_audit};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(admin_audit::handler).await
+}
