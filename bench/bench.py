@@ -591,8 +591,9 @@ def report(r: dict) -> str:
         f"| users/me: 1 DynamoDB read | {dynamo_total(me)} call(s): {ops(me)} | {mark(me_reads)} |"
     )
     # 4 since the attempt is reserved before the hash (a limit read first and counted after does
-    # not hold under concurrency); its give-back rides in the session's write.
-    add(f"| jwt/create ≤ 4 DynamoDB calls | {created}: {ops(calls['jwt/create'])} | {mark(created <= 4)} |")
+    # not hold under concurrency); its give-back rides in the session's write. 5 since the audit
+    # trail: the login's entry is one BatchWriteItem (its day's item and its account's).
+    add(f"| jwt/create ≤ 5 DynamoDB calls | {created}: {ops(calls['jwt/create'])} | {mark(created <= 5)} |")
     add(f"| jwt/refresh ≤ 2 DynamoDB calls | {refreshed}: {ops(calls['jwt/refresh'])} | {mark(refreshed <= 2)} |")
     for sc, name in (("me", "users/me"), ("refresh", "jwt/refresh")):
         add(

@@ -7,6 +7,7 @@ TABLE_NAME.
 import base64
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -340,3 +341,30 @@ def test_permission_registry_and_access_by_permission_over_http():
     assert item(f"PERM#{codename}", "PERM") is None
     assert call("GET", f"/auth/users/me/has_permission/{codename}/", token=staff)[1] == {"has_permission": False}
     assert item(f"GROUP#{group}", "GROUP")["permissions"] == ["auth.view_permission"]
+
+
+def test_audit_trail_over_http():
+    """Failed and successful logins and an admin's change, listed newest first with the source
+    of the request, and kept in the table with a TTL."""
+    root_email, user_email = unique_email("auditor"), unique_email("audited")
+    active_login(root_email)
+    active_login(user_email)
+    promote(root_email, True)
+    root = call("POST", "/auth/jwt/create/", {"email": root_email, "password": PASSWORD})[1]["access"]
+    assert call("POST", "/auth/jwt/create/", {"email": user_email, "password": PASSWORD + "x"})[0] == 401
+    status, found, _ = call("GET", "/auth/users/?email=" + user_email.replace("@", "%40"), token=root)
+    user_id = found["results"][0]["id"]
+    assert call("PATCH", f"/auth/admin/users/{user_id}/", {"first_name": "Audited"}, root)[0] == 200
+
+    status, page, _ = call("GET", f"/auth/admin/audit/?user={user_id}", token=root)
+    assert status == 200, page
+    events = [e["event"] for e in page["results"]]
+    assert events[:3] == ["admin.user_updated", "login.failed", "login.succeeded"], events
+    update = page["results"][0]
+    assert update["changes"] == {"first_name": {"from": "", "to": "Audited"}}
+    assert update["via"] == "api" and update["ip"], update
+    stored = partition(f"AUDIT#USER#{user_id}")
+    assert len(stored) >= 3 and all(int(i["expires_at"]) > time.time() + 80 * 86400 for i in stored)
+    # Only for those holding auth.view_auditentry.
+    user = call("POST", "/auth/jwt/create/", {"email": user_email, "password": PASSWORD})[1]["access"]
+    assert call("GET", "/auth/admin/audit/", token=user)[0] == 404

@@ -524,3 +524,25 @@ async fn no_password_or_token_of_an_admin_creation_reaches_the_logs_dynamodb() {
     assert_logged(&logs, &ADMIN_CREATION_LINES);
     secrets.assert_absent_from(&logs);
 }
+
+#[tokio::test]
+async fn every_audit_entry_is_logged_first_and_a_lost_write_is_logged_again() {
+    let (sink, _guard) = capture();
+    let (t, faults, _) = rig(Arc::new(MemoryStore::new()), &[]);
+    t.active_user("ada@example.com").await;
+    let ada = t.user("ada@example.com").await.id;
+    faults.fail_next(Op::AppendAudit, 1);
+    let wrong = json!({"email": "ada@example.com", "password": WRONG_PASSWORD});
+    assert_eq!(t.post("/auth/jwt/create/", wrong).await.status, StatusCode::UNAUTHORIZED);
+    let logs = sink.text();
+    let lines: Vec<&str> = logs.lines().filter(|l| l.contains(r#""event":"audit""#)).collect();
+    let entry = lines.iter().find(|l| l.contains(r#""action":"login.failed""#)).expect("the entry is logged");
+    assert!(entry.contains(&format!(r#""target":"{ada}""#)), "{entry}");
+    assert!(entry.contains(&format!(r#""ip":"{}""#, common::IP)), "{entry}");
+    let id = entry.split(r#""audit_id":""#).nth(1).and_then(|r| r.split('"').next()).unwrap();
+    let lost = lines.iter().find(|l| l.contains(r#""outcome":"not_written""#)).expect("the lost write is logged");
+    assert!(lost.contains(id) && lost.contains(r#""level":"ERROR""#), "{id}: {lost}\n{entry}");
+    for secret in [WRONG_PASSWORD, PASSWORD] {
+        assert!(!logs.contains(secret), "{secret} in the logs");
+    }
+}
