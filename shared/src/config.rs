@@ -136,6 +136,11 @@ pub struct Settings {
     /// reset_password and resend_activation answer no sooner than this, whatever they did,
     /// so known and unknown addresses take the same time.
     pub timing_floor: Duration,
+    /// A failed login (wrong password or unknown account) answers no sooner than this after the
+    /// request began (zero: off). Set above the slowest verification of imported (Django) hashes
+    /// until every imported account has logged in once, so that a wrong password for a
+    /// not-yet-upgraded account and an unknown address take the same time.
+    pub login_failure_floor: Duration,
     /// Per-IP budgets (None: off).
     pub rate_login_failures_ip: Option<Rate>,
     pub rate_register_ip: Option<Rate>,
@@ -307,6 +312,14 @@ impl Settings {
             password_reset_timeout: env.duration("PASSWORD_RESET_TIMEOUT", 3600)?,
             email_change_timeout: env.duration("EMAIL_CHANGE_TIMEOUT", DAY)?,
             timing_floor: env.duration_allow_zero("TIMING_FLOOR", Duration::from_millis(400))?,
+            login_failure_floor: {
+                let floor = env.duration_allow_zero("LOGIN_FAILURE_FLOOR", Duration::ZERO)?;
+                // Well within the functions' 10 s timeout (the handler's deadline is 500 ms before).
+                if floor > Duration::from_secs(5) {
+                    return Err(ConfigError::new("LOGIN_FAILURE_FLOOR", "must be at most 5s"));
+                }
+                floor
+            },
             rate_login_failures_ip: env.rate("RATE_LOGIN_FAILURES_IP", "30/5m")?,
             rate_register_ip: env.rate("RATE_REGISTER_IP", "20/1h")?,
             rate_resend_ip: env.rate("RATE_RESEND_IP", "10/1h")?,
@@ -681,6 +694,21 @@ mod tests {
         let msg = Settings::from_map(&vars).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(msg.contains("JWT_SIGNING_KEY"));
         assert!(!msg.contains("tiny-secret"));
+    }
+
+    #[test]
+    fn login_failure_floor_is_off_by_default_and_takes_a_duration() {
+        assert_eq!(Settings::from_map(&base()).unwrap().login_failure_floor, Duration::ZERO);
+        for (raw, expected) in
+            [("0", Duration::ZERO), ("1500ms", Duration::from_millis(1500)), ("2", Duration::from_secs(2))]
+        {
+            let mut vars = base();
+            vars.insert("LOGIN_FAILURE_FLOOR".into(), raw.into());
+            assert_eq!(Settings::from_map(&vars).unwrap().login_failure_floor, expected, "{raw}");
+        }
+        for bad in ["-1", "two seconds", "1.5s", "90000ms", "6s", "1m"] {
+            assert_eq!(err_var(base(), "LOGIN_FAILURE_FLOOR", bad), "LOGIN_FAILURE_FLOOR", "{bad}");
+        }
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! Password hashing (argon2id on a blocking thread) and the password policy.
+//! Password hashing (argon2id on a blocking thread) and the password policy. Verification also
+//! takes the hashes of accounts imported from Django ([`django`]), replaced with argon2id on
+//! their first login.
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use std::collections::HashSet;
@@ -11,6 +13,11 @@ use base64::Engine;
 use crate::config::Argon2Settings;
 use crate::domain::Password;
 use crate::secrets::random_bytes;
+
+mod django;
+
+use django::Stored;
+pub use django::{stored_hash_format, HashFormat};
 
 #[derive(Debug, thiserror::Error)]
 #[error("password hashing failed: {0}")]
@@ -66,10 +73,26 @@ impl MemoryPool {
         salt: &[u8],
         out: &mut [u8],
     ) -> Result<(), argon2::Error> {
-        let mut memory = self.take(params.block_count());
+        self.hash_into_kept((algorithm, version, params), password, salt, out, true)
+    }
+
+    /// As [`Self::hash_into`]; with `keep` false the memory is neither taken from the pool nor
+    /// given back (a one-off cost, such as an imported hash's, does not stay in the pool).
+    fn hash_into_kept(
+        &self,
+        (algorithm, version, params): (Algorithm, Version, Params),
+        password: &[u8],
+        salt: &[u8],
+        out: &mut [u8],
+        keep: bool,
+    ) -> Result<(), argon2::Error> {
+        let blocks = params.block_count();
+        let mut memory = if keep { self.take(blocks) } else { vec![Block::default(); blocks] };
         let result =
             Argon2::new(algorithm, version, params).hash_password_into_with_memory(password, salt, out, &mut memory);
-        self.give(memory);
+        if keep {
+            self.give(memory);
+        }
         result
     }
 
@@ -94,6 +117,12 @@ impl MemoryPool {
     /// string names (a hash made before a parameter change still verifies). The comparison is
     /// constant-time.
     fn verify(&self, password: &[u8], phc: &str) -> bool {
+        self.verify_with(password, phc, Version::default(), true)
+    }
+
+    /// As [`Self::verify`], with the version a string without `v=` stands for, and whether the
+    /// working memory is kept in the pool.
+    fn verify_with(&self, password: &[u8], phc: &str, default_version: Version, keep: bool) -> bool {
         let Ok(parsed) = PasswordHash::new(phc) else {
             return false;
         };
@@ -103,7 +132,7 @@ impl MemoryPool {
         let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
             return false;
         };
-        let Ok(version) = parsed.version.map_or(Ok(Version::default()), Version::try_from) else {
+        let Ok(version) = parsed.version.map_or(Ok(default_version), Version::try_from) else {
             return false;
         };
         let Ok(params) = Params::try_from(&parsed) else {
@@ -114,7 +143,8 @@ impl MemoryPool {
             return false;
         };
         let mut out = vec![0u8; expected.len()];
-        self.hash_into((algorithm, version, params), password, salt, &mut out).is_ok()
+        self.hash_into_kept((algorithm, version, params), password, salt, &mut out, keep).is_ok()
+            // Output's equality is constant-time.
             && Output::new(&out).is_ok_and(|computed| computed == expected)
     }
 }
@@ -162,24 +192,32 @@ impl PasswordHasher {
             .map_err(|e| HashError(e.to_string()))?
     }
 
-    /// Verifies on a blocking thread. `None` (unknown account) verifies against the dummy hash and
-    /// returns false, at the same cost.
+    /// Verifies on a blocking thread, against Gatehouse's own argon2 hashes and the formats of
+    /// Django's default hashers (see [`HashFormat`]). `None` (unknown account), an unusable hash
+    /// (`!...`) and an unsupported or malformed one verify against the dummy hash and return
+    /// false, at the same cost.
     pub async fn verify(&self, password: &Password, hash: Option<&str>) -> bool {
-        let known = hash.is_some();
-        let phc = hash.unwrap_or(&self.dummy).to_owned();
+        let (known, stored) = match hash.map(Stored::parse) {
+            Some(Ok(stored)) => (true, stored),
+            _ => (false, Stored::Phc(self.dummy.clone())),
+        };
         let secret = password.expose().to_owned();
         let memory = self.memory.clone();
         self.verifications.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let ok = if self.inline {
-            memory.verify(secret.as_bytes(), &phc)
+            stored.verify(&memory, secret.as_bytes())
         } else {
-            tokio::task::spawn_blocking(move || memory.verify(secret.as_bytes(), &phc)).await.unwrap_or(false)
+            tokio::task::spawn_blocking(move || stored.verify(&memory, secret.as_bytes())).await.unwrap_or(false)
         };
         known && ok
     }
 
-    /// Whether a stored hash was made with other parameters than the configured ones.
+    /// Whether a stored hash is anything but argon2id (version 0x13) with the configured
+    /// parameters: every Django format, and Gatehouse's own made with other parameters.
     pub fn needs_rehash(&self, hash: &str) -> bool {
+        if stored_hash_format(hash) != HashFormat::Argon2 {
+            return true;
+        }
         let Ok(parsed) = PasswordHash::new(hash) else {
             return true;
         };
@@ -187,6 +225,7 @@ impl PasswordHasher {
             return true;
         };
         parsed.algorithm.as_str() != "argon2id"
+            || parsed.version != Some(Version::V0x13.into())
             || params.m_cost() != self.params.m_cost()
             || params.t_cost() != self.params.t_cost()
             || params.p_cost() != self.params.p_cost()

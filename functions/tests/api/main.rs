@@ -7,6 +7,7 @@ mod common;
 mod admin_users;
 mod audit;
 mod deactivation;
+mod django_hashes;
 mod dynamo_faults;
 mod dynamo_flow;
 mod faults;

@@ -1,5 +1,8 @@
 //! `POST /auth/jwt/create/`: email + password for a new session and its token pair.
 
+// Tokio's clock: the real one, except in tests that pause it.
+use tokio::time::Instant;
+
 use crate::domain::{Email, Password, User};
 use crate::ports::{GiveBack, Session};
 use crate::secrets::random_id;
@@ -14,13 +17,17 @@ const MAX_USER_AGENT: usize = 256;
 
 /// Checks the credentials and opens a session. A wrong password and an unknown account cost the
 /// same (one argon2 verify) and answer the same; the right password on an inactive account is
-/// told apart (403) so the frontend can offer to resend the activation email.
+/// told apart (403) so the frontend can offer to resend the activation email. An account imported
+/// from Django keeps its Django hash until its first successful login, which replaces it with
+/// argon2id; verifying such a hash can cost more than the unknown account's argon2, so a failed
+/// login answers no sooner than `LOGIN_FAILURE_FLOOR` after the request began.
 pub async fn login(
     app: &App,
     email: Option<String>,
     password: Option<String>,
     client: &ClientInfo,
 ) -> Result<TokenPair, ServiceError> {
+    let started = Instant::now();
     let mut errors = FieldErrors::default();
     if email.as_deref().is_none_or(|e| e.trim().is_empty()) {
         errors.add("email", if email.is_none() { super::input::REQUIRED } else { super::input::BLANK });
@@ -61,6 +68,9 @@ pub async fn login(
             if guard.failure_locks(app, &states) {
                 let locked = super::audit::Event { target: id, ..super::audit::Event::new("login.locked_out") };
                 super::audit::record(app, locked).await;
+            }
+            if !app.settings.login_failure_floor.is_zero() {
+                tokio::time::sleep_until(started + app.settings.login_failure_floor).await;
             }
             return Err(ServiceError::NoActiveAccount);
         }
