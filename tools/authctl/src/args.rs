@@ -1,5 +1,6 @@
-//! A small argument parser: `--name value`, `--name=value`, switches, `-h` / `--help`.
-//! Every command declares its options; anything else is a usage error.
+//! A small argument parser: `--name value`, `--name=value`, switches, `-h` / `--help`, and the
+//! operands of a command that takes some (`import-django FILE`; `-` is an operand, `--` ends the
+//! options). Every command declares its options; anything else is a usage error.
 
 use std::collections::HashMap;
 
@@ -17,6 +18,8 @@ pub struct Opt {
 pub struct Args {
     values: HashMap<&'static str, String>,
     switches: Vec<&'static str>,
+    /// The words that are not options, in order (at most as many as the command takes).
+    pub operands: Vec<String>,
     pub help: bool,
 }
 
@@ -32,17 +35,35 @@ impl Args {
     }
 }
 
-/// Parses `argv` (the words after the command name) against `opts`. The error is one line.
+/// Parses `argv` (the words after the command name) against `opts`, no operands allowed. The
+/// error is one line. (The commands go through [`parse_with_operands`]; the tests use this.)
+#[cfg(test)]
 pub fn parse(argv: &[String], opts: &'static [Opt]) -> Result<Args, String> {
+    parse_with_operands(argv, opts, 0)
+}
+
+/// [`parse`], taking up to `max_operands` words that are not options (`-` is one; after `--`,
+/// every word is one).
+pub fn parse_with_operands(argv: &[String], opts: &'static [Opt], max_operands: usize) -> Result<Args, String> {
     let mut args = Args::default();
     let mut words = argv.iter();
+    let mut options_ended = false;
     while let Some(word) = words.next() {
-        if word == "-h" || word == "--help" {
+        if !options_ended && word == "--" && max_operands > 0 {
+            options_ended = true;
+            continue;
+        }
+        if !options_ended && (word == "-h" || word == "--help") {
             args.help = true;
             continue;
         }
-        let Some(body) = word.strip_prefix("--") else {
-            return Err(format!("unexpected argument '{word}' (options start with --)"));
+        let body = match word.strip_prefix("--") {
+            Some(body) if !options_ended => body,
+            _ if args.operands.len() < max_operands => {
+                args.operands.push(word.clone());
+                continue;
+            }
+            _ => return Err(format!("unexpected argument '{word}' (options start with --)")),
         };
         let (name, inline) = match body.split_once('=') {
             Some((n, v)) => (n, Some(v.to_owned())),
@@ -105,5 +126,18 @@ mod tests {
         assert!(parse(&words(&["stray"]), OPTS).unwrap_err().contains("unexpected argument"));
         assert!(parse(&words(&["--json=1"]), OPTS).unwrap_err().contains("takes no value"));
         assert!(parse(&words(&["--email", "a", "--email", "b"]), OPTS).unwrap_err().contains("twice"));
+        assert!(parse(&words(&["-"]), OPTS).unwrap_err().contains("unexpected argument"));
+    }
+
+    #[test]
+    fn takes_operands_only_where_the_command_does() {
+        let a = parse_with_operands(&words(&["dump.json", "--json"]), OPTS, 1).unwrap();
+        assert_eq!((a.operands.as_slice(), a.switch("json")), (&["dump.json".to_owned()][..], true));
+        let a = parse_with_operands(&words(&["--json", "-"]), OPTS, 1).unwrap();
+        assert_eq!(a.operands, ["-"]);
+        let a = parse_with_operands(&words(&["--json", "--", "--help"]), OPTS, 1).unwrap();
+        assert_eq!((a.operands.as_slice(), a.help), (&["--help".to_owned()][..], false));
+        assert!(parse_with_operands(&words(&["a", "b"]), OPTS, 1).unwrap_err().contains("unexpected argument 'b'"));
+        assert!(parse_with_operands(&words(&[]), OPTS, 1).unwrap().operands.is_empty());
     }
 }

@@ -37,6 +37,7 @@ pub async fn run(name: &str, args: &Args) -> Result<(), Fail> {
         "create-table" => create_table().await,
         "jwt-key" => crate::jwt_key::run(args).await,
         "doctor" => doctor(args).await,
+        "import-django" => crate::django::run(args).await,
         // The registry and grant commands (perms.rs), or an unknown command.
         other => crate::perms::run(other, args).await,
     }

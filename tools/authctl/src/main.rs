@@ -4,6 +4,7 @@
 
 mod args;
 mod commands;
+mod django;
 mod env;
 mod jwt_key;
 mod perms;
@@ -58,6 +59,8 @@ impl From<gatehouse_core::ports::StoreError> for Fail {
 /// A command: its name, what it does, its options and the longer story `--help` tells.
 pub struct Command {
     pub name: &'static str,
+    /// The word the command takes besides its options (`FILE`), if any.
+    pub operand: Option<&'static str>,
     pub summary: &'static str,
     pub opts: &'static [Opt],
     pub details: &'static str,
@@ -83,21 +86,21 @@ common passwords, all digits, similarity to email and names): every failure is p
 terminal, the email is asked for.";
 
 pub const COMMANDS: &[Command] = &[
-    Command { name: "createuser", summary: "create an active user", opts: CREATE_OPTS, details: CREATE_DETAILS },
+    Command { name: "createuser", operand: None, summary: "create an active user", opts: CREATE_OPTS, details: CREATE_DETAILS },
     Command {
-        name: "createstaffuser",
+        name: "createstaffuser", operand: None,
         summary: "create an active staff user (is_staff)",
         opts: CREATE_OPTS,
         details: CREATE_DETAILS,
     },
     Command {
-        name: "createsuperuser",
+        name: "createsuperuser", operand: None,
         summary: "create an active superuser (is_staff and is_superuser)",
         opts: CREATE_OPTS,
         details: CREATE_DETAILS,
     },
     Command {
-        name: "activateuser",
+        name: "activateuser", operand: None,
         summary: "activate an inactive account",
         opts: &[EMAIL],
         details: "Activation goes through the same atomic store operation as the activation endpoint, so the \
@@ -106,7 +109,7 @@ is left as it is (exit 0). (An emailed code cannot be checked here: codes are st
 deployment's code key, which authctl does not hold; the user confirms the link themselves.)",
     },
     Command {
-        name: "initdefaultadmin",
+        name: "initdefaultadmin", operand: None,
         summary: "create the default superuser from DEFAULT_ADMIN_EMAIL / DEFAULT_ADMIN_PASSWORD, once",
         opts: &[],
         details: "Does nothing (exit 0, with a message) when any superuser exists already or when the email is \
@@ -114,7 +117,7 @@ taken; otherwise creates an active superuser. Idempotent: safe to run on every d
 variables, or a password the policy refuses, exit with code 2.",
     },
     Command {
-        name: "changepassword",
+        name: "changepassword", operand: None,
         summary: "set a user's password (and sign the user out everywhere)",
         opts: &[EMAIL, PASSWORD],
         details: "The password comes from --password, AUTHCTL_PASSWORD or a masked prompt entered twice; the \
@@ -122,7 +125,7 @@ password policy applies. Like a password reset, every session of the user is rev
 tokens stop working at our endpoints.",
     },
     Command {
-        name: "listusers",
+        name: "listusers", operand: None,
         summary: "list users, one line each",
         opts: &[Opt { name: "json", value: None, help: "one JSON object per line, with every profile field" }],
         details: "Prints `id<TAB>email<TAB>active=..<TAB>staff=..<TAB>superuser=..` per user on stdout (or JSON \
@@ -130,7 +133,7 @@ lines with --json); progress every 100 users and the total go to stderr. Never-a
 expiry are left out.",
     },
     Command {
-        name: "deactivate",
+        name: "deactivate", operand: None,
         summary: "deactivate an account and revoke all its sessions",
         opts: &[EMAIL],
         details: "Sets is_active=false, marks the account deactivated (no activation or reset link activates it \
@@ -139,7 +142,7 @@ past every token issued so far, by the same rule as the API, then deletes every 
 again on an inactive account revokes sessions again (exit 0).",
     },
     Command {
-        name: "logout-everywhere",
+        name: "logout-everywhere", operand: None,
         summary: "revoke every session of a user",
         opts: &[EMAIL],
         details: "Moves tokens_valid_after past every token issued so far (earlier access tokens stop working at \
@@ -147,7 +150,7 @@ our endpoints), by the same rule as DELETE /auth/sessions/, and deletes every se
 works any more. The account stays active.",
     },
     Command {
-        name: "permissions",
+        name: "permissions", operand: None,
         summary: "list the permission registry (built-in and registered permissions)",
         opts: &[Opt { name: "json", value: None, help: "one JSON object per line" }],
         details: "Prints `codename<TAB>name` per permission in codename order, built-in ones (the admin API's own: \
@@ -155,7 +158,7 @@ auth.view_group, auth.add_permission, ...) marked `(built in)`; with --json, one
 name, description and builtin.",
     },
     Command {
-        name: "add-permission",
+        name: "add-permission", operand: None,
         summary: "register a permission (app_label.action), so that groups may grant it",
         opts: &[
             Opt { name: "codename", value: Some("APP.ACTION"), help: "e.g. shop.refund_order (Django's form)" },
@@ -167,7 +170,7 @@ Registering grants nothing by itself: add it to a group (group-add-permission). 
 codename from an earlier registration (a removal cut short) stops naming it first, so old grants never come back.",
     },
     Command {
-        name: "remove-permission",
+        name: "remove-permission", operand: None,
         summary: "remove a registered permission: it grants nothing from now on",
         opts: &[Opt { name: "codename", value: Some("APP.ACTION"), help: "the permission" }],
         details: "As DELETE /auth/admin/permissions/{codename}/: the permission stops granting anything at once \
@@ -175,7 +178,7 @@ codename from an earlier registration (a removal cut short) stops naming it firs
 unknown codename is refused (exit 3).",
     },
     Command {
-        name: "grant-group",
+        name: "grant-group", operand: None,
         summary: "make an account a member of a group",
         opts: &[EMAIL, Opt { name: "group", value: Some("NAME"), help: "an existing group" }],
         details: "The account holds the group's permissions from its next request on (rights are read from the \
@@ -183,13 +186,13 @@ stored account, not from tokens). A member already: nothing to do (exit 0). An u
 refused (exit 3). authctl acts with the table's own rights: no staff rule applies here.",
     },
     Command {
-        name: "revoke-group",
+        name: "revoke-group", operand: None,
         summary: "take an account out of a group",
         opts: &[EMAIL, Opt { name: "group", value: Some("NAME"), help: "the group" }],
         details: "Takes effect at the account's next request. Not a member: nothing to do (exit 0).",
     },
     Command {
-        name: "grant-permission",
+        name: "grant-permission", operand: None,
         summary: "grant a registered permission to an account itself (its user_permissions)",
         opts: &[EMAIL, Opt { name: "codename", value: Some("APP.ACTION"), help: "a built-in or registered permission" }],
         details: "The account holds it from its next request on, while that very permission stays registered (a \
@@ -198,14 +201,14 @@ An unknown account or an unregistered permission is refused (exit 3). authctl ac
 no staff rule applies here.",
     },
     Command {
-        name: "revoke-permission",
+        name: "revoke-permission", operand: None,
         summary: "take a permission granted to an account itself away",
         opts: &[EMAIL, Opt { name: "codename", value: Some("APP.ACTION"), help: "the permission" }],
         details: "Takes effect at the account's next request (its groups may still grant it). Not granted: nothing to \
 do (exit 0).",
     },
     Command {
-        name: "group-add-permission",
+        name: "group-add-permission", operand: None,
         summary: "let a group grant a registered permission",
         opts: &[
             Opt { name: "group", value: Some("NAME"), help: "an existing group" },
@@ -215,7 +218,7 @@ do (exit 0).",
 is conditional on the group as read (re-read and retried when it changed meanwhile).",
     },
     Command {
-        name: "group-remove-permission",
+        name: "group-remove-permission", operand: None,
         summary: "stop a group granting a permission",
         opts: &[
             Opt { name: "group", value: Some("NAME"), help: "the group" },
@@ -224,7 +227,58 @@ is conditional on the group as read (re-read and retried when it changed meanwhi
         details: "Its members stop holding it at their next request (unless another of their groups grants it).",
     },
     Command {
-        name: "doctor",
+        name: "import-django",
+        operand: Some("FILE"),
+        summary: "import a Django project's users, groups and permissions (dumpdata JSON), passwords kept",
+        opts: &[
+            Opt { name: "dry-run", value: None, help: "write nothing: report what the import would do" },
+            Opt { name: "json", value: None, help: "print the report as one JSON object" },
+            Opt {
+                name: "user-model",
+                value: Some("APP.MODEL"),
+                help: "the user model's records (default: the model whose records have password and email)",
+            },
+            Opt {
+                name: "unusable-unsupported",
+                value: None,
+                help: "import accounts whose hash Gatehouse cannot verify (md5, ...) with an unusable password",
+            },
+        ],
+        details: "Reads FILE (- for stdin): the JSON array that Django writes with
+  python manage.py dumpdata auth.user auth.group --natural-foreign --natural-primary > users.json
+(with a custom user model, name it instead of auth.user, e.g. accounts.user). Nobody has to reset a password: \
+every account keeps its password hash exactly as Django stored it (PBKDF2 SHA256 / SHA1, argon2, bcrypt, \
+bcrypt_sha256, scrypt), the user signs in with the Django password, and the first sign-in rehashes it with \
+argon2id. An unusable password (Django's `!...`) stays unusable: that account signs in after a password reset.\n\n\
+What is imported: the user model's records (the records with a password and an email field, or --user-model's): \
+email (required and valid; unique case-insensitively), username (kept when valid, else dropped with a note), \
+first and last name, is_active, is_staff, is_superuser, date_joined, last_login, groups and user_permissions. No \
+activation email is sent and nothing expires: an inactive Django account (a djoser registration never activated, \
+too) stays inactive until an admin activates it (authctl activateuser). auth.group records become groups; each \
+permission `[codename, app_label, model]` becomes the Gatehouse permission app_label.codename (what \
+user.has_perm takes), registered when it is neither built in nor registered (with Django's name when the dump \
+holds its auth.permission record). Records of other models are counted and left out.\n\n\
+Nothing is overwritten: an account whose address (or username) Gatehouse has already is skipped and left as it \
+is, so running the same import again writes nothing, never puts an old hash back over an upgraded one, and \
+resumes an import that was cut short. A group that exists is left as it is (the dump's members still join it); \
+a permission registered already too. Refused and listed: records without a usable email, with a hash Gatehouse \
+does not verify (md5, sha1, crypt, unsalted: without --unusable-unsupported), or with fields of the wrong type; \
+group names and codenames Gatehouse does not take (the groups and grants are then left out).\n\n\
+A dump written without natural keys names groups and permissions by primary key: that works when it also holds \
+the auth.group and auth.permission records (and contenttypes records, or natural content types) that resolve \
+them; otherwise the whole file is refused before anything is written (exit 2), as is a file that is not JSON \
+(the message names the line and column). FILE is read twice, one record at a time (stdin is kept in memory). \
+Dates without an offset (USE_TZ = False) are taken as UTC. With --dry-run nothing is written (username conflicts \
+with existing accounts show only when writing). Progress goes to stderr when it is a terminal; each account \
+created is recorded in the audit trail.\n\n\
+Prints a summary (--json: one object with users / groups / permissions counts, ignored models, `problems` with \
+each skipped or refused record's kind, model, pk, key and reason, and `notes`). Exit codes: 0 everything imported \
+(or, with --dry-run, importable); 3 records skipped or refused (a second run of the same import: every address \
+exists); 2 usage error (missing file, not JSON, references the dump cannot resolve, ambiguous user model); 1 \
+store error (run again to go on).",
+    },
+    Command {
+        name: "doctor", operand: None,
         summary: "check the table's consistency (claims, users, codes, sessions); --repair fixes it",
         opts: &[
             Opt { name: "repair", value: None, help: "repair what is found, and delete expired items" },
@@ -255,7 +309,7 @@ Exit codes: 0 consistent (nothing found, or everything found repaired); 3 incons
 repaired; 1 store error; 2 usage error.",
     },
     Command {
-        name: "jwt-key",
+        name: "jwt-key", operand: None,
         summary: "make a JWT signing key in Secrets Manager, or show one's template parameters",
         opts: &[
             Opt { name: "secret", value: Some("NAME|ARN"), help: "the secret (created when it does not exist)" },
@@ -270,7 +324,7 @@ repaired; 1 store error; 2 usage error.",
 For a first key, deploy with all three. To rotate, deploy twice: first add the new kid=x to JwtPublicKeys beside the current one (every function then accepts both keys); then set JwtSigningKeyVersionId to the new version. A refresh lifetime later, drop the old kid=x. The private key is never printed. With --show, nothing is made: the parameters of the version named (default AWSCURRENT) are printed.",
     },
     Command {
-        name: "create-table",
+        name: "create-table", operand: None,
         summary: "create the table (with TTL on expires_at); local emulator only",
         opts: &[],
         details: "Only when AWS_ENDPOINT_URL is set (the local emulator); refused with exit code 2 otherwise \
@@ -302,6 +356,7 @@ fn main_help() -> String {
          \x20    policy, passwords that differ, no password and no terminal to ask on\n\
          \x20 3  refused: the email or username is taken, no account has that email, or a wrong code;\n\
          \x20    an unknown group or permission, a codename taken or built in;\n\
+         \x20    import-django: records skipped or refused;\n\
          \x20    doctor: inconsistencies found and not (all) repaired\n",
     );
     out
@@ -315,15 +370,20 @@ fn command_help(c: &Command) -> String {
             None => out.push_str(&format!(" [--{}]", o.name)),
         }
     }
-    out.push_str("\n\nOptions:\n");
-    for o in c.opts {
-        let flag = match o.value {
-            Some(v) => format!("--{} {v}", o.name),
-            None => format!("--{}", o.name),
-        };
-        out.push_str(&format!("  {flag:<22}{}\n", o.help));
+    if let Some(operand) = c.operand {
+        out.push_str(&format!(" {operand}"));
     }
-    out.push_str(&format!("  {:<22}{}\n\n", "-h, --help", "this help"));
+    out.push_str("\n\nOptions:\n");
+    let flag = |o: &Opt| match o.value {
+        Some(v) => format!("--{} {v}", o.name),
+        None => format!("--{}", o.name),
+    };
+    // At least two spaces between an option and its help.
+    let width = c.opts.iter().map(|o| flag(o).len() + 2).max().unwrap_or(0).max(22);
+    for o in c.opts {
+        out.push_str(&format!("  {:<width$}{}\n", flag(o), o.help));
+    }
+    out.push_str(&format!("  {:<width$}{}\n\n", "-h, --help", "this help"));
     out.push_str(c.details);
     out.push_str("\n\nExit codes: 0 done, 1 runtime/store error, 2 usage error, 3 exists/not found/refused.\n");
     out
@@ -363,7 +423,7 @@ async fn run(argv: &[String]) -> Result<(), Fail> {
     let Some(command) = COMMANDS.iter().find(|c| c.name == name) else {
         return Err(Fail::usage(format!("unknown command '{name}' (see authctl --help)")));
     };
-    let args = args::parse(&argv[1..], command.opts)
+    let args = args::parse_with_operands(&argv[1..], command.opts, usize::from(command.operand.is_some()))
         .map_err(|e| Fail::usage(format!("{}: {e} (see authctl {} --help)", command.name, command.name)))?;
     if args.help {
         print!("{}", command_help(command));
@@ -408,6 +468,10 @@ mod tests {
         ("revoke-permission", "authctl revoke-permission [--email EMAIL] [--codename APP.ACTION]"),
         ("group-add-permission", "authctl group-add-permission [--group NAME] [--codename APP.ACTION]"),
         ("group-remove-permission", "authctl group-remove-permission [--group NAME] [--codename APP.ACTION]"),
+        (
+            "import-django",
+            "authctl import-django [--dry-run] [--json] [--user-model APP.MODEL] [--unusable-unsupported] FILE",
+        ),
         ("doctor", "authctl doctor [--repair] [--json] [--page-size N]"),
         ("jwt-key", "authctl jwt-key [--secret NAME|ARN] [--kid KID] [--show] [--version ID]"),
         ("create-table", "authctl create-table"),

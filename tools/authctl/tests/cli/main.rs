@@ -5,5 +5,6 @@
 
 mod commands;
 mod common;
+mod django;
 mod doctor;
 mod permissions;
