@@ -28,15 +28,7 @@ if [ "${1:-}" = load ]; then
 fi
 
 # The bench venv: Django, djoser, simplejwt, gunicorn, argon2-cffi, matplotlib, cargo-lambda, zig.
-want=$(sha256sum tools/bench/requirements.txt | cut -d' ' -f1)
-have=""
-[ -f "$BENCH_VENV/.requirements" ] && have=$(cat "$BENCH_VENV/.requirements")
-if [ ! -x "$BENCH_VENV/bin/python" ] || [ "$want" != "$have" ]; then
-  log "installing the bench tools into tools/bench/.venv (djoser, Django, gunicorn, matplotlib, cargo-lambda)"
-  python3 -m venv "$BENCH_VENV"
-  "$BENCH_VENV/bin/pip" install --quiet --disable-pip-version-check -r tools/bench/requirements.txt
-  echo "$want" > "$BENCH_VENV/.requirements"
-fi
+venv_from "$BENCH_VENV" "$ROOT/tools/bench/requirements.txt" "the bench tools (djoser, Django, gunicorn, matplotlib, cargo-lambda)"
 
 # valgrind (Debian) counts the instructions to each function's first poll; without it that
 # column is left empty and everything else is measured.
@@ -76,5 +68,7 @@ if [ "${BENCH_SKIP_BUILD:-}" != 1 ]; then export BENCH_BUILD_S=$(( $(date +%s) -
 
 export BENCH_EMULATOR_PYTHON="$VENV/bin/python"
 "$BENCH_VENV/bin/python" bench/bench.py
+log "moving in from djoser: authctl import-django speed, first login of a Django PBKDF2 account -> bench/django.md"
+"$BENCH_VENV/bin/python" bench/django.py
 log "load test: ${LOAD_CLIENTS:-200} clients for ${LOAD_DURATION:-60} s, then authctl doctor"
 exec "$VENV/bin/python" bench/load.py

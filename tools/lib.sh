@@ -6,18 +6,30 @@ PIDS=()
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# A project-local virtualenv with moto, cfn-lint and pytest, (re)installed when
-# tools/requirements.txt changes.
-ensure_venv() {
+# venv_from DIR REQUIREMENTS WHAT: a virtualenv at DIR with REQUIREMENTS installed, (re)installed
+# when the requirements file changes.
+venv_from() {
   local want have=""
-  want=$(sha256sum "$ROOT/tools/requirements.txt" | cut -d' ' -f1)
-  [ -f "$VENV/.requirements" ] && have=$(cat "$VENV/.requirements")
-  if [ ! -x "$VENV/bin/python" ] || [ "$want" != "$have" ]; then
-    log "installing Python tools into .venv (moto, cfn-lint, pytest)"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tools/requirements.txt"
-    echo "$want" > "$VENV/.requirements"
+  want=$(sha256sum "$2" | cut -d' ' -f1)
+  [ -f "$1/.requirements" ] && have=$(cat "$1/.requirements")
+  if [ ! -x "$1/bin/python" ] || [ "$want" != "$have" ]; then
+    log "installing $3 into ${1#"$ROOT"/}"
+    python3 -m venv "$1"
+    "$1/bin/pip" install --quiet --disable-pip-version-check -r "$2"
+    echo "$want" > "$1/.requirements"
   fi
+}
+
+# A project-local virtualenv with moto, cfn-lint and pytest.
+ensure_venv() {
+  venv_from "$VENV" "$ROOT/tools/requirements.txt" "Python tools (moto, cfn-lint, pytest)"
+}
+
+# tools/django/.venv: Django 5.2, djoser, simplejwt, argon2-cffi and bcrypt, for the Django
+# project whose users make test imports (tools/django/make_dump.py).
+DJANGO_VENV="$ROOT/tools/django/.venv"
+ensure_django_venv() {
+  venv_from "$DJANGO_VENV" "$ROOT/tools/django/requirements.txt" "Django, djoser, simplejwt, argon2-cffi and bcrypt"
 }
 
 # util-linux `script` (Debian: bsdutils), which tools/authctl/tests/cli.rs drives authctl through

@@ -49,8 +49,13 @@ INFRA_STATUS=0
 # table of the Rust tests by now, and reading its SES mail (/moto-api/data.json) means dumping them.
 PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 "$VENV/bin/pytest" -q -p no:cacheprovider tools/infra || INFRA_STATUS=$?
 
+log "a Django 5.2 project's users, dumped with dumpdata (tools/django), for the move-in test"
+ensure_django_venv
+rm -rf .dev/django
+"$DJANGO_VENV/bin/python" tools/django/make_dump.py .dev/django
+
 log "black-box HTTP tests against the dev server"
-cargo build --quiet -p gatehouse-dev-server
+cargo build --quiet -p gatehouse-dev-server -p gatehouse-authctl
 PORT=$(free_port)
 (
   local_env "$MOTO_PORT"
@@ -60,6 +65,7 @@ PORT=$(free_port)
 PIDS+=($!)
 wait_port "$PORT" 60 "the dev server" || { cat .dev/test-dev-server.log >&2; exit 1; }
 GATEHOUSE_URL="http://127.0.0.1:$PORT" MOTO_URL="http://127.0.0.1:$MOTO_PORT" TABLE_NAME="blackbox-$PORT" \
+  DJANGO_DUMP="$ROOT/.dev/django" AUTHCTL="$ROOT/target/debug/authctl" \
   "$VENV/bin/pytest" -q tools/blackbox
 
 # Schemathesis: every operation of infra/openapi.json, a bounded number of seeded examples each,
