@@ -180,6 +180,9 @@ pub struct Settings {
     pub jwt_leeway: Duration,
     pub argon2: Argon2Settings,
     pub password_min_length: usize,
+    /// A team's own email templates, djoser's layout (`EMAIL_TEMPLATES_DIR`), checked at load;
+    /// empty when unset.
+    pub email_templates: crate::mail::EmailTemplates,
 }
 
 impl std::fmt::Debug for Settings {
@@ -353,6 +356,13 @@ impl Settings {
             jwt_leeway: env.duration_allow_zero("JWT_LEEWAY", Duration::ZERO)?,
             argon2,
             password_min_length: env.number("PASSWORD_MIN_LENGTH", 8, 1, 4096)? as usize,
+            email_templates: match env.get("EMAIL_TEMPLATES_DIR") {
+                Some(dir) => {
+                    crate::mail::EmailTemplates::load(std::path::Path::new(dir), code_format == CodeFormat::Numeric)
+                        .map_err(|reason| ConfigError::new("EMAIL_TEMPLATES_DIR", reason))?
+                }
+                None => crate::mail::EmailTemplates::default(),
+            },
         };
         if settings.unactivated_account_lifetime < settings.activation_token_lifetime {
             return Err(ConfigError::new(

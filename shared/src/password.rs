@@ -197,10 +197,7 @@ impl PasswordHasher {
     /// (`!...`) and an unsupported or malformed one verify against the dummy hash and return
     /// false, at the same cost.
     pub async fn verify(&self, password: &Password, hash: Option<&str>) -> bool {
-        let (known, stored) = match hash.map(Stored::parse) {
-            Some(Ok(stored)) => (true, stored),
-            _ => (false, Stored::Phc(self.dummy.clone())),
-        };
+        let (known, stored) = self.target(hash);
         let secret = password.expose().to_owned();
         let memory = self.memory.clone();
         self.verifications.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -210,6 +207,17 @@ impl PasswordHasher {
             tokio::task::spawn_blocking(move || stored.verify(&memory, secret.as_bytes())).await.unwrap_or(false)
         };
         known && ok
+    }
+
+    /// What verifying `hash` computes, and whether a match may count: the stored hash when it
+    /// is one Gatehouse verifies; otherwise (an unknown account, Django's unusable password, an
+    /// unsupported or malformed hash) the dummy argon2id hash, at the same cost as any unknown
+    /// account, never counting.
+    fn target(&self, hash: Option<&str>) -> (bool, Stored) {
+        match hash.map(Stored::parse) {
+            Some(Ok(stored)) => (true, stored),
+            _ => (false, Stored::Phc(self.dummy.clone())),
+        }
     }
 
     /// Whether a stored hash is anything but argon2id (version 0x13) with the configured

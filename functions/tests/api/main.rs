@@ -10,6 +10,7 @@ mod deactivation;
 mod django_hashes;
 mod dynamo_faults;
 mod dynamo_flow;
+mod email_templates;
 mod faults;
 mod flow;
 mod groups;

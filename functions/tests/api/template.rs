@@ -117,6 +117,16 @@ fn every_variable_comes_from_a_parameter_and_secrets_from_secrets_manager() {
             "CODE_KEY_SECRET_ARN" => {
                 assert_eq!(ref_name(&value), Some("CodeKeySecret"), "the code key is the stack's generated secret")
             }
+            "EMAIL_TEMPLATES_DIR" => {
+                // Where the layer of the EmailTemplatesLayer parameter is mounted, when one is given.
+                let cond = tagged(&value, "If").and_then(Value::as_sequence).expect("EMAIL_TEMPLATES_DIR is an !If");
+                assert_eq!(cond[0].as_str(), Some("HasEmailTemplates"));
+                assert_eq!((cond[1].as_str(), cond[2].as_str()), (Some("/opt/email-templates"), Some("")));
+                let layers = tagged(&t["Globals"]["Function"]["Layers"], "If").and_then(Value::as_sequence);
+                let layers = layers.expect("the functions' Layers are an !If on the same condition");
+                assert_eq!(layers[0].as_str(), Some("HasEmailTemplates"));
+                assert_eq!(ref_name(&layers[1][0]), Some("EmailTemplatesLayer"));
+            }
             "JWT_SIGNING_KEY" => panic!(
                 "the signing key is read from Secrets Manager by the functions that sign (JWT_SIGNING_KEY_SECRET_ARN); \
                  as a variable it would show in every function's configuration"

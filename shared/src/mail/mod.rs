@@ -1,12 +1,14 @@
-//! Emails: our own templates (text + HTML), the SES v2 mailer and the capture mailer.
+//! Emails: our own templates (text + HTML), a team's overrides of them (`EMAIL_TEMPLATES_DIR`,
+//! see `overrides`), the SES v2 mailer and the capture mailer.
 
 #[cfg(feature = "dev")]
 pub mod capture;
 #[cfg(feature = "test-util")]
 pub mod faulty;
+pub mod overrides;
 pub mod ses;
 
-use crate::config::Settings;
+use crate::config::{CodeFormat, Settings};
 use crate::domain::User;
 use crate::ports::{EmailKind, OutgoingEmail};
 
@@ -14,6 +16,7 @@ use crate::ports::{EmailKind, OutgoingEmail};
 pub use capture::CaptureMailer;
 #[cfg(feature = "test-util")]
 pub use faulty::{FaultyMailer, MailFault, MailFaults};
+pub use overrides::EmailTemplates;
 pub use ses::SesMailer;
 
 struct Template {
@@ -102,15 +105,122 @@ pub fn render(settings: &Settings, kind: EmailKind, user: &User, extras: Extras)
         ("other_address", extras.other_address.as_deref().unwrap_or("")),
         ("changed_fields", extras.changed_fields.as_deref().unwrap_or("")),
     ];
+    // The team's own template for this kind, part by part; a part it leaves out is the built-in one.
+    let own = if settings.email_templates.is_empty() {
+        overrides::Rendered::default()
+    } else {
+        let numeric = settings.code_format == CodeFormat::Numeric;
+        settings.email_templates.render(kind, &facts(settings, kind, user, &extras), numeric)
+    };
     // Subjects are single-line: nothing that reaches one may inject a header.
-    let subject: String = fill(t.subject, &vars, false).chars().filter(|c| !c.is_control()).collect();
+    let subject: String =
+        own.subject.unwrap_or_else(|| fill(t.subject, &vars, false).chars().filter(|c| !c.is_control()).collect());
     OutgoingEmail {
         kind,
         to: user.email.to_string(),
         subject,
-        text: fill(t.text, &vars, false),
-        html: fill(t.html, &vars, true),
+        text: own.text.unwrap_or_else(|| fill(t.text, &vars, false)),
+        html: own.html.unwrap_or_else(|| fill(t.html, &vars, true)),
         link: extras.link.clone(),
+    }
+}
+
+/// What a team's template is told: djoser's context (`url` is the link's path part, `uid` and
+/// `token` are read back out of it by the kind's URL setting) and Gatehouse's extras.
+fn facts(settings: &Settings, kind: EmailKind, user: &User, extras: &Extras) -> overrides::Facts {
+    let link = extras.link.clone().unwrap_or_default();
+    let base = format!("{}://{}/", settings.protocol, settings.frontend_domain);
+    let url = link.strip_prefix(&base).unwrap_or(&link).to_owned();
+    let pattern = match kind {
+        EmailKind::Activation => Some(&settings.activation_url),
+        EmailKind::PasswordReset => Some(&settings.password_reset_confirm_url),
+        EmailKind::EmailChange => Some(&settings.email_change_confirm_url),
+        _ => None,
+    };
+    let (uid, token) = pattern.and_then(|p| overrides::uid_and_token(p, &url)).unwrap_or_default();
+    overrides::Facts {
+        site_name: settings.site_name.clone(),
+        protocol: settings.protocol.clone(),
+        domain: settings.frontend_domain.clone(),
+        email: user.email.to_string(),
+        first_name: user.first_name.clone(),
+        last_name: user.last_name.clone(),
+        username: user.username.as_ref().map(|u| u.as_str().to_owned()).unwrap_or_default(),
+        link,
+        url,
+        uid,
+        token,
+        code: extras.code.clone().unwrap_or_default(),
+        other_address: extras.other_address.clone().unwrap_or_default(),
+        changed_fields: extras.changed_fields.clone().unwrap_or_default(),
+    }
+}
+
+/// Every kind of email, in a fixed order.
+pub const KINDS: [EmailKind; 8] = [
+    EmailKind::Activation,
+    EmailKind::Confirmation,
+    EmailKind::PasswordReset,
+    EmailKind::PasswordChanged,
+    EmailKind::EmailChange,
+    EmailKind::EmailChanged,
+    EmailKind::SessionReuse,
+    EmailKind::ProfileUpdated,
+];
+
+/// `kind` rendered for a sample user with sample extras, as it would be sent (the dev server's
+/// preview: a team checks its templates without sending anything).
+pub fn preview(settings: &Settings, kind: EmailKind) -> OutgoingEmail {
+    let user = User {
+        id: crate::domain::UserId::generate(),
+        email: match crate::domain::Email::parse("ada@example.com") {
+            Ok(email) => email,
+            Err(_) => return fallback_preview(kind),
+        },
+        username: crate::domain::Username::parse("ada").ok(),
+        first_name: "Ada".into(),
+        last_name: "Lovelace".into(),
+        password_hash: String::new(),
+        is_active: true,
+        is_staff: false,
+        is_superuser: false,
+        groups: vec![],
+        group_ids: Default::default(),
+        date_joined: 0,
+        last_login: None,
+        tokens_valid_after: 0,
+        version: 1,
+        expires_at: None,
+        deactivated_at: None,
+        user_permissions: Default::default(),
+    };
+    let uid = crate::secrets::encode_uid(&user.id);
+    let numeric = settings.code_format == CodeFormat::Numeric;
+    let token = if numeric { "123456" } else { "sample-token" };
+    let pattern = match kind {
+        EmailKind::Activation => Some(&settings.activation_url),
+        EmailKind::PasswordReset => Some(&settings.password_reset_confirm_url),
+        EmailKind::EmailChange => Some(&settings.email_change_confirm_url),
+        _ => None,
+    };
+    let extras = Extras {
+        link: pattern.map(|p| action_link(settings, p, &uid, token)),
+        code: (numeric && matches!(kind, EmailKind::Activation | EmailKind::PasswordReset)).then(|| token.to_owned()),
+        other_address: matches!(kind, EmailKind::EmailChange | EmailKind::EmailChanged)
+            .then(|| "ada.new@example.com".to_owned()),
+        changed_fields: (kind == EmailKind::ProfileUpdated).then(|| "first_name, last_name".to_owned()),
+    };
+    render(settings, kind, &user, extras)
+}
+
+fn fallback_preview(kind: EmailKind) -> OutgoingEmail {
+    OutgoingEmail {
+        kind,
+        to: String::new(),
+        subject: String::new(),
+        text: String::new(),
+        html: String::new(),
+        link: None,
     }
 }
 
@@ -154,7 +264,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::domain::{Email, UserId};
+    use crate::domain::UserId;
 
     const KINDS: [EmailKind; 8] = [
         EmailKind::Activation,
@@ -185,24 +295,9 @@ mod tests {
 
     fn user(first_name: &str) -> User {
         User {
-            id: UserId::generate(),
-            email: Email::parse("ada@example.com").unwrap(),
-            username: None,
             first_name: first_name.to_owned(),
             last_name: "<i>Lovelace</i>".into(),
-            password_hash: String::new(),
-            is_active: true,
-            is_staff: false,
-            is_superuser: false,
-            groups: vec![],
-            group_ids: Default::default(),
-            date_joined: 0,
-            last_login: None,
-            tokens_valid_after: 0,
-            version: 1,
-            expires_at: None,
-            deactivated_at: None,
-            user_permissions: Default::default(),
+            ..User::fixture("ada@example.com")
         }
     }
 
@@ -300,6 +395,36 @@ mod tests {
             assert_eq!(m.text, fill_per_variable(t.text, &vars, false), "{kind:?}");
         }
         assert_eq!(fill("{{name}} {nope} {name", &vars, false), "{Ada & <co>} {nope} {name");
+    }
+
+    #[test]
+    fn an_override_replaces_only_the_blocks_it_defines() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-mail-{}", UserId::generate()));
+        std::fs::create_dir_all(dir.join("email")).unwrap();
+        let subject_only =
+            "{% load i18n %}{% block subject %}\n  {% trans 'Reset' %} {{ user.first_name }}\n{% endblock %}";
+        std::fs::write(dir.join("email/password_reset.html"), subject_only).unwrap();
+        let s = settings(&[("EMAIL_TEMPLATES_DIR", dir.to_str().unwrap())]);
+        let built_in = render(&settings(&[]), EmailKind::PasswordReset, &user("Ada"), extras());
+        let m = render(&s, EmailKind::PasswordReset, &user("Ada\nBcc: x@example.net"), extras());
+        assert_eq!(m.subject, "Reset Ada Bcc: x@example.net");
+        assert_eq!(m.text, built_in.text.replace("Hello Ada,", "Hello Ada\nBcc: x@example.net,"));
+        assert_eq!(m.html, built_in.html.replace("Hello Ada,", "Hello Ada\nBcc: x@example.net,"), "built-in HTML");
+        assert_eq!(m.link, built_in.link);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_preview_renders_every_kind_with_sample_data() {
+        let s = settings(&[]);
+        for kind in KINDS {
+            let m = preview(&s, kind);
+            assert_eq!(m.kind, kind);
+            assert!(!m.subject.is_empty() && !m.text.is_empty() && !m.html.is_empty(), "{kind:?}");
+        }
+        assert!(preview(&s, EmailKind::Activation)
+            .link
+            .is_some_and(|l| l.starts_with("https://app.example.com/activate/")));
     }
 
     #[test]

@@ -97,7 +97,7 @@ const MAX_SCRYPT_MEMORY: u64 = 64 * 1024 * 1024;
 const MAX_SCRYPT_WORK: u64 = 1 << 21;
 
 /// A stored hash, parsed: what verifying it takes, owned (it moves to a blocking thread).
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub(super) enum Stored {
     /// Gatehouse's own PHC argon2 string, as stored.
     Phc(String),
@@ -620,27 +620,16 @@ mod tests {
 
     /// A hash that never verifies costs what an unknown account costs: the configured argon2
     /// verification of the dummy hash, not less.
-    #[tokio::test]
-    async fn unusable_and_unsupported_hashes_cost_what_an_unknown_account_costs() {
-        let hasher = PasswordHasher::new(Argon2Settings { memory_kib: 16 * 1024, iterations: 2, parallelism: 1 })
-            .unwrap()
-            .inline();
-        let fastest = |hash: Option<&'static str>| {
-            let hasher = hasher.clone();
-            async move {
-                let mut best = std::time::Duration::MAX;
-                for _ in 0..3 {
-                    let started = std::time::Instant::now();
-                    assert!(!hasher.verify(&pw(PW), hash).await);
-                    best = best.min(started.elapsed());
-                }
-                best
-            }
-        };
-        let unknown = fastest(None).await;
+    #[test]
+    fn unusable_and_unsupported_hashes_cost_what_an_unknown_account_costs() {
+        // Not timed (a shared machine's clock proves nothing): what is verified is the same
+        // dummy argon2id hash an unknown account is verified against, and a match never counts.
+        let hasher = cheap();
+        let unknown = hasher.target(None);
+        assert!(!unknown.0);
         for hash in [UNUSABLE, "", "md5$salt$a1b2c3d4e5f60718293a4b5c6d7e8f90", "pbkdf2_sha256$99999999999$s$x"] {
-            let cost = fastest(Some(hash)).await;
-            assert!(cost * 2 >= unknown, "{hash:?}: {cost:?}, an unknown account {unknown:?}");
+            assert_eq!(hasher.target(Some(hash)), unknown, "{hash:?}");
         }
+        assert_ne!(hasher.target(Some(VECTORS[0].0)), unknown);
     }
 }

@@ -1,10 +1,13 @@
 //! The dev server's mailer: prints every email with its link, keeps it for `GET /_dev/emails`,
-//! then hands it to the real mailer (SES at the emulator, or the capture mailer).
+//! then hands it to the real mailer (SES at the emulator, or the capture mailer). Also the
+//! preview of each kind of email, rendered with sample data and never sent.
 
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use gatehouse_core::ports::{MailError, Mailer, OutgoingEmail};
+use gatehouse_core::mail;
+use gatehouse_core::ports::{EmailKind, MailError, Mailer, OutgoingEmail};
+use gatehouse_core::Settings;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde_json::json;
@@ -33,10 +36,57 @@ impl Mailbox {
         let items: Vec<_> = kept
             .iter()
             .filter(|e| to.as_deref().is_none_or(|t| e.to.eq_ignore_ascii_case(t)))
-            .map(|e| json!({"to": e.to, "subject": e.subject, "link": e.link, "text": e.text, "kind": format!("{:?}", e.kind)}))
+            .map(|e| {
+                json!({"to": e.to, "subject": e.subject, "link": e.link, "text": e.text, "html": e.html, "kind": format!("{:?}", e.kind)})
+            })
             .collect();
         gatehouse_functions::http::json(StatusCode::OK, &json!(items))
     }
+}
+
+/// `GET /_dev/emails/preview/{kind}`: the email of that kind rendered for a sample user, with the
+/// team's templates (`EMAIL_TEMPLATES_DIR`) where it has them, nothing sent. `kind` is
+/// `activation`, `password_reset` ... (or `Activation`, as the listing names it); without one,
+/// the kinds and the template files loaded.
+pub fn preview(settings: &Settings, kind: Option<&str>) -> Response<Body> {
+    let name = |k: EmailKind| format!("{k:?}");
+    let wanted = kind.map(|k| k.trim_matches('/').replace('_', "").to_ascii_lowercase()).filter(|k| !k.is_empty());
+    let Some(wanted) = wanted else {
+        let kinds: Vec<String> = mail::KINDS.iter().map(|k| snake(&name(*k))).collect();
+        let files: Vec<_> = settings
+            .email_templates
+            .files()
+            .into_iter()
+            .map(|(file, blocks)| json!({"file": file, "blocks": blocks}))
+            .collect();
+        return gatehouse_functions::http::json(StatusCode::OK, &json!({"kinds": kinds, "templates": files}));
+    };
+    match mail::KINDS.iter().find(|k| name(**k).to_ascii_lowercase() == wanted) {
+        Some(kind) => {
+            let m = mail::preview(settings, *kind);
+            let body =
+                json!({"kind": name(*kind), "subject": m.subject, "text": m.text, "html": m.html, "link": m.link});
+            gatehouse_functions::http::json(StatusCode::OK, &body)
+        }
+        None => {
+            let kinds: Vec<String> = mail::KINDS.iter().map(|k| snake(&name(*k))).collect();
+            let body =
+                json!({"detail": format!("no such email kind; kinds: {}", kinds.join(", ")), "code": "not_found"});
+            gatehouse_functions::http::json(StatusCode::NOT_FOUND, &body)
+        }
+    }
+}
+
+/// `PasswordReset` → `password_reset`.
+fn snake(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 #[async_trait]

@@ -3,7 +3,8 @@
 //!
 //! With `AWS_ENDPOINT_URL` set it uses DynamoDB and SES v2 at that endpoint (the local emulator;
 //! `--create-table` also creates the table and verifies the sender); with `--memory` it needs
-//! nothing at all. Every email sent is printed with its link and kept: `GET /_dev/emails`.
+//! nothing at all. Every email sent is printed with its link and kept: `GET /_dev/emails`; each
+//! kind of email can be previewed with sample data, nothing sent: `GET /_dev/emails/preview/{kind}`.
 
 mod mailbox;
 
@@ -123,6 +124,12 @@ async fn serve(
     if parts.uri.path() == "/_dev/emails" {
         return Ok(to_hyper(server.mailbox.listing(parts.uri.query())));
     }
+    if parts.uri.path() == "/_dev/emails/preview" || parts.uri.path() == "/_dev/emails/preview/" {
+        return Ok(to_hyper(mailbox::preview(&server.app.settings, None)));
+    }
+    if let Some(kind) = parts.uri.path().strip_prefix("/_dev/emails/preview/") {
+        return Ok(to_hyper(mailbox::preview(&server.app.settings, Some(kind))));
+    }
     if matches!(parts.uri.path(), "/auth/openapi.json" | "/auth/openapi.json/") {
         let mut resp = hyper::Response::new(Full::new(Bytes::from_static(OPENAPI.as_bytes())));
         resp.headers_mut()
@@ -161,7 +168,7 @@ async fn main() {
         let addr = SocketAddr::from(([127, 0, 0, 1], o.port));
         let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         println!(
-            "Gatehouse dev server on http://{addr} ({}); emails at http://{addr}/_dev/emails",
+            "Gatehouse dev server on http://{addr} ({}); emails at http://{addr}/_dev/emails, previews at http://{addr}/_dev/emails/preview",
             if o.memory { "memory store" } else { "DynamoDB + SES" }
         );
         loop {
