@@ -3,6 +3,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use gatehouse_core::domain::User;
+use gatehouse_core::i18n;
 use gatehouse_core::services::{iso8601, ClientInfo, Form, ServiceError, TokenPair};
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
@@ -150,6 +151,40 @@ impl Reject {
 /// The response for a handler's outcome.
 pub fn reply(outcome: Result<Response<Body>, Reject>) -> Response<Body> {
     outcome.unwrap_or_else(|r| r.response())
+}
+
+/// The language of the request's messages: the best of `Accept-Language` Gatehouse speaks, or
+/// `LANGUAGE_CODE` (see README "Languages").
+pub fn language(app: &gatehouse_core::App, req: &Request) -> i18n::Language {
+    let asked = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    match asked.and_then(|h| i18n::Catalogs::get().negotiate(h)) {
+        Some(code) => i18n::Language { code, asked: true },
+        None => i18n::Language { code: app.settings.language_code, asked: false },
+    }
+}
+
+/// The response in `lang`, as Django's LocaleMiddleware leaves it: `Content-Language` and
+/// `Vary: Accept-Language` on every response, and the messages of an error body translated
+/// (field names and `code`s stay as they are: frontends match on them).
+pub fn localize(mut resp: Response<Body>, lang: i18n::Language) -> Response<Body> {
+    if lang.code != i18n::SOURCE && resp.status().as_u16() >= 400 {
+        let translated = match resp.body() {
+            Body::Text(text) => serde_json::from_str::<Value>(text).ok().map(|mut body| {
+                i18n::translate_body(&mut body, lang.code);
+                body.to_string()
+            }),
+            _ => None,
+        };
+        if let Some(text) = translated {
+            *resp.body_mut() = Body::Text(text);
+        }
+    }
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(lang.code) {
+        h.insert(header::CONTENT_LANGUAGE, v);
+    }
+    h.append(header::VARY, HeaderValue::from_static("Accept-Language"));
+    resp
 }
 
 fn media_type(req: &Request) -> Option<String> {
@@ -345,6 +380,7 @@ pub fn user_body(u: &User) -> Value {
         "date_joined": iso8601(u.date_joined),
         "last_login": u.last_login.map(iso8601),
         "groups": u.groups,
+        "language": u.language,
     })
 }
 

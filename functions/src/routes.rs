@@ -141,7 +141,7 @@ pub async fn dispatch(app: Arc<App>, req: Request) -> Response<Body> {
             };
             (route.handler)(app, req).await
         }
-        _ => handlers::fallback::answer(&req),
+        _ => handlers::fallback::handle(&app, req).await,
     }
 }
 

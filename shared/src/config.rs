@@ -183,6 +183,9 @@ pub struct Settings {
     /// A team's own email templates, djoser's layout (`EMAIL_TEMPLATES_DIR`), checked at load;
     /// empty when unset.
     pub email_templates: crate::mail::EmailTemplates,
+    /// The language of responses whose request asks for none we speak, and of emails to users
+    /// with no language stored (`LANGUAGE_CODE`, Django's setting; default `en`).
+    pub language_code: &'static str,
 }
 
 impl std::fmt::Debug for Settings {
@@ -362,6 +365,16 @@ impl Settings {
                         .map_err(|reason| ConfigError::new("EMAIL_TEMPLATES_DIR", reason))?
                 }
                 None => crate::mail::EmailTemplates::default(),
+            },
+            language_code: {
+                let catalogs = crate::i18n::Catalogs::get();
+                let raw = env.get("LANGUAGE_CODE").unwrap_or(crate::i18n::SOURCE);
+                catalogs.known(raw).ok_or_else(|| {
+                    ConfigError::new(
+                        "LANGUAGE_CODE",
+                        format!("not a language Gatehouse speaks (it speaks {})", catalogs.languages().join(", ")),
+                    )
+                })?
             },
         };
         if settings.unactivated_account_lifetime < settings.activation_token_lifetime {

@@ -3,6 +3,7 @@
 pub mod aws;
 pub mod config;
 pub mod domain;
+pub mod i18n;
 #[cfg(feature = "test-util")]
 pub mod iam;
 pub mod keys;

@@ -39,7 +39,12 @@ macro_rules! entry_point {
             req: lambda_http::Request,
         ) -> lambda_http::Response<lambda_http::Body> {
             let origin = crate::http::audit_origin(&req);
-            crate::http::reply(gatehouse_core::services::audit::within(origin, run(app, &req)).await)
+            let lang = crate::http::language(app, &req);
+            let outcome = gatehouse_core::i18n::within(lang, run(app, &req));
+            crate::http::localize(
+                crate::http::reply(gatehouse_core::services::audit::within(origin, outcome).await),
+                lang,
+            )
         }
 
         /// Boxed entry point (binary, route table, dev server).

@@ -114,6 +114,7 @@ async fn superusers_list_with_each_filter() {
         "is_active",
         "is_staff",
         "is_superuser",
+        "language",
         "last_login",
         "last_name",
         "user_permissions",

@@ -15,6 +15,7 @@ mod faults;
 mod flow;
 mod groups;
 mod hostile;
+mod languages;
 mod lifecycle;
 mod logs;
 mod openapi;

@@ -161,6 +161,9 @@ pub struct User {
     /// id of the permission granted. A grant counts while that very permission is registered
     /// ([`User::grants`]).
     pub user_permissions: std::collections::BTreeMap<String, String>,
+    /// The language the user's emails are written in (the `Accept-Language` of registration, or
+    /// what the user chose since); `None`: `LANGUAGE_CODE`.
+    pub language: Option<String>,
 }
 
 impl User {
@@ -231,6 +234,7 @@ impl User {
             expires_at: None,
             deactivated_at: None,
             user_permissions: Default::default(),
+            language: None,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod ses;
 
 use crate::config::{CodeFormat, Settings};
 use crate::domain::User;
+use crate::i18n;
 use crate::ports::{EmailKind, OutgoingEmail};
 
 #[cfg(feature = "dev")]
@@ -28,42 +29,42 @@ struct Template {
 fn template(kind: EmailKind) -> Template {
     match kind {
         EmailKind::Activation => Template {
-            subject: "Activate your {site_name} account",
+            subject: "[[Activate your {site_name} account]]",
             text: include_str!("templates/activation.txt"),
             html: include_str!("templates/activation.html"),
         },
         EmailKind::Confirmation => Template {
-            subject: "Your {site_name} account is active",
+            subject: "[[Your {site_name} account is active]]",
             text: include_str!("templates/confirmation.txt"),
             html: include_str!("templates/confirmation.html"),
         },
         EmailKind::PasswordReset => Template {
-            subject: "Reset your {site_name} password",
+            subject: "[[Reset your {site_name} password]]",
             text: include_str!("templates/password_reset.txt"),
             html: include_str!("templates/password_reset.html"),
         },
         EmailKind::PasswordChanged => Template {
-            subject: "Your {site_name} password was changed",
+            subject: "[[Your {site_name} password was changed]]",
             text: include_str!("templates/password_changed.txt"),
             html: include_str!("templates/password_changed.html"),
         },
         EmailKind::EmailChange => Template {
-            subject: "Confirm your new {site_name} email address",
+            subject: "[[Confirm your new {site_name} email address]]",
             text: include_str!("templates/email_change.txt"),
             html: include_str!("templates/email_change.html"),
         },
         EmailKind::SessionReuse => Template {
-            subject: "A {site_name} sign-in was ended for your safety",
+            subject: "[[A {site_name} sign-in was ended for your safety]]",
             text: include_str!("templates/session_reuse.txt"),
             html: include_str!("templates/session_reuse.html"),
         },
         EmailKind::EmailChanged => Template {
-            subject: "Your {site_name} email address is being changed",
+            subject: "[[Your {site_name} email address is being changed]]",
             text: include_str!("templates/email_changed.txt"),
             html: include_str!("templates/email_changed.html"),
         },
         EmailKind::ProfileUpdated => Template {
-            subject: "Your {site_name} profile was changed",
+            subject: "[[Your {site_name} profile was changed]]",
             text: include_str!("templates/profile_updated.txt"),
             html: include_str!("templates/profile_updated.html"),
         },
@@ -89,11 +90,92 @@ pub struct Extras {
     pub changed_fields: Option<String>,
 }
 
-/// Renders an email of `kind` to `user`'s address.
+/// The language of `user`'s emails: the one stored on the account, else `LANGUAGE_CODE`.
+pub fn language<'a>(settings: &'a Settings, user: &User) -> &'a str {
+    user.language.as_deref().and_then(|l| i18n::Catalogs::get().known(l)).unwrap_or(settings.language_code)
+}
+
+/// A built-in template in `lang`: each `[[text]]` is a message of the catalog (its msgid is the
+/// text with its whitespace runs made single spaces and `{name}` written `%(name)s`), replaced by
+/// its translation, or by the text itself in English or when the language lacks it. Values are
+/// filled in afterwards, by [`fill`]: a translation never sees them.
+fn localize(template: &str, lang: &str) -> String {
+    let catalogs = i18n::Catalogs::get();
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some((before, after)) = rest.split_once("[[") {
+        out.push_str(before);
+        let Some((text, tail)) = after.split_once("]]") else {
+            out.push_str("[[");
+            rest = after;
+            continue;
+        };
+        if lang == i18n::SOURCE {
+            out.push_str(text);
+        } else {
+            let msgid = braces_to_python(&text.split_whitespace().collect::<Vec<_>>().join(" "));
+            match catalogs.gettext(lang, &msgid) {
+                std::borrow::Cow::Owned(t) => out.push_str(&python_to_braces(&t)),
+                std::borrow::Cow::Borrowed(_) => out.push_str(text),
+            }
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `{name}` -> `%(name)s` (the catalog's placeholder form).
+fn braces_to_python(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut rest = text;
+    while let Some((before, after)) = rest.split_once('{') {
+        out.push_str(before);
+        match after.split_once('}') {
+            Some((name, tail)) if !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') => {
+                out.push_str(&format!("%({name})s"));
+                rest = tail;
+            }
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `%(name)s` -> `{name}` (back to the built-in templates' placeholders).
+fn python_to_braces(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((before, after)) = rest.split_once("%(") {
+        out.push_str(before);
+        match after.split_once(")s") {
+            Some((name, tail)) if !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') => {
+                out.push_str(&format!("{{{name}}}"));
+                rest = tail;
+            }
+            _ => {
+                out.push_str("%(");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.replace("%%", "%")
+}
+
+/// Renders an email of `kind` to `user`'s address, in the user's language.
 pub fn render(settings: &Settings, kind: EmailKind, user: &User, extras: Extras) -> OutgoingEmail {
     let t = template(kind);
+    let lang = language(settings, user);
     let name = if user.first_name.is_empty() { user.email.to_string() } else { user.first_name.clone() };
-    let code_line = extras.code.as_deref().map(|c| format!("Or type this code: {c}")).unwrap_or_default();
+    let code_line = match extras.code.as_deref() {
+        Some(c) => fill(&localize("[[Or type this code: {code}]]", lang), &[("code", c)], false),
+        None => String::new(),
+    };
     let vars: [(&str, &str); 9] = [
         ("site_name", &settings.site_name),
         ("protocol", &settings.protocol),
@@ -110,17 +192,18 @@ pub fn render(settings: &Settings, kind: EmailKind, user: &User, extras: Extras)
         overrides::Rendered::default()
     } else {
         let numeric = settings.code_format == CodeFormat::Numeric;
-        settings.email_templates.render(kind, &facts(settings, kind, user, &extras), numeric)
+        settings.email_templates.render(kind, lang, &facts(settings, kind, user, &extras), numeric)
     };
     // Subjects are single-line: nothing that reaches one may inject a header.
-    let subject: String =
-        own.subject.unwrap_or_else(|| fill(t.subject, &vars, false).chars().filter(|c| !c.is_control()).collect());
+    let subject: String = own.subject.unwrap_or_else(|| {
+        fill(&localize(t.subject, lang), &vars, false).chars().filter(|c| !c.is_control()).collect()
+    });
     OutgoingEmail {
         kind,
         to: user.email.to_string(),
         subject,
-        text: own.text.unwrap_or_else(|| fill(t.text, &vars, false)),
-        html: own.html.unwrap_or_else(|| fill(t.html, &vars, true)),
+        text: own.text.unwrap_or_else(|| fill(&localize(t.text, lang), &vars, false)),
+        html: own.html.unwrap_or_else(|| fill(&localize(t.html, lang), &vars, true)),
         link: extras.link.clone(),
     }
 }
@@ -193,6 +276,7 @@ pub fn preview(settings: &Settings, kind: EmailKind) -> OutgoingEmail {
         expires_at: None,
         deactivated_at: None,
         user_permissions: Default::default(),
+        language: None,
     };
     let uid = crate::secrets::encode_uid(&user.id);
     let numeric = settings.code_format == CodeFormat::Numeric;
@@ -391,10 +475,38 @@ mod tests {
                 assert_eq!(fill(text, &vars, escape), fill_per_variable(text, &vars, escape), "{kind:?}");
             }
             let m = render(&s, kind, &user("Ada & <co>"), extras());
-            assert_eq!(m.html, fill_per_variable(t.html, &vars, true), "{kind:?}");
-            assert_eq!(m.text, fill_per_variable(t.text, &vars, false), "{kind:?}");
+            let english = |t: &str| localize(t, i18n::SOURCE);
+            assert_eq!(m.html, fill_per_variable(&english(t.html), &vars, true), "{kind:?}");
+            assert_eq!(m.text, fill_per_variable(&english(t.text), &vars, false), "{kind:?}");
         }
         assert_eq!(fill("{{name}} {nope} {name", &vars, false), "{Ada & <co>} {nope} {name");
+    }
+
+    #[test]
+    fn every_marked_text_of_the_builtin_templates_is_a_catalog_message() {
+        let pot = i18n::po::parse(i18n::TEMPLATE).unwrap();
+        for kind in KINDS {
+            let t = template(kind);
+            for part in [t.subject, t.text, t.html, "[[Or type this code: {code}]]"] {
+                let mut rest = part;
+                let mut marked = 0;
+                while let Some((_, after)) = rest.split_once("[[") {
+                    let (text, tail) = after.split_once("]]").unwrap();
+                    let msgid = braces_to_python(&text.split_whitespace().collect::<Vec<_>>().join(" "));
+                    assert!(
+                        pot.entries.iter().any(|e| e.msgid == msgid),
+                        "{kind:?}: {msgid:?} is not in gatehouse.pot"
+                    );
+                    marked += 1;
+                    rest = tail;
+                }
+                assert!(marked > 0, "{kind:?}: nothing to translate in {part:?}");
+            }
+        }
+        // English keeps the text (and its line breaks) as written; markers never show.
+        assert_eq!(localize("[[a\nb {x}]] [[c]]", "en"), "a\nb {x} c");
+        assert_eq!(braces_to_python("{site_name} {a b} {} %"), "%(site_name)s {a b} {} %");
+        assert_eq!(python_to_braces("%(site_name)s : 50%%"), "{site_name} : 50%");
     }
 
     #[test]

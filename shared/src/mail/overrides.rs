@@ -32,9 +32,60 @@ pub const FILES: [(EmailKind, &str); 8] = [
 pub const BLOCKS: [&str; 3] = ["subject", "text_body", "html_body"];
 
 /// The message catalog hook: `{% trans "..." %}` texts and `{% blocktrans %}` contents go through
-/// it once, at load. Today it returns the text as written (the templates are in one language).
-pub fn trans(msgid: &str) -> Cow<'_, str> {
-    Cow::Borrowed(msgid)
+/// it once per language, at load. A `blocktrans` text is looked up as Django's `makemessages`
+/// writes its msgid (`{{ site_name }}` as `%(site_name)s`), so a team's own Django catalog
+/// entries and Gatehouse's (`shared/locale`) both apply; the text stays as written in English, or
+/// when the language lacks it.
+pub fn trans<'a>(text: &'a str, lang: &str) -> Cow<'a, str> {
+    if lang == crate::i18n::SOURCE {
+        return Cow::Borrowed(text);
+    }
+    let Some(msgid) = jinja_vars_to_python(text) else { return Cow::Borrowed(text) };
+    match crate::i18n::Catalogs::get().gettext(lang, &msgid) {
+        Cow::Owned(t) => Cow::Owned(python_to_jinja_vars(&t)),
+        Cow::Borrowed(_) => Cow::Borrowed(text),
+    }
+}
+
+/// `{{ name }}` -> `%(name)s`, `%` -> `%%`; `None` when a `{{ }}` holds more than a name (Django
+/// refuses those inside blocktrans too).
+fn jinja_vars_to_python(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((before, after)) = rest.split_once("{{") {
+        out.push_str(&before.replace('%', "%%"));
+        let (inner, tail) = after.split_once("}}")?;
+        let name = inner.trim();
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return None;
+        }
+        out.push_str(&format!("%({name})s"));
+        rest = tail;
+    }
+    out.push_str(&rest.replace('%', "%%"));
+    Some(out)
+}
+
+/// `%(name)s` -> `{{ name }}`, `%%` -> `%`: a translation back into the template's syntax.
+fn python_to_jinja_vars(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('%') {
+            out.push('%');
+            rest = tail;
+        } else if let Some((name, tail)) = after.strip_prefix('(').and_then(|a| a.split_once(")s")) {
+            out.push_str(&format!("{{{{ {name} }}}}"));
+            rest = tail;
+        } else {
+            out.push('%');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Django template syntax that minijinja lacks, rewritten into minijinja's, line for line (every
@@ -52,6 +103,11 @@ pub fn trans(msgid: &str) -> Cow<'_, str> {
 /// What is not supported (`trans ... as`, `blocktrans count`, `asvar`, `context`) is an error
 /// `(line, reason)`. Every other tag is left as it is: minijinja parses it or says why not.
 pub fn django_to_jinja(src: &str) -> Result<String, (usize, String)> {
+    django_to_jinja_in(src, crate::i18n::SOURCE)
+}
+
+/// [`django_to_jinja`] with the texts of `trans` and `blocktrans` in `lang`.
+pub fn django_to_jinja_in(src: &str, lang: &str) -> Result<String, (usize, String)> {
     let mut out = String::with_capacity(src.len());
     let mut rest = src;
     let line_at = |rest: &str| src[..src.len() - rest.len()].matches('\n').count() + 1;
@@ -78,7 +134,7 @@ pub fn django_to_jinja(src: &str) -> Result<String, (usize, String)> {
                 if !tail.is_empty() && tail != "noop" {
                     return Err((line, format!("{{% {word} \"...\" {tail} %}} is not supported")));
                 }
-                out.push_str(&literal(&trans(text)));
+                out.push_str(&literal(&trans(text, lang)));
                 out.push_str(&"\n".repeat(inner.matches('\n').count()));
                 rest = after;
             }
@@ -108,8 +164,9 @@ pub fn django_to_jinja(src: &str) -> Result<String, (usize, String)> {
                         other => return Err((line, format!("{{% {word} {other} %}} is not supported"))),
                     }
                 }
-                let text = trans(content);
-                let body = if trimmed { trim_lines(&text) } else { text.into_owned() };
+                // Django's msgid of a `trimmed` block is the trimmed text.
+                let content = if trimmed { Cow::Owned(trim_lines(content)) } else { Cow::Borrowed(content) };
+                let body = trans(&content, lang).into_owned();
                 let tag_newlines = "\n".repeat(inner.matches('\n').count());
                 if with.is_empty() {
                     out.push_str(&tag_newlines);
@@ -267,6 +324,14 @@ impl EmailTemplates {
             for name in [file.to_owned(), format!("{file}{HTML_VARIANT}")] {
                 env.add_template_owned(name, source.clone()).map_err(|e| template_error(file, &e))?;
             }
+            // The same file in every other language Gatehouse speaks (its trans texts translated).
+            for lang in crate::i18n::Catalogs::get().languages().into_iter().skip(1) {
+                let source =
+                    django_to_jinja_in(&raw, lang).map_err(|(line, why)| format!("{rel} line {line}: {why}"))?;
+                for name in [variant(file, lang), format!("{}{HTML_VARIANT}", variant(file, lang))] {
+                    env.add_template_owned(name, source.clone()).map_err(|e| template_error(file, &e))?;
+                }
+            }
             found.push((kind, file));
         }
         let mut files = Vec::new();
@@ -310,6 +375,14 @@ impl EmailTemplates {
             if !present.contains(&true) {
                 return Err(format!("{file}: defines none of the blocks {}", BLOCKS.join(", ")));
             }
+            for lang in crate::i18n::Catalogs::get().languages().into_iter().skip(1) {
+                for (block, _) in BLOCKS.iter().zip(present).filter(|(_, p)| *p) {
+                    let name = variant(file, lang);
+                    let name = if *block == "html_body" { format!("{name}{HTML_VARIANT}") } else { name };
+                    render_block(&env, &name, block, &sample)
+                        .map_err(|e| format!("{file} in {lang} (its translated texts): {}", why(&e)))?;
+                }
+            }
             files.push((kind, file, present));
         }
         files.sort_by_key(|(_, file, _)| *file);
@@ -335,7 +408,7 @@ impl EmailTemplates {
 
     /// The parts of `kind` its override defines. A part that fails to render (which the check at
     /// load should make impossible) is logged and left to the built-in template.
-    pub(crate) fn render(&self, kind: EmailKind, facts: &Facts, numeric_codes: bool) -> Rendered {
+    pub(crate) fn render(&self, kind: EmailKind, lang: &str, facts: &Facts, numeric_codes: bool) -> Rendered {
         let Some(loaded) = &self.loaded else { return Rendered::default() };
         let Some((_, file, present)) = loaded.files.iter().find(|(k, _, _)| *k == kind) else {
             return Rendered::default();
@@ -353,13 +426,19 @@ impl EmailTemplates {
                 }
             }
         };
-        let html_name = format!("{file}{HTML_VARIANT}");
+        let name = if lang == crate::i18n::SOURCE { (*file).to_owned() } else { variant(file, lang) };
+        let html_name = format!("{name}{HTML_VARIANT}");
         Rendered {
-            subject: part(0, "subject", file).map(|s| one_line(&s)),
-            text: part(1, "text_body", file).map(|s| s.trim().to_owned()),
+            subject: part(0, "subject", &name).map(|s| one_line(&s)),
+            text: part(1, "text_body", &name).map(|s| s.trim().to_owned()),
             html: part(2, "html_body", &html_name).map(|s| s.trim().to_owned()),
         }
     }
+}
+
+/// The name a file's translation into `lang` is registered under.
+fn variant(file: &str, lang: &str) -> String {
+    format!("{file}@{lang}")
 }
 
 fn render_block(env: &Environment<'static>, name: &str, block: &str, ctx: &Value) -> Result<String, minijinja::Error> {
@@ -648,11 +727,11 @@ mod tests {
     fn loading_accepts_djoser_files_and_reports_their_blocks() {
         let t = EmailTemplates::load(&dir_with(&[("activation.html", OK), (".DS_Store", "")]), false).unwrap();
         assert_eq!(t.files(), vec![("email/activation.html", vec!["subject", "text_body"])]);
-        let r = t.render(EmailKind::Activation, &Facts::sample(), false);
+        let r = t.render(EmailKind::Activation, "en", &Facts::sample(), false);
         assert_eq!(r.subject.as_deref(), Some("Hi Gatehouse"));
         assert_eq!(r.text.as_deref(), Some("activate/MQ/token Ada"));
         assert_eq!(r.html, None, "missing block: the built-in part is used");
-        assert_eq!(t.render(EmailKind::PasswordReset, &Facts::sample(), false), Rendered::default());
+        assert_eq!(t.render(EmailKind::PasswordReset, "en", &Facts::sample(), false), Rendered::default());
         assert!(EmailTemplates::default().is_empty());
     }
 
@@ -738,7 +817,7 @@ mod tests {
     #[test]
     fn djosers_own_default_template_loads_and_renders_as_django_would() {
         let t = EmailTemplates::load(&dir_with(&[("activation.html", DJOSER_ACTIVATION)]), false).unwrap();
-        let r = t.render(EmailKind::Activation, &Facts::sample(), false);
+        let r = t.render(EmailKind::Activation, "en", &Facts::sample(), false);
         assert_eq!(r.subject.as_deref(), Some("Account activation on Gatehouse"));
         assert_eq!(
             r.text.as_deref(),
@@ -752,6 +831,24 @@ mod tests {
             ),
             "{html}"
         );
+        // In French, through the shipped catalog: trans and blocktrans texts (with their
+        // variables) translated, everything else as the template has it.
+        let fr = t.render(EmailKind::Activation, "fr", &Facts::sample(), false);
+        assert_eq!(fr.subject.as_deref(), Some("Activation du compte sur Gatehouse"));
+        assert_eq!(
+            fr.text.as_deref(),
+            Some("Vous recevez cet e-mail car vous devez terminer l’activation de votre compte sur Gatehouse.\n\nRendez-vous sur la page suivante pour activer le compte :\nhttps://app.example.com/activate/MQ/token\n\nMerci d’utiliser notre site !\n\nL’équipe Gatehouse")
+        );
+    }
+
+    #[test]
+    fn blocktrans_texts_are_looked_up_as_makemessages_writes_them() {
+        assert_eq!(jinja_vars_to_python("50% off {{ site_name }}!").as_deref(), Some("50%% off %(site_name)s!"));
+        assert_eq!(jinja_vars_to_python("{{ user.email }}"), None);
+        assert_eq!(python_to_jinja_vars("%(site_name)s : 50%%"), "{{ site_name }} : 50%");
+        assert_eq!(trans("The {{ site_name }} team", "fr"), "L’équipe {{ site_name }}");
+        assert_eq!(trans("The {{ site_name }} team", "en"), "The {{ site_name }} team");
+        assert_eq!(trans("Not in any catalog {{ x }}", "fr"), "Not in any catalog {{ x }}");
     }
 
     #[test]
@@ -759,7 +856,7 @@ mod tests {
         let body = "{% block text_body %}{{ user.first_name }}{% endblock %}{% block html_body %}<p>{{ user.first_name }}</p>{% endblock %}";
         let t = EmailTemplates::load(&dir_with(&[("session_reuse.html", body)]), false).unwrap();
         let facts = Facts { first_name: "<b>Ada</b>".into(), ..Facts::sample() };
-        let r = t.render(EmailKind::SessionReuse, &facts, false);
+        let r = t.render(EmailKind::SessionReuse, "en", &facts, false);
         assert_eq!(r.text.as_deref(), Some("<b>Ada</b>"));
         assert_eq!(r.html.as_deref(), Some("<p>&lt;b&gt;Ada&lt;&#x2f;b&gt;</p>"));
     }

@@ -72,6 +72,23 @@ impl Form {
     }
 
     /// An optional string (blank allowed, null treated as absent); `max_chars` enforced.
+    /// The `language` field (a user's email language): `Some(Some(code))` for a language
+    /// Gatehouse speaks (as it spells it: `fr`, `pt-br`), `Some(None)` for `""` (back to
+    /// `LANGUAGE_CODE`), `None` when absent or refused (`"xx" is not a valid choice.`).
+    pub fn language(&self, errors: &mut FieldErrors) -> Option<Option<String>> {
+        let raw = self.optional("language", 35, errors)?;
+        if raw.is_empty() {
+            return Some(None);
+        }
+        match crate::i18n::Catalogs::get().known(&raw) {
+            Some(code) => Some(Some(code.to_owned())),
+            None => {
+                errors.add("language", format!("\"{raw}\" is not a valid choice."));
+                None
+            }
+        }
+    }
+
     pub fn optional(&self, field: &str, max_chars: usize, errors: &mut FieldErrors) -> Option<String> {
         let s = self.raw(field, errors, true)??;
         if s.chars().count() > max_chars {

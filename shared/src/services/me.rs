@@ -203,6 +203,9 @@ fn apply(user: &User, form: &Form, editor: Editor<'_>) -> Result<User, ServiceEr
     if let Some(v) = form.optional("last_name", NAME_MAX, &mut errors) {
         updated.last_name = v;
     }
+    if let Some(v) = form.language(&mut errors) {
+        updated.language = v;
+    }
     if form.contains("username") {
         match form.optional("username", 150, &mut errors) {
             Some(raw) if !raw.is_empty() => match Username::parse(&raw) {
@@ -292,6 +295,7 @@ pub fn profile_fields(u: &User) -> Vec<(&'static str, serde_json::Value)> {
         ("first_name", json!(u.first_name)),
         ("last_name", json!(u.last_name)),
         ("username", json!(u.username.as_ref().map_or("", |n| n.as_str()))),
+        ("language", json!(u.language)),
         ("is_active", json!(u.is_active)),
         ("is_staff", json!(u.is_staff)),
         ("groups", json!(groups)),

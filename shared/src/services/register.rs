@@ -20,6 +20,8 @@ pub(crate) struct Registration {
     username: Option<Username>,
     first_name: String,
     last_name: String,
+    /// Asked for in the form; otherwise a registration keeps its request's `Accept-Language`.
+    language: Option<String>,
 }
 
 /// How a new account starts.
@@ -81,6 +83,7 @@ fn parse_fields(app: &App, form: &Form) -> (Option<Registration>, FieldErrors) {
     };
     let first_name = form.optional("first_name", NAME_MAX, &mut errors).unwrap_or_default();
     let last_name = form.optional("last_name", NAME_MAX, &mut errors).unwrap_or_default();
+    let language = form.language(&mut errors).flatten();
     let password = form.required("password", &mut errors).and_then(|raw| match Password::parse(raw) {
         Ok(p) => Some(p),
         Err(msg) => {
@@ -109,7 +112,9 @@ fn parse_fields(app: &App, form: &Form) -> (Option<Registration>, FieldErrors) {
         }
     }
     let parsed = match (email, password) {
-        (Some(email), Some(password)) => Some(Registration { email, password, username, first_name, last_name }),
+        (Some(email), Some(password)) => {
+            Some(Registration { email, password, username, first_name, last_name, language })
+        }
         _ => None,
     };
     (parsed, errors)
@@ -119,7 +124,10 @@ fn parse_fields(app: &App, form: &Form) -> (Option<Registration>, FieldErrors) {
 /// A failed email does not undo the registration: `resend_activation` recovers it.
 pub async fn register(app: &App, form: &Form, client: &ClientInfo) -> Result<User, ServiceError> {
     throttle::spend_ip(app, "register", app.settings.rate_register_ip, client.ip.as_deref()).await?;
-    let r = parse(app, form)?;
+    let mut r = parse(app, form)?;
+    // The registration's own Accept-Language (an admin's, on `POST /auth/admin/users/`, is not
+    // the new user's: there only a `language` field gives one).
+    r.language = r.language.or_else(|| crate::i18n::asked().map(str::to_owned));
     create(app, r, Start::Registration, |_| {}).await
 }
 
@@ -160,6 +168,7 @@ pub(crate) async fn create(
         expires_at: activate_by_email.then(|| now + s.unactivated_account_lifetime.as_secs() as i64),
         deactivated_at: None,
         user_permissions: Default::default(),
+        language: r.language,
     };
     shape(&mut user);
     let (token, code) = match activate_by_email {

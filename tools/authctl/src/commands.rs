@@ -198,6 +198,7 @@ async fn new_user(
         expires_at: None,
         deactivated_at: None,
         user_permissions: Default::default(),
+        language: None,
     };
     Ok(store.create_user(&user, None, now).await.map(|()| user))
 }

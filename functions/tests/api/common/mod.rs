@@ -131,7 +131,26 @@ pub fn reply(resp: Response<Body>) -> Reply {
     let headers = resp.headers().clone();
     let bytes: &[u8] = resp.body().as_ref();
     let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(bytes).expect("responses are JSON") };
+    assert_messages_are_catalogued(status, &headers, &body);
     Reply { status, body, headers }
+}
+
+/// Every message of every error response any test sees is one the catalogs know: a message
+/// added to the code but not to shared/locale/gatehouse.pot (and so never translated) fails the
+/// test that produced it.
+fn assert_messages_are_catalogued(status: StatusCode, headers: &HeaderMap, body: &Value) {
+    let english = headers.get("content-language").is_none_or(|l| l == "en");
+    if status.as_u16() < 400 || !english {
+        return;
+    }
+    let catalogs = gatehouse_core::i18n::Catalogs::get();
+    let mut unknown = Vec::new();
+    gatehouse_core::i18n::messages_mut(&mut body.clone(), &mut |m| {
+        if !catalogs.knows(m) {
+            unknown.push(m.clone());
+        }
+    });
+    assert!(unknown.is_empty(), "messages missing from shared/locale/gatehouse.pot: {unknown:?} (in {body})");
 }
 
 /// The source IP of test requests unless a test names another.

@@ -223,6 +223,9 @@ pub(super) fn user_to_item(u: &User) -> Item {
         item.insert("deactivated_at".into(), n(t));
     }
     item.insert("user_permissions".into(), group_ids(&u.user_permissions));
+    if let Some(lang) = &u.language {
+        item.insert("language".into(), s(lang));
+    }
     listed(item)
 }
 
@@ -262,6 +265,7 @@ pub(super) fn user_from_item(item: &Item) -> StoreResult<User> {
         expires_at: get_opt_n(item, "expires_at")?,
         deactivated_at: get_opt_n(item, "deactivated_at")?,
         user_permissions: string_map(item, "user_permissions"),
+        language: get_opt_s(item, "language"),
     })
 }
 

@@ -175,6 +175,13 @@ impl UserStore for DynamoStore {
             }
             None => remove.push("#deactivated_at"),
         }
+        match &updated.language {
+            Some(lang) => {
+                set.push("#language = :lang");
+                values = values.with(":lang", s(lang));
+            }
+            None => remove.push("#language"),
+        }
         let expr = if remove.is_empty() {
             format!("SET {}", set.join(", "))
         } else {
@@ -195,6 +202,7 @@ impl UserStore for DynamoStore {
             "expires_at",
             "username",
             "deactivated_at",
+            "language",
         ];
         let condition =
             "attribute_exists(pk) AND #version = :old AND (attribute_not_exists(#expires_at) OR #expires_at > :now)";
