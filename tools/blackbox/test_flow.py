@@ -368,3 +368,28 @@ def test_audit_trail_over_http():
     # Only for those holding auth.view_auditentry.
     user = call("POST", "/auth/jwt/create/", {"email": user_email, "password": PASSWORD})[1]["access"]
     assert call("GET", "/auth/admin/audit/", token=user)[0] == 404
+
+
+def test_languages_over_http():
+    """Accept-Language translates messages (never codes); the account's language is stored in the
+    table and its emails, as SES received them, are in it."""
+    status, body, h = call("POST", "/auth/users/", {"email": "x"}, headers={"Accept-Language": "fr-CA, en;q=0.5"})
+    assert status == 400
+    assert body == {"email": ["Saisissez une adresse e-mail valide."], "password": ["Ce champ est obligatoire."]}
+    assert h["Content-Language"] == "fr"
+    assert "Accept-Language" in h.get_all("Vary")
+    status, body, _ = call("POST", "/auth/jwt/create/", {"email": "x@example.com", "password": "x"},
+                           headers={"Accept-Language": "fr"})
+    assert (status, body["code"]) == (401, "no_active_account")
+    assert body["detail"].startswith("Aucun compte actif")
+    email = unique_email("langue")
+    status, body, _ = call("POST", "/auth/users/", {"email": email, "password": PASSWORD},
+                           headers={"Accept-Language": "fr"})
+    assert status == 201, body
+    item = table().get_item(Key={"pk": f"USER#{body['id']}", "sk": "PROFILE"})["Item"]
+    assert item["language"] == "fr"
+    sent = ses_messages_to(email)
+    assert sent, "SES received the activation email"
+    assert "Bienvenue sur Gatehouse" in sent[-1]["body"]
+    status, mails, _ = call("GET", "/_dev/emails?to=" + email)
+    assert status == 200 and mails[-1]["subject"] == "Activez votre compte Gatehouse", mails
