@@ -392,4 +392,4 @@ def test_languages_over_http():
     assert sent, "SES received the activation email"
     assert "Bienvenue sur Gatehouse" in sent[-1]["body"]
     status, mails, _ = call("GET", "/_dev/emails?to=" + email)
-    assert status == 200 and mails[-1]["subject"] == "Activez votre compte Gatehouse", mails
+    assert status == 200 and mails[-1]["subject"].startswith("Activez votre compte Gatehouse"), mails
