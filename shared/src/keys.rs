@@ -87,11 +87,27 @@ impl CodeKey {
         })
     }
 
+    /// A key derived for `purpose` (e.g. sealing second-factor secrets): HMAC of the purpose under
+    /// the code key, so that one secret in the deployment serves every use without any two uses
+    /// sharing a key.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let tag = hmac::sign(self.key(), format!("gatehouse derived key v1\0{purpose}").as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(&tag.as_ref()[..32]);
+        out
+    }
+
     /// The MAC a code is stored as: bound to its user and purpose, so that a MAC copied to
     /// another user's or another purpose's item matches nothing. Hex.
     pub fn mac(&self, user: &UserId, purpose: CodePurpose, code: &str) -> String {
+        self.mac_labelled(purpose.as_str(), user, code)
+    }
+
+    /// [`Self::mac`] under any label (a code purpose, or `mfa_recovery` for recovery codes): a
+    /// value MAC'd under one label matches nothing under another.
+    pub fn mac_labelled(&self, label: &str, user: &UserId, code: &str) -> String {
         let mut ctx = hmac::Context::with_key(self.key());
-        for part in [purpose.as_str().as_bytes(), b"\0", user.as_str().as_bytes(), b"\0", code.as_bytes()] {
+        for part in [label.as_bytes(), b"\0", user.as_str().as_bytes(), b"\0", code.as_bytes()] {
             ctx.update(part);
         }
         ctx.sign().as_ref().iter().map(|b| format!("{b:02x}")).collect()

@@ -8,6 +8,7 @@ pub mod i18n;
 pub mod iam;
 pub mod keys;
 pub mod mail;
+pub mod mfa;
 pub mod password;
 pub mod policy;
 pub mod ports;
