@@ -433,9 +433,51 @@ pub trait AuditStore: Send + Sync {
     ) -> StoreResult<Vec<AuditEntry>>;
 }
 
+/// Second factors: a user's TOTP factor and recovery codes, in the user's partition. Every
+/// single-use rule is a conditional write: an enrolment is confirmed once, a TOTP step is
+/// accepted once, a recovery code is spent once, whatever runs concurrently.
+#[async_trait]
+pub trait MfaStore: Send + Sync {
+    /// Writes a pending enrolment (`confirmed` false, with `expires_at`), replacing a pending or
+    /// expired one; false (nothing written) while a confirmed factor exists.
+    async fn put_pending_totp(&self, factor: &crate::domain::TotpFactor) -> StoreResult<bool>;
+    /// The user's factor and recovery codes, in one read; a pending factor past `expires_at`
+    /// is left out.
+    async fn get_mfa(&self, user: &UserId, now: i64) -> StoreResult<crate::domain::Mfa>;
+    /// Confirms the live pending enrolment holding `sealed` with its first accepted `step`, stores
+    /// `codes` and sets `mfa_enabled` on the user (its version moves on), all or nothing. False
+    /// when there is no such enrolment any more (expired, replaced, or confirmed by a concurrent
+    /// request) or the user is gone.
+    async fn confirm_totp(
+        &self,
+        user: &UserId,
+        sealed: &str,
+        step: u64,
+        codes: &crate::domain::RecoveryCodes,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Accepts `step` for the confirmed factor: true only when it is later than the last step
+    /// accepted (each code once, and never an older one after a newer).
+    async fn accept_totp_step(&self, user: &UserId, step: u64) -> StoreResult<bool>;
+    /// Spends the recovery code of this MAC: true for exactly one caller.
+    async fn spend_recovery_code(&self, user: &UserId, mac: &str) -> StoreResult<bool>;
+    /// Replaces the recovery codes while the factor is confirmed (the old set dies); false
+    /// without a confirmed factor.
+    async fn replace_recovery_codes(&self, user: &UserId, codes: &crate::domain::RecoveryCodes) -> StoreResult<bool>;
+    /// Removes the factor and the codes and clears `mfa_enabled` (its version moves on), all or
+    /// nothing; true when the user still exists.
+    async fn remove_mfa(&self, user: &UserId) -> StoreResult<bool>;
+}
+
 /// Everything a handler may need from storage.
-pub trait Store: UserStore + CodeStore + SessionStore + Limiter + GroupStore + PermissionStore + AuditStore {}
-impl<T: UserStore + CodeStore + SessionStore + Limiter + GroupStore + PermissionStore + AuditStore> Store for T {}
+pub trait Store:
+    UserStore + CodeStore + SessionStore + Limiter + GroupStore + PermissionStore + AuditStore + MfaStore
+{
+}
+impl<T> Store for T where
+    T: UserStore + CodeStore + SessionStore + Limiter + GroupStore + PermissionStore + AuditStore + MfaStore
+{
+}
 
 /// What the signing key is wanted for. Only signing needs it with EdDSA; with HS256 the shared
 /// secret also verifies.

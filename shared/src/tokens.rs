@@ -475,6 +475,7 @@ mod tests {
             expires_at: None,
             deactivated_at: None,
             user_permissions: Default::default(),
+            mfa_enabled: false,
             language: None,
         }
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use gatehouse_core::domain::{AuditEntry, AuditPosition, AuditStream, DAY};
 use gatehouse_core::domain::{CodePurpose, Email, Group, Permission, User, UserId, Username};
+use gatehouse_core::domain::{Mfa, RecoveryCodes, TotpFactor};
 use gatehouse_core::ports::{
     ActivateError, ChangeEmailError, CodeRecord, CounterKey, CounterState, CreateUserError, GiveBack, Reservation,
     Rotation, Session, Store, UpdateUserError, MAX_CODE_ATTEMPTS,
@@ -1135,6 +1136,165 @@ async fn a_busy_day_pages_completely(h: Harness) {
     assert_eq!(seen, written);
 }
 
+fn pending(u: &User, sealed: &str, expires_at: i64) -> TotpFactor {
+    TotpFactor {
+        user_id: u.id.clone(),
+        sealed_secret: sealed.into(),
+        confirmed: false,
+        created_at: NOW,
+        last_step: None,
+        expires_at: Some(expires_at),
+    }
+}
+
+fn codes(macs: &[&str]) -> RecoveryCodes {
+    RecoveryCodes { user_id: None, macs: macs.iter().map(|m| (*m).to_owned()).collect(), created_at: NOW }
+}
+
+/// An active user with a confirmed factor (last accepted step 100) and recovery codes a, b, c.
+async fn with_factor(h: &Harness, email: &str) -> User {
+    let u = user(email, None, None);
+    h.store.create_user(&u, None, NOW).await.unwrap();
+    assert!(h.store.put_pending_totp(&pending(&u, "sealed-1", NOW + 600)).await.unwrap());
+    assert!(h.store.confirm_totp(&u.id, "sealed-1", 100, &codes(&["a", "b", "c"]), NOW).await.unwrap());
+    u
+}
+
+async fn a_totp_enrolment_is_pending_until_confirmed_once(h: Harness) {
+    let u = user("mfa@example.com", None, None);
+    h.store.create_user(&u, None, NOW).await.unwrap();
+    assert_eq!(h.store.get_mfa(&u.id, NOW).await.unwrap(), Mfa::default());
+    // Pending: seen until it expires, replaced by a new enrolment.
+    assert!(h.store.put_pending_totp(&pending(&u, "sealed-1", NOW + 600)).await.unwrap());
+    let m = h.store.get_mfa(&u.id, NOW).await.unwrap();
+    assert_eq!(m.totp.as_ref().map(|t| (t.confirmed, t.sealed_secret.as_str())), Some((false, "sealed-1")));
+    assert_eq!(h.store.get_mfa(&u.id, NOW + 600).await.unwrap().totp, None, "expired: its own reads hide it");
+    assert!(h.store.put_pending_totp(&pending(&u, "sealed-2", NOW + 600)).await.unwrap());
+    // Confirming the replaced enrolment, or after expiry, or before it exists: nothing.
+    assert!(!h.store.confirm_totp(&u.id, "sealed-1", 7, &codes(&["a"]), NOW).await.unwrap());
+    assert!(!h.store.confirm_totp(&u.id, "sealed-2", 7, &codes(&["a"]), NOW + 600).await.unwrap());
+    assert!(!h.store.get_user(&u.id, NOW).await.unwrap().unwrap().mfa_enabled);
+    // Confirmed: the flag is set, the user's version moved on, the codes are stored.
+    let before = h.store.get_user(&u.id, NOW).await.unwrap().unwrap();
+    assert!(h.store.confirm_totp(&u.id, "sealed-2", 7, &codes(&["a", "b"]), NOW).await.unwrap());
+    let after = h.store.get_user(&u.id, NOW).await.unwrap().unwrap();
+    assert!(after.mfa_enabled);
+    assert!(after.version > before.version, "a profile write that read the old user must retry");
+    let m = h.store.get_mfa(&u.id, NOW + 10_000).await.unwrap();
+    let t = m.totp.unwrap();
+    assert!(t.confirmed && t.expires_at.is_none() && t.last_step == Some(7));
+    assert_eq!(m.recovery.macs.len(), 2);
+    // Once confirmed: never again, and no pending enrolment may replace it.
+    assert!(!h.store.confirm_totp(&u.id, "sealed-2", 8, &codes(&["x"]), NOW).await.unwrap());
+    assert!(!h.store.put_pending_totp(&pending(&u, "sealed-3", NOW + 600)).await.unwrap());
+    assert_eq!(h.store.get_mfa(&u.id, NOW).await.unwrap().totp.unwrap().sealed_secret, "sealed-2");
+    // An old read of the user loses its profile write.
+    let renamed = User { first_name: "Augusta".into(), ..before.clone() };
+    assert!(matches!(h.store.update_user(&before, &renamed, NOW).await, Err(UpdateUserError::Conflict)));
+    // A profile write never clears the flag.
+    let renamed = User { first_name: "Augusta".into(), mfa_enabled: false, ..after.clone() };
+    h.store.update_user(&after, &renamed, NOW).await.unwrap();
+    assert!(h.store.get_user(&u.id, NOW).await.unwrap().unwrap().mfa_enabled);
+    // No user: nothing confirmed.
+    let ghost = user("ghost@example.com", None, None);
+    assert!(h.store.put_pending_totp(&pending(&ghost, "s", NOW + 600)).await.unwrap());
+    assert!(!h.store.confirm_totp(&ghost.id, "s", 1, &codes(&["a"]), NOW).await.unwrap());
+}
+
+async fn totp_steps_and_recovery_codes_are_accepted_once(h: Harness) {
+    let u = with_factor(&h, "once@example.com").await;
+    assert!(!h.store.accept_totp_step(&u.id, 100).await.unwrap(), "the confirming step is spent");
+    assert!(!h.store.accept_totp_step(&u.id, 99).await.unwrap(), "never an older step");
+    assert!(h.store.accept_totp_step(&u.id, 101).await.unwrap());
+    assert!(!h.store.accept_totp_step(&u.id, 101).await.unwrap(), "a replay");
+    assert!(h.store.accept_totp_step(&u.id, 103).await.unwrap());
+    assert!(!h.store.accept_totp_step(&u.id, 102).await.unwrap());
+    assert!(h.store.spend_recovery_code(&u.id, "b").await.unwrap());
+    assert!(!h.store.spend_recovery_code(&u.id, "b").await.unwrap());
+    assert!(!h.store.spend_recovery_code(&u.id, "zz").await.unwrap());
+    assert_eq!(h.store.get_mfa(&u.id, NOW).await.unwrap().recovery.macs.into_iter().collect::<Vec<_>>(), ["a", "c"]);
+    assert!(h.store.spend_recovery_code(&u.id, "a").await.unwrap());
+    assert!(h.store.spend_recovery_code(&u.id, "c").await.unwrap());
+    assert!(h.store.get_mfa(&u.id, NOW).await.unwrap().recovery.macs.is_empty());
+    assert!(!h.store.spend_recovery_code(&u.id, "c").await.unwrap(), "an empty set spends nothing");
+    // A new set replaces the old one whole.
+    assert!(h.store.replace_recovery_codes(&u.id, &codes(&["x", "y"])).await.unwrap());
+    assert!(!h.store.spend_recovery_code(&u.id, "a").await.unwrap());
+    assert!(h.store.spend_recovery_code(&u.id, "x").await.unwrap());
+    // Another user's codes and steps are not this user's.
+    let other = with_factor(&h, "other@example.com").await;
+    assert!(!h.store.spend_recovery_code(&u.id, "b").await.unwrap());
+    assert!(h.store.spend_recovery_code(&other.id, "b").await.unwrap());
+    // A pending factor accepts no step and takes no recovery codes.
+    let p = user("pending@example.com", None, None);
+    h.store.create_user(&p, None, NOW).await.unwrap();
+    assert!(h.store.put_pending_totp(&pending(&p, "s", NOW + 600)).await.unwrap());
+    assert!(!h.store.accept_totp_step(&p.id, 5).await.unwrap());
+    assert!(!h.store.replace_recovery_codes(&p.id, &codes(&["q"])).await.unwrap());
+    assert!(h.store.get_mfa(&p.id, NOW).await.unwrap().recovery.macs.is_empty());
+}
+
+async fn concurrent_uses_of_one_code_or_step_succeed_once(h: Harness) {
+    let u = with_factor(&h, "race-mfa@example.com").await;
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = h.store.clone();
+        let id = u.id.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                ("step", store.accept_totp_step(&id, 200).await.unwrap())
+            } else {
+                ("code", store.spend_recovery_code(&id, "b").await.unwrap())
+            }
+        }));
+    }
+    let (mut steps, mut spent) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            ("step", true) => steps += 1,
+            ("code", true) => spent += 1,
+            _ => {}
+        }
+    }
+    assert_eq!((steps, spent), (1, 1), "one of 8 parallel uses of a step, and of a code, wins");
+    // Parallel confirmations of one enrolment: one.
+    let v = user("race-confirm@example.com", None, None);
+    h.store.create_user(&v, None, NOW).await.unwrap();
+    assert!(h.store.put_pending_totp(&pending(&v, "s", NOW + 600)).await.unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..8u64 {
+        let store = h.store.clone();
+        let id = v.id.clone();
+        tasks.push(tokio::spawn(async move { store.confirm_totp(&id, "s", i, &codes(&["a"]), NOW).await.unwrap() }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    let after = h.store.get_user(&v.id, NOW).await.unwrap().unwrap();
+    assert_eq!(after.version, v.version + 1, "the flag was set once");
+}
+
+async fn removing_mfa_removes_the_factor_and_codes_and_deleting_the_user_too(h: Harness) {
+    let u = with_factor(&h, "remove@example.com").await;
+    let before = h.store.get_user(&u.id, NOW).await.unwrap().unwrap();
+    assert!(h.store.remove_mfa(&u.id).await.unwrap());
+    let after = h.store.get_user(&u.id, NOW).await.unwrap().unwrap();
+    assert!(!after.mfa_enabled && after.version > before.version);
+    assert_eq!(h.store.get_mfa(&u.id, NOW).await.unwrap(), Mfa::default());
+    assert!(!h.store.spend_recovery_code(&u.id, "a").await.unwrap());
+    assert!(!h.store.accept_totp_step(&u.id, 500).await.unwrap());
+    // A new enrolment may start again.
+    assert!(h.store.put_pending_totp(&pending(&u, "again", NOW + 600)).await.unwrap());
+    // Deleting the account takes its factors with it.
+    let v = with_factor(&h, "gone@example.com").await;
+    let v = h.store.get_user(&v.id, NOW).await.unwrap().unwrap();
+    h.store.delete_user(&v).await.unwrap();
+    assert_eq!(h.store.get_mfa(&v.id, NOW).await.unwrap(), Mfa::default());
+    assert!(!h.store.remove_mfa(&v.id).await.unwrap(), "no user: nothing to remove");
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -1187,4 +1347,8 @@ contract!(
     a_user_deleted_while_being_listed_is_skipped,
     audit_entries_are_kept_in_their_day_and_account_streams,
     a_busy_day_pages_completely,
+    a_totp_enrolment_is_pending_until_confirmed_once,
+    totp_steps_and_recovery_codes_are_accepted_once,
+    concurrent_uses_of_one_code_or_step_succeed_once,
+    removing_mfa_removes_the_factor_and_codes_and_deleting_the_user_too,
 );

@@ -2,10 +2,12 @@
 
 mod audit;
 mod email;
+mod mfa;
 mod permission;
 mod user;
 
 pub use audit::{AuditEntry, AuditPosition, AuditStream, DAY};
 pub use email::Email;
+pub use mfa::{Mfa, RecoveryCodes, TotpFactor};
 pub use permission::Permission;
 pub use user::{CodePurpose, Group, Password, User, UserId, Username};

@@ -161,6 +161,9 @@ pub struct User {
     /// id of the permission granted. A grant counts while that very permission is registered
     /// ([`User::grants`]).
     pub user_permissions: std::collections::BTreeMap<String, String>,
+    /// Whether a confirmed second factor guards the account's sign-ins (written only with the
+    /// factor itself, by `MfaStore`; `update_user` never changes it).
+    pub mfa_enabled: bool,
     /// The language the user's emails are written in (the `Accept-Language` of registration, or
     /// what the user chose since); `None`: `LANGUAGE_CODE`.
     pub language: Option<String>,
@@ -234,6 +237,7 @@ impl User {
             expires_at: None,
             deactivated_at: None,
             user_permissions: Default::default(),
+            mfa_enabled: false,
             language: None,
         }
     }

@@ -276,6 +276,7 @@ pub fn preview(settings: &Settings, kind: EmailKind) -> OutgoingEmail {
         expires_at: None,
         deactivated_at: None,
         user_permissions: Default::default(),
+        mfa_enabled: false,
         language: None,
     };
     let uid = crate::secrets::encode_uid(&user.id);

@@ -168,6 +168,7 @@ pub(crate) async fn create(
         expires_at: activate_by_email.then(|| now + s.unactivated_account_lifetime.as_secs() as i64),
         deactivated_at: None,
         user_permissions: Default::default(),
+        mfa_enabled: false,
         language: r.language,
     };
     shape(&mut user);

@@ -22,10 +22,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::domain::{AuditEntry, AuditPosition, AuditStream, CodePurpose, Email, Group, Permission, User, UserId};
+use crate::domain::{Mfa, RecoveryCodes, TotpFactor};
 use crate::ports::{
     ActivateError, AuditStore, ChangeEmailError, CodeRecord, CodeStore, CounterKey, CounterState, CreateUserError,
-    GiveBack, GroupStore, Limiter, PermissionStore, Reservation, Rotation, Session, SessionStore, Store, StoreError,
-    StoreResult, UpdateUserError, UserStore,
+    GiveBack, GroupStore, Limiter, MfaStore, PermissionStore, Reservation, Rotation, Session, SessionStore, Store,
+    StoreError, StoreResult, UpdateUserError, UserStore,
 };
 
 /// Every store operation, by the name of its trait method.
@@ -67,11 +68,18 @@ pub enum Op {
     DeletePermission,
     AppendAudit,
     AuditPage,
+    PutPendingTotp,
+    GetMfa,
+    ConfirmTotp,
+    AcceptTotpStep,
+    SpendRecoveryCode,
+    ReplaceRecoveryCodes,
+    RemoveMfa,
 }
 
 impl Op {
     /// Every operation.
-    pub const ALL: [Op; 36] = [
+    pub const ALL: [Op; 43] = [
         Op::CreateUser,
         Op::GetUser,
         Op::FindUserByEmail,
@@ -108,6 +116,13 @@ impl Op {
         Op::DeletePermission,
         Op::AppendAudit,
         Op::AuditPage,
+        Op::PutPendingTotp,
+        Op::GetMfa,
+        Op::ConfirmTotp,
+        Op::AcceptTotpStep,
+        Op::SpendRecoveryCode,
+        Op::ReplaceRecoveryCodes,
+        Op::RemoveMfa,
     ];
 
     /// The trait method's name (`create_user`, `rotate_session`, `hit`, ...).
@@ -149,6 +164,13 @@ impl Op {
             Op::DeletePermission => "delete_permission",
             Op::AppendAudit => "append_audit",
             Op::AuditPage => "audit_page",
+            Op::PutPendingTotp => "put_pending_totp",
+            Op::GetMfa => "get_mfa",
+            Op::ConfirmTotp => "confirm_totp",
+            Op::AcceptTotpStep => "accept_totp_step",
+            Op::SpendRecoveryCode => "spend_recovery_code",
+            Op::ReplaceRecoveryCodes => "replace_recovery_codes",
+            Op::RemoveMfa => "remove_mfa",
         }
     }
 
@@ -675,6 +697,44 @@ impl<S: Store + ?Sized> AuditStore for FaultyStore<S> {
         now: i64,
     ) -> StoreResult<Vec<AuditEntry>> {
         guarded!(self, Op::AuditPage, self.inner.audit_page(stream, before, since, limit, now))
+    }
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> MfaStore for FaultyStore<S> {
+    async fn put_pending_totp(&self, factor: &TotpFactor) -> StoreResult<bool> {
+        guarded!(self, Op::PutPendingTotp, self.inner.put_pending_totp(factor))
+    }
+
+    async fn get_mfa(&self, user: &UserId, now: i64) -> StoreResult<Mfa> {
+        guarded!(self, Op::GetMfa, self.inner.get_mfa(user, now))
+    }
+
+    async fn confirm_totp(
+        &self,
+        user: &UserId,
+        sealed: &str,
+        step: u64,
+        codes: &RecoveryCodes,
+        now: i64,
+    ) -> StoreResult<bool> {
+        guarded!(self, Op::ConfirmTotp, self.inner.confirm_totp(user, sealed, step, codes, now))
+    }
+
+    async fn accept_totp_step(&self, user: &UserId, step: u64) -> StoreResult<bool> {
+        guarded!(self, Op::AcceptTotpStep, self.inner.accept_totp_step(user, step))
+    }
+
+    async fn spend_recovery_code(&self, user: &UserId, mac: &str) -> StoreResult<bool> {
+        guarded!(self, Op::SpendRecoveryCode, self.inner.spend_recovery_code(user, mac))
+    }
+
+    async fn replace_recovery_codes(&self, user: &UserId, codes: &RecoveryCodes) -> StoreResult<bool> {
+        guarded!(self, Op::ReplaceRecoveryCodes, self.inner.replace_recovery_codes(user, codes))
+    }
+
+    async fn remove_mfa(&self, user: &UserId) -> StoreResult<bool> {
+        guarded!(self, Op::RemoveMfa, self.inner.remove_mfa(user))
     }
 }
 

@@ -9,11 +9,12 @@ use async_trait::async_trait;
 use crate::domain::{AuditEntry, AuditPosition, AuditStream};
 use crate::domain::{CodePurpose, Email, User, UserId};
 use crate::domain::{Group, Permission};
+use crate::domain::{Mfa, RecoveryCodes, TotpFactor};
 use crate::ports::{
     ActivateError, ChangeEmailError, CodeRecord, CodeStore, CreateUserError, Reservation, Rotation, Session,
     SessionStore, StoreError, StoreResult, UpdateUserError, UserStore, MAX_CODE_ATTEMPTS,
 };
-use crate::ports::{AuditStore, CounterKey, CounterState, GiveBack, GroupStore, Limiter, PermissionStore};
+use crate::ports::{AuditStore, CounterKey, CounterState, GiveBack, GroupStore, Limiter, MfaStore, PermissionStore};
 
 #[derive(Clone, Debug)]
 struct Claim {
@@ -39,6 +40,8 @@ struct State {
     permissions: std::collections::BTreeMap<String, Permission>,
     /// The audit trail, by position (each entry once; its streams are computed on reading).
     audit: std::collections::BTreeMap<AuditPosition, AuditEntry>,
+    totp: HashMap<UserId, TotpFactor>,
+    recovery: HashMap<UserId, RecoveryCodes>,
 }
 
 /// The memory store.
@@ -193,7 +196,9 @@ impl UserStore for MemoryStore {
         if let Some(user) = s.users.get_mut(&current.id) {
             let email = user.email.clone();
             let (date_joined, last_login, expires_at) = (user.date_joined, user.last_login, user.expires_at);
-            *user = User { email, date_joined, last_login, expires_at, version, ..updated.clone() };
+            // `mfa_enabled` is the factor's to change (MfaStore), as in DynamoDB.
+            let mfa_enabled = user.mfa_enabled;
+            *user = User { email, date_joined, last_login, expires_at, version, mfa_enabled, ..updated.clone() };
         }
         Ok(version)
     }
@@ -281,6 +286,8 @@ impl UserStore for MemoryStore {
         s.usernames.retain(|_, c| c.user_id != user.id);
         s.codes.retain(|(id, _), _| id != &user.id);
         s.sessions.retain(|(id, _), _| id != &user.id);
+        s.totp.remove(&user.id);
+        s.recovery.remove(&user.id);
         Ok(())
     }
 
@@ -552,5 +559,87 @@ impl AuditStore for MemoryStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+}
+
+#[async_trait]
+impl MfaStore for MemoryStore {
+    async fn put_pending_totp(&self, factor: &TotpFactor) -> StoreResult<bool> {
+        let mut s = self.lock()?;
+        if s.totp.get(&factor.user_id).is_some_and(|t| t.confirmed) {
+            return Ok(false);
+        }
+        s.totp.insert(factor.user_id.clone(), factor.clone());
+        Ok(true)
+    }
+
+    async fn get_mfa(&self, user: &UserId, now: i64) -> StoreResult<Mfa> {
+        let s = self.lock()?;
+        let totp = s.totp.get(user).filter(|t| t.is_live(now)).cloned();
+        let confirmed = totp.as_ref().is_some_and(|t| t.confirmed);
+        let recovery =
+            if confirmed { s.recovery.get(user).cloned().unwrap_or_default() } else { RecoveryCodes::default() };
+        Ok(Mfa { totp, recovery })
+    }
+
+    async fn confirm_totp(
+        &self,
+        user: &UserId,
+        sealed: &str,
+        step: u64,
+        codes: &RecoveryCodes,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut s = self.lock()?;
+        let pending = s.totp.get(user).is_some_and(|t| !t.confirmed && t.sealed_secret == sealed && t.is_live(now));
+        if !pending || !s.users.contains_key(user) {
+            return Ok(false);
+        }
+        if let Some(t) = s.totp.get_mut(user) {
+            t.confirmed = true;
+            t.last_step = Some(step);
+            t.expires_at = None;
+        }
+        s.recovery.insert(user.clone(), RecoveryCodes { user_id: Some(user.clone()), ..codes.clone() });
+        if let Some(u) = s.users.get_mut(user) {
+            u.mfa_enabled = true;
+            u.version += 1;
+        }
+        Ok(true)
+    }
+
+    async fn accept_totp_step(&self, user: &UserId, step: u64) -> StoreResult<bool> {
+        let mut s = self.lock()?;
+        match s.totp.get_mut(user) {
+            Some(t) if t.confirmed && t.last_step.is_none_or(|last| last < step) => {
+                t.last_step = Some(step);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn spend_recovery_code(&self, user: &UserId, mac: &str) -> StoreResult<bool> {
+        let mut s = self.lock()?;
+        Ok(s.recovery.get_mut(user).is_some_and(|r| r.macs.remove(mac)))
+    }
+
+    async fn replace_recovery_codes(&self, user: &UserId, codes: &RecoveryCodes) -> StoreResult<bool> {
+        let mut s = self.lock()?;
+        if !s.totp.get(user).is_some_and(|t| t.confirmed) {
+            return Ok(false);
+        }
+        s.recovery.insert(user.clone(), RecoveryCodes { user_id: Some(user.clone()), ..codes.clone() });
+        Ok(true)
+    }
+
+    async fn remove_mfa(&self, user: &UserId) -> StoreResult<bool> {
+        let mut s = self.lock()?;
+        let Some(u) = s.users.get_mut(user) else { return Ok(false) };
+        u.mfa_enabled = false;
+        u.version += 1;
+        s.totp.remove(user);
+        s.recovery.remove(user);
+        Ok(true)
     }
 }

@@ -198,6 +198,7 @@ async fn new_user(
         expires_at: None,
         deactivated_at: None,
         user_permissions: Default::default(),
+        mfa_enabled: false,
         language: None,
     };
     Ok(store.create_user(&user, None, now).await.map(|()| user))
@@ -494,7 +495,7 @@ fn doctor_summary(r: &doctor::Report) -> String {
     let c = &r.scanned;
     let mut out = format!(
         "table {}: {} items in {} scan page{} ({} users, {} email claims, {} username claims, {} codes, {} sessions, \
-         {} rate counters, {} groups, {} permissions, {} audit entries, {} other)\n",
+         {} rate counters, {} groups, {} permissions, {} audit entries, {} second factors, {} other)\n",
         env::table_name(),
         c.items,
         r.pages,
@@ -508,6 +509,7 @@ fn doctor_summary(r: &doctor::Report) -> String {
         c.groups,
         c.permissions,
         c.audit_entries,
+        c.second_factors,
         c.other,
     );
     let by_kind: Vec<String> = r.expired.iter().map(|(k, v)| format!("{k} {v}")).collect();

@@ -1169,6 +1169,7 @@ fn plan_user(record: &Record, cx: &Context, now: i64) -> Result<Planned, String>
         expires_at: None,
         deactivated_at: None,
         user_permissions,
+        mfa_enabled: false,
         language: None,
     };
     Ok(Planned { user, notes })

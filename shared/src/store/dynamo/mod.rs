@@ -12,6 +12,7 @@ mod counters;
 #[cfg(any(feature = "doctor", test))]
 pub mod doctor;
 mod groups;
+mod mfa;
 mod permissions;
 mod schema;
 mod sessions;

@@ -58,6 +58,10 @@ pub(super) const PERMISSION_PREFIX: &str = "PERM#";
 /// sorted by [`AuditPosition::sort_key`]. Outside the user's partition, so deleting an account
 /// leaves its trail until the retention ends.
 pub(super) const AUDIT_PREFIX: &str = "AUDIT#";
+/// A user's second factors, in its partition: `MFA#TOTP` and `MFA#RECOVERY`.
+pub(super) const MFA_PREFIX: &str = "MFA#";
+pub(super) const MFA_TOTP: &str = "MFA#TOTP";
+pub(super) const MFA_RECOVERY: &str = "MFA#RECOVERY";
 
 /// The kind of an item, by its table keys alone (what `authctl doctor` counts and checks).
 #[cfg(any(feature = "doctor", test))]
@@ -72,6 +76,7 @@ pub(super) enum ItemKind {
     Group,
     Permission,
     Audit,
+    Mfa,
     Other,
 }
 
@@ -83,6 +88,7 @@ impl ItemKind {
                 PROFILE => Self::User,
                 s if s.starts_with(CODE_PREFIX) => Self::Code,
                 s if s.starts_with(SESSION_PREFIX) => Self::Session,
+                MFA_TOTP | MFA_RECOVERY => Self::Mfa,
                 _ => Self::Other,
             }
         } else if pk.starts_with(EMAIL_PREFIX) && sk == EMAIL {
@@ -223,6 +229,9 @@ pub(super) fn user_to_item(u: &User) -> Item {
         item.insert("deactivated_at".into(), n(t));
     }
     item.insert("user_permissions".into(), group_ids(&u.user_permissions));
+    if u.mfa_enabled {
+        item.insert("mfa_enabled".into(), AttributeValue::Bool(true));
+    }
     if let Some(lang) = &u.language {
         item.insert("language".into(), s(lang));
     }
@@ -265,6 +274,7 @@ pub(super) fn user_from_item(item: &Item) -> StoreResult<User> {
         expires_at: get_opt_n(item, "expires_at")?,
         deactivated_at: get_opt_n(item, "deactivated_at")?,
         user_permissions: string_map(item, "user_permissions"),
+        mfa_enabled: get_bool(item, "mfa_enabled"),
         language: get_opt_s(item, "language"),
     })
 }

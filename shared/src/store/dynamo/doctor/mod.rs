@@ -163,6 +163,8 @@ pub struct Counts {
     pub groups: u64,
     pub permissions: u64,
     pub audit_entries: u64,
+    /// TOTP factors and recovery-code sets.
+    pub second_factors: u64,
     pub other: u64,
 }
 

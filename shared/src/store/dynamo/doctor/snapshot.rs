@@ -95,6 +95,7 @@ fn label(kind: ItemKind) -> &'static str {
         ItemKind::Group => "group",
         ItemKind::Permission => "permission",
         ItemKind::Audit => "audit entry",
+        ItemKind::Mfa => "second factor",
         ItemKind::Other => "other",
     }
 }
@@ -120,6 +121,7 @@ impl Snapshot {
             ItemKind::Group => self.counts.groups += 1,
             ItemKind::Permission => self.counts.permissions += 1,
             ItemKind::Audit => self.counts.audit_entries += 1,
+            ItemKind::Mfa => self.counts.second_factors += 1,
             ItemKind::Other => self.counts.other += 1,
         }
         let expires_at = match get_opt_n::<i64>(item, "expires_at") {
@@ -159,7 +161,7 @@ impl Snapshot {
                 }
                 Err(why) => bad(self, why),
             },
-            ItemKind::Code | ItemKind::Session => {
+            ItemKind::Code | ItemKind::Session | ItemKind::Mfa => {
                 let user = pk.trim_start_matches(USER_PREFIX).to_owned();
                 self.dependents.push((pk.into(), sk.into(), user, kind == ItemKind::Session));
             }
