@@ -393,3 +393,17 @@ def test_languages_over_http():
     assert "Bienvenue sur Gatehouse" in sent[-1]["body"]
     status, mails, _ = call("GET", "/_dev/emails?to=" + email)
     assert status == 200 and mails[-1]["subject"].startswith("Activez votre compte Gatehouse"), mails
+
+
+def test_email_previews_in_each_language():
+    """The dev server's preview renders every kind for a sample user, in the language asked for."""
+    status, index, _ = call("GET", "/_dev/emails/preview")
+    assert status == 200 and "activation" in index["kinds"], index
+    for kind in index["kinds"]:
+        status, en, _ = call("GET", f"/_dev/emails/preview/{kind}")
+        assert status == 200 and en["language"] == "en" and en["text"].startswith("Hello"), en
+        status, fr, _ = call("GET", f"/_dev/emails/preview/{kind}?lang=fr")
+        assert status == 200 and fr["language"] == "fr" and fr["text"].startswith("Bonjour"), fr
+        assert "[[" not in fr["text"] + fr["html"] + fr["subject"]
+    status, body, _ = call("GET", "/_dev/emails/preview/nope")
+    assert status == 404 and body["code"] == "not_found"

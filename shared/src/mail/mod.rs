@@ -254,6 +254,11 @@ pub const KINDS: [EmailKind; 8] = [
 /// `kind` rendered for a sample user with sample extras, as it would be sent (the dev server's
 /// preview: a team checks its templates without sending anything).
 pub fn preview(settings: &Settings, kind: EmailKind) -> OutgoingEmail {
+    preview_in(settings, kind, None)
+}
+
+/// [`preview`] for a sample user whose language is `language` (`None`: `LANGUAGE_CODE`).
+pub fn preview_in(settings: &Settings, kind: EmailKind, language: Option<&str>) -> OutgoingEmail {
     let user = User {
         id: crate::domain::UserId::generate(),
         email: match crate::domain::Email::parse("ada@example.com") {
@@ -277,7 +282,7 @@ pub fn preview(settings: &Settings, kind: EmailKind) -> OutgoingEmail {
         deactivated_at: None,
         user_permissions: Default::default(),
         mfa_enabled: false,
-        language: None,
+        language: language.map(str::to_owned),
     };
     let uid = crate::secrets::encode_uid(&user.id);
     let numeric = settings.code_format == CodeFormat::Numeric;

@@ -47,8 +47,14 @@ impl Mailbox {
 /// `GET /_dev/emails/preview/{kind}`: the email of that kind rendered for a sample user, with the
 /// team's templates (`EMAIL_TEMPLATES_DIR`) where it has them, nothing sent. `kind` is
 /// `activation`, `password_reset` ... (or `Activation`, as the listing names it); without one,
-/// the kinds and the template files loaded.
-pub fn preview(settings: &Settings, kind: Option<&str>) -> Response<Body> {
+/// the kinds and the template files loaded. `?lang=fr` renders it in that language (as for an
+/// account whose language it is).
+pub fn preview(settings: &Settings, kind: Option<&str>, query: Option<&str>) -> Response<Body> {
+    let lang = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|pair| pair.strip_prefix("lang="))
+        .and_then(|l| gatehouse_core::i18n::Catalogs::get().known(l));
     let name = |k: EmailKind| format!("{k:?}");
     let wanted = kind.map(|k| k.trim_matches('/').replace('_', "").to_ascii_lowercase()).filter(|k| !k.is_empty());
     let Some(wanted) = wanted else {
@@ -63,9 +69,9 @@ pub fn preview(settings: &Settings, kind: Option<&str>) -> Response<Body> {
     };
     match mail::KINDS.iter().find(|k| name(**k).to_ascii_lowercase() == wanted) {
         Some(kind) => {
-            let m = mail::preview(settings, *kind);
-            let body =
-                json!({"kind": name(*kind), "subject": m.subject, "text": m.text, "html": m.html, "link": m.link});
+            let m = mail::preview_in(settings, *kind, lang);
+            let language = lang.unwrap_or(settings.language_code);
+            let body = json!({"kind": name(*kind), "language": language, "subject": m.subject, "text": m.text, "html": m.html, "link": m.link});
             gatehouse_functions::http::json(StatusCode::OK, &body)
         }
         None => {

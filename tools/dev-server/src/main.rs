@@ -125,10 +125,10 @@ async fn serve(
         return Ok(to_hyper(server.mailbox.listing(parts.uri.query())));
     }
     if parts.uri.path() == "/_dev/emails/preview" || parts.uri.path() == "/_dev/emails/preview/" {
-        return Ok(to_hyper(mailbox::preview(&server.app.settings, None)));
+        return Ok(to_hyper(mailbox::preview(&server.app.settings, None, None)));
     }
     if let Some(kind) = parts.uri.path().strip_prefix("/_dev/emails/preview/") {
-        return Ok(to_hyper(mailbox::preview(&server.app.settings, Some(kind))));
+        return Ok(to_hyper(mailbox::preview(&server.app.settings, Some(kind), parts.uri.query())));
     }
     if matches!(parts.uri.path(), "/auth/openapi.json" | "/auth/openapi.json/") {
         let mut resp = hyper::Response::new(Full::new(Bytes::from_static(OPENAPI.as_bytes())));
