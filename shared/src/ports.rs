@@ -469,13 +469,39 @@ pub trait MfaStore: Send + Sync {
     async fn remove_mfa(&self, user: &UserId) -> StoreResult<bool>;
 }
 
+/// Short-lived single-use challenges (`CHALLENGE#<id>`): an MFA sign-in step, a WebAuthn
+/// ceremony. Every read checks `expires_at`.
+#[async_trait]
+pub trait ChallengeStore: Send + Sync {
+    /// Writes a new challenge (its id never reused).
+    async fn put_challenge(&self, challenge: &crate::domain::Challenge) -> StoreResult<bool>;
+    /// Counts one more answer to a live challenge before it is judged: the challenge (attempts
+    /// counted) while fewer than `max_attempts` were tried, `None` once expired, taken or used up.
+    async fn reserve_challenge(
+        &self,
+        id: &str,
+        max_attempts: u32,
+        now: i64,
+    ) -> StoreResult<Option<crate::domain::Challenge>>;
+    /// Takes (deletes) a live challenge: `Some` for exactly one caller.
+    async fn take_challenge(&self, id: &str, now: i64) -> StoreResult<Option<crate::domain::Challenge>>;
+}
+
 /// Everything a handler may need from storage.
 pub trait Store:
-    UserStore + CodeStore + SessionStore + Limiter + GroupStore + PermissionStore + AuditStore + MfaStore
+    UserStore + CodeStore + SessionStore + Limiter + GroupStore + PermissionStore + AuditStore + MfaStore + ChallengeStore
 {
 }
 impl<T> Store for T where
-    T: UserStore + CodeStore + SessionStore + Limiter + GroupStore + PermissionStore + AuditStore + MfaStore
+    T: UserStore
+        + CodeStore
+        + SessionStore
+        + Limiter
+        + GroupStore
+        + PermissionStore
+        + AuditStore
+        + MfaStore
+        + ChallengeStore
 {
 }
 

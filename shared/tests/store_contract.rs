@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use gatehouse_core::domain::{AuditEntry, AuditPosition, AuditStream, DAY};
+use gatehouse_core::domain::{Challenge, ChallengeKind, Mfa, RecoveryCodes, TotpFactor};
 use gatehouse_core::domain::{CodePurpose, Email, Group, Permission, User, UserId, Username};
-use gatehouse_core::domain::{Mfa, RecoveryCodes, TotpFactor};
 use gatehouse_core::ports::{
     ActivateError, ChangeEmailError, CodeRecord, CounterKey, CounterState, CreateUserError, GiveBack, Reservation,
     Rotation, Session, Store, UpdateUserError, MAX_CODE_ATTEMPTS,
@@ -1295,6 +1295,64 @@ async fn removing_mfa_removes_the_factor_and_codes_and_deleting_the_user_too(h: 
     assert!(!h.store.remove_mfa(&v.id).await.unwrap(), "no user: nothing to remove");
 }
 
+fn challenge(id: &str, user: Option<&User>, expires_at: i64) -> Challenge {
+    Challenge {
+        id: id.into(),
+        kind: ChallengeKind::Mfa,
+        user_id: user.map(|u| u.id.clone()),
+        data: r#"{"methods":["totp"]}"#.into(),
+        attempts: 0,
+        expires_at,
+    }
+}
+
+async fn challenges_count_answers_before_judging_and_are_taken_once(h: Harness) {
+    let u = user("challenge@example.com", None, None);
+    let c = challenge("ch-1", Some(&u), NOW + 300);
+    assert!(h.store.put_challenge(&c).await.unwrap());
+    assert!(!h.store.put_challenge(&c).await.unwrap(), "an id is never reused");
+    for n in 1..=5 {
+        let got = h.store.reserve_challenge("ch-1", 5, NOW).await.unwrap().unwrap();
+        assert_eq!((got.attempts, got.user_id.as_ref(), got.data.as_str()), (n, Some(&u.id), c.data.as_str()));
+    }
+    assert_eq!(h.store.reserve_challenge("ch-1", 5, NOW).await.unwrap(), None, "used up");
+    assert_eq!(h.store.reserve_challenge("unknown", 5, NOW).await.unwrap(), None);
+    // Taken once; then gone for every use.
+    assert!(h.store.take_challenge("ch-1", NOW).await.unwrap().is_some());
+    assert_eq!(h.store.take_challenge("ch-1", NOW).await.unwrap(), None);
+    assert_eq!(h.store.reserve_challenge("ch-1", 9, NOW).await.unwrap(), None);
+    // Expired: neither reserved nor taken, though the item lingers until TTL removes it.
+    assert!(h.store.put_challenge(&challenge("ch-2", None, NOW + 300)).await.unwrap());
+    assert_eq!(h.store.reserve_challenge("ch-2", 5, NOW + 300).await.unwrap(), None);
+    assert_eq!(h.store.take_challenge("ch-2", NOW + 300).await.unwrap(), None);
+    let other = h.store.take_challenge("ch-2", NOW).await.unwrap().unwrap();
+    assert_eq!((other.kind, other.user_id), (ChallengeKind::Mfa, None));
+}
+
+async fn parallel_answers_to_one_challenge_pass_the_cap_never_and_take_it_once(h: Harness) {
+    assert!(h.store.put_challenge(&challenge("ch-race", None, NOW + 300)).await.unwrap());
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let store = h.store.clone();
+        tasks.push(tokio::spawn(async move { store.reserve_challenge("ch-race", 5, NOW).await.unwrap().is_some() }));
+    }
+    let mut reserved = 0;
+    for t in tasks {
+        reserved += usize::from(t.await.unwrap());
+    }
+    assert_eq!(reserved, 5, "16 parallel answers, a cap of 5");
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = h.store.clone();
+        tasks.push(tokio::spawn(async move { store.take_challenge("ch-race", NOW).await.unwrap().is_some() }));
+    }
+    let mut taken = 0;
+    for t in tasks {
+        taken += usize::from(t.await.unwrap());
+    }
+    assert_eq!(taken, 1);
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -1351,4 +1409,6 @@ contract!(
     totp_steps_and_recovery_codes_are_accepted_once,
     concurrent_uses_of_one_code_or_step_succeed_once,
     removing_mfa_removes_the_factor_and_codes_and_deleting_the_user_too,
+    challenges_count_answers_before_judging_and_are_taken_once,
+    parallel_answers_to_one_challenge_pass_the_cap_never_and_take_it_once,
 );

@@ -44,3 +44,43 @@ pub struct Mfa {
     /// The recovery codes left (empty without a confirmed factor).
     pub recovery: RecoveryCodes,
 }
+
+/// What a challenge is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChallengeKind {
+    /// The second step of a sign-in (`mfa_token`).
+    Mfa,
+    /// A passkey registration's challenge.
+    WebauthnRegister,
+    /// A passwordless passkey sign-in's challenge (`login_token`).
+    WebauthnLogin,
+}
+
+impl ChallengeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mfa => "mfa",
+            Self::WebauthnRegister => "webauthn_register",
+            Self::WebauthnLogin => "webauthn_login",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Mfa, Self::WebauthnRegister, Self::WebauthnLogin].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A short-lived, single-use challenge (`CHALLENGE#<id>` / `CHALLENGE`): an MFA sign-in step or a
+/// WebAuthn ceremony. Wrong answers are counted before they are judged; the right one takes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Challenge {
+    /// Random, unguessable: the token the client holds.
+    pub id: String,
+    pub kind: ChallengeKind,
+    pub user_id: Option<UserId>,
+    /// What the ceremony needs back (JSON text), e.g. the WebAuthn state.
+    pub data: String,
+    /// Answers tried so far.
+    pub attempts: u32,
+    pub expires_at: i64,
+}

@@ -22,11 +22,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::domain::{AuditEntry, AuditPosition, AuditStream, CodePurpose, Email, Group, Permission, User, UserId};
-use crate::domain::{Mfa, RecoveryCodes, TotpFactor};
+use crate::domain::{Challenge, Mfa, RecoveryCodes, TotpFactor};
 use crate::ports::{
-    ActivateError, AuditStore, ChangeEmailError, CodeRecord, CodeStore, CounterKey, CounterState, CreateUserError,
-    GiveBack, GroupStore, Limiter, MfaStore, PermissionStore, Reservation, Rotation, Session, SessionStore, Store,
-    StoreError, StoreResult, UpdateUserError, UserStore,
+    ActivateError, AuditStore, ChallengeStore, ChangeEmailError, CodeRecord, CodeStore, CounterKey, CounterState,
+    CreateUserError, GiveBack, GroupStore, Limiter, MfaStore, PermissionStore, Reservation, Rotation, Session,
+    SessionStore, Store, StoreError, StoreResult, UpdateUserError, UserStore,
 };
 
 /// Every store operation, by the name of its trait method.
@@ -75,11 +75,14 @@ pub enum Op {
     SpendRecoveryCode,
     ReplaceRecoveryCodes,
     RemoveMfa,
+    PutChallenge,
+    ReserveChallenge,
+    TakeChallenge,
 }
 
 impl Op {
     /// Every operation.
-    pub const ALL: [Op; 43] = [
+    pub const ALL: [Op; 46] = [
         Op::CreateUser,
         Op::GetUser,
         Op::FindUserByEmail,
@@ -123,6 +126,9 @@ impl Op {
         Op::SpendRecoveryCode,
         Op::ReplaceRecoveryCodes,
         Op::RemoveMfa,
+        Op::PutChallenge,
+        Op::ReserveChallenge,
+        Op::TakeChallenge,
     ];
 
     /// The trait method's name (`create_user`, `rotate_session`, `hit`, ...).
@@ -171,6 +177,9 @@ impl Op {
             Op::SpendRecoveryCode => "spend_recovery_code",
             Op::ReplaceRecoveryCodes => "replace_recovery_codes",
             Op::RemoveMfa => "remove_mfa",
+            Op::PutChallenge => "put_challenge",
+            Op::ReserveChallenge => "reserve_challenge",
+            Op::TakeChallenge => "take_challenge",
         }
     }
 
@@ -735,6 +744,21 @@ impl<S: Store + ?Sized> MfaStore for FaultyStore<S> {
 
     async fn remove_mfa(&self, user: &UserId) -> StoreResult<bool> {
         guarded!(self, Op::RemoveMfa, self.inner.remove_mfa(user))
+    }
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> ChallengeStore for FaultyStore<S> {
+    async fn put_challenge(&self, challenge: &Challenge) -> StoreResult<bool> {
+        guarded!(self, Op::PutChallenge, self.inner.put_challenge(challenge))
+    }
+
+    async fn reserve_challenge(&self, id: &str, max_attempts: u32, now: i64) -> StoreResult<Option<Challenge>> {
+        guarded!(self, Op::ReserveChallenge, self.inner.reserve_challenge(id, max_attempts, now))
+    }
+
+    async fn take_challenge(&self, id: &str, now: i64) -> StoreResult<Option<Challenge>> {
+        guarded!(self, Op::TakeChallenge, self.inner.take_challenge(id, now))
     }
 }
 

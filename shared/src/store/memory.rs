@@ -7,14 +7,16 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::domain::{AuditEntry, AuditPosition, AuditStream};
+use crate::domain::{Challenge, Mfa, RecoveryCodes, TotpFactor};
 use crate::domain::{CodePurpose, Email, User, UserId};
 use crate::domain::{Group, Permission};
-use crate::domain::{Mfa, RecoveryCodes, TotpFactor};
 use crate::ports::{
     ActivateError, ChangeEmailError, CodeRecord, CodeStore, CreateUserError, Reservation, Rotation, Session,
     SessionStore, StoreError, StoreResult, UpdateUserError, UserStore, MAX_CODE_ATTEMPTS,
 };
-use crate::ports::{AuditStore, CounterKey, CounterState, GiveBack, GroupStore, Limiter, MfaStore, PermissionStore};
+use crate::ports::{
+    AuditStore, ChallengeStore, CounterKey, CounterState, GiveBack, GroupStore, Limiter, MfaStore, PermissionStore,
+};
 
 #[derive(Clone, Debug)]
 struct Claim {
@@ -42,6 +44,7 @@ struct State {
     audit: std::collections::BTreeMap<AuditPosition, AuditEntry>,
     totp: HashMap<UserId, TotpFactor>,
     recovery: HashMap<UserId, RecoveryCodes>,
+    challenges: HashMap<String, Challenge>,
 }
 
 /// The memory store.
@@ -641,5 +644,36 @@ impl MfaStore for MemoryStore {
         s.totp.remove(user);
         s.recovery.remove(user);
         Ok(true)
+    }
+}
+
+#[async_trait]
+impl ChallengeStore for MemoryStore {
+    async fn put_challenge(&self, challenge: &Challenge) -> StoreResult<bool> {
+        let mut s = self.lock()?;
+        if s.challenges.contains_key(&challenge.id) {
+            return Ok(false);
+        }
+        s.challenges.insert(challenge.id.clone(), challenge.clone());
+        Ok(true)
+    }
+
+    async fn reserve_challenge(&self, id: &str, max_attempts: u32, now: i64) -> StoreResult<Option<Challenge>> {
+        let mut s = self.lock()?;
+        match s.challenges.get_mut(id) {
+            Some(c) if c.expires_at > now && c.attempts < max_attempts => {
+                c.attempts += 1;
+                Ok(Some(c.clone()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn take_challenge(&self, id: &str, now: i64) -> StoreResult<Option<Challenge>> {
+        let mut s = self.lock()?;
+        if s.challenges.get(id).is_some_and(|c| c.expires_at > now) {
+            return Ok(s.challenges.remove(id));
+        }
+        Ok(None)
     }
 }

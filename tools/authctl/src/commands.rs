@@ -495,7 +495,7 @@ fn doctor_summary(r: &doctor::Report) -> String {
     let c = &r.scanned;
     let mut out = format!(
         "table {}: {} items in {} scan page{} ({} users, {} email claims, {} username claims, {} codes, {} sessions, \
-         {} rate counters, {} groups, {} permissions, {} audit entries, {} second factors, {} other)\n",
+         {} rate counters, {} groups, {} permissions, {} audit entries, {} second factors, {} challenges, {} other)\n",
         env::table_name(),
         c.items,
         r.pages,
@@ -510,6 +510,7 @@ fn doctor_summary(r: &doctor::Report) -> String {
         c.permissions,
         c.audit_entries,
         c.second_factors,
+        c.challenges,
         c.other,
     );
     let by_kind: Vec<String> = r.expired.iter().map(|(k, v)| format!("{k} {v}")).collect();

@@ -3,17 +3,22 @@
 //! the MACs of the unspent recovery codes as a string set (`macs`, absent once all are spent) and
 //! `created_at`. The user's `mfa_enabled` changes only here, in the same transaction as the factor,
 //! and moves the user's `version` on so that a concurrent profile write retries.
+//!
+//! [`ChallengeStore`]: `CHALLENGE#<id>` / `CHALLENGE` with `kind`, `user_id`, `data`, `attempts`
+//! and `expires_at`; answers are counted by a conditional `ADD` before they are judged, and the
+//! right one takes the item by a conditional delete (single use).
 
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, ReturnValue, TransactWriteItem};
 
 use super::schema::{expired, get_bool, get_opt_n, get_opt_s, get_s, key, n, s, user_pk, Item};
-use super::schema::{MFA_PREFIX, MFA_RECOVERY, MFA_TOTP, PROFILE};
-use super::{build_err, written, DynamoStore, Names, Values};
-use crate::domain::{Mfa, RecoveryCodes, TotpFactor, UserId};
-use crate::ports::{MfaStore, StoreResult};
+use super::schema::{CHALLENGE, CHALLENGE_PREFIX, MFA_PREFIX, MFA_RECOVERY, MFA_TOTP, PROFILE};
+use super::{build_err, store_err, written, DynamoStore, Names, Values};
+use crate::domain::{Challenge, ChallengeKind, Mfa, RecoveryCodes, TotpFactor, UserId};
+use crate::ports::{ChallengeStore, MfaStore, StoreError, StoreResult};
 
 fn totp_item(f: &TotpFactor) -> Item {
     let mut item = key(user_pk(&f.user_id), MFA_TOTP);
@@ -182,5 +187,91 @@ impl MfaStore for DynamoStore {
             self.set_mfa_flag(user, false)?,
         ];
         Ok(self.transact(items).await?.is_ok())
+    }
+}
+
+fn challenge_item(c: &Challenge) -> Item {
+    let mut item = key(format!("{CHALLENGE_PREFIX}{}", c.id), CHALLENGE);
+    item.insert("kind".into(), s(c.kind.as_str()));
+    if let Some(u) = &c.user_id {
+        item.insert("user_id".into(), s(u.as_str()));
+    }
+    item.insert("data".into(), s(&c.data));
+    item.insert("attempts".into(), n(c.attempts));
+    item.insert("expires_at".into(), n(c.expires_at));
+    item
+}
+
+fn challenge_from_item(id: &str, item: &Item) -> StoreResult<Challenge> {
+    let kind = get_s(item, "kind")?;
+    Ok(Challenge {
+        id: id.to_owned(),
+        kind: ChallengeKind::parse(&kind).ok_or_else(|| StoreError(format!("stored challenge kind {kind:?}")))?,
+        user_id: match get_opt_s(item, "user_id") {
+            Some(raw) => Some(UserId::parse(&raw).ok_or_else(|| StoreError("stored user id malformed".into()))?),
+            None => None,
+        },
+        data: get_opt_s(item, "data").unwrap_or_default(),
+        attempts: get_opt_n(item, "attempts")?.unwrap_or_default(),
+        expires_at: get_opt_n(item, "expires_at")?.unwrap_or_default(),
+    })
+}
+
+fn challenge_key(id: &str) -> Item {
+    key(format!("{CHALLENGE_PREFIX}{id}"), CHALLENGE)
+}
+
+#[async_trait]
+impl ChallengeStore for DynamoStore {
+    async fn put_challenge(&self, challenge: &Challenge) -> StoreResult<bool> {
+        let put = self
+            .client()
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(challenge_item(challenge)))
+            .condition_expression("attribute_not_exists(pk)");
+        written(put.send().await)
+    }
+
+    async fn reserve_challenge(&self, id: &str, max_attempts: u32, now: i64) -> StoreResult<Option<Challenge>> {
+        let out = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(challenge_key(id)))
+            .update_expression("ADD #attempts :one")
+            .condition_expression("attribute_exists(pk) AND #expires_at > :now AND #attempts < :max")
+            .expression_attribute_names("#attempts", "attempts")
+            .expression_attribute_names("#expires_at", "expires_at")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":max", n(max_attempts))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(o) => o.attributes.map(|item| challenge_from_item(id, &item)).transpose(),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(None),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    async fn take_challenge(&self, id: &str, now: i64) -> StoreResult<Option<Challenge>> {
+        let out = self
+            .client()
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(challenge_key(id)))
+            .condition_expression("attribute_exists(pk) AND #expires_at > :now")
+            .expression_attribute_names("#expires_at", "expires_at")
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match out {
+            Ok(o) => o.attributes.map(|item| challenge_from_item(id, &item)).transpose(),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(None),
+            Err(e) => Err(store_err(e)),
+        }
     }
 }

@@ -62,6 +62,9 @@ pub(super) const AUDIT_PREFIX: &str = "AUDIT#";
 pub(super) const MFA_PREFIX: &str = "MFA#";
 pub(super) const MFA_TOTP: &str = "MFA#TOTP";
 pub(super) const MFA_RECOVERY: &str = "MFA#RECOVERY";
+/// A short-lived challenge: `CHALLENGE#<id>` / `CHALLENGE`.
+pub(super) const CHALLENGE_PREFIX: &str = "CHALLENGE#";
+pub(super) const CHALLENGE: &str = "CHALLENGE";
 
 /// The kind of an item, by its table keys alone (what `authctl doctor` counts and checks).
 #[cfg(any(feature = "doctor", test))]
@@ -77,6 +80,7 @@ pub(super) enum ItemKind {
     Permission,
     Audit,
     Mfa,
+    Challenge,
     Other,
 }
 
@@ -103,6 +107,8 @@ impl ItemKind {
             Self::Permission
         } else if pk.starts_with(AUDIT_PREFIX) {
             Self::Audit
+        } else if pk.starts_with(CHALLENGE_PREFIX) && sk == CHALLENGE {
+            Self::Challenge
         } else {
             Self::Other
         }

@@ -165,6 +165,8 @@ pub struct Counts {
     pub audit_entries: u64,
     /// TOTP factors and recovery-code sets.
     pub second_factors: u64,
+    /// MFA sign-in steps and WebAuthn ceremonies under way.
+    pub challenges: u64,
     pub other: u64,
 }
 

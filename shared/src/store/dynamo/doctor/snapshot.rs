@@ -96,6 +96,7 @@ fn label(kind: ItemKind) -> &'static str {
         ItemKind::Permission => "permission",
         ItemKind::Audit => "audit entry",
         ItemKind::Mfa => "second factor",
+        ItemKind::Challenge => "challenge",
         ItemKind::Other => "other",
     }
 }
@@ -122,6 +123,7 @@ impl Snapshot {
             ItemKind::Permission => self.counts.permissions += 1,
             ItemKind::Audit => self.counts.audit_entries += 1,
             ItemKind::Mfa => self.counts.second_factors += 1,
+            ItemKind::Challenge => self.counts.challenges += 1,
             ItemKind::Other => self.counts.other += 1,
         }
         let expires_at = match get_opt_n::<i64>(item, "expires_at") {
@@ -165,7 +167,7 @@ impl Snapshot {
                 let user = pk.trim_start_matches(USER_PREFIX).to_owned();
                 self.dependents.push((pk.into(), sk.into(), user, kind == ItemKind::Session));
             }
-            ItemKind::RateCounter | ItemKind::Audit | ItemKind::Other => {}
+            ItemKind::RateCounter | ItemKind::Audit | ItemKind::Challenge | ItemKind::Other => {}
         }
     }
 
