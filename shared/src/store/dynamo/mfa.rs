@@ -11,12 +11,11 @@
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, ReturnValue, TransactWriteItem};
 
 use super::schema::{expired, get_bool, get_opt_n, get_opt_s, get_s, key, n, s, user_pk, Item};
 use super::schema::{CHALLENGE, CHALLENGE_PREFIX, MFA_PREFIX, MFA_RECOVERY, MFA_TOTP, PROFILE};
-use super::{build_err, store_err, written, DynamoStore, Names, Values};
+use super::{build_err, returned, written, DynamoStore, Names, Values};
 use crate::domain::{Challenge, ChallengeKind, Mfa, RecoveryCodes, TotpFactor, UserId};
 use crate::ports::{ChallengeStore, MfaStore, StoreError, StoreResult};
 
@@ -249,11 +248,7 @@ impl ChallengeStore for DynamoStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match out {
-            Ok(o) => o.attributes.map(|item| challenge_from_item(id, &item)).transpose(),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(None),
-            Err(e) => Err(store_err(e)),
-        }
+        returned(out.map(|o| o.attributes))?.map(|item| challenge_from_item(id, &item)).transpose()
     }
 
     async fn take_challenge(&self, id: &str, now: i64) -> StoreResult<Option<Challenge>> {
@@ -268,10 +263,6 @@ impl ChallengeStore for DynamoStore {
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
-        match out {
-            Ok(o) => o.attributes.map(|item| challenge_from_item(id, &item)).transpose(),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(None),
-            Err(e) => Err(store_err(e)),
-        }
+        returned(out.map(|o| o.attributes))?.map(|item| challenge_from_item(id, &item)).transpose()
     }
 }

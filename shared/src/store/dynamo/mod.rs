@@ -379,6 +379,20 @@ where
     }
 }
 
+/// A conditional write that returns an item (`ReturnValues`): the item when written, `None` when
+/// its condition failed.
+fn returned<E, R>(result: Result<Option<Item>, SdkError<E, R>>) -> StoreResult<Option<Item>>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(item) => Ok(item),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(None),
+        Err(e) => Err(store_err(e)),
+    }
+}
+
 fn store_err<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
