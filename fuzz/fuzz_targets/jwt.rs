@@ -123,6 +123,8 @@ fn user() -> User {
         expires_at: None,
         deactivated_at: None,
         user_permissions: Default::default(),
+        mfa_enabled: false,
+        language: None,
     }
 }
 
