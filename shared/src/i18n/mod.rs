@@ -136,16 +136,23 @@ fn matches(form: &[Piece], text: &str) -> Option<Vec<(String, String)>> {
     rest.is_empty().then_some(args)
 }
 
-/// Fills `%(name)s` / `%(name)d` of a translation with the arguments read from the English text.
-fn fill(translation: &str, args: &[(String, String)]) -> Option<String> {
-    let mut out = String::new();
-    for piece in pieces(translation).ok()? {
+/// A Python-format string with each `%(name)s` / `%(name)d` replaced by `arg(name)` and `%%` by
+/// `%`: a translation filled in, or written back in a template's own placeholder syntax. `None`
+/// when the string is malformed or `arg` has nothing for a name.
+pub fn format_with(text: &str, mut arg: impl FnMut(&str) -> Option<String>) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    for piece in pieces(text).ok()? {
         match piece {
             Piece::Text(t) => out.push_str(&t),
-            Piece::Arg { name, .. } => out.push_str(&args.iter().find(|(n, _)| *n == name)?.1),
+            Piece::Arg { name, .. } => out.push_str(&arg(&name)?),
         }
     }
     Some(out)
+}
+
+/// Fills `%(name)s` / `%(name)d` of a translation with the arguments read from the English text.
+fn fill(translation: &str, args: &[(String, String)]) -> Option<String> {
+    format_with(translation, |name| args.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()))
 }
 
 /// A language's translations.

@@ -115,7 +115,7 @@ fn localize(template: &str, lang: &str) -> String {
         } else {
             let msgid = braces_to_python(&text.split_whitespace().collect::<Vec<_>>().join(" "));
             match catalogs.gettext(lang, &msgid) {
-                std::borrow::Cow::Owned(t) => out.push_str(&python_to_braces(&t)),
+                std::borrow::Cow::Owned(t) => out.push_str(python_to_braces(&t).as_deref().unwrap_or(text)),
                 std::borrow::Cow::Borrowed(_) => out.push_str(text),
             }
         }
@@ -146,25 +146,10 @@ fn braces_to_python(text: &str) -> String {
     out
 }
 
-/// `%(name)s` -> `{name}` (back to the built-in templates' placeholders).
-fn python_to_braces(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some((before, after)) = rest.split_once("%(") {
-        out.push_str(before);
-        match after.split_once(")s") {
-            Some((name, tail)) if !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') => {
-                out.push_str(&format!("{{{name}}}"));
-                rest = tail;
-            }
-            _ => {
-                out.push_str("%(");
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out.replace("%%", "%")
+/// `%(name)s` -> `{name}` (back to the built-in templates' placeholders); `None` for a malformed
+/// translation (which the catalogs' loading already refuses).
+fn python_to_braces(text: &str) -> Option<String> {
+    i18n::format_with(text, |name| Some(format!("{{{name}}}")))
 }
 
 /// Renders an email of `kind` to `user`'s address, in the user's language.
@@ -512,7 +497,7 @@ mod tests {
         // English keeps the text (and its line breaks) as written; markers never show.
         assert_eq!(localize("[[a\nb {x}]] [[c]]", "en"), "a\nb {x} c");
         assert_eq!(braces_to_python("{site_name} {a b} {} %"), "%(site_name)s {a b} {} %");
-        assert_eq!(python_to_braces("%(site_name)s : 50%%"), "{site_name} : 50%");
+        assert_eq!(python_to_braces("%(site_name)s : 50%%").as_deref(), Some("{site_name} : 50%"));
     }
 
     #[test]

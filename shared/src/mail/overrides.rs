@@ -42,7 +42,7 @@ pub fn trans<'a>(text: &'a str, lang: &str) -> Cow<'a, str> {
     }
     let Some(msgid) = jinja_vars_to_python(text) else { return Cow::Borrowed(text) };
     match crate::i18n::Catalogs::get().gettext(lang, &msgid) {
-        Cow::Owned(t) => Cow::Owned(python_to_jinja_vars(&t)),
+        Cow::Owned(t) => python_to_jinja_vars(&t).map_or(Cow::Borrowed(text), Cow::Owned),
         Cow::Borrowed(_) => Cow::Borrowed(text),
     }
 }
@@ -66,26 +66,10 @@ fn jinja_vars_to_python(text: &str) -> Option<String> {
     Some(out)
 }
 
-/// `%(name)s` -> `{{ name }}`, `%%` -> `%`: a translation back into the template's syntax.
-fn python_to_jinja_vars(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('%') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        if let Some(tail) = after.strip_prefix('%') {
-            out.push('%');
-            rest = tail;
-        } else if let Some((name, tail)) = after.strip_prefix('(').and_then(|a| a.split_once(")s")) {
-            out.push_str(&format!("{{{{ {name} }}}}"));
-            rest = tail;
-        } else {
-            out.push('%');
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    out
+/// `%(name)s` -> `{{ name }}`, `%%` -> `%`: a translation back into the template's syntax;
+/// `None` for a malformed one (which the catalogs' loading already refuses).
+fn python_to_jinja_vars(text: &str) -> Option<String> {
+    crate::i18n::format_with(text, |name| Some(format!("{{{{ {name} }}}}")))
 }
 
 /// Django template syntax that minijinja lacks, rewritten into minijinja's, line for line (every
@@ -845,7 +829,7 @@ mod tests {
     fn blocktrans_texts_are_looked_up_as_makemessages_writes_them() {
         assert_eq!(jinja_vars_to_python("50% off {{ site_name }}!").as_deref(), Some("50%% off %(site_name)s!"));
         assert_eq!(jinja_vars_to_python("{{ user.email }}"), None);
-        assert_eq!(python_to_jinja_vars("%(site_name)s : 50%%"), "{{ site_name }} : 50%");
+        assert_eq!(python_to_jinja_vars("%(site_name)s : 50%%").as_deref(), Some("{{ site_name }} : 50%"));
         assert_eq!(trans("The {{ site_name }} team", "fr"), "L’équipe {{ site_name }}");
         assert_eq!(trans("The {{ site_name }} team", "en"), "The {{ site_name }} team");
         assert_eq!(trans("Not in any catalog {{ x }}", "fr"), "Not in any catalog {{ x }}");
