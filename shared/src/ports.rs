@@ -538,6 +538,12 @@ pub enum EmailKind {
     SessionReuse,
     /// A notice that the profile was changed (`PROFILE_UPDATED_EMAIL`), naming the fields.
     ProfileUpdated,
+    /// A notice that two-step sign-in (a TOTP second factor) was turned on.
+    MfaEnabled,
+    /// A notice that two-step sign-in was turned off, by the owner or by staff (`mfa-reset`).
+    MfaDisabled,
+    /// A notice that a new set of recovery codes replaced the old one.
+    RecoveryCodesReplaced,
 }
 
 /// An email ready to go: multipart text + HTML.

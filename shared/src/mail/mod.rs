@@ -68,6 +68,21 @@ fn template(kind: EmailKind) -> Template {
             text: include_str!("templates/profile_updated.txt"),
             html: include_str!("templates/profile_updated.html"),
         },
+        EmailKind::MfaEnabled => Template {
+            subject: "[[Two-step sign-in is on for your {site_name} account]]",
+            text: include_str!("templates/mfa_enabled.txt"),
+            html: include_str!("templates/mfa_enabled.html"),
+        },
+        EmailKind::MfaDisabled => Template {
+            subject: "[[Two-step sign-in is off for your {site_name} account]]",
+            text: include_str!("templates/mfa_disabled.txt"),
+            html: include_str!("templates/mfa_disabled.html"),
+        },
+        EmailKind::RecoveryCodesReplaced => Template {
+            subject: "[[New recovery codes were made for your {site_name} account]]",
+            text: include_str!("templates/recovery_codes_replaced.txt"),
+            html: include_str!("templates/recovery_codes_replaced.html"),
+        },
     }
 }
 
@@ -225,7 +240,7 @@ fn facts(settings: &Settings, kind: EmailKind, user: &User, extras: &Extras) -> 
 }
 
 /// Every kind of email, in a fixed order.
-pub const KINDS: [EmailKind; 8] = [
+pub const KINDS: [EmailKind; 11] = [
     EmailKind::Activation,
     EmailKind::Confirmation,
     EmailKind::PasswordReset,
@@ -234,6 +249,9 @@ pub const KINDS: [EmailKind; 8] = [
     EmailKind::EmailChanged,
     EmailKind::SessionReuse,
     EmailKind::ProfileUpdated,
+    EmailKind::MfaEnabled,
+    EmailKind::MfaDisabled,
+    EmailKind::RecoveryCodesReplaced,
 ];
 
 /// `kind` rendered for a sample user with sample extras, as it would be sent (the dev server's
@@ -341,7 +359,7 @@ mod tests {
     use super::*;
     use crate::domain::UserId;
 
-    const KINDS: [EmailKind; 8] = [
+    const KINDS: [EmailKind; 11] = [
         EmailKind::Activation,
         EmailKind::Confirmation,
         EmailKind::PasswordReset,
@@ -350,6 +368,9 @@ mod tests {
         EmailKind::EmailChanged,
         EmailKind::SessionReuse,
         EmailKind::ProfileUpdated,
+        EmailKind::MfaEnabled,
+        EmailKind::MfaDisabled,
+        EmailKind::RecoveryCodesReplaced,
     ];
 
     const LINK: &str = "https://app.example.com/activate/dWlk/the-token";
@@ -542,5 +563,42 @@ mod tests {
         assert!(m.html.contains("was just changed: first_name, &lt;b&gt;is_staff&lt;/b&gt;."), "{}", m.html);
         assert!(!m.html.contains("<b>"), "{}", m.html);
         assert_eq!(m.link, None, "a notice carries no action link");
+    }
+
+    #[test]
+    fn the_second_factor_notices_come_in_english_and_in_french() {
+        let s = settings(&[]);
+        let cases = [
+            (
+                EmailKind::MfaEnabled,
+                "Two-step sign-in is on for your Gatehouse account",
+                "La connexion en deux étapes est activée sur votre compte Gatehouse",
+            ),
+            (
+                EmailKind::MfaDisabled,
+                "Two-step sign-in is off for your Gatehouse account",
+                "La connexion en deux étapes est désactivée sur votre compte Gatehouse",
+            ),
+            (
+                EmailKind::RecoveryCodesReplaced,
+                "New recovery codes were made for your Gatehouse account",
+                "De nouveaux codes de récupération ont été créés pour votre compte Gatehouse",
+            ),
+        ];
+        let home = r#"<a href="https://app.example.com/">app.example.com</a>"#;
+        for (kind, english, french) in cases {
+            let m = render(&s, kind, &user("Ada"), Extras::default());
+            assert_eq!((m.kind, m.to.as_str(), m.subject.as_str()), (kind, "ada@example.com", english));
+            assert_eq!(m.link, None, "{kind:?}: a notice carries no action link");
+            assert!(m.text.starts_with("Hello Ada,") && m.text.contains("(ada@example.com)"), "{kind:?}: {}", m.text);
+            assert!(m.text.contains("https://app.example.com/") && m.html.contains(home), "{kind:?}: {}", m.html);
+            let fr = User { language: Some("fr".into()), ..user("Ada") };
+            let m = render(&s, kind, &fr, Extras::default());
+            assert_eq!(m.subject, french);
+            assert!(m.text.starts_with("Bonjour Ada,") && m.html.contains(home), "{kind:?}: {}", m.html);
+            for part in [&m.text, &m.html] {
+                assert!(!part.contains("[[") && !part.contains("If this") && !part.contains("two-step"), "{part}");
+            }
+        }
     }
 }

@@ -17,7 +17,7 @@ use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 use crate::ports::EmailKind;
 
 /// The file of each kind under `EMAIL_TEMPLATES_DIR`: djoser's four names, then Gatehouse's own.
-pub const FILES: [(EmailKind, &str); 8] = [
+pub const FILES: [(EmailKind, &str); 11] = [
     (EmailKind::Activation, "email/activation.html"),
     (EmailKind::Confirmation, "email/confirmation.html"),
     (EmailKind::PasswordReset, "email/password_reset.html"),
@@ -26,6 +26,9 @@ pub const FILES: [(EmailKind, &str); 8] = [
     (EmailKind::EmailChanged, "email/email_changed.html"),
     (EmailKind::SessionReuse, "email/session_reuse.html"),
     (EmailKind::ProfileUpdated, "email/profile_updated.html"),
+    (EmailKind::MfaEnabled, "email/mfa_enabled.html"),
+    (EmailKind::MfaDisabled, "email/mfa_disabled.html"),
+    (EmailKind::RecoveryCodesReplaced, "email/recovery_codes_replaced.html"),
 ];
 
 /// The blocks a file may define.
