@@ -22,7 +22,10 @@ just sent; set_password, set_email and DELETE /auth/users/me/ run as a fresh acc
 password; the permission registry's routes get a codename of the right form to register, a
 built-in one to read, or one registered for the case to change or delete; the admin users'
 routes get a fresh address and a valid password to create, or the id of a user registered for the
-case to read, change or delete. The other positive cases, and every negative one, go as generated. Without this the
+case to read, change or delete; the two-step sign-in routes run as a fresh account, enrolled (and
+confirmed, with a TOTP code computed here, RFC 6238 over the secret the API gave) as far as the
+operation needs, with its password, a current TOTP code, a recovery code or the `mfa_token` of
+its password login. The other positive cases, and every negative one, go as generated. Without this the
 two deletions by id only ever met unknown ids (404: schemathesis's missing_test_data) and the
 other ten never answered a 2xx. tools/schemathesis.toml fails the run on missing_auth and
 missing_test_data; every answer is logged (SCHEMATHESIS_STATUS_LOG: `METHOD path-template
@@ -33,9 +36,12 @@ Environment: GATEHOUSE_URL (the dev server), MOTO_URL (the emulator), TABLE_NAME
 """
 
 import base64
+import hashlib
+import hmac
 import itertools
 import json
 import os
+import struct
 import time
 import urllib.error
 import urllib.request
@@ -232,6 +238,68 @@ def seed_set_email_confirm(case):
     case.body = {"uid": uid, "token": code}
 
 
+def totp(secret, steps=0):
+    """The RFC 6238 code (SHA-1, 6 digits, 30 s) of the base32 `secret`, `steps` steps from now:
+    what an authenticator app shows."""
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    counter = int(time.time()) // 30 + steps
+    digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    return f"{(struct.unpack('>I', digest[offset : offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
+def enrolling(kind):
+    """(email, access token, TOTP secret) of a new account with a pending TOTP enrolment."""
+    email, token = active(kind)
+    status, body = call("POST", "/auth/mfa/totp/", {"current_password": PASSWORD}, token)
+    expect("a TOTP enrolment", status, body, 200)
+    return email, token, body["secret"]
+
+
+def enrolled(kind):
+    """(email, access token, TOTP secret, recovery codes) of a new account with two-step sign-in
+    on. It is confirmed with the previous step's code (accepted: one step of skew), so that the
+    code of the current step is still unused for the case itself (each step is accepted once)."""
+    email, token, secret = enrolling(kind)
+    for attempt in range(2):
+        # A step boundary between computing the code and the server judging it: once more.
+        status, body = call("POST", "/auth/mfa/totp/confirm/", {"code": totp(secret, -1)}, token)
+        if status == 200 or attempt:
+            break
+    expect("confirming the TOTP enrolment", status, body, 200)
+    return email, token, secret, body["recovery_codes"]
+
+
+def seed_mfa_enrol(case):
+    as_user(case, active("enroller")[1])
+    case.body = {"current_password": PASSWORD}
+
+
+def seed_mfa_confirm(case):
+    _, token, secret = enrolling("confirming")
+    as_user(case, token)
+    case.body = {"code": totp(secret)}
+
+
+def seed_mfa_disable(case):
+    _, token, _, codes = enrolled("unenroller")
+    as_user(case, token)
+    case.body = {"recovery_code": codes[0], "current_password": PASSWORD}
+
+
+def seed_mfa_recovery_codes(case):
+    _, token, secret, _ = enrolled("regenerator")
+    as_user(case, token)
+    case.body = {"code": totp(secret), "current_password": PASSWORD}
+
+
+def seed_mfa_verify(case):
+    email, _, _, codes = enrolled("second-step")
+    status, body = call("POST", "/auth/jwt/create/", {"email": email, "password": PASSWORD})
+    expect(f"the password step of {email}", status, body, 401)
+    case.body = {"mfa_token": body["mfa_token"], "recovery_code": codes[0]}
+
+
 def seed_login(case):
     case.body = {"email": EMAIL, "password": PASSWORD}
 
@@ -297,6 +365,14 @@ def seed_admin_user_delete(case):
     case.path_parameters["id"] = registered("admin-deleted")[1]
 
 
+def seed_admin_mfa_reset(case):
+    """An account of the case's own with two-step sign-in on (the route refuses one without)."""
+    _, token, _, _ = enrolled("admin-mfa-reset")
+    status, me = call("GET", "/auth/users/me/", None, token)
+    expect("reading the enrolled account", status, me, 200)
+    case.path_parameters["id"] = me["id"]
+
+
 def seed_audit(case):
     """The whole trail, and then the run's own entries (random `since` values are mostly refused)."""
     case.query = {} if POSITIVES.get("GET /auth/admin/audit/", 0) < 3 else {"actor": ACCOUNT.user_id or ""}
@@ -325,7 +401,13 @@ SEEDED = {
     "PUT /auth/admin/users/{id}/": seed_admin_user_put,
     "PATCH /auth/admin/users/{id}/": seed_admin_user_patch,
     "DELETE /auth/admin/users/{id}/": seed_admin_user_delete,
+    "DELETE /auth/admin/users/{id}/mfa/": seed_admin_mfa_reset,
     "GET /auth/admin/audit/": seed_audit,
+    "POST /auth/mfa/totp/": seed_mfa_enrol,
+    "POST /auth/mfa/totp/confirm/": seed_mfa_confirm,
+    "DELETE /auth/mfa/totp/": seed_mfa_disable,
+    "POST /auth/mfa/recovery_codes/": seed_mfa_recovery_codes,
+    "POST /auth/mfa/verify/": seed_mfa_verify,
 }
 # Positive cases seen per operation: the first, third and fifth are seeded (each seed costs a few
 # requests, an account mostly; three 2xx per operation are enough to hold its success answers to

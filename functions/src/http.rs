@@ -72,6 +72,16 @@ pub fn error(e: &ServiceError) -> Response<Body> {
             detail(StatusCode::UNAUTHORIZED, "No active account found with the given credentials", "no_active_account")
         }
         ServiceError::Forbidden { code, detail: d } => detail(StatusCode::FORBIDDEN, d, code),
+        ServiceError::Unauthorized { code, detail: d } => detail(StatusCode::UNAUTHORIZED, d, code),
+        ServiceError::MfaRequired { mfa_token, methods } => json(
+            StatusCode::UNAUTHORIZED,
+            &json!({
+                "detail": gatehouse_core::services::mfa::MFA_REQUIRED_DETAIL,
+                "code": "mfa_required",
+                "mfa_token": mfa_token,
+                "methods": methods,
+            }),
+        ),
         ServiceError::NotFound => not_found(),
         ServiceError::Throttled(secs) => {
             let mut r = detail(
@@ -381,6 +391,8 @@ pub fn user_body(u: &User) -> Value {
         "last_login": u.last_login.map(iso8601),
         "groups": u.groups,
         "language": u.language,
+        "mfa_enabled": u.mfa_enabled,
+        "mfa_methods": gatehouse_core::services::mfa::methods(u),
     })
 }
 

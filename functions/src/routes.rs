@@ -55,6 +55,11 @@ pub static ROUTES: &[Route] = &[
     route!("GET", "/auth/sessions", sessions),
     route!("DELETE", "/auth/sessions", sessions),
     route!("DELETE", "/auth/sessions/{id}", sessions_detail),
+    route!("POST", "/auth/mfa/totp", mfa_totp),
+    route!("DELETE", "/auth/mfa/totp", mfa_totp),
+    route!("POST", "/auth/mfa/totp/confirm", mfa_totp_confirm),
+    route!("POST", "/auth/mfa/recovery_codes", mfa_recovery_codes),
+    route!("POST", "/auth/mfa/verify", mfa_verify),
     route!("GET", "/auth/.well-known/jwks.json", jwks),
     route!("GET", "/auth/users/me/has_group/{group}", users_me_has),
     route!("GET", "/auth/users/me/has_permission/{perm}", users_me_has),
@@ -76,6 +81,7 @@ pub static ROUTES: &[Route] = &[
     route!("PUT", "/auth/admin/users/{id}", admin_users_detail),
     route!("PATCH", "/auth/admin/users/{id}", admin_users_detail),
     route!("DELETE", "/auth/admin/users/{id}", admin_users_detail),
+    route!("DELETE", "/auth/admin/users/{id}/mfa", admin_users_mfa),
     route!("GET", "/auth/admin/audit", admin_audit),
 ];
 

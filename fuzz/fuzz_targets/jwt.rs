@@ -18,7 +18,7 @@ use std::task::{Context, Poll, Waker};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use gatehouse_core::domain::{Email, User, UserId};
-use gatehouse_core::tokens::{Claims, JwtAlgorithm, SigningKey, TokenError, TokenService, TokenType};
+use gatehouse_core::tokens::{Authn, Claims, JwtAlgorithm, SigningKey, TokenError, TokenService, TokenType};
 use gatehouse_core::Settings;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
@@ -130,9 +130,10 @@ fn user() -> User {
 
 fn issue(t: &TokenService, ty: TokenType) -> String {
     let u = user();
+    let authn = Authn::new(NOW - 5, &["pwd"]);
     match ty {
-        TokenType::Access => now(t.issue_access(&u, "sid-1", "jti-a".into(), NOW - 5)),
-        TokenType::Refresh => now(t.issue_refresh(&u, "sid-1", "jti-r".into(), NOW - 5, NOW + 1000)),
+        TokenType::Access => now(t.issue_access(&u, "sid-1", "jti-a".into(), NOW - 5, &authn)),
+        TokenType::Refresh => now(t.issue_refresh(&u, "sid-1", "jti-r".into(), NOW - 5, NOW + 1000, &authn)),
     }
     .expect("signing")
 }

@@ -175,6 +175,10 @@ pub struct Settings {
     pub jwt_public_keys: Vec<VerifyKey>,
     /// How long the previous refresh token of a session still yields a pair (multi-tab apps).
     pub refresh_reuse_grace: Duration,
+    /// How long after signing in a session may take a sensitive step (turning a second factor
+    /// off, new recovery codes) without proving again who it is (`REAUTH_WINDOW`; `0`: always
+    /// prove again).
+    pub reauth_window: Duration,
     pub jwt_issuer: String,
     pub jwt_audience: String,
     pub jwt_leeway: Duration,
@@ -354,6 +358,7 @@ impl Settings {
                 }
                 g
             },
+            reauth_window: env.duration_allow_zero("REAUTH_WINDOW", Duration::from_secs(10 * MINUTE))?,
             jwt_issuer: env.get("JWT_ISSUER").unwrap_or("gatehouse").to_owned(),
             jwt_audience: env.get("JWT_AUDIENCE").unwrap_or("gatehouse").to_owned(),
             jwt_leeway: env.duration_allow_zero("JWT_LEEWAY", Duration::ZERO)?,

@@ -61,6 +61,12 @@ impl TotpSecret {
         crate::secrets::random_bytes::<SECRET_LEN>().map(Self).map_err(|e| MfaError::Random(e.to_string()))
     }
 
+    /// A secret as [`TotpSecret::base32`] writes it (what an authenticator app was given).
+    pub fn from_base32(text: &str) -> Option<Self> {
+        let secret = Secret::try_from_base32(text).ok()?;
+        <[u8; SECRET_LEN]>::try_from(secret.as_bytes()).ok().map(Self)
+    }
+
     /// The secret as authenticator apps take it typed in: unpadded RFC 4648 base32.
     pub fn base32(&self) -> String {
         Secret::new_stack(self.0).to_base32()
@@ -136,6 +142,19 @@ pub fn unseal(key: &CodeKey, user: &UserId, sealed: &str) -> Result<TotpSecret, 
     let mut secret = [0u8; SECRET_LEN];
     secret.copy_from_slice(plain);
     Ok(TotpSecret(secret))
+}
+
+/// `text` (an otpauth URL) as a QR code in SVG, for a page to show as is (`<img src="data:...">`
+/// or inline): medium error correction, a quiet zone, at least 200 px square.
+pub fn qr_svg(text: &str) -> Result<String, MfaError> {
+    let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|e| MfaError::Totp(format!("qr: {e}")))?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .dark_color(qrcode::render::svg::Color("#000000"))
+        .light_color(qrcode::render::svg::Color("#ffffff"))
+        .build())
 }
 
 /// A new set of recovery codes, as shown to the user once (`abcde-fghjk`).
@@ -257,5 +276,19 @@ mod tests {
         let mac = recovery_code_mac(&key(), &ada, &codes[0]);
         assert_ne!(mac, recovery_code_mac(&key(), &UserId::generate(), &codes[0]), "bound to its user");
         assert!(!mac.contains(&codes[0]));
+    }
+
+    #[test]
+    fn a_secret_reads_back_from_its_base32_and_its_qr_code_is_an_svg() {
+        let secret = TotpSecret::generate().unwrap();
+        let again = TotpSecret::from_base32(&secret.base32()).unwrap();
+        assert_eq!(again, secret);
+        assert_eq!(again.code_at(1_800_000_000).unwrap(), secret.code_at(1_800_000_000).unwrap());
+        assert_eq!(TotpSecret::from_base32("AAAA"), None, "too short for a secret");
+        assert_eq!(TotpSecret::from_base32("not base32!"), None);
+        let url = secret.otpauth_url("Gatehouse", "ada@example.com").unwrap();
+        let svg = qr_svg(&url).unwrap();
+        assert!(svg.starts_with("<?xml") && svg.contains("<svg") && svg.contains("<path"), "{svg:.80}");
+        assert_ne!(svg, qr_svg("otpauth://totp/other").unwrap(), "the picture depends on the URL");
     }
 }

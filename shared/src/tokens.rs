@@ -162,6 +162,41 @@ pub struct Claims {
     pub is_staff: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<String>>,
+    /// When the session's sign-in happened (OpenID Connect's `auth_time`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// How the sign-in was authenticated (RFC 8176 values: `pwd`, `otp`, `mfa`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+}
+
+/// How and when a session's sign-in was authenticated: carried by every token of the session
+/// (a refresh passes it on), so a sensitive step can ask how fresh and how strong it was.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Authn {
+    pub auth_time: i64,
+    /// RFC 8176 authentication method references; empty when none applies (a sign-in by an
+    /// emailed activation link).
+    pub amr: Vec<&'static str>,
+}
+
+/// The RFC 8176 values Gatehouse issues.
+pub const AMR_VALUES: [&str; 5] = ["pwd", "otp", "mfa", "hwk", "swk"];
+
+impl Authn {
+    pub fn new(auth_time: i64, amr: &[&'static str]) -> Self {
+        Self { auth_time, amr: amr.to_vec() }
+    }
+
+    /// What a verified token says (tokens issued before these claims existed: a password sign-in
+    /// at `fallback_time`, the session's start).
+    pub fn of(claims: &Claims, fallback_time: i64) -> Self {
+        let amr = match &claims.amr {
+            Some(v) => v.iter().filter_map(|m| AMR_VALUES.iter().find(|k| **k == m.as_str()).copied()).collect(),
+            None => vec!["pwd"],
+        };
+        Self { auth_time: claims.auth_time.unwrap_or(fallback_time), amr }
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -292,7 +327,17 @@ impl TokenService {
         jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|e| TokenError::Signing(e.to_string()))
     }
 
-    fn base_claims(&self, ty: TokenType, user: &User, sid: &str, jti: String, now: i64, exp: i64) -> Claims {
+    #[allow(clippy::too_many_arguments)]
+    fn base_claims(
+        &self,
+        ty: TokenType,
+        user: &User,
+        sid: &str,
+        jti: String,
+        now: i64,
+        exp: i64,
+        authn: &Authn,
+    ) -> Claims {
         Claims {
             token_type: ty.as_str().to_owned(),
             exp,
@@ -307,12 +352,21 @@ impl TokenService {
             email: None,
             is_staff: None,
             groups: None,
+            auth_time: Some(authn.auth_time),
+            amr: Some(authn.amr.iter().map(|m| (*m).to_owned()).collect()),
         }
     }
 
     /// An access token for this user and session.
-    pub async fn issue_access(&self, user: &User, sid: &str, jti: String, now: i64) -> Result<String, TokenError> {
-        let mut claims = self.base_claims(TokenType::Access, user, sid, jti, now, now + self.access_ttl);
+    pub async fn issue_access(
+        &self,
+        user: &User,
+        sid: &str,
+        jti: String,
+        now: i64,
+        authn: &Authn,
+    ) -> Result<String, TokenError> {
+        let mut claims = self.base_claims(TokenType::Access, user, sid, jti, now, now + self.access_ttl, authn);
         claims.email = Some(user.email.to_string());
         claims.is_staff = Some(user.is_staff);
         claims.groups = Some(user.groups.clone());
@@ -327,9 +381,10 @@ impl TokenService {
         jti: String,
         now: i64,
         session_expires_at: i64,
+        authn: &Authn,
     ) -> Result<String, TokenError> {
         let exp = (now + self.refresh_ttl).min(session_expires_at);
-        self.sign(TokenType::Refresh, &self.base_claims(TokenType::Refresh, user, sid, jti, now, exp)).await
+        self.sign(TokenType::Refresh, &self.base_claims(TokenType::Refresh, user, sid, jti, now, exp, authn)).await
     }
 
     /// Verifies signature, algorithm, `typ`, `iss`, `aud`, `exp`, `nbf` and `token_type`. What
@@ -455,6 +510,10 @@ mod tests {
         (TokenService::new(s, source.clone()), source)
     }
 
+    fn pwd() -> Authn {
+        Authn::new(NOW, &["pwd"])
+    }
+
     fn user() -> User {
         User {
             id: UserId::generate(),
@@ -503,7 +562,7 @@ mod tests {
         let s = settings("EdDSA", &generate_ed25519_pem().unwrap());
         let t = service(&s);
         let u = user();
-        let access = t.issue_access(&u, "sid1", "jti1".into(), NOW).await.unwrap();
+        let access = t.issue_access(&u, "sid1", "jti1".into(), NOW, &pwd()).await.unwrap();
         let c = t.verify(&access, TokenType::Access, NOW + 1).await.unwrap();
         assert_eq!(c.token_type, "access");
         assert_eq!(c.user_id, u.id.to_string());
@@ -512,13 +571,19 @@ mod tests {
         assert_eq!(c.exp, NOW + 300);
         assert_eq!(c.email.as_deref(), Some("ada@example.com"));
         assert_eq!(c.groups, Some(vec!["editors".to_owned()]));
+        assert_eq!((c.auth_time, c.amr.as_deref()), (Some(NOW), Some(&["pwd".to_owned()][..])));
         let header = jsonwebtoken::decode_header(&access).unwrap();
         assert_eq!(header.alg, Algorithm::EdDSA);
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
         assert_eq!(header.kid.as_deref(), Some(s.jwt_public_keys[0].kid.as_str()));
-        let refresh = t.issue_refresh(&u, "sid1", "r1".into(), NOW, NOW + 100).await.unwrap();
+        let refresh = t.issue_refresh(&u, "sid1", "r1".into(), NOW, NOW + 100, &pwd()).await.unwrap();
         let rc = t.verify(&refresh, TokenType::Refresh, NOW).await.unwrap();
         assert_eq!(rc.exp, NOW + 100, "refresh never outlives its session");
+        assert_eq!(Authn::of(&rc, 0), pwd(), "a refresh token passes its sign-in on");
+        let legacy = Claims { auth_time: None, amr: None, ..rc.clone() };
+        assert_eq!(Authn::of(&legacy, 7), Authn::new(7, &["pwd"]), "tokens from before amr: a password sign-in");
+        let odd = Claims { amr: Some(vec!["otp".into(), "made-up".into()]), ..rc.clone() };
+        assert_eq!(Authn::of(&odd, 0).amr, ["otp"], "only values Gatehouse issues pass on");
         assert_eq!(rc.email, None);
     }
 
@@ -529,8 +594,8 @@ mod tests {
         let t = service(&s);
         let kid = s.jwt_public_keys[0].kid.as_str();
         let u = user();
-        let access = t.issue_access(&u, "s", "j".into(), NOW).await.unwrap();
-        let refresh = t.issue_refresh(&u, "s", "j".into(), NOW, NOW + 1000).await.unwrap();
+        let access = t.issue_access(&u, "s", "j".into(), NOW, &pwd()).await.unwrap();
+        let refresh = t.issue_refresh(&u, "s", "j".into(), NOW, NOW + 1000, &pwd()).await.unwrap();
         assert_eq!(t.verify(&access, TokenType::Refresh, NOW).await, Err(TokenError::Invalid));
         assert_eq!(t.verify(&refresh, TokenType::Access, NOW).await, Err(TokenError::Invalid));
         let (access_claims, refresh_claims) = (claims_of(&access), claims_of(&refresh));
@@ -558,7 +623,7 @@ mod tests {
     #[tokio::test]
     async fn expiry_is_checked_against_our_clock_with_leeway() {
         let t = ed();
-        let access = t.issue_access(&user(), "s", "j".into(), NOW).await.unwrap();
+        let access = t.issue_access(&user(), "s", "j".into(), NOW, &pwd()).await.unwrap();
         assert!(t.verify(&access, TokenType::Access, NOW + 300 + 9).await.is_ok());
         assert_eq!(t.verify(&access, TokenType::Access, NOW + 300 + 10).await, Err(TokenError::Invalid));
         assert_eq!(
@@ -574,7 +639,7 @@ mod tests {
         let s = settings("EdDSA", &pem);
         let t = service(&s);
         let u = user();
-        let access = t.issue_access(&u, "s", "j".into(), NOW).await.unwrap();
+        let access = t.issue_access(&u, "s", "j".into(), NOW, &pwd()).await.unwrap();
         let parts: Vec<&str> = access.split('.').collect();
         let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         // alg none
@@ -643,7 +708,7 @@ mod tests {
         let u = user();
         let mut tokens = Vec::new();
         for t in [&before, &phase1, &phase2] {
-            tokens.push(t.issue_access(&u, "s", "j".into(), NOW).await.unwrap());
+            tokens.push(t.issue_access(&u, "s", "j".into(), NOW, &pwd()).await.unwrap());
         }
         // During phase 1's rollout, functions run `before` or `phase1`: both sign with the old key.
         for t in [&before, &phase1] {
@@ -691,16 +756,19 @@ mod tests {
     async fn eddsa_verifies_without_the_private_key_and_hs256_asks_for_it() {
         let ed_settings = settings("EdDSA", &generate_ed25519_pem().unwrap());
         let (t, source) = counting(&ed_settings);
-        let access = t.issue_access(&user(), "s", "j".into(), NOW).await.unwrap();
+        let access = t.issue_access(&user(), "s", "j".into(), NOW, &pwd()).await.unwrap();
         // The key's source fails from now on: EdDSA still verifies (the functions that only
         // verify never read the secret), signing fails closed.
         source.fail.store(1, Ordering::SeqCst);
         assert!(t.verify(&access, TokenType::Access, NOW).await.is_ok());
-        assert!(matches!(t.issue_access(&user(), "s", "j".into(), NOW).await, Err(TokenError::KeyUnavailable(_))));
+        assert!(matches!(
+            t.issue_access(&user(), "s", "j".into(), NOW, &pwd()).await,
+            Err(TokenError::KeyUnavailable(_))
+        ));
         assert_eq!(*source.asked.lock().unwrap(), vec![KeyUse::Sign, KeyUse::Sign]);
 
         let (hs, source) = counting(&settings("HS256", "0123456789abcdef0123456789abcdef"));
-        let token = hs.issue_access(&user(), "s", "j".into(), NOW).await.unwrap();
+        let token = hs.issue_access(&user(), "s", "j".into(), NOW, &pwd()).await.unwrap();
         assert!(hs.verify(&token, TokenType::Access, NOW).await.is_ok());
         // A malformed token is refused before any key is asked for.
         assert_eq!(hs.verify("garbage", TokenType::Access, NOW).await, Err(TokenError::Invalid));
@@ -737,7 +805,7 @@ mod tests {
         // Found by fuzz/fuzz_targets/jwt.rs: `exp + leeway` overflowed (a panic in debug builds).
         let t = ed();
         let u = user();
-        let mut claims = t.base_claims(TokenType::Access, &u, "s", "j".into(), NOW, i64::MAX);
+        let mut claims = t.base_claims(TokenType::Access, &u, "s", "j".into(), NOW, i64::MAX, &pwd());
         let token = t.sign(TokenType::Access, &claims).await.unwrap();
         assert_eq!(t.verify(&token, TokenType::Access, NOW).await.unwrap().exp, i64::MAX);
         claims.exp = NOW + 300;
@@ -751,11 +819,11 @@ mod tests {
     async fn hs256_works_and_refuses_eddsa_tokens() {
         let hs = service(&settings("HS256", "0123456789abcdef0123456789abcdef"));
         let u = user();
-        let token = hs.issue_access(&u, "s", "j".into(), NOW).await.unwrap();
+        let token = hs.issue_access(&u, "s", "j".into(), NOW, &pwd()).await.unwrap();
         assert!(hs.verify(&token, TokenType::Access, NOW).await.is_ok());
         assert_eq!(hs.jwks(), serde_json::json!({"keys": []}));
         assert_eq!(jsonwebtoken::decode_header(&token).unwrap().kid, None);
-        let ed_token = ed().issue_access(&u, "s", "j".into(), NOW).await.unwrap();
+        let ed_token = ed().issue_access(&u, "s", "j".into(), NOW, &pwd()).await.unwrap();
         assert_eq!(hs.verify(&ed_token, TokenType::Access, NOW).await, Err(TokenError::Invalid));
     }
 

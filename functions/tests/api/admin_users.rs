@@ -117,6 +117,8 @@ async fn superusers_list_with_each_filter() {
         "language",
         "last_login",
         "last_name",
+        "mfa_enabled",
+        "mfa_methods",
         "user_permissions",
         "username",
     ];

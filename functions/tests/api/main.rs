@@ -18,6 +18,7 @@ mod hostile;
 mod languages;
 mod lifecycle;
 mod logs;
+mod mfa;
 mod openapi;
 mod permissions;
 mod profile_notice;

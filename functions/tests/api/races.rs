@@ -460,3 +460,76 @@ async fn two_tabs_refreshing_at_once_keep_the_session_on_either_side_of_a_second
         assert_eq!(next.status, StatusCode::OK, "{what}: {}", next.body);
     }
 }
+
+/// Turns two-step sign-in on for the account signed in as `access`: its secret and recovery codes.
+async fn enrol(race: &Race, access: &str) -> (gatehouse_core::mfa::TotpSecret, Vec<Value>) {
+    let body = json!({"current_password": PASSWORD});
+    let r = race.send(request("POST", "/auth/mfa/totp/", Some(body), Some(access), "203.0.113.7")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let secret = gatehouse_core::mfa::TotpSecret::from_base32(r.body["secret"].as_str().unwrap()).unwrap();
+    let body = json!({"code": secret.code_at(race.clock.now()).unwrap()});
+    let r = race.send(request("POST", "/auth/mfa/totp/confirm/", Some(body), Some(access), "203.0.113.7")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    race.clock.advance(30);
+    (secret, r.body["recovery_codes"].as_array().unwrap().clone())
+}
+
+#[tokio::test]
+async fn parallel_answers_to_one_mfa_token_are_judged_at_most_its_cap_and_sign_in_once() {
+    const ANSWERS: usize = 12;
+    for seed in seeds() {
+        // The account's lockout is set high: the token's own cap is what is tested.
+        let race = Race::new(&[("LOGIN_LOCKOUT_THRESHOLD", "50")]);
+        let (access, _) = race.active_user("ada@example.com").await;
+        let (secret, _) = enrol(&race, &access).await;
+        let r = race.post("/auth/jwt/create/", json!({"email": "ada@example.com", "password": PASSWORD})).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+        let token = r.body["mfa_token"].as_str().unwrap().to_owned();
+        let code = secret.code_at(race.clock.now()).unwrap();
+        // A third of the answers are the right code (one step: accepted once), the rest wrong.
+        let requests = (0..ANSWERS)
+            .map(|i| {
+                let guess = if i % 3 == pick(seed, 3) {
+                    code.clone()
+                } else {
+                    format!("{:06}", (code.parse::<u32>().unwrap() + 1 + i as u32) % 1_000_000)
+                };
+                let body = json!({"mfa_token": token, "code": guess});
+                request("POST", "/auth/mfa/verify/", Some(body), None, "198.51.100.9")
+            })
+            .collect();
+        gatehouse_core::probes::reset();
+        let replies = race.go(seed, 20, requests).await;
+        let judged = gatehouse_core::probes::code_judgements();
+        assert!(
+            judged <= u64::from(gatehouse_core::services::mfa::MFA_TOKEN_ATTEMPTS),
+            "seed {seed}: {judged} answers judged, more than the cap (statuses {:?})",
+            statuses(&replies)
+        );
+        let wins: Vec<usize> = (0..ANSWERS).filter(|i| replies[*i].status == StatusCode::OK).collect();
+        assert!(wins.len() <= 1, "seed {seed}: {} sign-ins from one mfa_token", wins.len());
+        for i in wins {
+            assert_eq!(i % 3, pick(seed, 3), "seed {seed}: a wrong code signed in");
+        }
+    }
+}
+
+#[tokio::test]
+async fn one_recovery_code_used_in_parallel_signs_in_once() {
+    for seed in seeds() {
+        let race = Race::new(&[("LOGIN_LOCKOUT_THRESHOLD", "50")]);
+        let (access, _) = race.active_user("ada@example.com").await;
+        let (_, codes) = enrol(&race, &access).await;
+        let recovery = &codes[0];
+        // Four sign-ins, each with its own mfa_token, all with the same recovery code.
+        let mut requests = Vec::new();
+        for _ in 0..4 {
+            let r = race.post("/auth/jwt/create/", json!({"email": "ada@example.com", "password": PASSWORD})).await;
+            let body = json!({"mfa_token": r.body["mfa_token"], "recovery_code": recovery});
+            requests.push(request("POST", "/auth/mfa/verify/", Some(body), None, "198.51.100.9"));
+        }
+        let replies = race.go(seed, 20, requests).await;
+        let wins = replies.iter().filter(|r| r.status == StatusCode::OK).count();
+        assert!(wins <= 1, "seed {seed}: one recovery code signed in {wins} times ({:?})", statuses(&replies));
+    }
+}

@@ -381,13 +381,19 @@ pub fn asked() -> Option<&'static str> {
     LANGUAGE.try_with(|l| l.asked.then_some(l.code)).ok().flatten()
 }
 
+/// Fields of an error body that carry data, not messages (`mfa_required`'s).
+const NOT_MESSAGES: [&str; 3] = ["mfa_token", "methods", "webauthn"];
+
 /// The messages of an error body (`{"detail": ...}`, `{"field": [...]}`, nested ones), the
 /// strings a response translates: `detail` and every string inside a list. Machine codes (`code`)
-/// and field names are never messages.
+/// and field names are never messages, nor the data fields of [`NOT_MESSAGES`].
 pub fn messages_mut(body: &mut Value, f: &mut dyn FnMut(&mut String)) {
     match body {
         Value::Object(fields) => {
             for (k, v) in fields.iter_mut() {
+                if NOT_MESSAGES.contains(&k.as_str()) {
+                    continue;
+                }
                 match v {
                     Value::String(s) if k == "detail" => f(s),
                     Value::Array(items) => {

@@ -66,7 +66,9 @@ pub async fn activate(app: &App, form: &Form, client: &ClientInfo) -> Result<Opt
     let mut active = user;
     active.is_active = true;
     active.expires_at = None;
-    login::open_session(app, &active, client, now, &GiveBack::default()).await.map(Some)
+    login::open_session(app, &active, client, now, &GiveBack::default(), &crate::tokens::Authn::new(now, &[]))
+        .await
+        .map(Some)
 }
 
 /// Sends a fresh activation code to an account that has never been active; answers the same for

@@ -221,3 +221,24 @@ pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<(), ServiceE
     Editor::admin(&caller.user).may_change(&user)?;
     users::erase(app, &user, &caller.user).await
 }
+
+/// Turns an account's second factors off (its owner lost the authenticator and the recovery
+/// codes): factors gone, every session ended, the owner told. `auth.change_user`, within the
+/// staff rules of updates; never one's own account (that is `DELETE /auth/mfa/totp/`, with its
+/// step-up).
+pub async fn reset_mfa(app: &App, caller: &Caller, id: &str) -> Result<(), ServiceError> {
+    permissions::require(app, caller, CHANGE_USER).await?;
+    let user = find(app, id).await?;
+    if user.id == caller.user.id {
+        return Err(refused(&caller.user, "own_account"));
+    }
+    Editor::admin(&caller.user).may_change(&user)?;
+    if !user.mfa_enabled {
+        return Err(super::FieldErrors::single("non_field_errors", super::mfa::NOT_ENABLED));
+    }
+    if !super::mfa::reset(app, &user).await? {
+        return Err(ServiceError::NotFound);
+    }
+    super::audit::record(app, super::audit::Event::new("mfa.reset").by(&caller.user).to(&user.id)).await;
+    Ok(())
+}

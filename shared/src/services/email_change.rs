@@ -27,6 +27,9 @@ pub async fn set_email(app: &App, caller: &Caller, client: &ClientInfo, form: &F
     throttle::spend_ip(app, "set_email", s.rate_set_email_ip, client.ip.as_deref()).await?;
     let mut errors = FieldErrors::default();
     check_current_password(app, caller, client, form, &mut errors).await?;
+    if errors.is_empty() {
+        super::mfa::step_up_second_factor(app, caller, client, form, &mut errors).await?;
+    }
     let new_email = form.required("new_email", &mut errors).and_then(|raw| match Email::parse(&raw) {
         Ok(e) => Some(e),
         Err(msg) => {

@@ -6,6 +6,7 @@ use tokio::time::Instant;
 use crate::domain::{Email, Password, User};
 use crate::ports::{GiveBack, Session};
 use crate::secrets::random_id;
+use crate::tokens::Authn;
 
 use super::{throttle, App, ClientInfo, FieldErrors, ServiceError, TokenPair};
 
@@ -20,7 +21,9 @@ const MAX_USER_AGENT: usize = 256;
 /// told apart (403) so the frontend can offer to resend the activation email. An account imported
 /// from Django keeps its Django hash until its first successful login, which replaces it with
 /// argon2id; verifying such a hash can cost more than the unknown account's argon2, so a failed
-/// login answers no sooner than `LOGIN_FAILURE_FLOOR` after the request began.
+/// login answers no sooner than `LOGIN_FAILURE_FLOOR` after the request began. An account with a
+/// second factor gets no tokens here: the right password answers `mfa_required` with the
+/// `mfa_token` that `mfa/verify` takes with the factor.
 pub async fn login(
     app: &App,
     email: Option<String>,
@@ -84,10 +87,27 @@ pub async fn login(
         super::audit::record(app, super::audit::Event::new("login.inactive").to(&user.id)).await;
         return Err(ACCOUNT_INACTIVE);
     }
+    if user.mfa_enabled {
+        // The password was right and the second step begins. Its attempt stays counted until
+        // the second factor is right too (`mfa/verify` gives the attempts back): were it given
+        // back here, whoever knows the password could guess codes without end, a fresh sign-in
+        // lifting the lockout each time.
+        rehash(app, &user, &password).await;
+        return Err(super::mfa::challenge(app, &user, now).await?);
+    }
     // The attempt is given back in the session's own write.
-    let pair = open_session(app, &user, client, now, &guard.give_back()).await?;
+    let pair = open_session(app, &user, client, now, &guard.give_back(), &Authn::new(now, &["pwd"])).await?;
+    rehash(app, &user, &password).await;
+    tracing::info!(event = "login", outcome = "ok", user_id = %user.id);
+    super::audit::record(app, super::audit::Event::new("login.succeeded").own(&user)).await;
+    Ok(pair)
+}
+
+/// Replaces a hash of older parameters (or a Django hash) by one of today's, once the password
+/// was right. Best effort: the next login tries again.
+async fn rehash(app: &App, user: &User, password: &Password) {
     if app.hasher.needs_rehash(&user.password_hash) {
-        match app.hasher.hash(&password).await {
+        match app.hasher.hash(password).await {
             Ok(new_hash) => {
                 if let Err(e) = app.store.replace_password_hash(&user.id, &user.password_hash, &new_hash).await {
                     tracing::warn!(event = "rehash", outcome = "failed", user_id = %user.id, error = %e);
@@ -98,19 +118,18 @@ pub async fn login(
             }
         }
     }
-    tracing::info!(event = "login", outcome = "ok", user_id = %user.id);
-    super::audit::record(app, super::audit::Event::new("login.succeeded").own(&user)).await;
-    Ok(pair)
 }
 
-/// Opens a new session for an active user and issues its first token pair; `give_back` goes
-/// back in the same write (see [`throttle::PasswordGuard::give_back`]).
+/// Opens a new session for an active user and issues its first token pair, carrying how it was
+/// authenticated (`authn`); `give_back` goes back in the same write (see
+/// [`throttle::PasswordGuard::give_back`]).
 pub async fn open_session(
     app: &App,
     user: &User,
     client: &ClientInfo,
     now: i64,
     give_back: &GiveBack,
+    authn: &Authn,
 ) -> Result<TokenPair, ServiceError> {
     let s = &app.settings;
     let session = Session {
@@ -141,9 +160,11 @@ pub async fn open_session(
     let mut member = user.clone();
     super::groups::current_memberships(app, std::slice::from_mut(&mut member)).await?;
     Ok(TokenPair {
-        access: app.tokens.issue_access(&member, &session.id, random_id()?, now).await?,
+        access: app.tokens.issue_access(&member, &session.id, random_id()?, now, authn).await?,
         refresh: Some(
-            app.tokens.issue_refresh(user, &session.id, session.current_jti.clone(), now, session.expires_at).await?,
+            app.tokens
+                .issue_refresh(user, &session.id, session.current_jti.clone(), now, session.expires_at, authn)
+                .await?,
         ),
     })
 }

@@ -12,6 +12,7 @@ pub mod groups;
 pub mod input;
 pub mod login;
 pub mod me;
+pub mod mfa;
 pub mod passwords;
 pub mod permissions;
 pub mod refresh;
@@ -138,6 +139,13 @@ pub enum ServiceError {
     NoActiveAccount,
     #[error("forbidden: {code}")]
     Forbidden { code: &'static str, detail: &'static str },
+    /// 401 with its own code (e.g. an expired `mfa_token`).
+    #[error("unauthorized: {code}")]
+    Unauthorized { code: &'static str, detail: &'static str },
+    /// The password was right and the account has a second factor: 401 `mfa_required`, with the
+    /// token `mfa/verify` takes and the methods it accepts (never tokens).
+    #[error("second factor required")]
+    MfaRequired { mfa_token: String, methods: Vec<&'static str> },
     #[error("not found")]
     NotFound,
     /// Too many requests; retry after this many seconds.

@@ -102,6 +102,9 @@ pub async fn set_password(app: &App, caller: &Caller, client: &ClientInfo, form:
     let s = &app.settings;
     let mut errors = FieldErrors::default();
     check_current_password(app, caller, client, form, &mut errors).await?;
+    if errors.is_empty() {
+        super::mfa::step_up_second_factor(app, caller, client, form, &mut errors).await?;
+    }
     let retype = s.set_password_retype.then_some("re_new_password");
     let password = new_password(app, &caller.user, form, "new_password", retype, &mut errors);
     errors.finish()?;

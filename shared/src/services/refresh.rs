@@ -4,7 +4,7 @@ use crate::domain::UserId;
 use crate::policy::{self, RefreshVerdict};
 use crate::ports::Rotation;
 use crate::secrets::random_id;
-use crate::tokens::TokenType;
+use crate::tokens::{Authn, TokenType};
 
 use crate::mail;
 use crate::ports::EmailKind;
@@ -39,7 +39,9 @@ pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> 
     // The access token carries the groups the account is a member of now.
     let mut member = user.clone();
     super::groups::current_memberships(app, std::slice::from_mut(&mut member)).await?;
-    let access = app.tokens.issue_access(&member, &session.id, random_id()?, now).await?;
+    // The sign-in's time and methods pass on to every token of the session.
+    let authn = Authn::of(&claims, session.created_at);
+    let access = app.tokens.issue_access(&member, &session.id, random_id()?, now, &authn).await?;
     let grace = app.settings.refresh_reuse_grace.as_secs() as i64;
     let rotate = app.settings.rotate_refresh_tokens;
     let verdict_for = |session: &crate::ports::Session, lost_rotation: bool| {
@@ -62,7 +64,7 @@ pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> 
                 Rotation::Rotated => {
                     tracing::info!(event = "refresh", outcome = "ok", user_id = %id, session_id = %session.id);
                     let refresh =
-                        app.tokens.issue_refresh(&user, &session.id, new_jti, now, session.expires_at).await?;
+                        app.tokens.issue_refresh(&user, &session.id, new_jti, now, session.expires_at, &authn).await?;
                     return Ok(TokenPair { access, refresh: Some(refresh) });
                 }
                 Rotation::Stale => {
@@ -83,7 +85,7 @@ pub async fn refresh(app: &App, form: &Form) -> Result<TokenPair, ServiceError> 
             tracing::info!(event = "refresh", outcome = "grace", user_id = %id, session_id = %session.id);
             let refresh = app
                 .tokens
-                .issue_refresh(&user, &session.id, session.current_jti.clone(), now, session.expires_at)
+                .issue_refresh(&user, &session.id, session.current_jti.clone(), now, session.expires_at, &authn)
                 .await?;
             return Ok(TokenPair { access, refresh: Some(refresh) });
         }

@@ -162,6 +162,9 @@ pub async fn delete_me(app: &App, caller: &Caller, client: &ClientInfo, form: &F
 async fn remove(app: &App, caller: &Caller, client: &ClientInfo, user: &User, form: &Form) -> Result<(), ServiceError> {
     let mut errors = FieldErrors::default();
     check_current_password(app, caller, client, form, &mut errors).await?;
+    if errors.is_empty() {
+        super::mfa::step_up_second_factor(app, caller, client, form, &mut errors).await?;
+    }
     errors.finish()?;
     if user.id == caller.user.id && app.settings.delete_me_mode == DeleteMeMode::Deactivate {
         return deactivate_self(app, user).await;

@@ -34,6 +34,7 @@ pub async fn run(name: &str, args: &Args) -> Result<(), Fail> {
         "listusers" => list_users(args).await,
         "deactivate" => deactivate(args).await,
         "logout-everywhere" => logout_everywhere(args).await,
+        "mfa-reset" => mfa_reset(args).await,
         "create-table" => create_table().await,
         "jwt-key" => crate::jwt_key::run(args).await,
         "doctor" => doctor(args).await,
@@ -381,6 +382,28 @@ async fn logout_everywhere(args: &Args) -> Result<(), Fail> {
     let store = env::store().await?;
     let user = revoke(&store, &email, "sessions.revoked", |_| {}).await?;
     println!("signed {} out everywhere", user.email);
+    Ok(())
+}
+
+/// Turns a user's second factors off (a lost phone and lost recovery codes): the factor and the
+/// codes go, and every session ends, so whoever signed in with them is out.
+async fn mfa_reset(args: &Args) -> Result<(), Fail> {
+    use gatehouse_core::ports::MfaStore;
+    let email = email_arg(args)?;
+    let store = env::store().await?;
+    let user = store.find_user_by_email(&email, now()).await?.ok_or_else(|| not_found(&email))?;
+    if !store.get_mfa(&user.id, now()).await?.totp.is_some_and(|f| f.confirmed) && !user.mfa_enabled {
+        println!("{} has no second factor; nothing to do", user.email);
+        return Ok(());
+    }
+    if !store.remove_mfa(&user.id).await? {
+        return Err(not_found(&email));
+    }
+    let user = revoke(&store, &email, "mfa.reset", |_| {}).await?;
+    println!(
+        "second factors of {} removed; its sessions were revoked (tell the owner: authctl sends no email)",
+        user.email
+    );
     Ok(())
 }
 

@@ -150,6 +150,16 @@ our endpoints), by the same rule as DELETE /auth/sessions/, and deletes every se
 works any more. The account stays active.",
     },
     Command {
+        name: "mfa-reset", operand: None,
+        summary: "turn a user's two-step sign-in off (lost authenticator and recovery codes)",
+        opts: &[EMAIL],
+        details: "Removes the account's TOTP factor and recovery codes (one transaction, which also clears \
+mfa_enabled), then signs the user out everywhere as logout-everywhere does, so nobody stays signed in on the \
+strength of the old factor. The user signs in with the password alone and may turn two-step sign-in on again. \
+Recorded in the audit trail as mfa.reset. authctl sends no email: tell the owner (the admin API's \
+DELETE /auth/admin/users/{id}/mfa/ does email them). An account without a second factor is left as it is (exit 0).",
+    },
+    Command {
         name: "permissions", operand: None,
         summary: "list the permission registry (built-in and registered permissions)",
         opts: &[Opt { name: "json", value: None, help: "one JSON object per line" }],
@@ -459,6 +469,7 @@ mod tests {
         ("listusers", "authctl listusers [--json]"),
         ("deactivate", "authctl deactivate [--email EMAIL]"),
         ("logout-everywhere", "authctl logout-everywhere [--email EMAIL]"),
+        ("mfa-reset", "authctl mfa-reset [--email EMAIL]"),
         ("permissions", "authctl permissions [--json]"),
         ("add-permission", "authctl add-permission [--codename APP.ACTION] [--name NAME] [--description TEXT]"),
         ("remove-permission", "authctl remove-permission [--codename APP.ACTION]"),

@@ -50,6 +50,7 @@ fn help_names_every_command_and_the_exit_codes() {
         "listusers",
         "deactivate",
         "logout-everywhere",
+        "mfa-reset",
         "create-table",
     ] {
         assert!(help.contains(c), "{c} missing from --help");
@@ -598,4 +599,44 @@ async fn jwt_key_makes_a_key_then_a_pending_version_and_prints_what_the_template
     assert_eq!(code(&t.run(&["jwt-key"], &[])), 2);
     assert_eq!(code(&t.run(&["jwt-key", "--secret", &secret, "--kid", "a,b"], &[])), 2);
     assert_eq!(code(&t.run(&["jwt-key", "--secret", &secret, "--version", "x"], &[])), 2);
+}
+
+#[tokio::test]
+async fn mfa_reset_removes_the_second_factor_and_every_session() {
+    use gatehouse_core::domain::{RecoveryCodes, TotpFactor};
+    use gatehouse_core::ports::MfaStore;
+    let t = Table::new("mfareset").await;
+    assert_eq!(code(&t.run(&["createuser", "--email", "m@example.com", "--password", GOOD], &[])), 0);
+    let store = t.store.clone();
+    let u = aged(&store, &t.user("m@example.com").await.unwrap()).await;
+    let o = t.run(&["mfa-reset", "--email", "m@example.com"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("nothing to do"), "{}", stdout(&o));
+    assert_eq!(t.user("m@example.com").await.unwrap().version, u.version, "nothing written");
+
+    let factor = TotpFactor {
+        user_id: u.id.clone(),
+        sealed_secret: "sealed".into(),
+        confirmed: false,
+        created_at: now(),
+        last_step: None,
+        expires_at: Some(now() + 600),
+    };
+    assert!(store.put_pending_totp(&factor).await.unwrap());
+    let codes = RecoveryCodes { user_id: Some(u.id.clone()), macs: ["m1".to_owned()].into(), created_at: now() };
+    assert!(store.confirm_totp(&u.id, "sealed", 1, &codes, now()).await.unwrap());
+    store.create_session(&session(&u.id, "a"), None, &GiveBack::default()).await.unwrap();
+    assert!(t.user("m@example.com").await.unwrap().mfa_enabled);
+
+    let started = now();
+    let o = t.run(&["mfa-reset", "--email", "m@example.com"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let after = t.user("m@example.com").await.unwrap();
+    assert!(!after.mfa_enabled);
+    assert_stamped_now(&after, started);
+    let mfa = store.get_mfa(&u.id, now()).await.unwrap();
+    assert_eq!((mfa.totp, mfa.recovery.macs.len()), (None, 0));
+    assert!(store.list_sessions(&u.id, now()).await.unwrap().is_empty());
+    let o = t.run(&["mfa-reset", "--email", "ghost@example.com"], &[]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
 }

@@ -1,0 +1,8 @@
+//! Lambda function `admin_users_mfa`.
+
+use gatehouse_functions::{boot, handlers::admin_users_mfa};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(admin_users_mfa::handler).await
+}

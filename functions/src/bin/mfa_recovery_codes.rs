@@ -1,0 +1,8 @@
+//! Lambda function `mfa_recovery_codes`.
+
+use gatehouse_functions::{boot, handlers::mfa_recovery_codes};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(mfa_recovery_codes::handler).await
+}

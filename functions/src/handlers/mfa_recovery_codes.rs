@@ -1,0 +1,17 @@
+//! `POST /auth/mfa/recovery_codes/`: a new set of recovery codes.
+
+use gatehouse_core::services::{auth, mfa};
+use gatehouse_core::App;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+use crate::http::{self, Reject};
+
+super::entry_point!();
+
+async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
+    let caller = auth::authenticate(app, http::bearer(req)?).await?;
+    let codes = mfa::regenerate(app, &caller, &http::client_info(req), &http::form(req)?).await?;
+    Ok(http::json(StatusCode::OK, &json!({ "recovery_codes": codes })))
+}
