@@ -25,14 +25,21 @@ routes get a fresh address and a valid password to create, or the id of a user r
 case to read, change or delete; the two-step sign-in routes run as a fresh account, enrolled (and
 confirmed, with a TOTP code computed here, RFC 6238 over the secret the API gave) as far as the
 operation needs, with its password, a current TOTP code, a recovery code or the `mfa_token` of
-its password login. The other positive cases, and every negative one, go as generated. Without this the
-two deletions by id only ever met unknown ids (404: schemathesis's missing_test_data) and the
-other ten never answered a 2xx. tools/schemathesis.toml fails the run on missing_auth and
+its password login; the passkey routes run as a fresh account whose passkey, where the operation
+needs one, was registered just before by a software authenticator (tools/blackbox/soft_passkey.py,
+playing the browser on the dev server's WebAuthn origin, PASSKEY_ORIGIN, default
+http://localhost:3000: PROTOCOL=http and FRONTEND_DOMAIN=localhost:3000 as tools/lib.sh's
+local_env sets them), with the credential made for fresh creation options, the assertion for
+fresh login options, or the id of the passkey to rename or remove; and one seeded case of the
+second step answers it with a passkey. The other positive cases, and every negative one, go as
+generated. Without this the two deletions by id only ever met unknown ids (404: schemathesis's
+missing_test_data) and the others never answered a 2xx. tools/schemathesis.toml fails the run on missing_auth and
 missing_test_data; every answer is logged (SCHEMATHESIS_STATUS_LOG: `METHOD path-template
 status` lines) and tools/schemathesis_statuses.py then holds every documented operation to at
 least one 2xx.
 
-Environment: GATEHOUSE_URL (the dev server), MOTO_URL (the emulator), TABLE_NAME.
+Environment: GATEHOUSE_URL (the dev server), MOTO_URL (the emulator), TABLE_NAME; PASSKEY_ORIGIN
+(optional, the origin of the dev server's WEBAUTHN_ORIGINS).
 """
 
 import base64
@@ -42,12 +49,18 @@ import itertools
 import json
 import os
 import struct
+import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import boto3
 import schemathesis
+
+# The software passkey of the black-box tests.
+sys.path.insert(0, str(Path(__file__).parent / "blackbox"))
+from soft_passkey import SoftPasskey  # noqa: E402
 
 BASE = os.environ["GATEHOUSE_URL"]
 MOTO = os.environ["MOTO_URL"]
@@ -57,6 +70,8 @@ STATUS_LOG = os.environ.get("SCHEMATHESIS_STATUS_LOG")
 EMAIL = "schemathesis-staff@example.com"
 PASSWORD = "schema run: correct horse battery"
 SERIAL = itertools.count(1)
+# The page origin the software passkey signs for: one of the dev server's WEBAUTHN_ORIGINS.
+PASSKEY_ORIGIN = os.environ.get("PASSKEY_ORIGIN", "http://localhost:3000")
 
 
 def call(method, path, body=None, token=None):
@@ -294,10 +309,94 @@ def seed_mfa_recovery_codes(case):
 
 
 def seed_mfa_verify(case):
-    email, _, _, codes = enrolled("second-step")
+    """A recovery code, and on the second seeded case a passkey (`credential`)."""
+    email, token, _, codes = enrolled("second-step")
+    authenticator = None
+    if POSITIVES.get("POST /auth/mfa/verify/", 0) == SEEDED_POSITIVES[1]:
+        authenticator, _ = register_passkey(token, "second step")
     status, body = call("POST", "/auth/jwt/create/", {"email": email, "password": PASSWORD})
     expect(f"the password step of {email}", status, body, 401)
-    case.body = {"mfa_token": body["mfa_token"], "recovery_code": codes[0]}
+    if authenticator is None:
+        case.body = {"mfa_token": body["mfa_token"], "recovery_code": codes[0]}
+        return
+    if "webauthn" not in body:
+        raise RuntimeError(f"schema run setup: no passkey options in the mfa_required answer: {body}")
+    as_json(case, {"mfa_token": body["mfa_token"], "credential": authenticator.get(body["webauthn"], PASSKEY_ORIGIN)})
+
+
+def as_json(case, body):
+    """A body with a credential object in it: sent as JSON, whatever media type the case drew (a
+    form body would carry the credential as its JSON text, which schemathesis does not write)."""
+    case.media_type = "application/json"
+    case.body = body
+
+
+def register_passkey(token, name):
+    """(SoftPasskey, passkey id): a new passkey of the account of `token` (signed in moments
+    ago, so that the step-up asks for nothing), registered through the API."""
+    authenticator = SoftPasskey()
+    status, options = call("POST", "/auth/webauthn/register/options/", {}, token)
+    expect("passkey creation options", status, options, 200)
+    credential = authenticator.create(options, PASSKEY_ORIGIN)
+    status, body = call("POST", "/auth/webauthn/register/", {"credential": credential, "name": name}, token)
+    expect("registering a passkey", status, body, 201)
+    return authenticator, body["id"]
+
+
+def passkey_login_options():
+    """Fresh passwordless sign-in options; waits out RATE_PASSKEY_OPTIONS_IP (60 a minute by
+    default, which the run's own requests to the route may spend)."""
+    for _ in range(16):
+        status, body = call("POST", "/auth/webauthn/login/options/", {})
+        if status != 429:
+            break
+        time.sleep(5)
+    expect("passkey login options", status, body, 200)
+    return body
+
+
+def seed_passkey_register_options(case):
+    as_user(case, active("passkey-options")[1])
+    case.body = {}
+
+
+def seed_passkey_register(case):
+    _, token = active("passkey-maker")
+    authenticator = SoftPasskey()
+    status, options = call("POST", "/auth/webauthn/register/options/", {}, token)
+    expect("passkey creation options", status, options, 200)
+    as_user(case, token)
+    as_json(case, {"credential": authenticator.create(options, PASSKEY_ORIGIN), "name": "Made by the run"})
+
+
+def seed_passkey_list(case):
+    """An account with a passkey, so that the list's entries meet the document too."""
+    _, token = active("passkey-lister")
+    register_passkey(token, "listed")
+    as_user(case, token)
+
+
+def seed_passkey_rename(case):
+    _, token = active("passkey-renamer")
+    _, passkey = register_passkey(token, "before")
+    as_user(case, token)
+    case.path_parameters["id"] = passkey
+    case.body = {"name": "Renamed by the run"}
+
+
+def seed_passkey_remove(case):
+    _, token = active("passkey-remover")
+    _, passkey = register_passkey(token, "removed")
+    as_user(case, token)
+    case.path_parameters["id"] = passkey
+    case.body = {}
+
+
+def seed_passkey_login(case):
+    _, token = active("passkey-signer")
+    authenticator, _ = register_passkey(token, "signs in")
+    options = passkey_login_options()
+    as_json(case, {"login_token": options["login_token"], "credential": authenticator.get(options, PASSKEY_ORIGIN)})
 
 
 def seed_login(case):
@@ -408,6 +507,12 @@ SEEDED = {
     "DELETE /auth/mfa/totp/": seed_mfa_disable,
     "POST /auth/mfa/recovery_codes/": seed_mfa_recovery_codes,
     "POST /auth/mfa/verify/": seed_mfa_verify,
+    "POST /auth/webauthn/register/options/": seed_passkey_register_options,
+    "POST /auth/webauthn/register/": seed_passkey_register,
+    "GET /auth/webauthn/credentials/": seed_passkey_list,
+    "PATCH /auth/webauthn/credentials/{id}/": seed_passkey_rename,
+    "DELETE /auth/webauthn/credentials/{id}/": seed_passkey_remove,
+    "POST /auth/webauthn/login/": seed_passkey_login,
 }
 # Positive cases seen per operation: the first, third and fifth are seeded (each seed costs a few
 # requests, an account mostly; three 2xx per operation are enough to hold its success answers to

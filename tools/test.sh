@@ -56,15 +56,19 @@ rm -rf .dev/django
 
 log "black-box HTTP tests against the dev server"
 cargo build --quiet -p gatehouse-dev-server -p gatehouse-authctl
+# A fresh emulator of their own: the tests read what SES received from /moto-api/data.json, a dump
+# of every backend, which the Rust tests' tables in the shared one make slow (tens of MB).
+BB_MOTO_PORT=$(free_port)
+start_moto "$BB_MOTO_PORT" .dev/test-moto-blackbox.log
 PORT=$(free_port)
 (
-  local_env "$MOTO_PORT"
-  export TABLE_NAME="blackbox-$PORT" ARGON2_MEMORY_KIB=1024 ARGON2_ITERATIONS=1 RATE_REGISTER_IP=1000/1h
+  local_env "$BB_MOTO_PORT"
+  export TABLE_NAME="blackbox-$PORT" ARGON2_MEMORY_KIB=1024 ARGON2_ITERATIONS=1 RATE_REGISTER_IP=1000/1h RATE_CONFIRM_IP=1000/1h
   exec target/debug/gatehouse-dev-server --create-table --dev-key .dev/test-jwt-ed25519.pem --port "$PORT"
 ) > .dev/test-dev-server.log 2>&1 &
 PIDS+=($!)
 wait_port "$PORT" 60 "the dev server" || { cat .dev/test-dev-server.log >&2; exit 1; }
-GATEHOUSE_URL="http://127.0.0.1:$PORT" MOTO_URL="http://127.0.0.1:$MOTO_PORT" TABLE_NAME="blackbox-$PORT" \
+GATEHOUSE_URL="http://127.0.0.1:$PORT" MOTO_URL="http://127.0.0.1:$BB_MOTO_PORT" TABLE_NAME="blackbox-$PORT" \
   DJANGO_DUMP="$ROOT/.dev/django" AUTHCTL="$ROOT/target/debug/authctl" \
   "$VENV/bin/pytest" -q tools/blackbox
 
@@ -87,6 +91,7 @@ ST_PORT=$(free_port)
   export TABLE_NAME="schemathesis-$ST_PORT" ARGON2_MEMORY_KIB=1024 ARGON2_ITERATIONS=1 TIMING_FLOOR=0 \
     EMAIL_COOLDOWN=0 RATE_LOGIN_FAILURES_IP=off RATE_REGISTER_IP=off RATE_RESEND_IP=off RATE_RESET_IP=off \
     RATE_CONFIRM_IP=off RATE_SET_EMAIL_IP=off RATE_LOGIN_FAILURES_ACCOUNT=off CODE_GUESS_BUDGET=off \
+    RATE_PASSKEY_OPTIONS_IP=off \
     LOGIN_LOCKOUT_THRESHOLD=1000 LOGIN_LOCKOUT_MAX=1s
   exec target/debug/gatehouse-dev-server --create-table --dev-key .dev/test-jwt-ed25519.pem --port "$ST_PORT"
 ) > .dev/test-schemathesis-server.log 2>&1 &

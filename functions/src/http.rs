@@ -73,15 +73,18 @@ pub fn error(e: &ServiceError) -> Response<Body> {
         }
         ServiceError::Forbidden { code, detail: d } => detail(StatusCode::FORBIDDEN, d, code),
         ServiceError::Unauthorized { code, detail: d } => detail(StatusCode::UNAUTHORIZED, d, code),
-        ServiceError::MfaRequired { mfa_token, methods } => json(
-            StatusCode::UNAUTHORIZED,
-            &json!({
+        ServiceError::MfaRequired { mfa_token, methods, webauthn } => {
+            let mut body = json!({
                 "detail": gatehouse_core::services::mfa::MFA_REQUIRED_DETAIL,
                 "code": "mfa_required",
                 "mfa_token": mfa_token,
                 "methods": methods,
-            }),
-        ),
+            });
+            if let Some(options) = webauthn {
+                body["webauthn"] = options.clone();
+            }
+            json(StatusCode::UNAUTHORIZED, &body)
+        }
         ServiceError::NotFound => not_found(),
         ServiceError::Throttled(secs) => {
             let mut r = detail(

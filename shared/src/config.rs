@@ -108,6 +108,13 @@ pub struct Settings {
     pub site_name: String,
     pub protocol: String,
     pub frontend_domain: String,
+    /// The WebAuthn relying party id passkeys are bound to (`WEBAUTHN_RP_ID`; default the host of
+    /// `FRONTEND_DOMAIN`).
+    pub webauthn_rp_id: String,
+    /// The origins passkey ceremonies may come from (`WEBAUTHN_ORIGINS`, comma-separated; default
+    /// `{PROTOCOL}://{FRONTEND_DOMAIN}`), each the RP id or one of its subdomains. Empty: passkeys
+    /// are off (the defaults do not make a WebAuthn origin).
+    pub webauthn_origins: Vec<webauthn_rs::prelude::Url>,
     pub activation_url: String,
     pub password_reset_confirm_url: String,
     pub email_change_confirm_url: String,
@@ -148,6 +155,9 @@ pub struct Settings {
     pub rate_reset_ip: Option<Rate>,
     /// Confirmations (activation, reset confirm, email-change confirm) per IP.
     pub rate_confirm_ip: Option<Rate>,
+    /// Passwordless passkey sign-ins started per source IP (`RATE_PASSKEY_OPTIONS_IP`): each
+    /// writes a challenge item.
+    pub rate_passkey_options_ip: Option<Rate>,
     /// set_email requests per IP.
     pub rate_set_email_ip: Option<Rate>,
     /// Failed logins (and `current_password` checks) per account across every IP: bounds
@@ -255,6 +265,8 @@ impl Settings {
         if protocol != "https" && protocol != "http" {
             return Err(ConfigError::new("PROTOCOL", "must be http or https"));
         }
+        let frontend_domain = env.get("FRONTEND_DOMAIN").unwrap_or("localhost:3000").to_owned();
+        let (webauthn_rp_id, webauthn_origins) = webauthn(&env, &protocol, &frontend_domain)?;
         let activation_url = env.get("ACTIVATION_URL").unwrap_or("activate/{uid}/{token}").to_owned();
         if !activation_url.contains("{uid}") || !activation_url.contains("{token}") {
             return Err(ConfigError::new("ACTIVATION_URL", "must contain {uid} and {token}"));
@@ -298,7 +310,9 @@ impl Settings {
             },
             site_name: env.get("SITE_NAME").unwrap_or("Gatehouse").to_owned(),
             protocol,
-            frontend_domain: env.get("FRONTEND_DOMAIN").unwrap_or("localhost:3000").to_owned(),
+            frontend_domain,
+            webauthn_rp_id,
+            webauthn_origins,
             activation_url,
             password_reset_confirm_url: url("PASSWORD_RESET_CONFIRM_URL", "password/reset/confirm/{uid}/{token}")?,
             email_change_confirm_url: url("EMAIL_CHANGE_CONFIRM_URL", "email/change/confirm/{uid}/{token}")?,
@@ -335,6 +349,7 @@ impl Settings {
             rate_resend_ip: env.rate("RATE_RESEND_IP", "10/1h")?,
             rate_reset_ip: env.rate("RATE_RESET_IP", "10/1h")?,
             rate_confirm_ip: env.rate("RATE_CONFIRM_IP", "30/1h")?,
+            rate_passkey_options_ip: env.rate("RATE_PASSKEY_OPTIONS_IP", "60/1m")?,
             rate_set_email_ip: env.rate("RATE_SET_EMAIL_IP", "10/1h")?,
             rate_login_failures_account: env.rate("RATE_LOGIN_FAILURES_ACCOUNT", "100/1h")?,
             code_guess_budget: env.rate("CODE_GUESS_BUDGET", "10/1h")?,
@@ -472,6 +487,59 @@ impl Settings {
             _ => None,
         }
     }
+}
+
+/// `WEBAUTHN_RP_ID` and `WEBAUTHN_ORIGINS`, checked as browsers check them: every origin is
+/// http(s) on a domain that is the RP id or ends with `.` and the RP id (http only for localhost).
+/// Values given and wrong stop the start; defaults (from `PROTOCOL` and `FRONTEND_DOMAIN`) that
+/// WebAuthn cannot use (an IP address, plain http off localhost) leave passkeys off (no origins)
+/// instead, so a deployment that never meant to offer them starts as before.
+fn webauthn(
+    env: &Env<'_>,
+    protocol: &str,
+    frontend_domain: &str,
+) -> Result<(String, Vec<webauthn_rs::prelude::Url>), ConfigError> {
+    let host = frontend_domain.rsplit_once(':').map_or(frontend_domain, |(h, _)| h).to_ascii_lowercase();
+    let explicit_rp = env.get("WEBAUTHN_RP_ID").map(str::to_ascii_lowercase);
+    let rp_id = explicit_rp.clone().unwrap_or(host);
+    let rp_ok = !rp_id.is_empty() && rp_id.parse::<std::net::IpAddr>().is_err() && !rp_id.contains(['/', ':', ' ']);
+    if !rp_ok {
+        if explicit_rp.is_some() {
+            return Err(ConfigError::new("WEBAUTHN_RP_ID", "must be a domain name (WebAuthn refuses IP addresses)"));
+        }
+        return Ok((rp_id, Vec::new()));
+    }
+    let default = format!("{protocol}://{frontend_domain}");
+    let explicit = env.get("WEBAUTHN_ORIGINS");
+    let mut origins = Vec::new();
+    for o in explicit.unwrap_or(&default).split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let parsed = webauthn_rs::prelude::Url::parse(o).ok().filter(|url| {
+            let domain = url.domain().map(str::to_ascii_lowercase).unwrap_or_default();
+            let within = domain == rp_id || domain.ends_with(&format!(".{rp_id}"));
+            let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && domain == "localhost");
+            within && scheme_ok && url.path() == "/" && url.query().is_none()
+        });
+        match parsed {
+            Some(url) => origins.push(url),
+            None if explicit.is_none() && explicit_rp.is_some() => {
+                return Err(ConfigError::new(
+                    "WEBAUTHN_ORIGINS",
+                    format!("must be set: the default origin {o:?} is not an https origin on WEBAUTHN_RP_ID {rp_id}"),
+                ))
+            }
+            None if explicit.is_none() => return Ok((rp_id, Vec::new())),
+            None => {
+                return Err(ConfigError::new(
+                    "WEBAUTHN_ORIGINS",
+                    format!("{o:?} is not an https origin (http only for localhost) on {rp_id} or a subdomain of it"),
+                ))
+            }
+        }
+    }
+    if origins.is_empty() && explicit.is_some() {
+        return Err(ConfigError::new("WEBAUTHN_ORIGINS", "must name at least one origin"));
+    }
+    Ok((rp_id, origins))
 }
 
 const MINUTE: u64 = 60;
@@ -749,5 +817,49 @@ mod tests {
         assert!(parse_duration("-1").is_err());
         assert!(parse_duration("1000d").is_err());
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn passkeys_follow_the_frontend_unless_told_and_refuse_origins_outside_the_rp_id() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut vars = base();
+            for (k, v) in pairs {
+                vars.insert((*k).to_owned(), (*v).to_owned());
+            }
+            Settings::from_map(&vars)
+        };
+        let origins = |s: &Settings| s.webauthn_origins.iter().map(|u| u.as_str().to_owned()).collect::<Vec<_>>();
+        let s = with(&[("FRONTEND_DOMAIN", "app.example.com")]).unwrap();
+        assert_eq!(
+            (s.webauthn_rp_id.as_str(), origins(&s)),
+            ("app.example.com", vec!["https://app.example.com/".into()])
+        );
+        let s = with(&[("PROTOCOL", "http")]).unwrap();
+        assert_eq!((s.webauthn_rp_id.as_str(), origins(&s)), ("localhost", vec!["http://localhost:3000/".into()]));
+        let s = with(&[
+            ("WEBAUTHN_RP_ID", "example.com"),
+            ("WEBAUTHN_ORIGINS", "https://app.example.com, https://example.com"),
+        ])
+        .unwrap();
+        assert_eq!(origins(&s), ["https://app.example.com/", "https://example.com/"]);
+        // Defaults WebAuthn cannot use: passkeys off, the rest starts.
+        for frontend in [("FRONTEND_DOMAIN", "127.0.0.1:8000"), ("FRONTEND_DOMAIN", "app.test")] {
+            let s = with(&[frontend, ("PROTOCOL", "http")]).unwrap();
+            assert!(s.webauthn_origins.is_empty(), "{frontend:?}");
+        }
+        // Values given and wrong: refused at start.
+        assert_eq!(err_var(base(), "WEBAUTHN_RP_ID", "10.0.0.1"), "WEBAUTHN_RP_ID");
+        assert_eq!(err_var(base(), "WEBAUTHN_RP_ID", "example.com"), "WEBAUTHN_ORIGINS", "localhost is not on it");
+        for bad in [
+            "https://evil.com",
+            "http://app.example.com",
+            "https://notexample.com",
+            "https://app.example.com/path",
+            "nonsense",
+        ] {
+            let mut vars = base();
+            vars.insert("WEBAUTHN_RP_ID".into(), "example.com".into());
+            assert_eq!(err_var(vars, "WEBAUTHN_ORIGINS", bad), "WEBAUTHN_ORIGINS", "{bad}");
+        }
     }
 }

@@ -469,6 +469,22 @@ pub trait MfaStore: Send + Sync {
     async fn remove_mfa(&self, user: &UserId) -> StoreResult<bool>;
 }
 
+/// A user's passkeys (`USER#<id>` / `WEBAUTHN#<credential id>`), in its partition.
+#[async_trait]
+pub trait PasskeyStore: Send + Sync {
+    /// Stores a new passkey; false (nothing written) when the user already has this credential.
+    async fn put_passkey(&self, passkey: &crate::domain::PasskeyRecord) -> StoreResult<bool>;
+    /// The user's passkeys, oldest first.
+    async fn list_passkeys(&self, user: &UserId) -> StoreResult<Vec<crate::domain::PasskeyRecord>>;
+    /// Records a sign-in with the passkey: its updated `credential` (the sign counter) and
+    /// `last_used_at`; false when it was removed meanwhile.
+    async fn record_passkey_use(&self, user: &UserId, id: &str, credential: &str, at: i64) -> StoreResult<bool>;
+    /// Renames a passkey; false when the user has no such passkey.
+    async fn rename_passkey(&self, user: &UserId, id: &str, name: &str) -> StoreResult<bool>;
+    /// Removes a passkey; true for exactly one caller.
+    async fn delete_passkey(&self, user: &UserId, id: &str) -> StoreResult<bool>;
+}
+
 /// Short-lived single-use challenges (`CHALLENGE#<id>`): an MFA sign-in step, a WebAuthn
 /// ceremony. Every read checks `expires_at`.
 #[async_trait]
@@ -489,7 +505,16 @@ pub trait ChallengeStore: Send + Sync {
 
 /// Everything a handler may need from storage.
 pub trait Store:
-    UserStore + CodeStore + SessionStore + Limiter + GroupStore + PermissionStore + AuditStore + MfaStore + ChallengeStore
+    UserStore
+    + CodeStore
+    + SessionStore
+    + Limiter
+    + GroupStore
+    + PermissionStore
+    + AuditStore
+    + MfaStore
+    + PasskeyStore
+    + ChallengeStore
 {
 }
 impl<T> Store for T where
@@ -501,6 +526,7 @@ impl<T> Store for T where
         + PermissionStore
         + AuditStore
         + MfaStore
+        + PasskeyStore
         + ChallengeStore
 {
 }
@@ -544,6 +570,10 @@ pub enum EmailKind {
     MfaDisabled,
     /// A notice that a new set of recovery codes replaced the old one.
     RecoveryCodesReplaced,
+    /// A notice that a passkey (a WebAuthn credential) was added, naming it.
+    PasskeyAdded,
+    /// A notice that a passkey was removed, naming it.
+    PasskeyRemoved,
 }
 
 /// An email ready to go: multipart text + HTML.

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use gatehouse_core::domain::{AuditEntry, AuditPosition, AuditStream, DAY};
-use gatehouse_core::domain::{Challenge, ChallengeKind, Mfa, RecoveryCodes, TotpFactor};
+use gatehouse_core::domain::{Challenge, ChallengeKind, Mfa, PasskeyRecord, RecoveryCodes, TotpFactor};
 use gatehouse_core::domain::{CodePurpose, Email, Group, Permission, User, UserId, Username};
 use gatehouse_core::ports::{
     ActivateError, ChangeEmailError, CodeRecord, CounterKey, CounterState, CreateUserError, GiveBack, Reservation,
@@ -1353,6 +1353,65 @@ async fn parallel_answers_to_one_challenge_pass_the_cap_never_and_take_it_once(h
     assert_eq!(taken, 1);
 }
 
+fn passkey(u: &User, id: &str, created_at: i64) -> PasskeyRecord {
+    PasskeyRecord {
+        user_id: u.id.clone(),
+        id: id.into(),
+        name: format!("key {id}"),
+        credential: format!("{{\"cred\":\"{id}\",\"counter\":0}}"),
+        created_at,
+        last_used_at: None,
+    }
+}
+
+async fn passkeys_are_added_once_listed_used_renamed_and_removed(h: Harness) {
+    let u = user("keys@example.com", None, None);
+    h.store.create_user(&u, None, NOW).await.unwrap();
+    let other = user("other-keys@example.com", None, None);
+    h.store.create_user(&other, None, NOW).await.unwrap();
+    assert!(h.store.put_passkey(&passkey(&u, "k2", NOW + 5)).await.unwrap());
+    assert!(h.store.put_passkey(&passkey(&u, "k1", NOW)).await.unwrap());
+    assert!(!h.store.put_passkey(&PasskeyRecord { name: "again".into(), ..passkey(&u, "k1", NOW + 9) }).await.unwrap());
+    // The same credential id in another account is that account's own.
+    assert!(h.store.put_passkey(&passkey(&other, "k1", NOW)).await.unwrap());
+    let listed = h.store.list_passkeys(&u.id).await.unwrap();
+    assert_eq!(listed, vec![passkey(&u, "k1", NOW), passkey(&u, "k2", NOW + 5)], "oldest first, as written");
+    assert!(h.store.record_passkey_use(&u.id, "k1", "{\"counter\":3}", NOW + 60).await.unwrap());
+    assert!(h.store.rename_passkey(&u.id, "k1", "Ada's phone").await.unwrap());
+    let k1 = h.store.list_passkeys(&u.id).await.unwrap().remove(0);
+    assert_eq!(
+        (k1.credential.as_str(), k1.last_used_at, k1.name.as_str()),
+        ("{\"counter\":3}", Some(NOW + 60), "Ada's phone")
+    );
+    assert_eq!(h.store.list_passkeys(&other.id).await.unwrap(), vec![passkey(&other, "k1", NOW)], "untouched");
+    for (what, ok) in [
+        ("rename", h.store.rename_passkey(&u.id, "nope", "x").await.unwrap()),
+        ("use", h.store.record_passkey_use(&u.id, "nope", "{}", NOW).await.unwrap()),
+        ("delete", h.store.delete_passkey(&u.id, "nope").await.unwrap()),
+    ] {
+        assert!(!ok, "{what} of a passkey that is not there");
+    }
+    assert!(h.store.list_passkeys(&u.id).await.unwrap().iter().all(|p| p.id != "nope"), "nothing made by a miss");
+    // Removed once, even in parallel.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (store, id) = (h.store.clone(), u.id.clone());
+        tasks.push(tokio::spawn(async move { store.delete_passkey(&id, "k2").await.unwrap() }));
+    }
+    let mut removed = 0;
+    for t in tasks {
+        removed += usize::from(t.await.unwrap());
+    }
+    assert_eq!(removed, 1);
+    assert!(!h.store.record_passkey_use(&u.id, "k2", "{}", NOW).await.unwrap(), "a removed passkey signs nothing");
+    // Deleting the account takes its passkeys with it; two-step sign-in going off does not.
+    assert!(h.store.remove_mfa(&u.id).await.unwrap());
+    assert_eq!(h.store.list_passkeys(&u.id).await.unwrap().len(), 1);
+    let current = h.store.get_user(&u.id, NOW).await.unwrap().unwrap();
+    h.store.delete_user(&current).await.unwrap();
+    assert!(h.store.list_passkeys(&u.id).await.unwrap().is_empty());
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -1411,4 +1470,5 @@ contract!(
     removing_mfa_removes_the_factor_and_codes_and_deleting_the_user_too,
     challenges_count_answers_before_judging_and_are_taken_once,
     parallel_answers_to_one_challenge_pass_the_cap_never_and_take_it_once,
+    passkeys_are_added_once_listed_used_renamed_and_removed,
 );

@@ -33,6 +33,12 @@ pub mod users;
 pub mod users_detail;
 pub mod users_me;
 pub mod users_me_has;
+pub mod webauthn_credentials;
+pub mod webauthn_credentials_detail;
+pub mod webauthn_login;
+pub mod webauthn_login_options;
+pub mod webauthn_register;
+pub mod webauthn_register_options;
 
 /// Declares `handle` and `handler` around the module's
 /// `async fn run(&App, &Request) -> Result<Response<Body>, Reject>`.

@@ -1,6 +1,6 @@
 //! `GET/PUT/PATCH/DELETE /auth/users/me/`
 
-use gatehouse_core::services::{auth, me, users};
+use gatehouse_core::services::{auth, me, passkeys, users};
 use gatehouse_core::App;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -17,16 +17,17 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
         return Ok(http::method_not_allowed(method.as_str(), &METHODS));
     }
     let caller = auth::authenticate(app, http::bearer(req)?).await?;
-    match method {
-        Method::GET => Ok(http::json(StatusCode::OK, &http::user_body(&http::shown(app, caller.user).await?))),
+    let user = match method {
         Method::DELETE => {
             users::delete_me(app, &caller, &http::client_info(req), &http::form(req)?).await?;
-            Ok(http::no_content())
+            return Ok(http::no_content());
         }
-        _ => {
-            // Owner rights whoever calls: is_active, is_staff and groups are read-only here.
-            let user = me::update(app, &caller.user, &http::form(req)?, me::Editor::Owner).await?;
-            Ok(http::json(StatusCode::OK, &http::user_body(&http::shown(app, user).await?)))
-        }
-    }
+        Method::GET => caller.user,
+        // Owner rights whoever calls: is_active, is_staff and groups are read-only here.
+        _ => me::update(app, &caller.user, &http::form(req)?, me::Editor::Owner).await?,
+    };
+    let mut body = http::user_body(&http::shown(app, user.clone()).await?);
+    // The owner's own view says whether the second step also takes a passkey.
+    body["mfa_methods"] = serde_json::json!(passkeys::second_step_methods(app, &user).await?);
+    Ok(http::json(StatusCode::OK, &body))
 }

@@ -20,6 +20,8 @@ mod lifecycle;
 mod logs;
 mod mfa;
 mod openapi;
+mod passkey_harness;
+mod passkeys;
 mod permissions;
 mod profile_notice;
 mod races;

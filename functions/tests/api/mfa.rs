@@ -16,7 +16,7 @@ const ADA: &str = "ada@example.com";
 
 /// A user with two-step sign-in on: (access token of the enrolling session, the secret, the
 /// recovery codes). The clock is moved one step on, so the enrolment's code is not the next one.
-async fn enrolled(t: &TestApp) -> (String, TotpSecret, Vec<String>) {
+pub(crate) async fn enrolled(t: &TestApp) -> (String, TotpSecret, Vec<String>) {
     let (access, _, secret, codes) = enrolled_with_refresh(t).await;
     (access, secret, codes)
 }
@@ -45,7 +45,7 @@ async fn later(t: &TestApp, refresh: &str, secs: i64) -> (String, String) {
 }
 
 /// A password login that must stop at the second step: its `mfa_token`.
-async fn password_step(t: &TestApp) -> String {
+pub(crate) async fn password_step(t: &TestApp) -> String {
     let r = t.post("/auth/jwt/create/", json!({"email": ADA, "password": PASSWORD})).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
     assert_eq!(r.body["code"], "mfa_required");
@@ -155,7 +155,7 @@ async fn each_code_signs_in_once_and_recovery_codes_are_typed_loosely() {
     let r = verify(&t, json!({"mfa_token": password_step(&t).await, "recovery_code": codes[3]})).await;
     assert_eq!((r.status, r.body), (StatusCode::BAD_REQUEST, json!({"recovery_code": ["Invalid recovery code."]})));
     let r = verify(&t, json!({"mfa_token": password_step(&t).await, "code": "1", "recovery_code": codes[4]})).await;
-    assert_eq!(r.body, json!({"non_field_errors": ["Give either code or recovery_code."]}));
+    assert_eq!(r.body, json!({"non_field_errors": ["Give one of code, recovery_code or credential."]}));
     let r = verify(&t, json!({"mfa_token": "x"})).await;
     assert_eq!(r.body, json!({"code": ["This field is required."]}));
 }

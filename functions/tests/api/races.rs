@@ -533,3 +533,29 @@ async fn one_recovery_code_used_in_parallel_signs_in_once() {
         assert!(wins <= 1, "seed {seed}: one recovery code signed in {wins} times ({:?})", statuses(&replies));
     }
 }
+
+#[tokio::test]
+async fn one_passkey_sign_in_per_login_token_however_many_answer_at_once() {
+    use common::passkey::SoftPasskey;
+    const ORIGIN: &str = "https://app.example.com";
+    for seed in seeds().into_iter().step_by(4) {
+        let race = Race::new(&[]);
+        let (access, _) = race.active_user("ada@example.com").await;
+        let mut soft = SoftPasskey::new();
+        let r = race
+            .send(request("POST", "/auth/webauthn/register/options/", Some(json!({})), Some(&access), "203.0.113.7"))
+            .await;
+        let body = json!({"credential": soft.create(&r.body, ORIGIN)});
+        let r = race.send(request("POST", "/auth/webauthn/register/", Some(body), Some(&access), "203.0.113.7")).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let r = race.post("/auth/webauthn/login/options/", json!({})).await;
+        // The same signed answer sent six times at once (a replay racing the original).
+        let body = json!({"login_token": r.body["login_token"], "credential": soft.get(&r.body, ORIGIN)});
+        let requests = (0..6)
+            .map(|_| request("POST", "/auth/webauthn/login/", Some(body.clone()), None, "198.51.100.9"))
+            .collect();
+        let replies = race.go(seed, 20, requests).await;
+        let wins = replies.iter().filter(|r| r.status == StatusCode::OK).count();
+        assert!(wins <= 1, "seed {seed}: {wins} sessions from one login_token ({:?})", statuses(&replies));
+    }
+}

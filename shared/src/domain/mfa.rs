@@ -45,6 +45,20 @@ pub struct Mfa {
     pub recovery: RecoveryCodes,
 }
 
+/// A passkey (a WebAuthn credential) of a user (`USER#<id>` / `WEBAUTHN#<credential id>`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasskeyRecord {
+    pub user_id: UserId,
+    /// The credential id, base64url without padding (what `rawId` says).
+    pub id: String,
+    /// The user's name for it ("Ada's phone").
+    pub name: String,
+    /// The credential as the WebAuthn library keeps it (public key, sign counter, flags): JSON.
+    pub credential: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
 /// What a challenge is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChallengeKind {

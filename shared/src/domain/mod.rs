@@ -8,6 +8,6 @@ mod user;
 
 pub use audit::{AuditEntry, AuditPosition, AuditStream, DAY};
 pub use email::Email;
-pub use mfa::{Challenge, ChallengeKind, Mfa, RecoveryCodes, TotpFactor};
+pub use mfa::{Challenge, ChallengeKind, Mfa, PasskeyRecord, RecoveryCodes, TotpFactor};
 pub use permission::Permission;
 pub use user::{CodePurpose, Group, Password, User, UserId, Username};

@@ -83,6 +83,16 @@ fn template(kind: EmailKind) -> Template {
             text: include_str!("templates/recovery_codes_replaced.txt"),
             html: include_str!("templates/recovery_codes_replaced.html"),
         },
+        EmailKind::PasskeyAdded => Template {
+            subject: "[[A passkey was added to your {site_name} account]]",
+            text: include_str!("templates/passkey_added.txt"),
+            html: include_str!("templates/passkey_added.html"),
+        },
+        EmailKind::PasskeyRemoved => Template {
+            subject: "[[A passkey was removed from your {site_name} account]]",
+            text: include_str!("templates/passkey_removed.txt"),
+            html: include_str!("templates/passkey_removed.html"),
+        },
     }
 }
 
@@ -103,6 +113,8 @@ pub struct Extras {
     pub other_address: Option<String>,
     /// The names of the fields a profile update changed, comma-separated (never their values).
     pub changed_fields: Option<String>,
+    /// The name of the passkey added or removed, as its owner named it (shown in the notices).
+    pub passkey_name: Option<String>,
 }
 
 /// The language of `user`'s emails: the one stored on the account, else `LANGUAGE_CODE`.
@@ -176,7 +188,7 @@ pub fn render(settings: &Settings, kind: EmailKind, user: &User, extras: Extras)
         Some(c) => fill(&localize("[[Or type this code: {code}]]", lang), &[("code", c)], false),
         None => String::new(),
     };
-    let vars: [(&str, &str); 9] = [
+    let vars: [(&str, &str); 10] = [
         ("site_name", &settings.site_name),
         ("protocol", &settings.protocol),
         ("domain", &settings.frontend_domain),
@@ -186,6 +198,7 @@ pub fn render(settings: &Settings, kind: EmailKind, user: &User, extras: Extras)
         ("email", user.email.as_str()),
         ("other_address", extras.other_address.as_deref().unwrap_or("")),
         ("changed_fields", extras.changed_fields.as_deref().unwrap_or("")),
+        ("passkey_name", extras.passkey_name.as_deref().unwrap_or("")),
     ];
     // The team's own template for this kind, part by part; a part it leaves out is the built-in one.
     let own = if settings.email_templates.is_empty() {
@@ -236,11 +249,12 @@ fn facts(settings: &Settings, kind: EmailKind, user: &User, extras: &Extras) -> 
         code: extras.code.clone().unwrap_or_default(),
         other_address: extras.other_address.clone().unwrap_or_default(),
         changed_fields: extras.changed_fields.clone().unwrap_or_default(),
+        passkey_name: extras.passkey_name.clone().unwrap_or_default(),
     }
 }
 
 /// Every kind of email, in a fixed order.
-pub const KINDS: [EmailKind; 11] = [
+pub const KINDS: [EmailKind; 13] = [
     EmailKind::Activation,
     EmailKind::Confirmation,
     EmailKind::PasswordReset,
@@ -252,6 +266,8 @@ pub const KINDS: [EmailKind; 11] = [
     EmailKind::MfaEnabled,
     EmailKind::MfaDisabled,
     EmailKind::RecoveryCodesReplaced,
+    EmailKind::PasskeyAdded,
+    EmailKind::PasskeyRemoved,
 ];
 
 /// `kind` rendered for a sample user with sample extras, as it would be sent (the dev server's
@@ -302,6 +318,8 @@ pub fn preview_in(settings: &Settings, kind: EmailKind, language: Option<&str>) 
         other_address: matches!(kind, EmailKind::EmailChange | EmailKind::EmailChanged)
             .then(|| "ada.new@example.com".to_owned()),
         changed_fields: (kind == EmailKind::ProfileUpdated).then(|| "first_name, last_name".to_owned()),
+        passkey_name: matches!(kind, EmailKind::PasskeyAdded | EmailKind::PasskeyRemoved)
+            .then(|| "Ada's iPhone".to_owned()),
     };
     render(settings, kind, &user, extras)
 }
@@ -359,7 +377,7 @@ mod tests {
     use super::*;
     use crate::domain::UserId;
 
-    const KINDS: [EmailKind; 11] = [
+    const KINDS: [EmailKind; 13] = [
         EmailKind::Activation,
         EmailKind::Confirmation,
         EmailKind::PasswordReset,
@@ -371,6 +389,8 @@ mod tests {
         EmailKind::MfaEnabled,
         EmailKind::MfaDisabled,
         EmailKind::RecoveryCodesReplaced,
+        EmailKind::PasskeyAdded,
+        EmailKind::PasskeyRemoved,
     ];
 
     const LINK: &str = "https://app.example.com/activate/dWlk/the-token";
@@ -403,6 +423,7 @@ mod tests {
             code: Some("123456".into()),
             other_address: Some("new@example.com".into()),
             changed_fields: Some("first_name, last_name".into()),
+            passkey_name: Some("Ada's iPhone".into()),
         }
     }
 
@@ -430,7 +451,7 @@ mod tests {
     #[test]
     fn placeholders_in_a_name_are_shown_literally_never_expanded() {
         let s = settings(&[]);
-        let name = "{link} {code_line} {email} {other_address} {changed_fields} {site_name} {name}";
+        let name = "{link} {code_line} {email} {other_address} {changed_fields} {passkey_name} {site_name} {name}";
         for kind in KINDS {
             let t = template(kind);
             let m = render(&s, kind, &user(name), extras());
@@ -480,6 +501,7 @@ mod tests {
             ("email", "ada@example.com"),
             ("other_address", "new@example.com"),
             ("changed_fields", "first_name, last_name"),
+            ("passkey_name", "Ada's iPhone"),
         ];
         for kind in KINDS {
             let t = template(kind);
@@ -600,5 +622,73 @@ mod tests {
                 assert!(!part.contains("[[") && !part.contains("If this") && !part.contains("two-step"), "{part}");
             }
         }
+    }
+
+    #[test]
+    fn the_passkey_notices_name_the_passkey_in_english_and_in_french_escaped_in_html() {
+        let s = settings(&[]);
+        let cases = [
+            (
+                EmailKind::PasskeyAdded,
+                "A passkey was added to your Gatehouse account",
+                "Une clé d’accès a été ajoutée à votre compte Gatehouse",
+            ),
+            (
+                EmailKind::PasskeyRemoved,
+                "A passkey was removed from your Gatehouse account",
+                "Une clé d’accès a été supprimée de votre compte Gatehouse",
+            ),
+        ];
+        let passkey = "Ada's <b>iPhone</b>";
+        let escaped = "Ada&#x27;s &lt;b&gt;iPhone&lt;/b&gt;";
+        let named = || Extras { passkey_name: Some(passkey.into()), ..Extras::default() };
+        let home = r#"<a href="https://app.example.com/">app.example.com</a>"#;
+        for (kind, english, french) in cases {
+            let m = render(&s, kind, &user("Ada"), named());
+            assert_eq!((m.kind, m.to.as_str(), m.subject.as_str()), (kind, "ada@example.com", english));
+            assert_eq!(m.link, None, "{kind:?}: a notice carries no action link");
+            assert!(m.text.starts_with("Hello Ada,") && m.text.contains("(ada@example.com)"), "{kind:?}: {}", m.text);
+            assert!(m.text.contains(&format!("A passkey named “{passkey}” was")), "{kind:?}: {}", m.text);
+            assert!(m.html.contains(&format!("A passkey named “{escaped}” was")), "{kind:?}: {}", m.html);
+            assert!(!m.html.contains("<b>") && !m.text.contains("&lt;"), "{kind:?}: {}", m.html);
+            assert!(m.text.contains("https://app.example.com/") && m.html.contains(home), "{kind:?}: {}", m.html);
+            let fr = User { language: Some("fr".into()), ..user("Ada") };
+            let m = render(&s, kind, &fr, named());
+            assert_eq!(m.subject, french);
+            assert!(m.text.starts_with("Bonjour Ada,") && m.html.contains(home), "{kind:?}: {}", m.html);
+            assert!(m.text.contains(&format!("Une clé d’accès nommée « {passkey} » a été")), "{kind:?}: {}", m.text);
+            assert!(m.html.contains(&format!("Une clé d’accès nommée « {escaped} » a été")), "{kind:?}: {}", m.html);
+            assert!(!m.html.contains("<b>"), "{kind:?}: {}", m.html);
+            for part in [&m.text, &m.html] {
+                assert!(!part.contains("[[") && !part.contains("If this") && !part.contains("passkey"), "{part}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_override_of_a_passkey_notice_is_told_the_passkey_name_escaped_in_html_only() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-mail-{}", UserId::generate()));
+        std::fs::create_dir_all(dir.join("email")).unwrap();
+        let file = "{% block subject %}{{ passkey_name }} added{% endblock %}\n\
+                    {% block text_body %}Added: {{ passkey_name }}{% endblock %}\n\
+                    {% block html_body %}<p>Added: {{ passkey_name }}</p>{% endblock %}";
+        std::fs::write(dir.join("email/passkey_added.html"), file).unwrap();
+        // `passkey_name` is in the passkey notices' context only: elsewhere the start is refused.
+        std::fs::write(dir.join("email/passkey_removed.html"), "{% block subject %}{{ passkey_name }}{% endblock %}")
+            .unwrap();
+        std::fs::write(dir.join("email/mfa_enabled.html"), "{% block subject %}{{ passkey_name }}{% endblock %}")
+            .unwrap();
+        let refused = EmailTemplates::load(&dir, false).unwrap_err();
+        assert!(refused.starts_with("email/mfa_enabled.html line 1: `passkey_name`"), "{refused}");
+        std::fs::remove_file(dir.join("email/mfa_enabled.html")).unwrap();
+        let s = settings(&[("EMAIL_TEMPLATES_DIR", dir.to_str().unwrap())]);
+        let named = Extras { passkey_name: Some("Ada's <b>iPhone</b>".into()), ..Extras::default() };
+        let m = render(&s, EmailKind::PasskeyAdded, &user("Ada"), named.clone());
+        assert_eq!(m.subject, "Ada's <b>iPhone</b> added");
+        assert_eq!(m.text, "Added: Ada's <b>iPhone</b>");
+        assert_eq!(m.html, "<p>Added: Ada&#x27;s &lt;b&gt;iPhone&lt;&#x2f;b&gt;</p>", "minijinja escapes / too");
+        let m = render(&s, EmailKind::PasskeyRemoved, &user("Ada"), named);
+        assert_eq!(m.subject, "Ada's <b>iPhone</b>");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

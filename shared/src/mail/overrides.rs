@@ -17,7 +17,7 @@ use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 use crate::ports::EmailKind;
 
 /// The file of each kind under `EMAIL_TEMPLATES_DIR`: djoser's four names, then Gatehouse's own.
-pub const FILES: [(EmailKind, &str); 11] = [
+pub const FILES: [(EmailKind, &str); 13] = [
     (EmailKind::Activation, "email/activation.html"),
     (EmailKind::Confirmation, "email/confirmation.html"),
     (EmailKind::PasswordReset, "email/password_reset.html"),
@@ -29,6 +29,8 @@ pub const FILES: [(EmailKind, &str); 11] = [
     (EmailKind::MfaEnabled, "email/mfa_enabled.html"),
     (EmailKind::MfaDisabled, "email/mfa_disabled.html"),
     (EmailKind::RecoveryCodesReplaced, "email/recovery_codes_replaced.html"),
+    (EmailKind::PasskeyAdded, "email/passkey_added.html"),
+    (EmailKind::PasskeyRemoved, "email/passkey_removed.html"),
 ];
 
 /// The blocks a file may define.
@@ -495,6 +497,7 @@ pub(crate) struct Facts {
     pub code: String,
     pub other_address: String,
     pub changed_fields: String,
+    pub passkey_name: String,
 }
 
 impl Facts {
@@ -514,6 +517,7 @@ impl Facts {
             code: "123456".into(),
             other_address: "new@example.com".into(),
             changed_fields: "first_name".into(),
+            passkey_name: "Ada's iPhone".into(),
         }
     }
 }
@@ -537,6 +541,9 @@ pub fn context_keys(kind: EmailKind, numeric_codes: bool) -> Vec<&'static str> {
     }
     if kind == EmailKind::ProfileUpdated {
         keys.push("changed_fields");
+    }
+    if matches!(kind, EmailKind::PasskeyAdded | EmailKind::PasskeyRemoved) {
+        keys.push("passkey_name");
     }
     keys
 }
@@ -567,6 +574,7 @@ fn context(kind: EmailKind, f: &Facts, numeric_codes: bool) -> Value {
             "code" => Value::from(f.code.as_str()),
             "other_address" => Value::from(f.other_address.as_str()),
             "changed_fields" => Value::from(f.changed_fields.as_str()),
+            "passkey_name" => Value::from(f.passkey_name.as_str()),
             _ => continue,
         };
         ctx.insert(key.to_owned(), value);

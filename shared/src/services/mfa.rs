@@ -32,6 +32,7 @@ pub const ALREADY_ENABLED: &str = "Two-step sign-in is already on for this accou
 pub const NOTHING_PENDING: &str = "No two-step sign-in set-up is waiting for a code: start again.";
 pub const NOT_ENABLED: &str = "Two-step sign-in is not on for this account.";
 pub const ONE_ANSWER: &str = "Give either code or recovery_code.";
+pub const ONE_ANSWER_OR_PASSKEY: &str = "Give one of code, recovery_code or credential.";
 
 pub const MFA_REQUIRED_DETAIL: &str = "A second factor is required to sign in.";
 pub const MFA_TOKEN_NOT_VALID: ServiceError = ServiceError::Unauthorized {
@@ -82,10 +83,29 @@ async fn password_or_recent(
     check_current_password(app, caller, client, form, errors).await
 }
 
+/// The step-up of sensitive steps that carry no factor of their own (adding or removing a
+/// passkey): a sign-in within `REAUTH_WINDOW`; otherwise `current_password` and, with two-step
+/// sign-in on, the second factor (`code` or `recovery_code`).
+pub async fn step_up(app: &App, caller: &Caller, client: &ClientInfo, form: &Form) -> Result<(), ServiceError> {
+    let recent = recent(app, caller);
+    if recent && !form.contains("current_password") {
+        return Ok(());
+    }
+    let mut errors = FieldErrors::default();
+    // A password given is checked, even within the window; the factor only outside it.
+    check_current_password(app, caller, client, form, &mut errors).await?;
+    if errors.is_empty() && !recent {
+        check_second_factor(app, caller, client, form, &mut errors).await?;
+    }
+    errors.finish()
+}
+
 /// A second-factor answer as a request gives it.
 enum Answer {
     Code(String),
     Recovery(String),
+    /// A passkey's assertion (`credential`), at `mfa/verify` only.
+    Passkey,
 }
 
 impl Answer {
@@ -93,26 +113,31 @@ impl Answer {
         match self {
             Self::Code(_) => "code",
             Self::Recovery(_) => "recovery_code",
+            Self::Passkey => "credential",
         }
     }
     fn invalid(&self) -> &'static str {
         match self {
             Self::Code(_) => INVALID_CODE,
             Self::Recovery(_) => INVALID_RECOVERY_CODE,
+            Self::Passkey => super::passkeys::NOT_VERIFIED,
         }
     }
 }
 
-/// `code` or `recovery_code` (exactly one; `recovery` false: only `code`).
-fn answer(form: &Form, recovery: bool, errors: &mut FieldErrors) -> Option<Answer> {
+/// `code` or `recovery_code` (exactly one; `recovery` false: only `code`), or with `passkey` a
+/// `credential`.
+fn answer(form: &Form, recovery: bool, passkey: bool, errors: &mut FieldErrors) -> Option<Answer> {
     let has = |f: &str| form.0.get(f).is_some_and(|v| !v.is_null());
-    match (has("code"), recovery && has("recovery_code")) {
-        (true, true) => {
-            errors.add("non_field_errors", ONE_ANSWER);
+    let given = [has("code"), recovery && has("recovery_code"), passkey && has("credential")];
+    match given {
+        [false, false, true] => Some(Answer::Passkey),
+        [false, true, false] => form.required("recovery_code", errors).map(Answer::Recovery),
+        [_, false, false] => form.required("code", errors).map(Answer::Code),
+        _ => {
+            errors.add("non_field_errors", if passkey { ONE_ANSWER_OR_PASSKEY } else { ONE_ANSWER });
             None
         }
-        (false, true) => form.required("recovery_code", errors).map(Answer::Recovery),
-        _ => form.required("code", errors).map(Answer::Code),
     }
 }
 
@@ -136,6 +161,8 @@ async fn judge(app: &App, user: &UserId, answer: &Answer, now: i64) -> Result<bo
             Some(code) => Ok(app.store.spend_recovery_code(user, &mfa::recovery_code_mac(&key, user, &code)).await?),
             None => Ok(false),
         },
+        // Judged by `verify` against its challenge's state.
+        Answer::Passkey => Ok(false),
     }
 }
 
@@ -153,10 +180,15 @@ async fn guarded_judge(
     guard.reserve(app, &states, now).await?;
     let ok = judge(app, &user.id, answer, now).await?;
     if !ok {
-        tracing::info!(event = "mfa", outcome = "wrong_answer", method = answer.field(), user_id = %user.id);
-        super::audit::record(app, super::audit::Event::new("mfa.failed").to(&user.id).object(answer.field())).await;
+        failed(app, &user.id, answer).await;
     }
     Ok((ok, guard))
+}
+
+/// A wrong second-factor answer, logged and audited.
+async fn failed(app: &App, user: &UserId, answer: &Answer) {
+    tracing::info!(event = "mfa", outcome = "wrong_answer", method = answer.field(), user_id = %user);
+    super::audit::record(app, super::audit::Event::new("mfa.failed").to(user).object(answer.field())).await;
 }
 
 /// The signed-in caller's second factor (`code` or `recovery_code`), when their account has one:
@@ -171,7 +203,7 @@ pub async fn check_second_factor(
     if !caller.user.mfa_enabled {
         return Ok(());
     }
-    let Some(answer) = answer(form, true, errors) else { return Ok(()) };
+    let Some(answer) = answer(form, true, false, errors) else { return Ok(()) };
     let (ok, guard) = guarded_judge(app, &caller.user, client, &answer).await?;
     if ok {
         give_back(app, &guard).await;
@@ -325,7 +357,7 @@ pub async fn regenerate(
     }
     let mut errors = FieldErrors::default();
     password_or_recent(app, caller, client, form, &mut errors).await?;
-    let code = answer(form, false, &mut errors);
+    let code = answer(form, false, false, &mut errors);
     errors.finish()?;
     let Some(code) = code else { return Err(FieldErrors::single("code", input::REQUIRED)) };
     let (ok, guard) = guarded_judge(app, user, client, &code).await?;
@@ -346,13 +378,19 @@ pub async fn regenerate(
     Ok(shown)
 }
 
-/// The challenge a sign-in answers with the account's second factor: the `mfa_token` of the 401.
+/// The challenge a sign-in answers with the account's second factor: the `mfa_token` of the 401,
+/// with request options for the account's passkeys when it has some (their state kept with it).
 pub async fn challenge(app: &App, user: &User, now: i64) -> Result<ServiceError, ServiceError> {
+    let passkeys = super::passkeys::second_factor_options(app, user).await?;
+    let (webauthn, data) = match passkeys {
+        Some((options, state)) => (Some(options), state),
+        None => (None, String::new()),
+    };
     let challenge = Challenge {
         id: random_id()?,
         kind: ChallengeKind::Mfa,
         user_id: Some(user.id.clone()),
-        data: String::new(),
+        data,
         attempts: 0,
         expires_at: now + MFA_TOKEN_LIFETIME,
     };
@@ -361,7 +399,11 @@ pub async fn challenge(app: &App, user: &User, now: i64) -> Result<ServiceError,
     }
     tracing::info!(event = "login", outcome = "second_factor_required", user_id = %user.id);
     super::audit::record(app, super::audit::Event::new("login.second_factor_required").to(&user.id)).await;
-    Ok(ServiceError::MfaRequired { mfa_token: challenge.id, methods: methods(user) })
+    let mut methods = methods(user);
+    if webauthn.is_some() {
+        methods.push("webauthn");
+    }
+    Ok(ServiceError::MfaRequired { mfa_token: challenge.id, methods, webauthn })
 }
 
 /// `POST /auth/mfa/verify/`: the second step of a sign-in. The answer is counted against the
@@ -370,14 +412,14 @@ pub async fn challenge(app: &App, user: &User, now: i64) -> Result<ServiceError,
 pub async fn verify(app: &App, form: &Form, client: &ClientInfo) -> Result<TokenPair, ServiceError> {
     let mut errors = FieldErrors::default();
     let token = form.required("mfa_token", &mut errors);
-    let answer = answer(form, true, &mut errors);
+    let answer = answer(form, true, true, &mut errors);
     errors.finish()?;
     let (Some(token), Some(answer)) = (token, answer) else {
         return Err(ServiceError::Internal("validated fields missing".into()));
     };
     let now = app.now();
     let challenge = app.store.reserve_challenge(&token, MFA_TOKEN_ATTEMPTS, now).await?;
-    let Some(Challenge { kind: ChallengeKind::Mfa, user_id: Some(user_id), .. }) = challenge else {
+    let Some(Challenge { kind: ChallengeKind::Mfa, user_id: Some(user_id), data, .. }) = challenge else {
         return Err(MFA_TOKEN_NOT_VALID);
     };
     let user = app.store.get_user(&user_id, now).await?.filter(|u| u.is_active && u.mfa_enabled);
@@ -386,7 +428,19 @@ pub async fn verify(app: &App, form: &Form, client: &ClientInfo) -> Result<Token
         app.store.take_challenge(&token, now).await?;
         return Err(MFA_TOKEN_NOT_VALID);
     };
-    let (ok, guard) = guarded_judge(app, &user, client, &answer).await?;
+    let (ok, guard) = match answer {
+        Answer::Passkey => {
+            let guard = throttle::PasswordGuard::new(app, user.email.as_str(), client.ip.as_deref(), now);
+            let states = app.store.read(&guard.counters(), now).await?;
+            guard.reserve(app, &states, now).await?;
+            let ok = super::passkeys::second_factor(app, &user, &data, form).await?;
+            if !ok {
+                failed(app, &user.id, &answer).await;
+            }
+            (ok, guard)
+        }
+        _ => guarded_judge(app, &user, client, &answer).await?,
+    };
     if !ok {
         return Err(FieldErrors::single(answer.field(), answer.invalid()));
     }
@@ -395,7 +449,10 @@ pub async fn verify(app: &App, form: &Form, client: &ClientInfo) -> Result<Token
         give_back(app, &guard).await;
         return Err(MFA_TOKEN_NOT_VALID);
     }
-    let authn = Authn::new(now, &["pwd", "otp", "mfa"]);
+    let authn = match answer {
+        Answer::Passkey => Authn::new(now, &["pwd", "swk", "mfa"]),
+        _ => Authn::new(now, &["pwd", "otp", "mfa"]),
+    };
     let pair = super::login::open_session(app, &user, client, now, &guard.give_back(), &authn).await?;
     // The password step's attempt too, which stayed counted until the second factor was right.
     let refund = guard.give_back().refund;

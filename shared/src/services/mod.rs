@@ -13,6 +13,7 @@ pub mod input;
 pub mod login;
 pub mod me;
 pub mod mfa;
+pub mod passkeys;
 pub mod passwords;
 pub mod permissions;
 pub mod refresh;
@@ -145,7 +146,7 @@ pub enum ServiceError {
     /// The password was right and the account has a second factor: 401 `mfa_required`, with the
     /// token `mfa/verify` takes and the methods it accepts (never tokens).
     #[error("second factor required")]
-    MfaRequired { mfa_token: String, methods: Vec<&'static str> },
+    MfaRequired { mfa_token: String, methods: Vec<&'static str>, webauthn: Option<serde_json::Value> },
     #[error("not found")]
     NotFound,
     /// Too many requests; retry after this many seconds.

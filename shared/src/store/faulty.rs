@@ -22,11 +22,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::domain::{AuditEntry, AuditPosition, AuditStream, CodePurpose, Email, Group, Permission, User, UserId};
-use crate::domain::{Challenge, Mfa, RecoveryCodes, TotpFactor};
+use crate::domain::{Challenge, Mfa, PasskeyRecord, RecoveryCodes, TotpFactor};
 use crate::ports::{
     ActivateError, AuditStore, ChallengeStore, ChangeEmailError, CodeRecord, CodeStore, CounterKey, CounterState,
-    CreateUserError, GiveBack, GroupStore, Limiter, MfaStore, PermissionStore, Reservation, Rotation, Session,
-    SessionStore, Store, StoreError, StoreResult, UpdateUserError, UserStore,
+    CreateUserError, GiveBack, GroupStore, Limiter, MfaStore, PasskeyStore, PermissionStore, Reservation, Rotation,
+    Session, SessionStore, Store, StoreError, StoreResult, UpdateUserError, UserStore,
 };
 
 /// Every store operation, by the name of its trait method.
@@ -75,6 +75,11 @@ pub enum Op {
     SpendRecoveryCode,
     ReplaceRecoveryCodes,
     RemoveMfa,
+    PutPasskey,
+    ListPasskeys,
+    RecordPasskeyUse,
+    RenamePasskey,
+    DeletePasskey,
     PutChallenge,
     ReserveChallenge,
     TakeChallenge,
@@ -82,7 +87,7 @@ pub enum Op {
 
 impl Op {
     /// Every operation.
-    pub const ALL: [Op; 46] = [
+    pub const ALL: [Op; 51] = [
         Op::CreateUser,
         Op::GetUser,
         Op::FindUserByEmail,
@@ -126,6 +131,11 @@ impl Op {
         Op::SpendRecoveryCode,
         Op::ReplaceRecoveryCodes,
         Op::RemoveMfa,
+        Op::PutPasskey,
+        Op::ListPasskeys,
+        Op::RecordPasskeyUse,
+        Op::RenamePasskey,
+        Op::DeletePasskey,
         Op::PutChallenge,
         Op::ReserveChallenge,
         Op::TakeChallenge,
@@ -177,6 +187,11 @@ impl Op {
             Op::SpendRecoveryCode => "spend_recovery_code",
             Op::ReplaceRecoveryCodes => "replace_recovery_codes",
             Op::RemoveMfa => "remove_mfa",
+            Op::PutPasskey => "put_passkey",
+            Op::ListPasskeys => "list_passkeys",
+            Op::RecordPasskeyUse => "record_passkey_use",
+            Op::RenamePasskey => "rename_passkey",
+            Op::DeletePasskey => "delete_passkey",
             Op::PutChallenge => "put_challenge",
             Op::ReserveChallenge => "reserve_challenge",
             Op::TakeChallenge => "take_challenge",
@@ -706,6 +721,29 @@ impl<S: Store + ?Sized> AuditStore for FaultyStore<S> {
         now: i64,
     ) -> StoreResult<Vec<AuditEntry>> {
         guarded!(self, Op::AuditPage, self.inner.audit_page(stream, before, since, limit, now))
+    }
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> PasskeyStore for FaultyStore<S> {
+    async fn put_passkey(&self, passkey: &PasskeyRecord) -> StoreResult<bool> {
+        guarded!(self, Op::PutPasskey, self.inner.put_passkey(passkey))
+    }
+
+    async fn list_passkeys(&self, user: &UserId) -> StoreResult<Vec<PasskeyRecord>> {
+        guarded!(self, Op::ListPasskeys, self.inner.list_passkeys(user))
+    }
+
+    async fn record_passkey_use(&self, user: &UserId, id: &str, credential: &str, at: i64) -> StoreResult<bool> {
+        guarded!(self, Op::RecordPasskeyUse, self.inner.record_passkey_use(user, id, credential, at))
+    }
+
+    async fn rename_passkey(&self, user: &UserId, id: &str, name: &str) -> StoreResult<bool> {
+        guarded!(self, Op::RenamePasskey, self.inner.rename_passkey(user, id, name))
+    }
+
+    async fn delete_passkey(&self, user: &UserId, id: &str) -> StoreResult<bool> {
+        guarded!(self, Op::DeletePasskey, self.inner.delete_passkey(user, id))
     }
 }
 

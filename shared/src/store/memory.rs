@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::domain::{AuditEntry, AuditPosition, AuditStream};
-use crate::domain::{Challenge, Mfa, RecoveryCodes, TotpFactor};
+use crate::domain::{Challenge, Mfa, PasskeyRecord, RecoveryCodes, TotpFactor};
 use crate::domain::{CodePurpose, Email, User, UserId};
 use crate::domain::{Group, Permission};
 use crate::ports::{
@@ -15,7 +15,8 @@ use crate::ports::{
     SessionStore, StoreError, StoreResult, UpdateUserError, UserStore, MAX_CODE_ATTEMPTS,
 };
 use crate::ports::{
-    AuditStore, ChallengeStore, CounterKey, CounterState, GiveBack, GroupStore, Limiter, MfaStore, PermissionStore,
+    AuditStore, ChallengeStore, CounterKey, CounterState, GiveBack, GroupStore, Limiter, MfaStore, PasskeyStore,
+    PermissionStore,
 };
 
 #[derive(Clone, Debug)]
@@ -45,6 +46,7 @@ struct State {
     totp: HashMap<UserId, TotpFactor>,
     recovery: HashMap<UserId, RecoveryCodes>,
     challenges: HashMap<String, Challenge>,
+    passkeys: HashMap<(UserId, String), PasskeyRecord>,
 }
 
 /// The memory store.
@@ -291,6 +293,7 @@ impl UserStore for MemoryStore {
         s.sessions.retain(|(id, _), _| id != &user.id);
         s.totp.remove(&user.id);
         s.recovery.remove(&user.id);
+        s.passkeys.retain(|(id, _), _| id != &user.id);
         Ok(())
     }
 
@@ -644,6 +647,47 @@ impl MfaStore for MemoryStore {
         s.totp.remove(user);
         s.recovery.remove(user);
         Ok(true)
+    }
+}
+
+#[async_trait]
+impl PasskeyStore for MemoryStore {
+    async fn put_passkey(&self, passkey: &PasskeyRecord) -> StoreResult<bool> {
+        let mut s = self.lock()?;
+        let k = (passkey.user_id.clone(), passkey.id.clone());
+        if s.passkeys.contains_key(&k) {
+            return Ok(false);
+        }
+        s.passkeys.insert(k, passkey.clone());
+        Ok(true)
+    }
+
+    async fn list_passkeys(&self, user: &UserId) -> StoreResult<Vec<PasskeyRecord>> {
+        let s = self.lock()?;
+        let mut out: Vec<PasskeyRecord> = s.passkeys.values().filter(|p| &p.user_id == user).cloned().collect();
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(out)
+    }
+
+    async fn record_passkey_use(&self, user: &UserId, id: &str, credential: &str, at: i64) -> StoreResult<bool> {
+        let mut s = self.lock()?;
+        Ok(s.passkeys
+            .get_mut(&(user.clone(), id.to_owned()))
+            .map(|p| {
+                p.credential = credential.to_owned();
+                p.last_used_at = Some(at);
+            })
+            .is_some())
+    }
+
+    async fn rename_passkey(&self, user: &UserId, id: &str, name: &str) -> StoreResult<bool> {
+        let mut s = self.lock()?;
+        Ok(s.passkeys.get_mut(&(user.clone(), id.to_owned())).map(|p| p.name = name.to_owned()).is_some())
+    }
+
+    async fn delete_passkey(&self, user: &UserId, id: &str) -> StoreResult<bool> {
+        let mut s = self.lock()?;
+        Ok(s.passkeys.remove(&(user.clone(), id.to_owned())).is_some())
     }
 }
 

@@ -13,6 +13,7 @@ mod counters;
 pub mod doctor;
 mod groups;
 mod mfa;
+mod passkeys;
 mod permissions;
 mod schema;
 mod sessions;

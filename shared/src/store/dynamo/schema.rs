@@ -62,6 +62,8 @@ pub(super) const AUDIT_PREFIX: &str = "AUDIT#";
 pub(super) const MFA_PREFIX: &str = "MFA#";
 pub(super) const MFA_TOTP: &str = "MFA#TOTP";
 pub(super) const MFA_RECOVERY: &str = "MFA#RECOVERY";
+/// A passkey in its user's partition: `WEBAUTHN#<credential id>`.
+pub(super) const PASSKEY_PREFIX: &str = "WEBAUTHN#";
 /// A short-lived challenge: `CHALLENGE#<id>` / `CHALLENGE`.
 pub(super) const CHALLENGE_PREFIX: &str = "CHALLENGE#";
 pub(super) const CHALLENGE: &str = "CHALLENGE";
@@ -93,6 +95,7 @@ impl ItemKind {
                 s if s.starts_with(CODE_PREFIX) => Self::Code,
                 s if s.starts_with(SESSION_PREFIX) => Self::Session,
                 MFA_TOTP | MFA_RECOVERY => Self::Mfa,
+                s if s.starts_with(PASSKEY_PREFIX) => Self::Mfa,
                 _ => Self::Other,
             }
         } else if pk.starts_with(EMAIL_PREFIX) && sk == EMAIL {

@@ -1,0 +1,8 @@
+//! Lambda function `webauthn_register`.
+
+use gatehouse_functions::{boot, handlers::webauthn_register};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(webauthn_register::handler).await
+}

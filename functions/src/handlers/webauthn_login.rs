@@ -1,0 +1,15 @@
+//! `POST /auth/webauthn/login/`: a passwordless sign-in with a passkey.
+
+use gatehouse_core::services::passkeys;
+use gatehouse_core::App;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+
+use crate::http::{self, Reject};
+
+super::entry_point!();
+
+async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
+    let pair = passkeys::login(app, &http::form(req)?, &http::client_info(req)).await?;
+    Ok(http::json(StatusCode::OK, &http::tokens_body(&pair)))
+}
