@@ -87,14 +87,10 @@ async fn password_or_recent(
 /// passkey): a sign-in within `REAUTH_WINDOW`; otherwise `current_password` and, with two-step
 /// sign-in on, the second factor (`code` or `recovery_code`).
 pub async fn step_up(app: &App, caller: &Caller, client: &ClientInfo, form: &Form) -> Result<(), ServiceError> {
-    let recent = recent(app, caller);
-    if recent && !form.contains("current_password") {
-        return Ok(());
-    }
     let mut errors = FieldErrors::default();
     // A password given is checked, even within the window; the factor only outside it.
-    check_current_password(app, caller, client, form, &mut errors).await?;
-    if errors.is_empty() && !recent {
+    password_or_recent(app, caller, client, form, &mut errors).await?;
+    if errors.is_empty() && !recent(app, caller) {
         check_second_factor(app, caller, client, form, &mut errors).await?;
     }
     errors.finish()
