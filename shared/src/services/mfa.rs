@@ -171,9 +171,7 @@ async fn guarded_judge(
     answer: &Answer,
 ) -> Result<(bool, throttle::PasswordGuard), ServiceError> {
     let now = app.now();
-    let guard = throttle::PasswordGuard::new(app, user.email.as_str(), client.ip.as_deref(), now);
-    let states = app.store.read(&guard.counters(), now).await?;
-    guard.reserve(app, &states, now).await?;
+    let guard = throttle::PasswordGuard::reserved(app, user.email.as_str(), client.ip.as_deref(), now).await?;
     let ok = judge(app, &user.id, answer, now).await?;
     if !ok {
         failed(app, &user.id, answer).await;
@@ -286,9 +284,7 @@ pub async fn confirm(
     let now = app.now();
     let pending = app.store.get_mfa(&user.id, now).await?.totp.filter(|f| !f.confirmed && f.is_live(now));
     let Some(pending) = pending else { return Err(FieldErrors::single("non_field_errors", NOTHING_PENDING)) };
-    let guard = throttle::PasswordGuard::new(app, user.email.as_str(), client.ip.as_deref(), now);
-    let states = app.store.read(&guard.counters(), now).await?;
-    guard.reserve(app, &states, now).await?;
+    let guard = throttle::PasswordGuard::reserved(app, user.email.as_str(), client.ip.as_deref(), now).await?;
     let key = app.keys.code_key().await?;
     let secret = mfa::unseal(&key, &user.id, &pending.sealed_secret).map_err(internal)?;
     let Some(step) = secret.check(&code, now) else {
@@ -426,9 +422,7 @@ pub async fn verify(app: &App, form: &Form, client: &ClientInfo) -> Result<Token
     };
     let (ok, guard) = match answer {
         Answer::Passkey => {
-            let guard = throttle::PasswordGuard::new(app, user.email.as_str(), client.ip.as_deref(), now);
-            let states = app.store.read(&guard.counters(), now).await?;
-            guard.reserve(app, &states, now).await?;
+            let guard = throttle::PasswordGuard::reserved(app, user.email.as_str(), client.ip.as_deref(), now).await?;
             let ok = super::passkeys::second_factor(app, &user, &data, form).await?;
             if !ok {
                 failed(app, &user.id, &answer).await;

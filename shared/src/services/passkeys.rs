@@ -119,6 +119,13 @@ fn answered_challenge(client_data_json: &[u8]) -> Option<String> {
     data.get("challenge")?.as_str().map(str::to_owned)
 }
 
+/// Request options as they go out: `{"publicKey": ...}` only. The page decides on mediation
+/// (conditional UI or a button).
+fn request_options(options: &webauthn_rs::prelude::RequestChallengeResponse) -> Result<Value, ServiceError> {
+    let public_key = serde_json::to_value(options).map_err(|e| internal("options", e))?["publicKey"].take();
+    Ok(json!({ "publicKey": public_key }))
+}
+
 fn challenge_id_of(options: &Value) -> Option<String> {
     options.pointer("/publicKey/challenge")?.as_str().map(|c| format!("wr-{c}"))
 }
@@ -279,9 +286,7 @@ pub async fn login_options(app: &App, client: &ClientInfo) -> Result<(Value, Str
     if !app.store.put_challenge(&challenge).await? {
         return Err(ServiceError::Internal("a new challenge id was taken".into()));
     }
-    // The page decides on mediation (conditional UI or a button): only the options go out.
-    let public_key = serde_json::to_value(&options).map_err(|e| internal("options", e))?["publicKey"].take();
-    Ok((json!({ "publicKey": public_key }), challenge.id))
+    Ok((request_options(&options)?, challenge.id))
 }
 
 /// Judges `credential` against `state` with the stored passkey it names, among `records`; the
@@ -383,8 +388,7 @@ pub async fn second_factor_options(app: &App, user: &User) -> Result<Option<(Val
     let passkeys = records.iter().map(passkey_of).collect::<Result<Vec<_>, _>>()?;
     let (options, state) =
         relying_party(app)?.start_passkey_authentication(&passkeys).map_err(|e| internal("mfa options", e))?;
-    let public_key = serde_json::to_value(&options).map_err(|e| internal("options", e))?["publicKey"].take();
-    Ok(Some((json!({ "publicKey": public_key }), to_json("mfa state", &state)?)))
+    Ok(Some((request_options(&options)?, to_json("mfa state", &state)?)))
 }
 
 /// The second step answered with a passkey: whether `credential` verifies against the state kept

@@ -30,15 +30,16 @@ pub async fn check_current_password(
     };
     let user = &caller.user;
     let now = app.now();
-    let guard = throttle::PasswordGuard::new(app, user.email.as_str(), client.ip.as_deref(), now);
-    let states = app.store.read(&guard.counters(), now).await?;
-    if let Err(e) = guard.reserve(app, &states, now).await {
-        if matches!(e, ServiceError::Throttled(_)) {
-            tracing::info!(event = "current_password", outcome = "budget_spent", user_id = %user.id);
-            app.store.delete_session(&user.id, &caller.session.id).await?;
+    let guard = match throttle::PasswordGuard::reserved(app, user.email.as_str(), client.ip.as_deref(), now).await {
+        Ok(guard) => guard,
+        Err(e) => {
+            if matches!(e, ServiceError::Throttled(_)) {
+                tracing::info!(event = "current_password", outcome = "budget_spent", user_id = %user.id);
+                app.store.delete_session(&user.id, &caller.session.id).await?;
+            }
+            return Err(e);
         }
-        return Err(e);
-    }
+    };
     let ok = match Password::parse(raw) {
         Ok(p) => app.hasher.verify(&p, Some(&user.password_hash)).await,
         Err(_) => false,

@@ -101,6 +101,15 @@ impl PasswordGuard {
         Self { lock: lockout_counter(login, ip, now), account, ip: budget }
     }
 
+    /// A guard for `login` from `ip` with its attempt reserved: the counters read, then
+    /// [`PasswordGuard::reserve`] (for a signed-in account, whose address needs no lookup).
+    pub async fn reserved(app: &App, login: &str, ip: Option<&str>, now: i64) -> Result<Self, ServiceError> {
+        let guard = Self::new(app, login, ip, now);
+        let states = app.store.read(&guard.counters(), now).await?;
+        guard.reserve(app, &states, now).await?;
+        Ok(guard)
+    }
+
     /// The counters to read (with the account, in one round trip) before [`PasswordGuard::reserve`].
     pub fn counters(&self) -> Vec<CounterKey> {
         let mut out = vec![self.lock.0.clone()];
