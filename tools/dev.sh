@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make dev: the AWS emulator (DynamoDB + SES v2) and every route on http://127.0.0.1:3000.
+# make dev: the AWS emulator (DynamoDB + SES v2), every route and the account pages on
+# http://localhost:3000.
 # Ctrl-C stops everything it started.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -19,8 +20,11 @@ else
   log "starting the AWS emulator (moto) on 127.0.0.1:$MOTO_PORT"
   start_moto "$MOTO_PORT" .dev/moto.log
 fi
+# The emailed links land on the account pages of this server, which keep a sign-in in the
+# refresh cookie (README "Pages").
+export FRONTEND_DOMAIN=${FRONTEND_DOMAIN:-localhost:$PORT} JWT_COOKIE=${JWT_COOKIE:-true}
 local_env "$MOTO_PORT"
-log "serving http://127.0.0.1:$PORT (emails: http://127.0.0.1:$PORT/_dev/emails)"
+log "serving http://localhost:$PORT (account pages: http://localhost:$PORT/login; emails: http://localhost:$PORT/_dev/emails)"
 target/debug/gatehouse-dev-server --create-table --dev-key .dev/jwt-ed25519.pem --port "$PORT" &
 PIDS+=($!)
 wait "${PIDS[-1]}"

@@ -124,6 +124,8 @@ pub enum Reject {
     NotAnObject(&'static str),
     BadAuthorizationHeader,
     BadBasicHeader,
+    /// The refresh cookie came without the header that proves the request is not cross-site.
+    Csrf,
 }
 
 impl From<ServiceError> for Reject {
@@ -157,6 +159,9 @@ impl Reject {
                 "Invalid basic header. Credentials not correctly base64 encoded.",
                 "authentication_failed",
             ),
+            Self::Csrf => {
+                detail(StatusCode::FORBIDDEN, "CSRF Failed: the X-Gatehouse-Cookie header is missing.", "csrf_failed")
+            }
         }
     }
 }
@@ -356,6 +361,14 @@ pub fn client_info(req: &Request) -> ClientInfo {
     };
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     ClientInfo { user_agent, ip }
+}
+
+/// The domain the request came to, as API Gateway reports it (`requestContext.domainName`).
+pub fn api_domain(req: &Request) -> Option<String> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.domain_name.clone(),
+        _ => None,
+    }
 }
 
 /// Where the request came from, for the audit entries it records.

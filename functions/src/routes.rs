@@ -90,6 +90,15 @@ pub static ROUTES: &[Route] = &[
     route!("DELETE", "/auth/admin/users/{id}", admin_users_detail),
     route!("DELETE", "/auth/admin/users/{id}/mfa", admin_users_mfa),
     route!("GET", "/auth/admin/audit", admin_audit),
+    route!("GET", "/", pages),
+    route!("GET", "/login", pages),
+    route!("GET", "/account", pages),
+    route!("GET", "/register", pages),
+    route!("GET", "/password/reset", pages),
+    route!("GET", "/activate/{uid}/{token}", pages),
+    route!("GET", "/password/reset/confirm/{uid}/{token}", pages),
+    route!("GET", "/email/change/confirm/{uid}/{token}", pages),
+    route!("GET", "/pages/{asset}", pages),
 ];
 
 /// What the table says about a request.

@@ -106,6 +106,12 @@ pub struct Settings {
     /// SES configuration set named on every email (`SES_CONFIGURATION_SET`).
     pub ses_configuration_set: Option<String>,
     pub site_name: String,
+    /// The account pages' branding: a logo (`BRAND_LOGO_URL`, https or a path on the API's own
+    /// domain) and an accent colour (`BRAND_ACCENT_COLOR`, `#rrggbb`).
+    pub brand_logo_url: Option<String>,
+    pub brand_accent_color: String,
+    /// The opt-in refresh-token cookie for browsers (`JWT_COOKIE`): see README "Pages".
+    pub jwt_cookie: bool,
     pub protocol: String,
     pub frontend_domain: String,
     /// The WebAuthn relying party id passkeys are bound to (`WEBAUTHN_RP_ID`; default the host of
@@ -265,7 +271,8 @@ impl Settings {
         if protocol != "https" && protocol != "http" {
             return Err(ConfigError::new("PROTOCOL", "must be http or https"));
         }
-        let frontend_domain = env.get("FRONTEND_DOMAIN").unwrap_or("localhost:3000").to_owned();
+        // Unset: the API's own domain, request by request (see `Settings::link_domain`).
+        let frontend_domain = env.get("FRONTEND_DOMAIN").unwrap_or("").to_owned();
         let (webauthn_rp_id, webauthn_origins) = webauthn(&env, &protocol, &frontend_domain)?;
         let activation_url = env.get("ACTIVATION_URL").unwrap_or("activate/{uid}/{token}").to_owned();
         if !activation_url.contains("{uid}") || !activation_url.contains("{token}") {
@@ -309,6 +316,9 @@ impl Settings {
                 None => None,
             },
             site_name: env.get("SITE_NAME").unwrap_or("Gatehouse").to_owned(),
+            brand_logo_url: brand_logo_url(&env)?,
+            brand_accent_color: brand_accent_color(&env)?,
+            jwt_cookie: env.flag("JWT_COOKIE", false)?,
             protocol,
             frontend_domain,
             webauthn_rp_id,
@@ -491,6 +501,63 @@ impl Settings {
 
 /// `WEBAUTHN_RP_ID` and `WEBAUTHN_ORIGINS`, checked as browsers check them: every origin is
 /// http(s) on a domain that is the RP id or ends with `.` and the RP id (http only for localhost).
+impl Settings {
+    /// The domain of emailed links (djoser's `domain`): `FRONTEND_DOMAIN`, or when it is unset
+    /// the domain the request came to, where the account pages answer (`localhost:3000` outside
+    /// a request, which only tests and tools are).
+    pub fn link_domain(&self) -> String {
+        if !self.frontend_domain.is_empty() {
+            return self.frontend_domain.clone();
+        }
+        crate::site::api_domain().unwrap_or_else(|| "localhost:3000".into())
+    }
+
+    /// The WebAuthn relying party id and origins of the request being served: the configured
+    /// ones, or with neither `WEBAUTHN_*` nor `FRONTEND_DOMAIN` set, the ones the API's own domain
+    /// makes. No origins: passkeys are off.
+    pub fn relying_party(&self) -> (String, Vec<webauthn_rs::prelude::Url>) {
+        if !self.webauthn_origins.is_empty() || !self.frontend_domain.is_empty() || !self.webauthn_rp_id.is_empty() {
+            return (self.webauthn_rp_id.clone(), self.webauthn_origins.clone());
+        }
+        match crate::site::api_domain() {
+            // Nothing explicit to refuse: only the defaults' rules apply.
+            Some(domain) => webauthn(&Env(&HashMap::new()), &self.protocol, &domain).unwrap_or_default(),
+            None => (String::new(), Vec::new()),
+        }
+    }
+}
+
+/// `BRAND_LOGO_URL`: an https URL, or an absolute path on the API's own domain. The pages' CSP
+/// lets images come from its origin and no other.
+fn brand_logo_url(env: &Env) -> Result<Option<String>, ConfigError> {
+    let Some(raw) = env.get("BRAND_LOGO_URL").map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let bad = || ConfigError::new("BRAND_LOGO_URL", "must be an https URL or a path starting with /");
+    if raw.starts_with('/') && !raw.starts_with("//") {
+        return match raw.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '<' | '>' | '\\')) {
+            true => Ok(Some(raw.to_owned())),
+            false => Err(bad()),
+        };
+    }
+    match webauthn_rs::prelude::Url::parse(raw) {
+        Ok(u) if u.scheme() == "https" && u.host_str().is_some() && u.username().is_empty() => Ok(Some(u.to_string())),
+        _ => Err(bad()),
+    }
+}
+
+/// `BRAND_ACCENT_COLOR`: `#rrggbb` (or `#rgb`), lower-cased; default a blue that white text reads
+/// well on.
+fn brand_accent_color(env: &Env) -> Result<String, ConfigError> {
+    let raw = env.get("BRAND_ACCENT_COLOR").map(str::trim).filter(|v| !v.is_empty()).unwrap_or("#1d4ed8");
+    let hex = raw.strip_prefix('#').unwrap_or("");
+    if !matches!(hex.len(), 3 | 6) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ConfigError::new("BRAND_ACCENT_COLOR", "must be a colour as #rrggbb"));
+    }
+    let full: String = if hex.len() == 3 { hex.chars().flat_map(|c| [c, c]).collect() } else { hex.to_owned() };
+    Ok(format!("#{}", full.to_ascii_lowercase()))
+}
+
 /// Values given and wrong stop the start; defaults (from `PROTOCOL` and `FRONTEND_DOMAIN`) that
 /// WebAuthn cannot use (an IP address, plain http off localhost) leave passkeys off (no origins)
 /// instead, so a deployment that never meant to offer them starts as before.
@@ -834,7 +901,7 @@ mod tests {
             (s.webauthn_rp_id.as_str(), origins(&s)),
             ("app.example.com", vec!["https://app.example.com/".into()])
         );
-        let s = with(&[("PROTOCOL", "http")]).unwrap();
+        let s = with(&[("PROTOCOL", "http"), ("FRONTEND_DOMAIN", "localhost:3000")]).unwrap();
         assert_eq!((s.webauthn_rp_id.as_str(), origins(&s)), ("localhost", vec!["http://localhost:3000/".into()]));
         let s = with(&[
             ("WEBAUTHN_RP_ID", "example.com"),
@@ -861,5 +928,40 @@ mod tests {
             vars.insert("WEBAUTHN_RP_ID".into(), "example.com".into());
             assert_eq!(err_var(vars, "WEBAUTHN_ORIGINS", bad), "WEBAUTHN_ORIGINS", "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn without_a_frontend_links_and_passkeys_follow_the_api_own_domain() {
+        let s = Settings::from_map(&base()).unwrap();
+        assert_eq!(s.frontend_domain, "");
+        let origins = |(rp, o): (String, Vec<webauthn_rs::prelude::Url>)| {
+            (rp, o.iter().map(|u| u.to_string()).collect::<Vec<_>>())
+        };
+        // Outside a request (tools): no passkeys, the local default for links.
+        assert_eq!(origins(s.relying_party()), (String::new(), vec![]));
+        assert_eq!(s.link_domain(), "localhost:3000");
+        let api = "a1b2c3.execute-api.eu-west-1.amazonaws.com";
+        let (link, rp) = crate::site::within(Some(api.into()), async { (s.link_domain(), s.relying_party()) }).await;
+        assert_eq!(link, api);
+        assert_eq!(origins(rp), (api.to_owned(), vec![format!("https://{api}/")]));
+        // A domain WebAuthn cannot use leaves passkeys off, as the start-up defaults do.
+        let plain = Settings::from_map(&{
+            let mut v = base();
+            v.insert("PROTOCOL".into(), "http".into());
+            v
+        })
+        .unwrap();
+        let rp = crate::site::within(Some(api.into()), async { plain.relying_party() }).await;
+        assert!(rp.1.is_empty());
+        // A frontend of its own: the request's domain changes nothing.
+        let own = Settings::from_map(&{
+            let mut v = base();
+            v.insert("FRONTEND_DOMAIN".into(), "app.example.com".into());
+            v
+        })
+        .unwrap();
+        let (link, rp) =
+            crate::site::within(Some(api.into()), async { (own.link_domain(), own.relying_party()) }).await;
+        assert_eq!((link.as_str(), rp.0.as_str()), ("app.example.com", "app.example.com"));
     }
 }

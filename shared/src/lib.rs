@@ -16,6 +16,7 @@ pub mod ports;
 pub mod probes;
 pub mod secrets;
 pub mod services;
+pub mod site;
 pub mod store;
 #[cfg(feature = "test-util")]
 pub mod testing;

@@ -201,6 +201,16 @@ def response_problems(outcome) -> list[str]:
     if r.get("isBase64Encoded"):
         text = base64.b64decode(text).decode("utf-8", "replace")
     headers = {k.lower(): v for k, v in (r.get("headers") or {}).items()}
+    if status == 200 and headers.get("content-type", "").startswith("text/html"):
+        # An account page: HTML under its own headers, a French one for a French Accept-Language.
+        csp = headers.get("content-security-policy", "")
+        if "unsafe-inline" in csp or "frame-ancestors 'none'" not in csp:
+            problems.append(f"page CSP {csp!r}")
+        if headers.get("referrer-policy") != "no-referrer" or headers.get("cache-control") != "no-store":
+            problems.append(f"page headers {headers}")
+        if not text.startswith("<!doctype html>"):
+            problems.append(f"page body {text[:200]!r}")
+        return problems
     if status != 204 or text:
         try:
             parsed = json.loads(text)
@@ -450,7 +460,7 @@ def test_environment_is_exactly_the_templates(stack):
 
 # The order the samples run in: those that end sessions or change the password last.
 SAMPLE_ORDER = [
-    "jwks", "fallback", "jwt_verify", "users_me", "users", "users_detail", "users_me_has", "sessions",
+    "jwks", "fallback", "pages", "jwt_verify", "users_me", "users", "users_detail", "users_me_has", "sessions",
     "admin_groups", "admin_groups_detail", "admin_permissions", "admin_permissions_detail", "admin_users",
     "admin_users_detail", "admin_users_mfa", "admin_audit", "register", "jwt_create", "mfa_verify",
     "webauthn_credentials", "webauthn_credentials_detail", "webauthn_register_options", "webauthn_register",

@@ -6,6 +6,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 
+use crate::cookie;
 use crate::http::{self, Reject};
 
 super::entry_point!();
@@ -27,5 +28,5 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
         }
     }
     let pair = login::login(app, email, password, &http::client_info(req)).await?;
-    Ok(http::json(StatusCode::OK, &http::tokens_body(&pair)))
+    Ok(cookie::tokens(app, req, StatusCode::OK, &pair))
 }

@@ -5,11 +5,12 @@ use gatehouse_core::App;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
-use crate::http::{self, Reject};
+use crate::cookie;
+use crate::http::Reject;
 
 super::entry_point!();
 
 async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
-    let pair = refresh::refresh(app, &http::form(req)?).await?;
-    Ok(http::json(StatusCode::OK, &http::tokens_body(&pair)))
+    let pair = refresh::refresh(app, &cookie::refresh_form(app, req)?).await?;
+    Ok(cookie::tokens(app, req, StatusCode::OK, &pair))
 }

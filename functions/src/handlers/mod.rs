@@ -20,6 +20,7 @@ pub mod mfa_recovery_codes;
 pub mod mfa_totp;
 pub mod mfa_totp_confirm;
 pub mod mfa_verify;
+pub mod pages;
 pub mod register;
 pub mod resend_activation;
 pub mod reset_password;
@@ -51,7 +52,8 @@ macro_rules! entry_point {
         ) -> lambda_http::Response<lambda_http::Body> {
             let origin = crate::http::audit_origin(&req);
             let lang = crate::http::language(app, &req);
-            let outcome = gatehouse_core::i18n::within(lang, run(app, &req));
+            let domain = crate::http::api_domain(&req);
+            let outcome = gatehouse_core::site::within(domain, gatehouse_core::i18n::within(lang, run(app, &req)));
             crate::http::localize(
                 crate::http::reply(gatehouse_core::services::audit::within(origin, outcome).await),
                 lang,

@@ -6,6 +6,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
+use crate::cookie;
 use crate::http::{self, Reject};
 
 super::entry_point!();
@@ -14,7 +15,8 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
     let caller = auth::authenticate(app, http::bearer(req)?).await?;
     if req.method() == Method::DELETE {
         sessions::revoke_all(app, &caller).await?;
-        return Ok(http::no_content());
+        // Every session ended: a browser's refresh cookie goes too.
+        return Ok(cookie::cleared(app, req, http::no_content()));
     }
     let list: Vec<_> = sessions::list(app, &caller)
         .await?

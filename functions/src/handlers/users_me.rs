@@ -5,6 +5,7 @@ use gatehouse_core::App;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
+use crate::cookie;
 use crate::http::{self, Reject};
 
 super::entry_point!();
@@ -20,7 +21,8 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
     let user = match method {
         Method::DELETE => {
             users::delete_me(app, &caller, &http::client_info(req), &http::form(req)?).await?;
-            return Ok(http::no_content());
+            // Its sessions are gone: a browser's refresh cookie goes too.
+            return Ok(cookie::cleared(app, req, http::no_content()));
         }
         Method::GET => caller.user,
         // Owner rights whoever calls: is_active, is_staff and groups are read-only here.

@@ -5,11 +5,12 @@ use gatehouse_core::App;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
+use crate::cookie;
 use crate::http::{self, Reject};
 
 super::entry_point!();
 
 async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
     let pair = passkeys::login(app, &http::form(req)?, &http::client_info(req)).await?;
-    Ok(http::json(StatusCode::OK, &http::tokens_body(&pair)))
+    Ok(cookie::tokens(app, req, StatusCode::OK, &pair))
 }

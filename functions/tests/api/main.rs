@@ -20,6 +20,7 @@ mod lifecycle;
 mod logs;
 mod mfa;
 mod openapi;
+mod pages;
 mod passkey_harness;
 mod passkeys;
 mod permissions;

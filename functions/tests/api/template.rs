@@ -416,7 +416,10 @@ fn watch_router_equals_the_route_table() {
     }
     let mut expected = BTreeSet::new();
     for r in gatehouse_functions::routes::ROUTES {
-        for path in [r.path.to_owned(), format!("{}/", r.path)] {
+        // The root has one form only.
+        let forms =
+            if r.path == "/" { vec![r.path.to_owned()] } else { vec![r.path.to_owned(), format!("{}/", r.path)] };
+        for path in forms {
             expected.insert((r.method.to_owned(), path, r.function.to_owned()));
         }
     }

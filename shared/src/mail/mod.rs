@@ -99,7 +99,7 @@ fn template(kind: EmailKind) -> Template {
 /// The link of an emailed action: `{protocol}://{domain}/{url}` with `uid` and `token` filled in.
 pub fn action_link(settings: &Settings, url_pattern: &str, uid: &str, token: &str) -> String {
     let url = url_pattern.replace("{uid}", uid).replace("{token}", token);
-    format!("{}://{}/{}", settings.protocol, settings.frontend_domain, url.trim_start_matches('/'))
+    format!("{}://{}/{}", settings.protocol, settings.link_domain(), url.trim_start_matches('/'))
 }
 
 /// What an email is about, beyond its kind and its user.
@@ -188,10 +188,11 @@ pub fn render(settings: &Settings, kind: EmailKind, user: &User, extras: Extras)
         Some(c) => fill(&localize("[[Or type this code: {code}]]", lang), &[("code", c)], false),
         None => String::new(),
     };
+    let domain = settings.link_domain();
     let vars: [(&str, &str); 10] = [
         ("site_name", &settings.site_name),
         ("protocol", &settings.protocol),
-        ("domain", &settings.frontend_domain),
+        ("domain", &domain),
         ("name", &name),
         ("link", extras.link.as_deref().unwrap_or("")),
         ("code_line", &code_line),
@@ -225,7 +226,8 @@ pub fn render(settings: &Settings, kind: EmailKind, user: &User, extras: Extras)
 /// `token` are read back out of it by the kind's URL setting) and Gatehouse's extras.
 fn facts(settings: &Settings, kind: EmailKind, user: &User, extras: &Extras) -> overrides::Facts {
     let link = extras.link.clone().unwrap_or_default();
-    let base = format!("{}://{}/", settings.protocol, settings.frontend_domain);
+    let domain = settings.link_domain();
+    let base = format!("{}://{}/", settings.protocol, domain);
     let url = link.strip_prefix(&base).unwrap_or(&link).to_owned();
     let pattern = match kind {
         EmailKind::Activation => Some(&settings.activation_url),
@@ -237,7 +239,7 @@ fn facts(settings: &Settings, kind: EmailKind, user: &User, extras: &Extras) -> 
     overrides::Facts {
         site_name: settings.site_name.clone(),
         protocol: settings.protocol.clone(),
-        domain: settings.frontend_domain.clone(),
+        domain,
         email: user.email.to_string(),
         first_name: user.first_name.clone(),
         last_name: user.last_name.clone(),

@@ -61,13 +61,20 @@ fn internal(what: &str, e: impl std::fmt::Display) -> ServiceError {
 pub const UNAVAILABLE: ServiceError =
     ServiceError::Forbidden { code: "passkeys_unavailable", detail: "Passkeys are not set up on this server." };
 
+/// Whether passkeys work for the request being served (an origin is configured, or the API's
+/// own domain makes one).
+pub fn available(app: &App) -> bool {
+    !app.settings.relying_party().1.is_empty()
+}
+
 /// The relying party of the settings (checked at start-up by `Settings`); 403
 /// `passkeys_unavailable` when no origin is configured.
 pub fn relying_party(app: &App) -> Result<Webauthn, ServiceError> {
     let s = &app.settings;
-    let mut origins = s.webauthn_origins.iter();
+    let (rp_id, origins) = s.relying_party();
+    let mut origins = origins.iter();
     let first = origins.next().ok_or(UNAVAILABLE)?;
-    let mut builder = WebauthnBuilder::new(&s.webauthn_rp_id, first)
+    let mut builder = WebauthnBuilder::new(&rp_id, first)
         .map_err(|e| internal("config", e))?
         .rp_name(&s.site_name)
         .timeout(std::time::Duration::from_secs(CEREMONY_LIFETIME as u64));
@@ -378,7 +385,7 @@ pub async fn login(app: &App, form: &Form, client: &ClientInfo) -> Result<TokenP
 /// For the second step of a password sign-in: request options for `user`'s passkeys and the
 /// state to keep, or `None` when the user has none.
 pub async fn second_factor_options(app: &App, user: &User) -> Result<Option<(Value, String)>, ServiceError> {
-    if app.settings.webauthn_origins.is_empty() {
+    if !available(app) {
         return Ok(None);
     }
     let records = app.store.list_passkeys(&user.id).await?;
@@ -411,7 +418,7 @@ pub async fn second_factor(app: &App, user: &User, state: &str, form: &Form) -> 
 /// has a passkey (one read, only for accounts with two-step sign-in on).
 pub async fn second_step_methods(app: &App, user: &User) -> Result<Vec<&'static str>, ServiceError> {
     let mut methods = super::mfa::methods(user);
-    let passkeys_on = !app.settings.webauthn_origins.is_empty();
+    let passkeys_on = available(app);
     if user.mfa_enabled && passkeys_on && !app.store.list_passkeys(&user.id).await?.is_empty() {
         methods.push("webauthn");
     }

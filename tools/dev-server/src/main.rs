@@ -60,6 +60,7 @@ fn options() -> Result<Options, String> {
 struct Server {
     app: Arc<App>,
     mailbox: Arc<Mailbox>,
+    port: u16,
 }
 
 async fn build(o: &Options) -> Result<Server, String> {
@@ -82,7 +83,7 @@ async fn build(o: &Options) -> Result<Server, String> {
     };
     let mailbox = Arc::new(Mailbox::new(inner));
     let app = App::new(settings, store, mailbox.clone(), Arc::new(SystemClock)).map_err(|e| e.to_string())?;
-    Ok(Server { app: Arc::new(app), mailbox })
+    Ok(Server { app: Arc::new(app), mailbox, port: o.port })
 }
 
 /// The local signing key: read, or generated once and kept (never used outside development).
@@ -150,12 +151,19 @@ async fn serve(
     ctx.http.method = parts.method.clone();
     ctx.http.path = Some(parts.uri.path().to_owned());
     ctx.http.source_ip = Some(peer.ip().to_string());
+    // What API Gateway reports as the domain the request came to: this server's.
+    ctx.domain_name = Some(format!("localhost:{}", server.port));
     let body = if bytes.is_empty() { Body::Empty } else { Body::Binary(bytes.to_vec()) };
     let request = lambda_http::Request::from_parts(parts, body).with_request_context(RequestContext::ApiGatewayV2(ctx));
     let method = request.method().as_str().to_owned();
-    let path = request.uri().path().to_owned();
+    // The route, not the path, as API Gateway's access log writes routeKey: the path of an email
+    // link carries its token.
+    let route = match routes::find(&method, request.uri().path()) {
+        routes::Match::Found(r, _) => r.path,
+        _ => "(no route)",
+    };
     let resp = routes::dispatch(server.app.clone(), request).await;
-    tracing::info!(method = %method, path = %path, status = resp.status().as_u16(), "request");
+    tracing::info!(method = %method, route = %route, status = resp.status().as_u16(), "request");
     Ok(to_hyper(resp))
 }
 

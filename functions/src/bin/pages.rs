@@ -1,0 +1,8 @@
+//! Lambda function `pages`.
+
+use gatehouse_functions::{boot, handlers::pages};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(pages::handler).await
+}
