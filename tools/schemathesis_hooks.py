@@ -31,12 +31,19 @@ playing the browser on the dev server's WebAuthn origin, PASSKEY_ORIGIN, default
 http://localhost:3000: PROTOCOL=http and FRONTEND_DOMAIN=localhost:3000 as tools/lib.sh's
 local_env sets them), with the credential made for fresh creation options, the assertion for
 fresh login options, or the id of the passkey to rename or remove; and one seeded case of the
-second step answers it with a passkey. The other positive cases, and every negative one, go as
-generated. Without this the two deletions by id only ever met unknown ids (404: schemathesis's
-missing_test_data) and the others never answered a 2xx. tools/schemathesis.toml fails the run on missing_auth and
-missing_test_data; every answer is logged (SCHEMATHESIS_STATUS_LOG: `METHOD path-template
-status` lines) and tools/schemathesis_statuses.py then holds every documented operation to at
-least one 2xx.
+second step answers it with a passkey. The second seeded case of each operation that issues or
+reads a refresh token (login, refresh, blacklist, the passkey sign-in, the second step) uses the
+refresh cookie (`X-Gatehouse-Cookie: 1`; refresh and blacklist with the `gatehouse_refresh` cookie
+of a fresh login and an empty body) when the server has JWT_COOKIE on (a login that asks for the
+cookie gets one), so that the cookie answers meet the document too; with the setting off it goes
+as the other seeded cases. The account pages need nothing: any uid and token render, and `GET /`
+answers its redirect, which schemathesis does not follow. The other positive cases, and every
+negative one, go as generated. Without this the two deletions by id only ever met unknown ids
+(404: schemathesis's missing_test_data) and the others never answered a 2xx.
+tools/schemathesis.toml fails the run on missing_auth and missing_test_data; every answer is
+logged (SCHEMATHESIS_STATUS_LOG: `METHOD path-template status` lines) and
+tools/schemathesis_statuses.py then holds every documented operation to at least one 2xx (`GET /`
+to its redirect).
 
 Environment: GATEHOUSE_URL (the dev server), MOTO_URL (the emulator), TABLE_NAME; PASSKEY_ORIGIN
 (optional, the origin of the dev server's WEBAUTHN_ORIGINS).
@@ -86,6 +93,28 @@ def call(method, path, body=None, token=None):
     except urllib.error.HTTPError as e:
         status, text = e.code, e.read()
     return status, (json.loads(text) if text else None)
+
+
+COOKIE_HEADER = "X-Gatehouse-Cookie"
+COOKIE_NAME = "gatehouse_refresh"
+
+
+def cookie_login(email=EMAIL):
+    """The refresh token a login through the cookie transport set as its cookie, or None when the
+    server does not use the transport (JWT_COOKIE off: the login answers as ever)."""
+    req = urllib.request.Request(
+        BASE + "/auth/jwt/create/",
+        data=json.dumps({"email": email, "password": PASSWORD}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", COOKIE_HEADER: "1"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        cookies = resp.headers.get_all("Set-Cookie") or []
+    for cookie in cookies:
+        name, _, rest = cookie.partition("=")
+        if name == COOKIE_NAME:
+            return rest.split(";", 1)[0] or None
+    return None
 
 
 def expect(what, status, body, want):
@@ -319,6 +348,7 @@ def seed_mfa_verify(case):
     if authenticator is None:
         case.body = {"mfa_token": body["mfa_token"], "recovery_code": codes[0]}
         return
+    via_cookie(case)
     if "webauthn" not in body:
         raise RuntimeError(f"schema run setup: no passkey options in the mfa_required answer: {body}")
     as_json(case, {"mfa_token": body["mfa_token"], "credential": authenticator.get(body["webauthn"], PASSKEY_ORIGIN)})
@@ -397,14 +427,41 @@ def seed_passkey_login(case):
     authenticator, _ = register_passkey(token, "signs in")
     options = passkey_login_options()
     as_json(case, {"login_token": options["login_token"], "credential": authenticator.get(options, PASSKEY_ORIGIN)})
+    if second_seed(case):
+        via_cookie(case)
+
+
+def label(case):
+    return f"{case.method.upper()} {case.operation.path}"
+
+
+def second_seed(case):
+    """Whether this is the operation's second seeded case (the one sent through the cookie)."""
+    return POSITIVES.get(label(case), 0) == SEEDED_POSITIVES[1]
+
+
+def via_cookie(case):
+    """Asks for the cookie transport on this case (a server without JWT_COOKIE ignores it)."""
+    case.headers = case.headers or {}
+    case.headers[COOKIE_HEADER] = "1"
 
 
 def seed_login(case):
     case.body = {"email": EMAIL, "password": PASSWORD}
+    if second_seed(case):
+        via_cookie(case)
 
 
 def seed_refresh(case):
-    case.body = {"refresh": staff_login()["refresh"]}
+    """For refresh and blacklist: a refresh token in the body, or on the second seeded case, when
+    the server has JWT_COOKIE on, in the cookie, with the header and an empty body."""
+    refresh = cookie_login() if second_seed(case) else None
+    if refresh is None:
+        case.body = {"refresh": staff_login()["refresh"]}
+        return
+    via_cookie(case)
+    case.cookies = {**(case.cookies or {}), COOKIE_NAME: refresh}
+    case.body = {}
 
 
 def seed_verify(case):

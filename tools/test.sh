@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make test: lint, unit + handler tests, the store contract against the emulator, the template
-# lint, and a black-box run of the flow against the dev server. Starts and stops its own
-# emulator and dev server on free ports.
+# lint, a black-box run of the flow against the dev server, and the account pages in a headless
+# browser (tools/browser). Starts and stops its own emulators and dev servers on free ports.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -72,6 +72,12 @@ GATEHOUSE_URL="http://127.0.0.1:$PORT" MOTO_URL="http://127.0.0.1:$BB_MOTO_PORT"
   DJANGO_DUMP="$ROOT/.dev/django" AUTHCTL="$ROOT/target/debug/authctl" \
   "$VENV/bin/pytest" -q tools/blackbox
 
+# The account pages walked in headless Chromium (Selenium, Debian's chromium and chromedriver;
+# axe-core on every page and state), against a dev server and an emulator of their own with the
+# cookie transport on; installs Chromium and axe-core when missing. About a minute.
+log "browser tests: the account pages in headless Chromium (tools/browser)"
+bash tools/browser/run.sh
+
 # Schemathesis: every operation of infra/openapi.json, a bounded number of seeded examples each,
 # against a second dev server with the rate limits, lockout, email cooldown and timing floor off
 # (they would answer 429 or slow every request). Fails on any 5xx, a status, content type, header
@@ -83,7 +89,8 @@ GATEHOUSE_URL="http://127.0.0.1:$PORT" MOTO_URL="http://127.0.0.1:$BB_MOTO_PORT"
 # them. tools/schemathesis_hooks.py signs in as an activated staff account, keeps its token valid
 # and gives a few positive cases of the operations that need them real ids, tokens and emailed
 # links; tools/schemathesis.toml fails the run on the missing_auth and missing_test_data
-# warnings; and tools/schemathesis_statuses.py then requires a 2xx from every operation.
+# warnings; and tools/schemathesis_statuses.py then requires a 2xx from every operation (`GET /`:
+# its redirect). The cookie transport is on, so its answers are checked against the document too.
 log "schemathesis against the dev server (infra/openapi.json)"
 ST_PORT=$(free_port)
 (
@@ -91,7 +98,7 @@ ST_PORT=$(free_port)
   export TABLE_NAME="schemathesis-$ST_PORT" ARGON2_MEMORY_KIB=1024 ARGON2_ITERATIONS=1 TIMING_FLOOR=0 \
     EMAIL_COOLDOWN=0 RATE_LOGIN_FAILURES_IP=off RATE_REGISTER_IP=off RATE_RESEND_IP=off RATE_RESET_IP=off \
     RATE_CONFIRM_IP=off RATE_SET_EMAIL_IP=off RATE_LOGIN_FAILURES_ACCOUNT=off CODE_GUESS_BUDGET=off \
-    RATE_PASSKEY_OPTIONS_IP=off \
+    RATE_PASSKEY_OPTIONS_IP=off JWT_COOKIE=true \
     LOGIN_LOCKOUT_THRESHOLD=1000 LOGIN_LOCKOUT_MAX=1s
   exec target/debug/gatehouse-dev-server --create-table --dev-key .dev/test-jwt-ed25519.pem --port "$ST_PORT"
 ) > .dev/test-schemathesis-server.log 2>&1 &
