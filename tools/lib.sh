@@ -48,6 +48,47 @@ ensure_script() {
   return 1
 }
 
+# Debian's Chromium and its WebDriver (/usr/bin/chromium, /usr/bin/chromedriver), which the browser
+# tests (tools/browser) drive through Selenium; installed with apt-get when missing. Waits for
+# another apt/dpkg run to let go of its lock rather than failing.
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && return 0
+  if command -v apt-get > /dev/null; then
+    log "installing Chromium and its WebDriver (apt-get install chromium chromium-driver)"
+    local sudo="" wait="-o DPkg::Lock::Timeout=900"
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    { $sudo apt-get $wait update -qq \
+      && DEBIAN_FRONTEND=noninteractive $sudo apt-get $wait install -y -qq chromium chromium-driver; } > /dev/null \
+      || { log "chromium could not be installed"; return 1; }
+  fi
+  [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && return 0
+  log "Chromium is missing: install it (Debian: chromium chromium-driver); the browser tests need it"
+  return 1
+}
+
+# tools/browser/node_modules: axe-core (the accessibility checks the browser tests inject), from
+# tools/browser/package-lock.json with npm ci, again when the lock file changes. npm (and Node)
+# come from apt-get when missing.
+ensure_browser_tools() {
+  local dir="$ROOT/tools/browser" want have=""
+  if ! command -v npm > /dev/null && command -v apt-get > /dev/null; then
+    log "installing Node.js and npm (apt-get install nodejs npm)"
+    local sudo="" wait="-o DPkg::Lock::Timeout=900"
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    { $sudo apt-get $wait update -qq \
+      && DEBIAN_FRONTEND=noninteractive $sudo apt-get $wait install -y -qq nodejs npm; } > /dev/null \
+      || { log "npm could not be installed"; return 1; }
+  fi
+  command -v npm > /dev/null || { log "npm is missing: install Node.js and npm; the browser tests need axe-core"; return 1; }
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  [ -f "$dir/node_modules/.package-lock.sha256" ] && have=$(cat "$dir/node_modules/.package-lock.sha256")
+  if [ ! -f "$dir/node_modules/axe-core/axe.min.js" ] || [ "$want" != "$have" ]; then
+    log "installing axe-core into tools/browser/node_modules (npm ci)"
+    (cd "$dir" && npm ci --silent --no-audit --no-fund) || { log "npm ci failed in tools/browser"; return 1; }
+    echo "$want" > "$dir/node_modules/.package-lock.sha256"
+  fi
+}
+
 # A TCP port nobody listens on.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
