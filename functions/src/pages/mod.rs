@@ -11,8 +11,9 @@ use minijinja::value::{Kwargs, Value};
 use minijinja::{Environment, Error, ErrorKind, State};
 
 /// The templates, by name.
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 9] = [
     ("base.html", include_str!("base.html")),
+    ("card.html", include_str!("card.html")),
     ("new_password.html", include_str!("new_password.html")),
     ("app.html", include_str!("app.html")),
     ("register.html", include_str!("register.html")),
@@ -39,16 +40,6 @@ pub enum Page {
 }
 
 impl Page {
-    pub const ALL: [Page; 7] = [
-        Page::Login,
-        Page::Account,
-        Page::Register,
-        Page::Reset,
-        Page::Activate,
-        Page::ResetConfirm,
-        Page::EmailConfirm,
-    ];
-
     /// The name the template and the script know it by.
     pub fn name(self) -> &'static str {
         match self {
