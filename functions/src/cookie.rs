@@ -57,10 +57,27 @@ fn set_cookie(value: &str, max_age: u64) -> Option<HeaderValue> {
 /// transport, `{access}` and the refresh token in the cookie (left as it is when no new refresh
 /// token was issued, as when rotation is off).
 pub fn tokens(app: &App, req: &Request, status: StatusCode, pair: &TokenPair) -> Response<Body> {
+    tokens_with(app, req, status, pair, serde_json::Map::new())
+}
+
+/// [`tokens`] with more fields in the body (`user` of a provider sign-in).
+pub fn tokens_with(
+    app: &App,
+    req: &Request,
+    status: StatusCode,
+    pair: &TokenPair,
+    more: serde_json::Map<String, serde_json::Value>,
+) -> Response<Body> {
+    let with = |mut body: serde_json::Value| {
+        if let Some(map) = body.as_object_mut() {
+            map.extend(more);
+        }
+        body
+    };
     if !in_use(app, req) {
-        return http::json(status, &http::tokens_body(pair));
+        return http::json(status, &with(http::tokens_body(pair)));
     }
-    let mut resp = http::json(status, &json!({"access": pair.access}));
+    let mut resp = http::json(status, &with(json!({"access": pair.access})));
     if let Some(v) = pair.refresh.as_deref().and_then(|r| set_cookie(r, app.settings.refresh_token_lifetime.as_secs()))
     {
         resp.headers_mut().append(header::SET_COOKIE, v);

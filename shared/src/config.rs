@@ -203,6 +203,9 @@ pub struct Settings {
     /// A team's own email templates, djoser's layout (`EMAIL_TEMPLATES_DIR`), checked at load;
     /// empty when unset.
     pub email_templates: crate::mail::EmailTemplates,
+    /// Social / OpenID Connect sign-in: the providers, the redirect URIs allowed, where their
+    /// client secrets are, and the per-IP budget of sign-ins started.
+    pub social: crate::social::SocialSettings,
     /// The language of responses whose request asks for none we speak, and of emails to users
     /// with no language stored (`LANGUAGE_CODE`, Django's setting; default `en`).
     pub language_code: &'static str,
@@ -396,6 +399,19 @@ impl Settings {
                 }
                 None => crate::mail::EmailTemplates::default(),
             },
+            social: {
+                let providers = crate::social::config::providers(env.get("SOCIAL_PROVIDERS"))?;
+                crate::social::SocialSettings {
+                    redirect_uris: crate::social::config::redirect_uris(env.get("SOCIAL_REDIRECT_URIS"))?,
+                    secrets: crate::social::config::secrets(
+                        env.get("SOCIAL_CLIENT_SECRETS"),
+                        env.get("SOCIAL_CLIENT_SECRETS_SECRET_ARN"),
+                        &providers,
+                    )?,
+                    rate_ip: env.rate("RATE_SOCIAL_IP", "60/1m")?,
+                    providers,
+                }
+            },
             language_code: {
                 let catalogs = crate::i18n::Catalogs::get();
                 let raw = env.get("LANGUAGE_CODE").unwrap_or(crate::i18n::SOURCE);
@@ -493,6 +509,7 @@ impl Settings {
             (JwtKeySource::Inline(signing), CodeKeySource::Inline(code)) => Some(std::sync::Arc::new(Keys {
                 signing: Source::Inline(std::sync::Arc::new(signing.clone())),
                 code: Source::Inline(std::sync::Arc::new(code.clone())),
+                social: Source::Inline(self.social.secrets.inline()),
             })),
             _ => None,
         }

@@ -131,9 +131,14 @@ fn actions(
             out
         }
         ("SESv2", op) => vec![(format!("ses:{op}"), "ses".into())],
-        // Two secrets: the code key's (read for `keys.code`) and the signing key's.
+        // Three secrets: the code key's (read for `keys.code`), the providers' client secrets
+        // (`keys.social`) and the signing key's.
         ("Secrets Manager", op) => {
-            let secret = if call == "keys.code" { "code-secret" } else { "secret" };
+            let secret = match call {
+                "keys.code" => "code-secret",
+                "keys.social" => "social-secret",
+                _ => "secret",
+            };
             vec![(format!("secretsmanager:{op}"), secret.into())]
         }
         (other, op) => vec![(format!("{other}:{op}"), "unknown".into())],
@@ -190,5 +195,9 @@ impl SecretKeys for RecordingKeys {
 
     async fn code_key(&self) -> Result<Arc<crate::keys::CodeKey>, TokenError> {
         in_port_call("keys", "code", self.0.code_key()).await
+    }
+
+    async fn client_secrets(&self) -> Result<Arc<crate::social::ClientSecrets>, TokenError> {
+        in_port_call("keys", "social", self.0.client_secrets()).await
     }
 }

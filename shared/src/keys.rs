@@ -164,6 +164,15 @@ impl ManagedSecret<CodeKey> {
     }
 }
 
+impl ManagedSecret<crate::social::ClientSecrets> {
+    /// The providers' client secrets (`SOCIAL_CLIENT_SECRETS_SECRET_ARN`): a JSON object of
+    /// provider name to secret.
+    pub fn client_secrets(client: crate::aws::LazyClient<Client>, arn: impl Into<String>) -> Self {
+        let parse = |raw: &str| crate::social::ClientSecrets::parse(raw);
+        Self::new(client, arn, None, "SOCIAL_CLIENT_SECRETS_SECRET_ARN", Box::new(parse))
+    }
+}
+
 impl<T: Send + Sync> ManagedSecret<T> {
     fn new(
         client: crate::aws::LazyClient<Client>,
@@ -219,6 +228,7 @@ impl<T: Send + Sync> Source<T> {
 pub struct Keys {
     pub signing: Source<SigningKey>,
     pub code: Source<CodeKey>,
+    pub social: Source<crate::social::ClientSecrets>,
 }
 
 #[async_trait]
@@ -229,6 +239,10 @@ impl SecretKeys for Keys {
 
     async fn code_key(&self) -> Result<Arc<CodeKey>, TokenError> {
         self.code.get().await
+    }
+
+    async fn client_secrets(&self) -> Result<Arc<crate::social::ClientSecrets>, TokenError> {
+        self.social.get().await
     }
 }
 
@@ -256,7 +270,13 @@ impl Keys {
             CodeKeySource::Inline(key) => Source::Inline(Arc::new(key.clone())),
             CodeKeySource::SecretsManager { arn } => Source::Managed(ManagedSecret::code_key(lazy(arn), arn.clone())),
         };
-        Self { signing, code }
+        let social = match &settings.social.secrets {
+            crate::social::SecretsSource::SecretsManager { arn } => {
+                Source::Managed(ManagedSecret::client_secrets(lazy(arn), arn.clone()))
+            }
+            other => Source::Inline(other.inline()),
+        };
+        Self { signing, code, social }
     }
 }
 

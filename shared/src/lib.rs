@@ -17,6 +17,7 @@ pub mod probes;
 pub mod secrets;
 pub mod services;
 pub mod site;
+pub mod social;
 pub mod store;
 #[cfg(feature = "test-util")]
 pub mod testing;

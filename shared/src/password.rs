@@ -325,6 +325,18 @@ fn matching(a: &[char], b: &[char]) -> usize {
     best + matching(&a[..at_a], &b[..at_b]) + matching(&a[at_a + best..], &b[at_b + best..])
 }
 
+/// A password hash no password verifies (Django's `set_unusable_password`): an account created
+/// through a provider has one until a reset sets a password.
+pub fn unusable() -> String {
+    let tail = crate::secrets::random_id().unwrap_or_default();
+    format!("!{tail}")
+}
+
+/// Whether a stored hash can verify a password (not unusable: neither empty nor `!...`).
+pub fn usable(hash: &str) -> bool {
+    !hash.is_empty() && !hash.starts_with('!')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,3 +459,4 @@ mod tests {
         assert!(common().len() >= 10_000);
     }
 }
+

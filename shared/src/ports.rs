@@ -144,6 +144,9 @@ pub enum CreateUserError {
     EmailTaken,
     #[error("username already claimed")]
     UsernameTaken,
+    /// The provider's subject was linked to an account meanwhile.
+    #[error("identity already linked")]
+    IdentityTaken,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -485,6 +488,33 @@ pub trait PasskeyStore: Send + Sync {
     async fn delete_passkey(&self, user: &UserId, id: &str) -> StoreResult<bool>;
 }
 
+/// Accounts' links to sign-in providers ([`crate::domain::Identity`]): a claim per provider
+/// subject and the account's side, always written and removed together.
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    /// The link a provider's subject has, if any (its account may since have been deleted).
+    async fn get_identity(&self, provider: &str, subject: &str) -> StoreResult<Option<crate::domain::Identity>>;
+    /// An account's links, by provider name.
+    async fn list_identities(&self, user: &UserId) -> StoreResult<Vec<crate::domain::Identity>>;
+    /// Links the subject to `user` as read (its `version` unchanged, so a deleted or changed
+    /// account is never linked): false when the subject is linked already, the account has a
+    /// link to this provider already, or the account changed.
+    async fn link_identity(&self, user: &User, identity: &crate::domain::Identity) -> StoreResult<bool>;
+    /// Creates an account with its email claim and its first link in one write.
+    async fn create_user_with_identity(
+        &self,
+        user: &User,
+        identity: &crate::domain::Identity,
+        now: i64,
+    ) -> Result<(), CreateUserError>;
+    /// Records a sign-in through the link (best effort).
+    async fn touch_identity(&self, identity: &crate::domain::Identity, at: i64) -> StoreResult<()>;
+    /// Removes the account's link to `provider`: the link removed, if there was one.
+    async fn unlink_identity(&self, user: &UserId, provider: &str) -> StoreResult<Option<crate::domain::Identity>>;
+    /// Removes a claim whose account is gone (still naming that account): whether it was.
+    async fn forget_identity(&self, identity: &crate::domain::Identity) -> StoreResult<bool>;
+}
+
 /// Short-lived single-use challenges (`CHALLENGE#<id>`): an MFA sign-in step, a WebAuthn
 /// ceremony. Every read checks `expires_at`.
 #[async_trait]
@@ -515,6 +545,7 @@ pub trait Store:
     + MfaStore
     + PasskeyStore
     + ChallengeStore
+    + IdentityStore
 {
 }
 impl<T> Store for T where
@@ -528,6 +559,7 @@ impl<T> Store for T where
         + MfaStore
         + PasskeyStore
         + ChallengeStore
+        + IdentityStore
 {
 }
 
@@ -550,6 +582,12 @@ pub trait SecretKeys: Send + Sync {
     ) -> Result<std::sync::Arc<crate::tokens::SigningKey>, crate::tokens::TokenError>;
 
     async fn code_key(&self) -> Result<std::sync::Arc<crate::keys::CodeKey>, crate::tokens::TokenError>;
+
+    /// The sign-in providers' client secrets (`SOCIAL_CLIENT_SECRETS` or its secret), asked for
+    /// only by a provider sign-in; none unless configured.
+    async fn client_secrets(&self) -> Result<std::sync::Arc<crate::social::ClientSecrets>, crate::tokens::TokenError> {
+        Ok(std::sync::Arc::default())
+    }
 }
 
 /// The kinds of email Gatehouse sends.
@@ -574,6 +612,10 @@ pub enum EmailKind {
     PasskeyAdded,
     /// A notice that a passkey was removed, naming it.
     PasskeyRemoved,
+    /// A notice that a sign-in provider was linked to the account, naming it.
+    IdentityLinked,
+    /// A notice that a sign-in provider was unlinked from the account, naming it.
+    IdentityUnlinked,
 }
 
 /// An email ready to go: multipart text + HTML.

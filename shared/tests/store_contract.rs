@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use gatehouse_core::domain::{AuditEntry, AuditPosition, AuditStream, DAY};
 use gatehouse_core::domain::{Challenge, ChallengeKind, Mfa, PasskeyRecord, RecoveryCodes, TotpFactor};
-use gatehouse_core::domain::{CodePurpose, Email, Group, Permission, User, UserId, Username};
+use gatehouse_core::domain::{CodePurpose, Email, Group, Identity, Permission, User, UserId, Username};
 use gatehouse_core::ports::{
     ActivateError, ChangeEmailError, CodeRecord, CounterKey, CounterState, CreateUserError, GiveBack, Reservation,
     Rotation, Session, Store, UpdateUserError, MAX_CODE_ATTEMPTS,
@@ -1412,6 +1412,317 @@ async fn passkeys_are_added_once_listed_used_renamed_and_removed(h: Harness) {
     assert!(h.store.list_passkeys(&u.id).await.unwrap().is_empty());
 }
 
+fn identity(u: &User, provider: &str, subject: &str, created_at: i64) -> Identity {
+    Identity {
+        provider: provider.into(),
+        subject: subject.into(),
+        user_id: u.id.clone(),
+        email: Some(u.email.as_str().to_owned()),
+        created_at,
+        last_used_at: None,
+    }
+}
+
+/// The claim of a provider's subject: the account it names and when it was made (all a claim
+/// holds in both stores; the email and last use are the account's side, see `list_identities`).
+async fn claim(h: &Harness, provider: &str, subject: &str) -> Option<(UserId, i64)> {
+    let got = h.store.get_identity(provider, subject).await.unwrap()?;
+    assert_eq!((got.provider.as_str(), got.subject.as_str()), (provider, subject));
+    Some((got.user_id, got.created_at))
+}
+
+async fn a_user_created_with_an_identity_is_linked_once(h: Harness) {
+    let u = user("social@example.com", None, None);
+    let link = Identity { last_used_at: Some(NOW), ..identity(&u, "google", "g-1", NOW) };
+    h.store.create_user_with_identity(&u, &link, NOW).await.unwrap();
+    assert_eq!(h.store.get_user(&u.id, NOW).await.unwrap(), Some(u.clone()));
+    let by_email = h.store.find_user_by_email(&Email::parse("SOCIAL@example.com").unwrap(), NOW).await.unwrap();
+    assert_eq!(by_email.map(|x| x.id), Some(u.id.clone()));
+    assert_eq!(claim(&h, "google", "g-1").await, Some((u.id.clone(), NOW)));
+    assert_eq!(h.store.list_identities(&u.id).await.unwrap(), vec![link.clone()]);
+    assert_eq!(claim(&h, "github", "g-1").await, None, "a subject is the provider's own");
+    assert_eq!(claim(&h, "google", "g-2").await, None);
+    assert_eq!((h.users().await, h.email_claims().await), (1, 1));
+
+    // The same address: EmailTaken, and nothing of the second account written.
+    let same_email = user("Social@EXAMPLE.com", None, None);
+    let r = h.store.create_user_with_identity(&same_email, &identity(&same_email, "google", "g-2", NOW), NOW).await;
+    assert!(matches!(r, Err(CreateUserError::EmailTaken)), "{r:?}");
+    assert_eq!(h.store.get_user(&same_email.id, NOW).await.unwrap(), None);
+    assert_eq!(claim(&h, "google", "g-2").await, None, "no claim left by the loser");
+    assert!(h.store.list_identities(&same_email.id).await.unwrap().is_empty());
+
+    // The same subject with another address (with or without a username): IdentityTaken, and
+    // neither the account nor its email or username claim left behind.
+    for (email, name) in [("other@example.com", None), ("named@example.com", Some("named"))] {
+        let second = user(email, name, None);
+        let r = h.store.create_user_with_identity(&second, &identity(&second, "google", "g-1", NOW + 1), NOW).await;
+        assert!(matches!(r, Err(CreateUserError::IdentityTaken)), "{email}: {r:?}");
+        assert_eq!(h.store.get_user(&second.id, NOW).await.unwrap(), None);
+        assert_eq!(h.store.find_user_by_email(&second.email, NOW).await.unwrap(), None, "{email}");
+        assert!(h.store.list_identities(&second.id).await.unwrap().is_empty());
+    }
+    assert_eq!(claim(&h, "google", "g-1").await, Some((u.id.clone(), NOW)), "the first link untouched");
+    assert_eq!(h.store.list_identities(&u.id).await.unwrap(), vec![link]);
+    assert_eq!((h.users().await, h.email_claims().await), (1, 1));
+    // Their address and username are free indeed.
+    h.store.create_user(&user("named@example.com", Some("NAMED"), None), None, NOW).await.unwrap();
+    let other = user("other@example.com", None, None);
+    h.store.create_user_with_identity(&other, &identity(&other, "google", "g-3", NOW), NOW).await.unwrap();
+    assert_eq!(claim(&h, "google", "g-3").await, Some((other.id.clone(), NOW)));
+    assert_eq!((h.users().await, h.email_claims().await), (3, 3));
+}
+
+async fn a_link_is_made_only_to_the_account_as_read(h: Harness) {
+    let a = user("a@example.com", None, None);
+    let b = user("b@example.com", None, None);
+    h.store.create_user(&a, None, NOW).await.unwrap();
+    h.store.create_user(&b, None, NOW).await.unwrap();
+    let google = identity(&a, "google", "s-a", NOW);
+    assert!(h.store.link_identity(&a, &google).await.unwrap());
+    assert_eq!(claim(&h, "google", "s-a").await, Some((a.id.clone(), NOW)));
+    assert_eq!(h.store.list_identities(&a.id).await.unwrap(), vec![google.clone()]);
+    // Linking does not change the account: the same copy links another provider.
+    let apple = identity(&a, "apple", "s-apple", NOW + 1);
+    assert!(h.store.link_identity(&a, &apple).await.unwrap());
+    assert_eq!(h.store.list_identities(&a.id).await.unwrap(), vec![apple.clone(), google.clone()]);
+
+    // Changed since it was read: refused, nothing written.
+    let mut renamed = a.clone();
+    renamed.first_name = "Augusta".into();
+    h.store.update_user(&a, &renamed, NOW).await.unwrap();
+    let github = identity(&a, "github", "s-gh", NOW + 2);
+    assert!(!h.store.link_identity(&a, &github).await.unwrap(), "a stale copy of the account");
+    assert_eq!(claim(&h, "github", "s-gh").await, None);
+    assert_eq!(h.store.list_identities(&a.id).await.unwrap(), vec![apple.clone(), google.clone()]);
+    let fresh = h.store.get_user(&a.id, NOW).await.unwrap().unwrap();
+    assert!(h.store.link_identity(&fresh, &github).await.unwrap());
+    assert_eq!(claim(&h, "github", "s-gh").await, Some((a.id.clone(), NOW + 2)));
+
+    // The subject linked to another account: refused, neither side written for b.
+    assert!(!h.store.link_identity(&b, &identity(&b, "google", "s-a", NOW + 3)).await.unwrap());
+    assert_eq!(claim(&h, "google", "s-a").await, Some((a.id.clone(), NOW)));
+    assert!(h.store.list_identities(&b.id).await.unwrap().is_empty());
+
+    // The account has a link to this provider already (another subject): refused, the other
+    // subject left unclaimed and the account's link unchanged.
+    assert!(!h.store.link_identity(&fresh, &identity(&a, "google", "s-a2", NOW + 4)).await.unwrap());
+    assert_eq!(claim(&h, "google", "s-a2").await, None);
+    assert_eq!(h.store.list_identities(&a.id).await.unwrap(), vec![apple, github, google]);
+    // ... and b can still take that other subject.
+    assert!(h.store.link_identity(&b, &identity(&b, "google", "s-a2", NOW + 5)).await.unwrap());
+    assert_eq!(claim(&h, "google", "s-a2").await, Some((b.id.clone(), NOW + 5)));
+
+    // A deleted account: refused, nothing written.
+    let c = user("c@example.com", None, None);
+    h.store.create_user(&c, None, NOW).await.unwrap();
+    h.store.delete_user(&c).await.unwrap();
+    assert!(!h.store.link_identity(&c, &identity(&c, "google", "s-c", NOW)).await.unwrap());
+    assert_eq!(claim(&h, "google", "s-c").await, None);
+    assert!(h.store.list_identities(&c.id).await.unwrap().is_empty());
+    // Never stored at all: refused too.
+    let ghost = user("ghost@example.com", None, None);
+    assert!(!h.store.link_identity(&ghost, &identity(&ghost, "google", "s-ghost", NOW)).await.unwrap());
+    assert_eq!(claim(&h, "google", "s-ghost").await, None);
+    assert!(h.store.list_identities(&ghost.id).await.unwrap().is_empty());
+}
+
+async fn identities_are_listed_by_provider_and_touched_by_their_subject(h: Harness) {
+    let u = user("list@example.com", None, None);
+    let v = user("other-list@example.com", None, None);
+    h.store.create_user(&u, None, NOW).await.unwrap();
+    h.store.create_user(&v, None, NOW).await.unwrap();
+    for (i, provider) in ["microsoft", "apple", "oidc_b", "google", "github", "oidc_a"].iter().enumerate() {
+        assert!(h
+            .store
+            .link_identity(&u, &identity(&u, provider, &format!("{provider}-u"), NOW + i as i64))
+            .await
+            .unwrap());
+    }
+    assert!(h.store.link_identity(&v, &identity(&v, "aaa", "aaa-v", NOW)).await.unwrap());
+    let providers = |links: Vec<Identity>| links.into_iter().map(|i| i.provider).collect::<Vec<_>>();
+    assert_eq!(
+        providers(h.store.list_identities(&u.id).await.unwrap()),
+        ["apple", "github", "google", "microsoft", "oidc_a", "oidc_b"]
+    );
+    assert_eq!(providers(h.store.list_identities(&v.id).await.unwrap()), ["aaa"]);
+
+    let google = identity(&u, "google", "google-u", NOW + 3);
+    h.store.touch_identity(&google, NOW + 60).await.unwrap();
+    let used = |links: &[Identity]| links.iter().map(|i| (i.provider.clone(), i.last_used_at)).collect::<Vec<_>>();
+    let listed = h.store.list_identities(&u.id).await.unwrap();
+    let expect = |google_at: Option<i64>| {
+        ["apple", "github", "google", "microsoft", "oidc_a", "oidc_b"]
+            .iter()
+            .map(|p| (p.to_string(), if *p == "google" { google_at } else { None }))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(used(&listed), expect(Some(NOW + 60)));
+    assert_eq!(listed[2], Identity { last_used_at: Some(NOW + 60), ..google.clone() }, "only last_used_at changed");
+    // Another subject for the same account and provider (a link replaced meanwhile): untouched.
+    h.store.touch_identity(&Identity { subject: "not-it".into(), ..google.clone() }, NOW + 90).await.unwrap();
+    assert_eq!(used(&h.store.list_identities(&u.id).await.unwrap()), expect(Some(NOW + 60)));
+    // An account without that link: nothing written (no link made by a touch).
+    h.store.touch_identity(&identity(&v, "google", "google-u", NOW), NOW + 90).await.unwrap();
+    assert_eq!(providers(h.store.list_identities(&v.id).await.unwrap()), ["aaa"]);
+    assert_eq!(claim(&h, "google", "google-u").await, Some((u.id.clone(), NOW + 3)));
+    let nobody = UserId::generate();
+    h.store.touch_identity(&Identity { user_id: nobody.clone(), ..google }, NOW + 90).await.unwrap();
+    assert!(h.store.list_identities(&nobody).await.unwrap().is_empty());
+    assert!(h.store.list_identities(&UserId::generate()).await.unwrap().is_empty());
+}
+
+async fn unlinking_removes_both_sides_once(h: Harness) {
+    let u = user("unlink@example.com", None, None);
+    h.store.create_user(&u, None, NOW).await.unwrap();
+    let google = identity(&u, "google", "g-u", NOW);
+    let github = identity(&u, "github", "gh-u", NOW + 1);
+    assert!(h.store.link_identity(&u, &google).await.unwrap());
+    assert!(h.store.link_identity(&u, &github).await.unwrap());
+    h.store.touch_identity(&google, NOW + 30).await.unwrap();
+    let removed = h.store.unlink_identity(&u.id, "google").await.unwrap();
+    assert_eq!(removed, Some(Identity { last_used_at: Some(NOW + 30), ..google.clone() }), "the link removed");
+    assert_eq!(claim(&h, "google", "g-u").await, None);
+    assert_eq!(h.store.list_identities(&u.id).await.unwrap(), vec![github.clone()]);
+    assert_eq!(h.store.unlink_identity(&u.id, "google").await.unwrap(), None, "removed once");
+    assert_eq!(h.store.unlink_identity(&u.id, "apple").await.unwrap(), None, "never linked");
+    assert_eq!(h.store.unlink_identity(&UserId::generate(), "github").await.unwrap(), None, "not its link");
+    assert_eq!(claim(&h, "github", "gh-u").await, Some((u.id.clone(), NOW + 1)));
+    // Both sides are free again: the subject for another account, the provider for this one.
+    let v = user("next@example.com", None, None);
+    h.store.create_user(&v, None, NOW).await.unwrap();
+    assert!(h.store.link_identity(&v, &identity(&v, "google", "g-u", NOW + 2)).await.unwrap());
+    assert!(h.store.link_identity(&u, &identity(&u, "google", "g-u2", NOW + 3)).await.unwrap());
+    // Removed once, even in parallel.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (store, id) = (h.store.clone(), u.id.clone());
+        tasks.push(tokio::spawn(async move { store.unlink_identity(&id, "github").await.unwrap() }));
+    }
+    let mut removed = Vec::new();
+    for t in tasks {
+        removed.extend(t.await.unwrap());
+    }
+    assert_eq!(removed, vec![github]);
+    assert_eq!(claim(&h, "github", "gh-u").await, None);
+    assert_eq!(h.store.list_identities(&u.id).await.unwrap(), vec![identity(&u, "google", "g-u2", NOW + 3)]);
+    assert_eq!(h.store.unlink_identity(&u.id, "google").await.unwrap().map(|i| i.subject), Some("g-u2".into()));
+    assert!(h.store.list_identities(&u.id).await.unwrap().is_empty());
+    assert_eq!(claim(&h, "google", "g-u2").await, None);
+    assert_eq!(claim(&h, "google", "g-u").await, Some((v.id.clone(), NOW + 2)), "another account's link untouched");
+}
+
+async fn a_claim_is_forgotten_only_while_it_names_that_account(h: Harness) {
+    let u = user("forget@example.com", None, None);
+    let v = user("heir@example.com", None, None);
+    h.store.create_user(&u, None, NOW).await.unwrap();
+    h.store.create_user(&v, None, NOW).await.unwrap();
+    let link = identity(&u, "google", "g-f", NOW);
+    assert!(h.store.link_identity(&u, &link).await.unwrap());
+    let not_its = Identity { user_id: v.id.clone(), ..link.clone() };
+    assert!(!h.store.forget_identity(&not_its).await.unwrap(), "the claim names another account");
+    assert_eq!(claim(&h, "google", "g-f").await, Some((u.id.clone(), NOW)));
+    assert!(!h.store.forget_identity(&identity(&u, "google", "unknown", NOW)).await.unwrap(), "no such claim");
+    assert!(h.store.forget_identity(&link).await.unwrap());
+    assert_eq!(claim(&h, "google", "g-f").await, None);
+    assert!(!h.store.forget_identity(&link).await.unwrap(), "forgotten once");
+    // The subject is free for another account, whose link the first account's leftover side
+    // can then never remove: unlinking it drops only the first account's own side.
+    let heirs = identity(&v, "google", "g-f", NOW + 5);
+    assert!(h.store.link_identity(&v, &heirs).await.unwrap());
+    assert!(!h.store.forget_identity(&link).await.unwrap(), "now v's claim");
+    assert_eq!(claim(&h, "google", "g-f").await, Some((v.id.clone(), NOW + 5)));
+    h.store.unlink_identity(&u.id, "google").await.unwrap();
+    assert!(h.store.list_identities(&u.id).await.unwrap().is_empty());
+    assert_eq!(claim(&h, "google", "g-f").await, Some((v.id.clone(), NOW + 5)), "v's claim survives u's unlink");
+    assert_eq!(h.store.list_identities(&v.id).await.unwrap(), vec![heirs]);
+}
+
+async fn deleting_a_user_removes_its_links(h: Harness) {
+    let u = user("linked@example.com", Some("linked"), None);
+    h.store.create_user_with_identity(&u, &identity(&u, "google", "g-del", NOW), NOW).await.unwrap();
+    assert!(h.store.link_identity(&u, &identity(&u, "github", "gh-del", NOW)).await.unwrap());
+    assert!(h.store.link_identity(&u, &identity(&u, "apple", "ap-del", NOW)).await.unwrap());
+    let v = user("bystander@example.com", None, None);
+    h.store.create_user_with_identity(&v, &identity(&v, "google", "g-keep", NOW), NOW).await.unwrap();
+    // A stale copy deletes nothing.
+    let mut renamed = u.clone();
+    renamed.first_name = "Augusta".into();
+    h.store.update_user(&u, &renamed, NOW).await.unwrap();
+    assert!(matches!(h.store.delete_user(&u).await, Err(UpdateUserError::Conflict)));
+    assert_eq!(h.store.list_identities(&u.id).await.unwrap().len(), 3);
+    assert_eq!(claim(&h, "github", "gh-del").await, Some((u.id.clone(), NOW)));
+    let current = h.store.get_user(&u.id, NOW).await.unwrap().unwrap();
+    h.store.delete_user(&current).await.unwrap();
+    for (provider, subject) in [("google", "g-del"), ("github", "gh-del"), ("apple", "ap-del")] {
+        assert_eq!(claim(&h, provider, subject).await, None, "{provider} claim left by the deletion");
+    }
+    assert!(h.store.list_identities(&u.id).await.unwrap().is_empty());
+    assert_eq!(claim(&h, "google", "g-keep").await, Some((v.id.clone(), NOW)), "another account's link untouched");
+    assert_eq!(h.store.list_identities(&v.id).await.unwrap().len(), 1);
+    // Its subjects are free for a new account.
+    let again = user("linked@example.com", Some("linked"), None);
+    h.store.create_user_with_identity(&again, &identity(&again, "google", "g-del", NOW + 9), NOW).await.unwrap();
+    assert_eq!(claim(&h, "google", "g-del").await, Some((again.id.clone(), NOW + 9)));
+}
+
+async fn parallel_sign_ups_with_one_subject_make_one_account(h: Harness) {
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = h.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let u = user(&format!("racer{i}@example.com"), None, None);
+            let r = store.create_user_with_identity(&u, &identity(&u, "google", "g-race", NOW), NOW).await;
+            (u, r)
+        }));
+    }
+    let (mut winners, mut lost) = (Vec::new(), Vec::new());
+    for t in tasks {
+        match t.await.unwrap() {
+            (u, Ok(())) => winners.push(u),
+            (u, Err(CreateUserError::IdentityTaken)) => lost.push(u),
+            (_, Err(e)) => panic!("a losing sign-up answered {e:?}, want IdentityTaken"),
+        }
+    }
+    assert_eq!((winners.len(), lost.len()), (1, 7));
+    let winner = &winners[0];
+    assert_eq!(claim(&h, "google", "g-race").await, Some((winner.id.clone(), NOW)));
+    assert_eq!(h.store.list_identities(&winner.id).await.unwrap().len(), 1);
+    for u in &lost {
+        assert_eq!(h.store.find_user_by_email(&u.email, NOW).await.unwrap(), None, "{}", u.email.as_str());
+        assert!(h.store.list_identities(&u.id).await.unwrap().is_empty());
+    }
+    assert_eq!((h.users().await, h.email_claims().await), (1, 1));
+}
+
+async fn parallel_links_of_one_subject_link_one_account(h: Harness) {
+    let mut users = Vec::new();
+    for i in 0..8 {
+        let u = user(&format!("linker{i}@example.com"), None, None);
+        h.store.create_user(&u, None, NOW).await.unwrap();
+        users.push(u);
+    }
+    let mut tasks = Vec::new();
+    for u in users.clone() {
+        let store = h.store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.link_identity(&u, &identity(&u, "google", "g-shared", NOW)).await.unwrap()
+        }));
+    }
+    let mut linked = Vec::new();
+    for (u, t) in users.iter().zip(tasks) {
+        if t.await.unwrap() {
+            linked.push(u.id.clone());
+        }
+    }
+    assert_eq!(linked.len(), 1, "exactly one account linked");
+    assert_eq!(claim(&h, "google", "g-shared").await, Some((linked[0].clone(), NOW)));
+    for u in &users {
+        let sides = h.store.list_identities(&u.id).await.unwrap();
+        assert_eq!(sides.len(), usize::from(u.id == linked[0]), "{}", u.email.as_str());
+    }
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -1471,4 +1782,12 @@ contract!(
     challenges_count_answers_before_judging_and_are_taken_once,
     parallel_answers_to_one_challenge_pass_the_cap_never_and_take_it_once,
     passkeys_are_added_once_listed_used_renamed_and_removed,
+    a_user_created_with_an_identity_is_linked_once,
+    a_link_is_made_only_to_the_account_as_read,
+    identities_are_listed_by_provider_and_touched_by_their_subject,
+    unlinking_removes_both_sides_once,
+    a_claim_is_forgotten_only_while_it_names_that_account,
+    deleting_a_user_removes_its_links,
+    parallel_sign_ups_with_one_subject_make_one_account,
+    parallel_links_of_one_subject_link_one_account,
 );

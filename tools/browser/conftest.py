@@ -7,7 +7,10 @@ transport on (JWT_COOKIE=on, PROTOCOL=http, FRONTEND_DOMAIN=localhost:PORT) and 
 - GATEHOUSE_URL: the dev server, as http://localhost:PORT (not 127.0.0.1: a Secure cookie and
   WebAuthn need a secure context, which localhost is and an IP address over http is not);
 - MOTO_URL: the emulator, whose DynamoDB holds the table the tests read beside the pages (boto3);
-- TABLE_NAME: the table.
+- TABLE_NAME: the table;
+- FAKE_PROVIDERS_URL: the local sign-in providers (tools/blackbox/fake_providers.py) whose OpenID
+  Connect issuer the dev server knows as provider `corp` ("Corp SSO"); the provider tests are
+  skipped without it.
 
 The emailed links are taken out of the text of what the dev server sent (`GET /_dev/emails`).
 
@@ -53,6 +56,7 @@ PASSWORD = "correct horse battery"
 DESKTOP = (1280, 900)
 PHONE = (390, 844)
 WAIT = float(os.environ.get("BROWSER_WAIT", "10"))
+FAKE_PROVIDERS = os.environ.get("FAKE_PROVIDERS_URL", "").rstrip("/")
 
 # Never let Selenium Manager reach the network, whatever the paths above say.
 os.environ.setdefault("SE_OFFLINE", "true")
@@ -203,6 +207,20 @@ def active_account(email, password=PASSWORD, **fields):
     return email
 
 
+def next_identity(**identity):
+    """What the fake OpenID Connect provider signs the next sign-ins in as (`POST /control/next`):
+    sub, email, email_verified, given_name..."""
+    req = urllib.request.Request(
+        FAKE_PROVIDERS + "/control/next",
+        data=json.dumps({"provider": "oidc", **identity}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200
+        return json.loads(resp.read())
+
+
 def claims(token):
     payload = token.split(".")[1]
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
@@ -298,7 +316,7 @@ CONTRACT_TAGS = {
         "form",
     ),
     **dict.fromkeys("login-view mfa-view account-view".split(), "section"),
-    **dict.fromkeys("sessions-list passkey-list".split(), "ul"),
+    **dict.fromkeys("sessions-list passkey-list identity-list".split(), "ul"),
     **dict.fromkeys(
         "register-submit activate-submit reset-submit reset-confirm-submit email-confirm-submit login-submit "
         "passkey-login mfa-submit mfa-passkey profile-submit password-submit email-submit logout-everywhere "

@@ -9,22 +9,29 @@ exception); see conftest.py. Screenshots land in .dev/screenshots/.
 import os
 import re
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
+import uuid
 
 import pyotp
 import pytest
+from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from conftest import (
     BASE,
+    FAKE_PROVIDERS,
     PASSWORD,
     active_account,
     call,
     claims,
     emailed_link,
+    emails_to,
     get,
     item,
     login,
+    next_identity,
     partition,
     profile,
     sessions_of,
@@ -642,3 +649,215 @@ def test_an_expired_access_token_is_renewed_from_the_cookie(page):
     after = page.refresh_cookie()["value"]
     assert after != before, "the refresh token rotated"
     assert list(sessions_of(email)) == [claims(after)["sid"]], "the same one session"
+
+
+# --- sign-in providers (the fake OpenID Connect provider, `corp` "Corp SSO") ----------------------
+
+needs_provider = pytest.mark.skipif(not FAKE_PROVIDERS, reason="run.sh starts the fake sign-in provider (FAKE_PROVIDERS_URL)")
+# Where the page keeps the provider and state of the sign-in it started (sessionStorage).
+STARTED = "gatehouse.provider"
+
+
+def provider_links(email):
+    """The account's links to providers in the table (`USER#<id>` / `IDENTITY#<provider>`)."""
+    return partition(f"USER#{user_id(email)}", "IDENTITY#")
+
+
+def listed_providers(page):
+    page.wait(lambda d: page.find("#identity-list li[data-provider]"), "a provider in #identity-list")
+    return page.find("#identity-list li[data-provider]")
+
+
+def answer_from_corp():
+    """A code and state for `corp`, got without the browser: the API's authorization URL for the
+    pages' /login, and where the provider then sends the browser back (not followed)."""
+    status, body, _ = call("GET", "/auth/o/corp/?redirect_uri=" + urllib.parse.quote(BASE + "/login", safe=""))
+    assert status == 200, body
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    try:
+        urllib.request.build_opener(NoRedirect).open(body["authorization_url"], timeout=10)
+        raise AssertionError("the provider did not redirect")
+    except urllib.error.HTTPError as e:
+        assert e.code == 302, e.read()
+        back = e.headers["Location"]
+    assert back.startswith(BASE + "/login?"), back
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(back).query))
+    return q["code"], q["state"]
+
+
+def started_here(page, state):
+    """The page's record of a `corp` sign-in this tab started with `state` (as the button leaves it)."""
+    page.d.execute_script(
+        "sessionStorage.setItem(arguments[0], JSON.stringify({provider: 'corp', state: arguments[1]}))", STARTED, state
+    )
+
+
+def at_login_without_the_answer(page):
+    """The answer (code, state, error) is gone from the address bar."""
+    page.wait(lambda d: page.url == BASE + "/login", f"the address to be {BASE}/login")
+
+
+@needs_provider
+def test_a_provider_sign_in_makes_the_account_and_lists_the_provider(page):
+    email = unique_email("sso")
+    sub = "sso-" + uuid.uuid4().hex[:12]
+    next_identity(sub=sub, email=email, email_verified=True, given_name="Grace", family_name="Hopper")
+    page.open("/login")
+    page.view("login")
+    button = page.visible("login-with-corp")
+    assert button.text.strip() == "Continue with Corp SSO"
+    assert button.get_attribute("type") == "button"
+    page.audit("/login with a sign-in provider")
+    page.shot("login-provider")
+    assert user_id(email) is None
+
+    # From the keyboard: Tab to the button, Enter; the provider sends the browser back at once.
+    page.tab_to("login-with-corp").send_keys(Keys.ENTER)
+    page.view("account")
+    wait_path(page, "/account")
+    page.focus_within("account-view")
+    assert account_email(page) == email
+    assert "code=" not in page.url and "state=" not in page.url, page.url
+    # A new active account, named by the provider, without a password; a session in the cookie.
+    stored = profile(email)
+    assert stored["is_active"] is True and (stored["first_name"], stored["last_name"]) == ("Grace", "Hopper")
+    assert login(email)[0] == 401
+    assert "fed" in assert_refresh_cookie(page)["amr"]
+    assert page.d.execute_script("return sessionStorage.getItem(arguments[0])", STARTED) is None, "spent"
+
+    # The account page lists the link: the label, the provider's address.
+    (li,) = listed_providers(page)
+    assert li.get_attribute("data-provider") == "corp"
+    assert "Corp SSO" in li.text and email in li.text, li.text
+    assert [i["sk"] for i in provider_links(email)] == ["IDENTITY#corp"]
+    assert not page.shown("identities-empty")
+    page.audit("/account with a sign-in provider")
+    page.shot("account-provider")
+    page.dark()
+    page.audit("dark /account with a sign-in provider")
+    page.dark(False)
+
+    # It is the only way in (no password, no passkey): removing it is refused, with the reason.
+    remove = li.find_element(By.CSS_SELECTOR, ".identity-remove")
+    assert "Corp SSO" in remove.get_attribute("textContent"), "the button names the provider it removes"
+    page.click(remove)
+    assert "only way" in page.form_error()
+    assert len(provider_links(email)) == 1
+    assert listed_providers(page)
+    page.audit("/account, the last way in kept")
+    page.shot("account-provider-last-way")
+
+    # Signed out, the same provider account signs in again: by its link, whatever address it
+    # now gives.
+    sign_out(page)
+    next_identity(sub=sub, email="another-" + email, email_verified=True)
+    page.click("login-with-corp")
+    page.view("account")
+    assert account_email(page) == email
+    assert user_id("another-" + email) is None
+
+
+@needs_provider
+def test_a_provider_sign_in_to_an_account_with_two_step_sign_in_asks_for_the_code(page):
+    email = active_account(unique_email("ssototp"))
+    totp = enrol_totp_over_the_api(email)
+    next_identity(sub="ssototp-" + uuid.uuid4().hex[:12], email=email, email_verified=True)
+    page.open("/login")
+    page.view("login")
+    page.click("login-with-corp")
+    page.view("mfa")
+    page.focus_within("mfa-view")
+    at_login_without_the_answer(page)
+    assert page.refresh_cookie() is None, "no session before the second step"
+    page.audit("/login, second step after a provider")
+    page.shot("provider-mfa")
+    page.fill("code", totp.now())
+    page.click("mfa-submit")
+    page.view("account")
+    assert account_email(page) == email
+    amr = assert_refresh_cookie(page)["amr"]
+    assert "fed" in amr and "otp" in amr, amr
+    # The provider was linked to the existing account by its verified address; the owner is told.
+    assert any("linked" in m["subject"] for m in emails_to(email)), [m["subject"] for m in emails_to(email)]
+
+    # The account has a password: the provider can go.
+    (li,) = listed_providers(page)
+    page.click(li.find_element(By.CSS_SELECTOR, ".identity-remove"))
+    assert "Corp SSO" in page.status("no longer linked")
+    page.visible("identities-empty")
+    assert not page.find("#identity-list li") and provider_links(email) == []
+    page.audit("/account, the provider removed")
+
+
+@needs_provider
+def test_a_cancelled_foreign_or_spent_provider_answer_signs_no_one_in(page):
+    # Cancelled at the provider: it sends the error back with the state this tab started. Its own
+    # text is never shown (anyone can put it in a link).
+    page.open("/login")
+    page.view("login")
+    started_here(page, "s1")
+    page.open("/login?error=access_denied&error_description=Phishing+text&state=s1")
+    message = page.form_error()
+    assert "Corp SSO" in message and "cancelled" in message, message
+    assert "Phishing" not in page.d.execute_script("return document.body.innerText")
+    at_login_without_the_answer(page)
+    page.view("login")
+    page.audit("/login, the provider sign-in cancelled")
+    page.shot("login-provider-cancelled")
+
+    # A code and state this tab never asked for (a link or a form from someone else): never sent
+    # on, so nobody is signed in to someone else's account.
+    email = unique_email("foreign")
+    next_identity(sub="foreign-" + uuid.uuid4().hex[:12], email=email, email_verified=True)
+    code, state = answer_from_corp()
+    page.open(f"/login?code={urllib.parse.quote(code)}&state={urllib.parse.quote(state)}")
+    assert "not started in this browser tab" in page.form_error()
+    at_login_without_the_answer(page)
+    assert page.refresh_cookie() is None and user_id(email) is None
+    page.audit("/login, a provider answer this tab did not ask for")
+
+    # The same answer for the tab that started it signs in; opened again, the spent state is
+    # refused by the API and the page says so.
+    started_here(page, state)
+    page.open(f"/login?code={urllib.parse.quote(code)}&state={urllib.parse.quote(state)}")
+    page.view("account")
+    assert account_email(page) == email
+    sign_out(page)
+    started_here(page, state)
+    page.open(f"/login?code={urllib.parse.quote(code)}&state={urllib.parse.quote(state)}")
+    assert "Invalid state" in page.form_error()
+    page.view("login")
+    assert page.refresh_cookie() is None
+    page.audit("/login, a spent provider answer")
+
+
+@needs_provider
+def test_an_answer_the_provider_posts_back_finishes_the_sign_in(page):
+    """Sign in with Apple answers with response_mode=form_post: the browser posts code, state and
+    user from the provider's origin to /login. Here another origin's page (a data: URL) posts them."""
+    email = unique_email("formpost")
+    next_identity(sub="formpost-" + uuid.uuid4().hex[:12], email=email, email_verified=True)
+    code, state = answer_from_corp()
+    page.open("/login")
+    page.view("login")
+    started_here(page, state)
+    user = '{"name": {"firstName": "Ada", "lastName": "Lovelace"}}'
+    fields = "".join(
+        f'<input type="hidden" name="{k}" value="{v.replace(chr(34), "&quot;")}">'
+        for k, v in (("code", code), ("state", state), ("user", user))
+    )
+    form = f'<form method="post" action="{BASE}/login">{fields}</form><script>document.forms[0].submit()</script>'
+    page.d.get("data:text/html;charset=utf-8," + urllib.parse.quote(form))
+    page.view("account")
+    wait_path(page, "/account")
+    assert account_email(page) == email
+    assert_refresh_cookie(page)
+    # Reloaded, the page holds the session from the cookie; nothing is posted again.
+    page.d.refresh()
+    page.view("account")
+    assert account_email(page) == email
+    page.audit("/account after a posted provider answer")

@@ -33,13 +33,16 @@ def load(directory):
     return uses, aws
 
 
-def required(function, uses, aws, hs256, configuration_set):
+def required(function, uses, aws, hs256, configuration_set, social_secrets=True):
     """(needs: {(action, resource kind)}, calls without AWS evidence) of a function. `keys.verify`
-    needs the secret only with HS256 (EdDSA verifies with the public keys); a named SES
-    configuration set is a resource of every ses:SendEmail."""
+    needs the secret only with HS256 (EdDSA verifies with the public keys); `keys.social` needs
+    the providers' secret only when they are in Secrets Manager; a named SES configuration set is
+    a resource of every ses:SendEmail."""
     need, unknown = set(), []
     for call in sorted(uses.get(function, ())):
         if call == "keys.verify" and not hs256:
+            continue
+        if call == "keys.social" and not social_secrets:
             continue
         if call not in aws:
             unknown.append(call)
@@ -94,6 +97,16 @@ def statements(binary, log_group, uses, aws):
     if code_secret:
         out += "              - Sid: CodeKey\n                Effect: Allow\n                Action:\n" + _actions(code_secret)
         out += "                Resource: !Ref CodeKeySecret\n"
+    social_secret = {a for a, k in hs256 if k == "social-secret"}
+    if social_secret:
+        out += (
+            "              # The providers' client secrets, when they are in Secrets Manager.\n"
+            "              - !If\n                - HasSocialSecrets\n"
+            "                - Sid: SocialClientSecrets\n                  Effect: Allow\n                  Action:\n"
+            + "".join(f"                    - {a}\n" for a in sorted(social_secret))
+            + "                  Resource: !Ref SocialClientSecretsArn\n"
+            "                - !Ref AWS::NoValue\n"
+        )
     secret_always = {a for a, k in eddsa if k == "secret"}
     secret_hs256 = {a for a, k in hs256 if k == "secret"}
     if secret_always:

@@ -12,7 +12,8 @@ GATEHOUSE_IAM_EVIDENCE; see shared/src/iam.rs):
   tests). A `TransactWriteItems` counts as the actions of its items.
 
 Rules that are configuration rather than code: `keys.verify` (the signing key asked for to verify
-a token) needs the secret only with HS256; an SES configuration set, when named, is a resource
+a token) needs the secret only with HS256; `keys.social` (the providers' client secrets) needs
+their secret only when they are in Secrets Manager (SocialClientSecretsArn); an SES configuration set, when named, is a resource
 of every `ses:SendEmail`. Every function also writes its own log group (logs:CreateLogStream,
 logs:PutLogEvents on that group only).
 """
@@ -27,7 +28,7 @@ import iam
 from test_transform import as_list, lambda_functions, param_values, role_of, statements
 
 EVIDENCE = os.environ.get("GATEHOUSE_IAM_EVIDENCE")
-IAM_SETS = ["dev", "prod", "dev-hs256", "dev-ses-configuration-set"]
+IAM_SETS = ["dev", "prod", "dev-hs256", "dev-ses-configuration-set", "dev-social-secrets"]
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +57,8 @@ def kinds(values, resolver, log_group_arn):
     }
     if values.get("SesConfigurationSet"):
         out[f"{ses}:configuration-set/{values['SesConfigurationSet']}"] = "ses-configuration-set"
+    if values.get("SocialClientSecretsArn"):
+        out[values["SocialClientSecretsArn"]] = "social-secret"
     return out, table
 
 
@@ -106,7 +109,12 @@ def test_every_role_grants_exactly_what_its_function_was_seen_to_need(set_name, 
             problems.append(f"{binary}: on its log group it may {hint(binary, logs)}; want {sorted(iam.LOG_ACTIONS)}")
         grants -= logs
         need, unknown = iam.required(
-            binary, uses, aws, hs256=values["JwtAlgorithm"] == "HS256", configuration_set=bool(values.get("SesConfigurationSet"))
+            binary,
+            uses,
+            aws,
+            hs256=values["JwtAlgorithm"] == "HS256",
+            configuration_set=bool(values.get("SesConfigurationSet")),
+            social_secrets=bool(values.get("SocialClientSecretsArn")),
         )
         if unknown:
             problems.append(

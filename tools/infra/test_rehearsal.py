@@ -464,7 +464,7 @@ SAMPLE_ORDER = [
     "admin_groups", "admin_groups_detail", "admin_permissions", "admin_permissions_detail", "admin_users",
     "admin_users_detail", "admin_users_mfa", "admin_audit", "register", "jwt_create", "mfa_verify",
     "webauthn_credentials", "webauthn_credentials_detail", "webauthn_register_options", "webauthn_register",
-    "webauthn_login_options", "webauthn_login", "resend_activation",
+    "webauthn_login_options", "webauthn_login", "social", "identities", "identities_detail", "resend_activation",
     "reset_password", "activation", "reset_password_confirm", "set_email_confirm", "set_email", "jwt_refresh",
     "mfa_totp", "mfa_totp_confirm", "mfa_recovery_codes", "jwt_blacklist", "sessions_detail", "set_password",
 ]

@@ -24,6 +24,10 @@ PARAM_SETS = {
     "prod": ("prod", {}),
     "dev-hs256": ("default", {"JwtAlgorithm": "HS256", "JwtPublicKeys": ""}),
     "dev-ses-configuration-set": ("default", {"SesConfigurationSet": "gatehouse-dev"}),
+    "dev-social-secrets": (
+        "default",
+        {"SocialClientSecretsArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:gatehouse/social-AbCdEf"},
+    ),
     "prod-two-origins": ("prod", {"CorsAllowOrigins": "https://app.example.com,https://admin.example.com"}),
 }
 
@@ -332,6 +336,8 @@ def test_iam_statements_are_scoped(deployed, transformed):
     shared |= {f"{ses}:identity/{values['EmailFrom']}", f"{ses}:identity/{values['EmailFrom'].split('@', 1)[1]}"}
     if values.get("SesConfigurationSet"):
         shared.add(f"{ses}:configuration-set/{values['SesConfigurationSet']}")
+    if values.get("SocialClientSecretsArn"):
+        shared.add(values["SocialClientSecretsArn"])
 
     owners, problems = {}, []  # role -> (function, ARN of its log group or None)
     for fn, resource in lambda_functions(transformed).items():
@@ -369,7 +375,7 @@ def test_iam_statements_are_scoped(deployed, transformed):
                         problems.append(f"{where}: Action {action}")
                 for arn in as_list(s.get("Resource", [])):
                     if arn not in allowed:
-                        problems.append(f"{where}: Resource {arn} is none of the table, its indexes, its own log group, the SES identities/configuration set, the signing-key or code-key secret")
+                        problems.append(f"{where}: Resource {arn} is none of the table, its indexes, its own log group, the SES identities/configuration set, the signing-key, code-key or providers' secret")
     assert not problems, f"{name}:\n" + "\n".join(problems)
 
 

@@ -2,14 +2,15 @@
 //! (`/activate/{uid}/{token}`, `/password/reset/confirm/{uid}/{token}`,
 //! `/email/change/confirm/{uid}/{token}`), their assets under `/pages/`, and `/` (to `/account`).
 //! Opening a page changes nothing: every action is the page's script posting to the API after
-//! a click.
+//! a click. `POST /login` is a sign-in provider's answer posted back (`form_post`): the login page
+//! again, with what was posted in its page config for the script to finish the sign-in with.
 
 use gatehouse_core::App;
-use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
 use crate::http::{self, Reject};
-use crate::pages::{self, Link, Page};
+use crate::pages::{self, Link, Page, Posted};
 use crate::routes;
 
 super::entry_point!();
@@ -46,6 +47,18 @@ fn secured(app: &App, status: StatusCode, content_type: &'static str, body: Stri
     resp
 }
 
+/// The fields a provider posts back to `/login` that the script reads; anything else is dropped.
+const POSTED_FIELDS: [&str; 4] = ["code", "state", "user", "error"];
+
+/// What a provider posted to `/login` (a form body, as Apple sends it): its text fields.
+fn posted(req: &Request) -> Result<Posted, Reject> {
+    let form = http::form(req)?;
+    Ok(POSTED_FIELDS
+        .into_iter()
+        .filter_map(|k| form.0.get(k).and_then(|v| v.as_str()).map(|v| (k, v.to_owned())))
+        .collect())
+}
+
 async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
     let path = routes::canonical(req.uri().path());
     if path == "/" {
@@ -64,10 +77,15 @@ async fn run(app: &App, req: &Request) -> Result<Response<Body>, Reject> {
         });
     }
     let Some(page) = page_of(path) else { return Ok(http::not_found()) };
+    let answer = match (req.method(), page) {
+        (&Method::POST, Page::Login) => Some(posted(req)?),
+        (&Method::POST, _) => return Ok(http::method_not_allowed(req.method().as_str(), &["GET"])),
+        _ => None,
+    };
     let (uid, token) = (http::path_param(req, "uid"), http::path_param(req, "token"));
     let link = page.takes_link().then_some(Link { uid: &uid, token: &token });
     let lang = http::language(app, req).code;
-    match pages::render(&app.settings, page, lang, link) {
+    match pages::render(&app.settings, page, lang, link, answer.as_ref()) {
         Ok(html) => Ok(secured(app, StatusCode::OK, "text/html; charset=utf-8", html)),
         Err(why) => {
             tracing::error!(page = page.name(), error = %why, "page failed to render");

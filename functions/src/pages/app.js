@@ -1,5 +1,6 @@
 // Gatehouse's account pages: one script for every page, no dependencies. Tokens live in memory
-// only (the refresh token in an HttpOnly cookie with JWT_COOKIE on), never in web storage.
+// only (the refresh token in an HttpOnly cookie with JWT_COOKIE on), never in web storage (which
+// holds only the provider and `state` of a provider sign-in under way, see startProvider).
 (() => {
   'use strict';
   const $ = (id) => document.getElementById(id);
@@ -15,8 +16,9 @@
 
   // --- the API
 
-  // Token routes, and the two that end every session (their answer removes the cookie).
-  const COOKIE_ROUTES = /^\/auth\/(jwt\/(create|refresh|blacklist)|mfa\/verify|webauthn\/login|users\/activation|users\/me|sessions)\/$/;
+  // Token routes (a provider sign-in's among them), and the two that end every session (their
+  // answer removes the cookie).
+  const COOKIE_ROUTES = /^\/auth\/(jwt\/(create|refresh|blacklist)|mfa\/verify|webauthn\/login|o\/[a-z0-9_-]+|users\/activation|users\/me|sessions)\/$/;
   let access = null;
   let refresh = null; // only without the cookie transport
   let renewing = null;
@@ -343,7 +345,7 @@
       closeStep();
       views.account.querySelectorAll('form').forEach((f) => f.reset());
       views.account.querySelectorAll('[aria-invalid]').forEach(unmark);
-      for (const id of ['sessions-list', 'passkey-list', 'recovery-codes', 'account-email', 'totp-secret']) if ($(id)) $(id).textContent = '';
+      for (const id of ['sessions-list', 'passkey-list', 'identity-list', 'recovery-codes', 'account-email', 'totp-secret']) if ($(id)) $(id).textContent = '';
       $('recovery-box').hidden = $('totp-setup').hidden = true;
       $('totp-qr').removeAttribute('src');
       $('password').value = '';
@@ -374,6 +376,7 @@
       history.replaceState(null, '', '/account');
       loadSessions().catch(() => {});
       loadPasskeys().catch(() => {});
+      loadIdentities().catch(() => {});
     }
 
     async function signedIn(data) {
@@ -384,8 +387,80 @@
       $('account-title').focus();
     }
 
-    // Signed in already (the refresh cookie says so)? Else the sign-in form.
+    // Sign-in providers (OpenID Connect, GitHub...): the provider's page, then back to /login
+    // with `code` and `state` in the query (or posted, with Apple's form_post: the server puts
+    // them in the page config), which this page posts to the API.
+
+    const PROVIDER_KEY = 'gatehouse.provider';
+    const providers = cfg.providers || [];
+    const labelOf = (name) => (providers.find((p) => p.name === name) || {}).label || name;
+
+    document.querySelectorAll('.provider-login').forEach((btn) => on(btn, async () => {
+      const name = btn.dataset.provider;
+      const redirect = location.origin + '/login';
+      const res = await api('GET', '/auth/o/' + encodeURIComponent(name) + '/?redirect_uri=' + encodeURIComponent(redirect));
+      const url = res.ok && typeof res.data.authorization_url === 'string' ? res.data.authorization_url : '';
+      if (!/^https?:\/\//i.test(url)) return fail(res, null);
+      // The state this tab started: an answer with another one (a code someone else got, a
+      // link or a form from another site) is never sent on.
+      const state = new URL(url).searchParams.get('state');
+      sessionStorage.setItem(PROVIDER_KEY, JSON.stringify({ provider: name, state }));
+      location.assign(url);
+      // Busy until the page is gone; back from the back-forward cache, the button works again.
+      await new Promise((resolve) => window.addEventListener('pageshow', resolve, { once: true }));
+    }));
+
+    // The provider's answer, if this page is one: taken out of the address bar at once (the code
+    // must not stay in the history), with the sign-in this tab started (spent either way).
+    function providerAnswer() {
+      if (cfg.page !== 'login') return null;
+      const q = new URLSearchParams(location.search);
+      const raw = cfg.callback || (q.has('code') || q.has('state') || q.has('error') ? Object.fromEntries(q) : null);
+      if (!raw) return null;
+      history.replaceState(null, '', '/login');
+      let started = null;
+      try {
+        started = JSON.parse(sessionStorage.getItem(PROVIDER_KEY));
+        sessionStorage.removeItem(PROVIDER_KEY);
+      } catch (e) { /* no storage: as not started here */ }
+      const text = (k) => (typeof raw[k] === 'string' ? raw[k] : '');
+      return { started: started && typeof started === 'object' ? started : null, code: text('code'), state: text('state'), user: text('user'), error: text('error') };
+    }
+
+    async function finishProvider(b) {
+      show('login');
+      const s = b.started;
+      const ours = !!(s && s.provider && s.state && s.state === b.state);
+      if (b.error && s && s.provider) return oops(fill(S.provider_cancelled, { provider: labelOf(s.provider) }));
+      if (b.error || !ours || !b.code) return oops(S.provider_stale);
+      const btn = $('login-with-' + s.provider);
+      const buttons = document.querySelectorAll('.provider-login');
+      buttons.forEach((x) => (x.disabled = true));
+      if (btn) btn.classList.add('busy');
+      say(fill(S.provider_wait, { provider: labelOf(s.provider) }), true);
+      try {
+        const body = { code: b.code, state: b.state };
+        if (b.user) body.user = b.user;
+        const res = await api('POST', '/auth/o/' + encodeURIComponent(s.provider) + '/', body);
+        const d = res.data;
+        clearErrors();
+        if (res.ok && d.access) return await signedIn(d);
+        if (res.status === 401 && d.code === 'mfa_required') return startMfa(d);
+        fail(res, null);
+      } catch (e) {
+        clearErrors();
+        if (!(e instanceof Stop)) oops(e instanceof TypeError ? S.network : S.error);
+      } finally {
+        buttons.forEach((x) => (x.disabled = false));
+        if (btn) btn.classList.remove('busy');
+      }
+    }
+
+    // Back from a sign-in provider? Else signed in already (the refresh cookie says so)? Else the
+    // sign-in form.
+    const back = providerAnswer();
     (async () => {
+      if (back) return finishProvider(back);
       try {
         if (cfg.cookie && (await renew())) return await enter();
       } catch (e) {
@@ -725,6 +800,34 @@
       say(S.passkey_added);
       loadMe().catch(() => {});
     }));
+
+    // Sign-in providers linked to the account: listed, and removed unless the last way in.
+
+    async function loadIdentities() {
+      const list = $('identity-list');
+      if (!list) return;
+      const res = await api('GET', '/auth/users/me/identities/', undefined, true);
+      if (!res.ok || !Array.isArray(res.data)) return;
+      list.replaceChildren(...res.data.map(identityItem));
+      $('identities-empty').hidden = res.data.length > 0;
+    }
+
+    function identityItem(i) {
+      const label = i.label || i.provider;
+      const facts = [i.email, fill(S.linked_on, { date: when(i.created_at) })];
+      if (i.last_used_at) facts.push(fill(S.last_used, { date: when(i.last_used_at) }));
+      const remove = named('identity-remove', S.remove, label);
+      const li = h('li', { 'data-provider': i.provider },
+        h('div', { class: 'item-main' }, h('strong', { class: 'item-title' }, label), h('span', { class: 'meta' }, facts.filter(Boolean).join(' · '))),
+        h('div', { class: 'item-actions' }, remove));
+      const url = '/auth/users/me/identities/' + encodeURIComponent(i.provider) + '/';
+      on(remove, () => guarded({ card: card('identities') }, 'DELETE', url, {}, async (res) => {
+        if (!res.ok && res.status !== 404) return fail(res, null);
+        await loadIdentities();
+        say(fill(S.identity_removed, { provider: label }), true);
+      }));
+      return li;
+    }
 
     // Sessions
 

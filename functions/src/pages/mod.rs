@@ -114,13 +114,24 @@ pub struct Link<'a> {
     pub token: &'a str,
 }
 
+/// What a sign-in provider posted back to `/login` (Sign in with Apple answers with
+/// `response_mode=form_post`): `code`, `state`, and `user` (the name, on the first sign-in) or
+/// `error`. It reaches the page's script in the page config only, never a URL.
+pub type Posted = BTreeMap<&'static str, String>;
+
 /// The page's HTML in `lang`.
-pub fn render(settings: &Settings, page: Page, lang: &str, link: Option<Link<'_>>) -> Result<String, String> {
+pub fn render(
+    settings: &Settings,
+    page: Page,
+    lang: &str,
+    link: Option<Link<'_>>,
+    posted: Option<&Posted>,
+) -> Result<String, String> {
     let env = environment()?;
     let template = env.get_template(page.template()).map_err(|e| e.to_string())?;
     // What the script needs to know about the deployment (rendered as JSON into the page).
     // Without the cookie transport (`JWT_COOKIE`) a sign-in lasts as long as the page.
-    let config: BTreeMap<&str, Value> = BTreeMap::from([
+    let mut config: BTreeMap<&str, Value> = BTreeMap::from([
         ("page", Value::from(page.name())),
         ("cookie", Value::from(settings.jwt_cookie)),
         ("passkeys", Value::from(!settings.relying_party().1.is_empty())),
@@ -132,7 +143,22 @@ pub fn render(settings: &Settings, page: Page, lang: &str, link: Option<Link<'_>
         ("activation_email", Value::from(settings.send_activation_email)),
         ("email_change_verification", Value::from(settings.email_change_verification)),
         ("password_min_length", Value::from(settings.password_min_length)),
+        // The sign-in providers' buttons, in the order of the settings (by name).
+        (
+            "providers",
+            Value::from(
+                settings
+                    .social
+                    .providers
+                    .iter()
+                    .map(|p| Value::from_pairs([("name", p.name.as_str()), ("label", p.label.as_str())]))
+                    .collect::<Vec<_>>(),
+            ),
+        ),
     ]);
+    if let Some(posted) = posted.filter(|p| !p.is_empty()) {
+        config.insert("callback", Value::from_pairs(posted.iter().map(|(k, v)| (*k, v.as_str()))));
+    }
     let (uid, token) = link.map(|l| (l.uid, l.token)).unwrap_or_default();
     template
         .render(minijinja::context! {

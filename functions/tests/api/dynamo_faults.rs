@@ -584,3 +584,62 @@ async fn a_login_sends_dynamodb_the_same_requests_whether_or_not_the_account_exi
         assert_eq!(r, requests, "{email}: DynamoDB requests differ from an unknown address's");
     }
 }
+
+/// A "container" whose providers' client secrets are in the emulator's Secrets Manager (the
+/// signing key inline).
+async fn spawn_app_social_secret(idp: &common::idp::Idp, arn: &str) -> TestApp {
+    let sdk = gatehouse_core::aws::local_aws_config(&emulator_endpoint())
+        .await
+        .to_builder()
+        .retry_config(gatehouse_core::aws::sdk_retries())
+        .build();
+    let providers = idp.providers();
+    let settings = settings(&[
+        ("SOCIAL_PROVIDERS", &providers),
+        ("SOCIAL_CLIENT_SECRETS_SECRET_ARN", arn),
+        ("SOCIAL_REDIRECT_URIS", common::idp::REDIRECT),
+    ]);
+    let keys = gatehouse_core::keys::Keys::from_settings(&settings, &sdk, |sdk| {
+        aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(sdk).interceptor(gatehouse_core::iam::Interceptor).build(),
+        )
+    });
+    let memory = Arc::new(gatehouse_core::store::MemoryStore::new());
+    let mail = Arc::new(gatehouse_core::mail::CaptureMailer::new());
+    let clock = Arc::new(FixedClock::new(T0));
+    let app = common::instrumented_app(settings, memory.clone(), mail.clone(), clock.clone(), Some(Arc::new(keys)));
+    TestApp { app: Arc::new(app), mail, clock, memory: Some(memory), dynamo: None }
+}
+
+/// One provider sign-in for Grace: the reply of its second call.
+async fn social_sign_in(t: &TestApp, idp: &common::idp::Idp) -> Reply {
+    let path = format!(
+        "/auth/o/corp/?redirect_uri={}",
+        url::form_urlencoded::byte_serialize(common::idp::REDIRECT.as_bytes()).collect::<String>()
+    );
+    let r = t.call("GET", &path, None, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let person = common::idp::Person::verified("sub-1", "grace@example.com");
+    let (code, state) =
+        idp.authorize(r.body["authorization_url"].as_str().unwrap(), person, common::idp::Tamper::None, t.clock_now());
+    t.post("/auth/o/corp/", json!({"code": code, "state": state})).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_providers_client_secrets_are_read_from_secrets_manager_once_and_fail_closed() {
+    let idp = common::idp::Idp::start().await;
+    let (arn, _) = secret(&common::idp::Idp::secrets()).await;
+    // Secrets Manager down: the sign-in fails closed (503), nothing is created.
+    let t = spawn_app_social_secret(&idp, &arn).await;
+    let outage = secrets_manager_down(&arn);
+    let r = social_sign_in(&t, &idp).await;
+    assert_unavailable(&r, &arn);
+    assert_eq!(t.memory.as_ref().unwrap().user_count(), 0);
+    drop(outage);
+    // Back up: read once, then kept.
+    let r = social_sign_in(&t, &idp).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let again = secrets_manager_down(&arn);
+    assert_eq!(social_sign_in(&t, &idp).await.status, StatusCode::CREATED);
+    assert_eq!(again.seen(), 0, "the secrets are not read again");
+}

@@ -28,5 +28,6 @@ mod profile_notice;
 mod races;
 mod route_table;
 mod sessions;
+mod social;
 mod template;
 mod throttle;

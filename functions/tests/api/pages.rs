@@ -358,3 +358,142 @@ async fn the_retype_settings_add_the_second_password_field() {
         }
     }
 }
+
+// ------------------------------------------------------------------ sign-in providers
+
+/// The page config the script reads (`#page-config`).
+fn page_config(html: &str) -> Value {
+    let start = html.find("<script type=\"application/json\" id=\"page-config\">").expect("a page config");
+    let rest = &html[start..];
+    let json = &rest[rest.find('>').unwrap() + 1..rest.find("</script>").unwrap()];
+    serde_json::from_str(json).unwrap()
+}
+
+const PROVIDERS: &str = r#"{
+    "github": {"client_id": "gh-client"},
+    "corp": {"type": "oidc", "issuer": "https://id.example.com", "client_id": "gatehouse", "label": "Corp <b>SSO</b> & \"Co\""}
+}"#;
+
+#[tokio::test]
+async fn the_login_page_has_a_button_per_configured_provider_and_none_without() {
+    let t = spawn_app(&[]);
+    for path in ["/login", "/account"] {
+        let (status, _, html) = page(&t, path, "en").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!html.contains("provider-login") && !html.contains("identities-section"), "{path}: {html}");
+        assert_eq!(page_config(&html)["providers"], json!([]));
+    }
+
+    let t = spawn_app(&[("SOCIAL_PROVIDERS", PROVIDERS)]);
+    for (lang, continue_with) in [("en", "Continue with"), ("fr", "Continuer avec")] {
+        // /account signed out shows the same sign-in, and lists the linked providers signed in.
+        for path in ["/login", "/account", "/login/"] {
+            let (status, _, html) = page(&t, path, lang).await;
+            assert_eq!(status, StatusCode::OK, "{html}");
+            // In the order of the settings (by name), each with its label, escaped.
+            let config = page_config(&html);
+            assert_eq!(
+                config["providers"],
+                json!([{"name": "corp", "label": "Corp <b>SSO</b> & \"Co\""}, {"name": "github", "label": "GitHub"}])
+            );
+            let corp = html.find("id=\"login-with-corp\"").expect("corp's button");
+            let github = html.find("id=\"login-with-github\"").expect("github's button");
+            assert!(corp < github, "{path}");
+            assert!(html.contains(&format!("{continue_with} GitHub</button>")), "{path} {lang}");
+            assert!(
+                html.contains(&format!("{continue_with} Corp &lt;b&gt;SSO&lt;&#x2f;b&gt; &amp; &quot;Co&quot;")),
+                "{html}"
+            );
+            assert!(html.contains("data-provider=\"corp\""));
+            assert!(!html.contains("<b>") && !html.contains("SSO</b>"), "the label is never markup: {path}");
+            assert!(html.contains("id=\"identities-section\""), "{path}");
+            assert!(config.get("callback").is_none());
+        }
+    }
+    // The other pages have no sign-in.
+    let (_, _, html) = page(&t, "/register", "en").await;
+    assert!(!html.contains("provider-login"));
+}
+
+/// A form POST to a page, as a provider's form_post makes the browser send it.
+async fn post_form(t: &common::TestApp, path: &str, body: &str) -> (StatusCode, HeaderMap, String) {
+    let req = request(
+        "POST",
+        path,
+        &[("content-type", "application/x-www-form-urlencoded"), ("accept-language", "en")],
+        Body::Text(body.to_owned()),
+    );
+    let resp = dispatch(&t.app, req).await;
+    let text = String::from_utf8_lossy(resp.body().as_ref()).into_owned();
+    (resp.status(), resp.headers().clone(), text)
+}
+
+#[tokio::test]
+async fn a_provider_answer_posted_to_login_reaches_the_page_config_and_nothing_else() {
+    let t = spawn_app(&[("SOCIAL_PROVIDERS", PROVIDERS)]);
+    let (_, get_headers, _) = page(&t, "/login", "en").await;
+    let user = r#"{"name":{"firstName":"Ada","lastName":"Lovelace"},"email":"ada@example.com"}"#;
+    let body = format!(
+        "code=c0de-7f3a%2Bq&state=st4te-91c2.mac&user={}&extra=dropped&redirect_uri=https%3A%2F%2Fevil.example",
+        url::form_urlencoded::byte_serialize(user.as_bytes()).collect::<String>()
+    );
+    for path in ["/login", "/login/"] {
+        let (status, h, html) = post_form(&t, path, &body).await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        // The same strict headers as the page opened with GET.
+        for name in [
+            "content-type",
+            "content-security-policy",
+            "referrer-policy",
+            "cache-control",
+            "x-content-type-options",
+            "x-frame-options",
+            "cross-origin-opener-policy",
+        ] {
+            assert_eq!(header(&h, name), header(&get_headers, name), "{name}");
+        }
+        assert!(h.get("location").is_none() && h.get("set-cookie").is_none());
+        assert_eq!(
+            page_config(&html)["callback"],
+            json!({"code": "c0de-7f3a+q", "state": "st4te-91c2.mac", "user": user}),
+            "only the fields the script reads"
+        );
+        // Once each, in the page config: not in a link, a form, an attribute or a header.
+        for secret in ["c0de-7f3a", "st4te-91c2"] {
+            assert_eq!(html.matches(secret).count(), 1, "{secret}: {html}");
+            let at = html.find(secret).unwrap();
+            let config = html.find("id=\"page-config\">").unwrap();
+            assert!(at > config && at < config + html[config..].find("</script>").unwrap());
+            assert!(!h.values().any(|v| v.to_str().unwrap_or("").contains(secret)));
+        }
+        assert!(!html.contains("evil.example") && !html.contains("dropped"));
+        // Still no inline script, style or handler.
+        for script in html.split("<script").skip(1) {
+            let tag = script.split('>').next().unwrap();
+            assert!(tag.contains(" src=") || tag.contains("type=\"application/json\""), "<script{tag}>");
+        }
+    }
+
+    // The provider's refusal (a cancelled sign-in) comes the same way.
+    let (status, _, html) = post_form(&t, "/login", "error=user_cancelled_authorize&state=st4te-91c2.mac").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page_config(&html)["callback"], json!({"error": "user_cancelled_authorize", "state": "st4te-91c2.mac"}));
+
+    // Markup in a posted value stays data: the script element cannot be closed from it.
+    let (status, _, html) =
+        post_form(&t, "/login", "code=%3C%2Fscript%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E&state=%3C!--").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!html.contains("<script>alert(1)") && !html.contains("<!--"), "{html}");
+    assert_eq!(page_config(&html)["callback"], json!({"code": "</script><script>alert(1)</script>", "state": "<!--"}));
+
+    // Nothing posted: the plain sign-in page.
+    let (status, _, html) = post_form(&t, "/login", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page_config(&html).get("callback").is_none());
+
+    // Only /login takes a POST.
+    for path in ["/account", "/register", "/"] {
+        let (status, _, _) = post_form(&t, path, "code=x&state=y").await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
+    }
+}

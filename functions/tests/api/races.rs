@@ -21,7 +21,7 @@ use std::sync::Arc;
 use common::{reply, Reply, PASSWORD};
 use gatehouse_core::domain::{CodePurpose, Email};
 use gatehouse_core::mail::CaptureMailer;
-use gatehouse_core::ports::{Clock, EmailKind, FixedClock};
+use gatehouse_core::ports::{Clock, EmailKind, FixedClock, IdentityStore, UserStore};
 use gatehouse_core::store::{Faults, FaultyStore, MemoryStore, Op, Scheduler};
 use gatehouse_core::App;
 use lambda_http::http::StatusCode;
@@ -36,6 +36,8 @@ const MAX_YIELDS: u64 = 3;
 
 struct Race {
     app: Arc<App>,
+    /// The store itself, read around the faults and the scheduler.
+    memory: Arc<MemoryStore>,
     faults: Faults,
     mail: Arc<CaptureMailer>,
     clock: Arc<FixedClock>,
@@ -45,13 +47,13 @@ impl Race {
     /// A fresh app (memory store, inline hashing); the scheduler is armed by [`Race::go`].
     fn new(overrides: &[(&str, &str)]) -> Self {
         let memory = Arc::new(MemoryStore::new());
-        let (store, faults) = FaultyStore::new(memory);
+        let (store, faults) = FaultyStore::new(memory.clone());
         let mail = Arc::new(CaptureMailer::new());
         let clock = Arc::new(FixedClock::new(common::T0));
         let mut app =
             common::instrumented_app(common::settings(overrides), Arc::new(store), mail.clone(), clock.clone(), None);
         app.hasher = app.hasher.clone().inline();
-        Self { app: Arc::new(app), faults, mail, clock }
+        Self { app: Arc::new(app), memory, faults, mail, clock }
     }
 
     async fn post(&self, path: &str, body: Value) -> Reply {
@@ -557,5 +559,86 @@ async fn one_passkey_sign_in_per_login_token_however_many_answer_at_once() {
         let replies = race.go(seed, 20, requests).await;
         let wins = replies.iter().filter(|r| r.status == StatusCode::OK).count();
         assert!(wins <= 1, "seed {seed}: {wins} sessions from one login_token ({:?})", statuses(&replies));
+    }
+}
+
+/// A race app with the local identity provider configured (`corp`), and the provider.
+async fn social_race() -> (Race, common::idp::Idp) {
+    let idp = common::idp::Idp::start().await;
+    let (providers, secrets) = (idp.providers(), common::idp::Idp::secrets());
+    let race = Race::new(&[
+        ("SOCIAL_PROVIDERS", &providers),
+        ("SOCIAL_CLIENT_SECRETS", &secrets),
+        ("SOCIAL_REDIRECT_URIS", common::idp::REDIRECT),
+        ("RATE_SOCIAL_IP", "off"),
+    ]);
+    (race, idp)
+}
+
+/// A provider sign-in started and authorized for `person`: the body of its second call.
+async fn authorized(race: &Race, idp: &common::idp::Idp, person: common::idp::Person) -> Value {
+    let redirect: String = url::form_urlencoded::byte_serialize(common::idp::REDIRECT.as_bytes()).collect();
+    let r =
+        race.send(request("GET", &format!("/auth/o/corp/?redirect_uri={redirect}"), None, None, "203.0.113.7")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let url = r.body["authorization_url"].as_str().unwrap();
+    let (code, state) = idp.authorize(url, person, common::idp::Tamper::None, race.clock.now());
+    json!({"code": code, "state": state})
+}
+
+#[tokio::test]
+async fn one_provider_sign_in_per_state_however_many_send_it_at_once() {
+    for seed in seeds().into_iter().step_by(8) {
+        let (race, idp) = social_race().await;
+        // The provider would take the code any number of times: the state alone must hold.
+        idp.reuse_codes();
+        let body = authorized(&race, &idp, common::idp::Person::verified("sub-1", "grace@example.com")).await;
+        let requests =
+            (0..6).map(|_| request("POST", "/auth/o/corp/", Some(body.clone()), None, "198.51.100.9")).collect();
+        let replies = race.go(seed, 20, requests).await;
+        let wins = replies.iter().filter(|r| r.status == StatusCode::CREATED).count();
+        assert!(wins <= 1, "seed {seed}: {wins} sessions from one state ({:?})", statuses(&replies));
+    }
+}
+
+#[tokio::test]
+async fn first_sign_ins_of_one_provider_account_at_once_make_one_account() {
+    for seed in seeds().into_iter().step_by(8) {
+        let (race, idp) = social_race().await;
+        let person = || common::idp::Person::verified("sub-1", "grace@example.com");
+        let mut requests = Vec::new();
+        for _ in 0..4 {
+            let body = authorized(&race, &idp, person()).await;
+            requests.push(request("POST", "/auth/o/corp/", Some(body), None, "198.51.100.9"));
+        }
+        let replies = race.go(seed, 20, requests).await;
+        let email = Email::parse("grace@example.com").unwrap();
+        let user = race.memory.find_user_by_email(&email, race.clock.now()).await.unwrap();
+        let link = race.memory.get_identity("corp", "sub-1").await.unwrap();
+        let wins: Vec<&Reply> = replies.iter().filter(|r| r.status == StatusCode::CREATED).collect();
+        if let Some(user) = &user {
+            assert_eq!(link.map(|l| l.user_id), Some(user.id.clone()), "seed {seed}: the link names the account");
+            let listed = race.memory.list_identities(&user.id).await.unwrap();
+            assert_eq!(listed.len(), 1, "seed {seed}: {listed:?}");
+        } else {
+            assert!(wins.is_empty() && link.is_none(), "seed {seed}: a sign-in without an account");
+        }
+        for r in &wins {
+            assert_eq!(r.body["user"], "grace@example.com", "seed {seed}");
+        }
+        // Every success opened the one account: their tokens name the same user.
+        let ids: std::collections::BTreeSet<String> = wins
+            .iter()
+            .map(|r| {
+                let access = r.body["access"].as_str().unwrap();
+                use base64::Engine;
+                let payload = access.split('.').nth(1).unwrap();
+                let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+                let claims: Value = serde_json::from_slice(&bytes).unwrap();
+                claims["user_id"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert!(ids.len() <= 1, "seed {seed}: sign-ins into {} accounts ({:?})", ids.len(), statuses(&replies));
+        assert!(race.memory.user_count() <= 1, "seed {seed}: {} accounts", race.memory.user_count());
     }
 }

@@ -43,6 +43,10 @@ const LOCAL_ONLY: &[(&str, &str)] = &[
         "the key itself, for the local stack; deployed functions read it from Secrets Manager (JWT_SIGNING_KEY_SECRET_ARN)",
     ),
     ("CODE_KEY", "the code key itself, for the local stack; deployed functions read CODE_KEY_SECRET_ARN"),
+    (
+        "SOCIAL_CLIENT_SECRETS",
+        "the providers' client secrets themselves, for the local stack; deployed functions read SOCIAL_CLIENT_SECRETS_SECRET_ARN",
+    ),
 ];
 
 /// README rows that are not template variables, and why.
@@ -142,7 +146,8 @@ fn every_variable_comes_from_a_parameter_and_secrets_from_secrets_manager() {
     for (name, p) in params {
         let name = name.as_str().unwrap();
         let lower = name.to_ascii_lowercase();
-        let names_a_secret = ["JwtSigningKeySecretArn", "JwtSigningKeyVersionId"].contains(&name);
+        let names_a_secret =
+            ["JwtSigningKeySecretArn", "JwtSigningKeyVersionId", "SocialClientSecretsArn"].contains(&name);
         if !names_a_secret && ["secret", "pepper", "private"].iter().any(|w| lower.contains(w)) {
             assert_eq!(p["NoEcho"].as_bool(), Some(true), "{name} looks secret: NoEcho");
         }

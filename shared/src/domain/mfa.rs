@@ -68,6 +68,12 @@ pub enum ChallengeKind {
     WebauthnRegister,
     /// A passwordless passkey sign-in's challenge (`login_token`).
     WebauthnLogin,
+    /// The second step of a sign-in whose first step was a provider's (`mfa_token`; the
+    /// session's `amr` then says `fed`, not `pwd`).
+    MfaFederated,
+    /// A provider sign-in under way (`state`): the provider, the redirect URI, the PKCE verifier
+    /// and the nonce it is bound to.
+    OauthState,
 }
 
 impl ChallengeKind {
@@ -76,11 +82,15 @@ impl ChallengeKind {
             Self::Mfa => "mfa",
             Self::WebauthnRegister => "webauthn_register",
             Self::WebauthnLogin => "webauthn_login",
+            Self::MfaFederated => "mfa_federated",
+            Self::OauthState => "oauth_state",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Mfa, Self::WebauthnRegister, Self::WebauthnLogin].into_iter().find(|k| k.as_str() == s)
+        [Self::Mfa, Self::WebauthnRegister, Self::WebauthnLogin, Self::MfaFederated, Self::OauthState]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 

@@ -93,6 +93,16 @@ fn template(kind: EmailKind) -> Template {
             text: include_str!("templates/passkey_removed.txt"),
             html: include_str!("templates/passkey_removed.html"),
         },
+        EmailKind::IdentityLinked => Template {
+            subject: "[[{provider_name} sign-in was linked to your {site_name} account]]",
+            text: include_str!("templates/identity_linked.txt"),
+            html: include_str!("templates/identity_linked.html"),
+        },
+        EmailKind::IdentityUnlinked => Template {
+            subject: "[[{provider_name} sign-in was removed from your {site_name} account]]",
+            text: include_str!("templates/identity_unlinked.txt"),
+            html: include_str!("templates/identity_unlinked.html"),
+        },
     }
 }
 
@@ -115,6 +125,8 @@ pub struct Extras {
     pub changed_fields: Option<String>,
     /// The name of the passkey added or removed, as its owner named it (shown in the notices).
     pub passkey_name: Option<String>,
+    /// The sign-in provider linked or unlinked (its label: "Google", "GitHub" ...).
+    pub provider_name: Option<String>,
 }
 
 /// The language of `user`'s emails: the one stored on the account, else `LANGUAGE_CODE`.
@@ -189,7 +201,7 @@ pub fn render(settings: &Settings, kind: EmailKind, user: &User, extras: Extras)
         None => String::new(),
     };
     let domain = settings.link_domain();
-    let vars: [(&str, &str); 10] = [
+    let vars: [(&str, &str); 11] = [
         ("site_name", &settings.site_name),
         ("protocol", &settings.protocol),
         ("domain", &domain),
@@ -200,6 +212,7 @@ pub fn render(settings: &Settings, kind: EmailKind, user: &User, extras: Extras)
         ("other_address", extras.other_address.as_deref().unwrap_or("")),
         ("changed_fields", extras.changed_fields.as_deref().unwrap_or("")),
         ("passkey_name", extras.passkey_name.as_deref().unwrap_or("")),
+        ("provider_name", extras.provider_name.as_deref().unwrap_or("")),
     ];
     // The team's own template for this kind, part by part; a part it leaves out is the built-in one.
     let own = if settings.email_templates.is_empty() {
@@ -252,11 +265,12 @@ fn facts(settings: &Settings, kind: EmailKind, user: &User, extras: &Extras) -> 
         other_address: extras.other_address.clone().unwrap_or_default(),
         changed_fields: extras.changed_fields.clone().unwrap_or_default(),
         passkey_name: extras.passkey_name.clone().unwrap_or_default(),
+        provider_name: extras.provider_name.clone().unwrap_or_default(),
     }
 }
 
 /// Every kind of email, in a fixed order.
-pub const KINDS: [EmailKind; 13] = [
+pub const KINDS: [EmailKind; 15] = [
     EmailKind::Activation,
     EmailKind::Confirmation,
     EmailKind::PasswordReset,
@@ -270,6 +284,8 @@ pub const KINDS: [EmailKind; 13] = [
     EmailKind::RecoveryCodesReplaced,
     EmailKind::PasskeyAdded,
     EmailKind::PasskeyRemoved,
+    EmailKind::IdentityLinked,
+    EmailKind::IdentityUnlinked,
 ];
 
 /// `kind` rendered for a sample user with sample extras, as it would be sent (the dev server's
@@ -322,6 +338,8 @@ pub fn preview_in(settings: &Settings, kind: EmailKind, language: Option<&str>) 
         changed_fields: (kind == EmailKind::ProfileUpdated).then(|| "first_name, last_name".to_owned()),
         passkey_name: matches!(kind, EmailKind::PasskeyAdded | EmailKind::PasskeyRemoved)
             .then(|| "Ada's iPhone".to_owned()),
+        provider_name: matches!(kind, EmailKind::IdentityLinked | EmailKind::IdentityUnlinked)
+            .then(|| "Google".to_owned()),
     };
     render(settings, kind, &user, extras)
 }
@@ -379,7 +397,7 @@ mod tests {
     use super::*;
     use crate::domain::UserId;
 
-    const KINDS: [EmailKind; 13] = [
+    const KINDS: [EmailKind; 15] = [
         EmailKind::Activation,
         EmailKind::Confirmation,
         EmailKind::PasswordReset,
@@ -393,6 +411,8 @@ mod tests {
         EmailKind::RecoveryCodesReplaced,
         EmailKind::PasskeyAdded,
         EmailKind::PasskeyRemoved,
+        EmailKind::IdentityLinked,
+        EmailKind::IdentityUnlinked,
     ];
 
     const LINK: &str = "https://app.example.com/activate/dWlk/the-token";
@@ -426,6 +446,7 @@ mod tests {
             other_address: Some("new@example.com".into()),
             changed_fields: Some("first_name, last_name".into()),
             passkey_name: Some("Ada's iPhone".into()),
+            provider_name: Some("Google".into()),
         }
     }
 
@@ -453,7 +474,7 @@ mod tests {
     #[test]
     fn placeholders_in_a_name_are_shown_literally_never_expanded() {
         let s = settings(&[]);
-        let name = "{link} {code_line} {email} {other_address} {changed_fields} {passkey_name} {site_name} {name}";
+        let name = "{link} {code_line} {email} {other_address} {changed_fields} {passkey_name} {provider_name} {site_name} {name}";
         for kind in KINDS {
             let t = template(kind);
             let m = render(&s, kind, &user(name), extras());
@@ -504,6 +525,7 @@ mod tests {
             ("other_address", "new@example.com"),
             ("changed_fields", "first_name, last_name"),
             ("passkey_name", "Ada's iPhone"),
+            ("provider_name", "Google"),
         ];
         for kind in KINDS {
             let t = template(kind);

@@ -17,7 +17,7 @@ use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 use crate::ports::EmailKind;
 
 /// The file of each kind under `EMAIL_TEMPLATES_DIR`: djoser's four names, then Gatehouse's own.
-pub const FILES: [(EmailKind, &str); 13] = [
+pub const FILES: [(EmailKind, &str); 15] = [
     (EmailKind::Activation, "email/activation.html"),
     (EmailKind::Confirmation, "email/confirmation.html"),
     (EmailKind::PasswordReset, "email/password_reset.html"),
@@ -31,6 +31,8 @@ pub const FILES: [(EmailKind, &str); 13] = [
     (EmailKind::RecoveryCodesReplaced, "email/recovery_codes_replaced.html"),
     (EmailKind::PasskeyAdded, "email/passkey_added.html"),
     (EmailKind::PasskeyRemoved, "email/passkey_removed.html"),
+    (EmailKind::IdentityLinked, "email/identity_linked.html"),
+    (EmailKind::IdentityUnlinked, "email/identity_unlinked.html"),
 ];
 
 /// The blocks a file may define.
@@ -498,6 +500,7 @@ pub(crate) struct Facts {
     pub other_address: String,
     pub changed_fields: String,
     pub passkey_name: String,
+    pub provider_name: String,
 }
 
 impl Facts {
@@ -518,6 +521,7 @@ impl Facts {
             other_address: "new@example.com".into(),
             changed_fields: "first_name".into(),
             passkey_name: "Ada's iPhone".into(),
+            provider_name: "Google".into(),
         }
     }
 }
@@ -544,6 +548,9 @@ pub fn context_keys(kind: EmailKind, numeric_codes: bool) -> Vec<&'static str> {
     }
     if matches!(kind, EmailKind::PasskeyAdded | EmailKind::PasskeyRemoved) {
         keys.push("passkey_name");
+    }
+    if matches!(kind, EmailKind::IdentityLinked | EmailKind::IdentityUnlinked) {
+        keys.push("provider_name");
     }
     keys
 }
@@ -575,6 +582,7 @@ fn context(kind: EmailKind, f: &Facts, numeric_codes: bool) -> Value {
             "other_address" => Value::from(f.other_address.as_str()),
             "changed_fields" => Value::from(f.changed_fields.as_str()),
             "passkey_name" => Value::from(f.passkey_name.as_str()),
+            "provider_name" => Value::from(f.provider_name.as_str()),
             _ => continue,
         };
         ctx.insert(key.to_owned(), value);

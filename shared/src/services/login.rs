@@ -93,7 +93,7 @@ pub async fn login(
         // back here, whoever knows the password could guess codes without end, a fresh sign-in
         // lifting the lockout each time.
         rehash(app, &user, &password).await;
-        return Err(super::mfa::challenge(app, &user, now).await?);
+        return Err(super::mfa::challenge(app, &user, now, crate::domain::ChallengeKind::Mfa).await?);
     }
     // The attempt is given back in the session's own write.
     let pair = open_session(app, &user, client, now, &guard.give_back(), &Authn::new(now, &["pwd"])).await?;

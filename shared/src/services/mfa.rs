@@ -372,7 +372,9 @@ pub async fn regenerate(
 
 /// The challenge a sign-in answers with the account's second factor: the `mfa_token` of the 401,
 /// with request options for the account's passkeys when it has some (their state kept with it).
-pub async fn challenge(app: &App, user: &User, now: i64) -> Result<ServiceError, ServiceError> {
+/// `kind`: [`ChallengeKind::Mfa`] after a password, [`ChallengeKind::MfaFederated`] after a
+/// provider.
+pub async fn challenge(app: &App, user: &User, now: i64, kind: ChallengeKind) -> Result<ServiceError, ServiceError> {
     let passkeys = super::passkeys::second_factor_options(app, user).await?;
     let (webauthn, data) = match passkeys {
         Some((options, state)) => (Some(options), state),
@@ -380,7 +382,7 @@ pub async fn challenge(app: &App, user: &User, now: i64) -> Result<ServiceError,
     };
     let challenge = Challenge {
         id: random_id()?,
-        kind: ChallengeKind::Mfa,
+        kind,
         user_id: Some(user.id.clone()),
         data,
         attempts: 0,
@@ -411,8 +413,10 @@ pub async fn verify(app: &App, form: &Form, client: &ClientInfo) -> Result<Token
     };
     let now = app.now();
     let challenge = app.store.reserve_challenge(&token, MFA_TOKEN_ATTEMPTS, now).await?;
-    let Some(Challenge { kind: ChallengeKind::Mfa, user_id: Some(user_id), data, .. }) = challenge else {
-        return Err(MFA_TOKEN_NOT_VALID);
+    let (federated, user_id, data) = match challenge {
+        Some(Challenge { kind: ChallengeKind::Mfa, user_id: Some(u), data, .. }) => (false, u, data),
+        Some(Challenge { kind: ChallengeKind::MfaFederated, user_id: Some(u), data, .. }) => (true, u, data),
+        _ => return Err(MFA_TOKEN_NOT_VALID),
     };
     let user = app.store.get_user(&user_id, now).await?.filter(|u| u.is_active && u.mfa_enabled);
     let Some(user) = user else {
@@ -439,14 +443,16 @@ pub async fn verify(app: &App, form: &Form, client: &ClientInfo) -> Result<Token
         give_back(app, &guard).await;
         return Err(MFA_TOKEN_NOT_VALID);
     }
+    let first = if federated { "fed" } else { "pwd" };
     let authn = match answer {
-        Answer::Passkey => Authn::new(now, &["pwd", "swk", "mfa"]),
-        _ => Authn::new(now, &["pwd", "otp", "mfa"]),
+        Answer::Passkey => Authn::new(now, &[first, "swk", "mfa"]),
+        _ => Authn::new(now, &[first, "otp", "mfa"]),
     };
     let pair = super::login::open_session(app, &user, client, now, &guard.give_back(), &authn).await?;
-    // The password step's attempt too, which stayed counted until the second factor was right.
+    // The password step's attempt too, which stayed counted until the second factor was right
+    // (a provider's first step took none).
     let refund = guard.give_back().refund;
-    if !refund.is_empty() {
+    if !refund.is_empty() && !federated {
         if let Err(e) = app.store.give_back(&refund, &[]).await {
             tracing::warn!(event = "mfa", outcome = "attempt_not_given_back", error = %e);
         }

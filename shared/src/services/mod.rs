@@ -19,6 +19,7 @@ pub mod permissions;
 pub mod refresh;
 pub mod register;
 pub mod sessions;
+pub mod social;
 pub mod throttle;
 pub mod users;
 
@@ -43,6 +44,8 @@ pub struct App {
     pub tokens: TokenService,
     /// The signing and code keys (the token service holds the same).
     pub keys: Arc<dyn SecretKeys>,
+    /// The sign-in providers' client, discovery documents and keys (social sign-in).
+    pub federation: Arc<crate::social::Federation>,
 }
 
 /// Why an app could not be assembled.
@@ -84,6 +87,7 @@ impl App {
             policy: PasswordPolicy { min_length: settings.password_min_length },
             tokens: TokenService::new(&settings, keys.clone()),
             keys,
+            federation: Arc::new(crate::social::Federation::new()),
             settings,
             store,
             mailer,

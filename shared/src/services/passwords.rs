@@ -14,10 +14,15 @@ use super::{deliver, revoke_sessions, throttle, App, ClientInfo, FieldErrors, Fo
 pub const INVALID_PASSWORD: &str = "Invalid password.";
 pub const EMAIL_NOT_FOUND: &str = "User with given email does not exist.";
 
+/// What an account without a password is told when its sign-in is too old for a sensitive step.
+pub const NO_PASSWORD_SIGN_IN_AGAIN: &str =
+    "This account has no password yet: sign in again to confirm it is you, or set one with a password reset.";
+
 /// Checks the signed-in caller's `current_password` (recording the error in `errors`) against the
 /// same budgets as a login (see [`throttle::PasswordGuard`]): an attempt is reserved before the
 /// password is verified. Once the budget is spent the session that is guessing is ended and the
-/// answer is 429: a stolen access token is not a way to guess the password.
+/// answer is 429: a stolen access token is not a way to guess the password. An account without a
+/// password (made through a sign-in provider) proves itself by a sign-in within `REAUTH_WINDOW`.
 pub async fn check_current_password(
     app: &App,
     caller: &Caller,
@@ -25,6 +30,14 @@ pub async fn check_current_password(
     form: &Form,
     errors: &mut FieldErrors,
 ) -> Result<(), ServiceError> {
+    // An account made through a sign-in provider has no password to give: a sign-in within
+    // `REAUTH_WINDOW` proves it is its owner instead (and sets its first password, if asked).
+    if !crate::password::usable(&caller.user.password_hash) {
+        if !super::mfa::recent(app, caller) {
+            errors.add("current_password", NO_PASSWORD_SIGN_IN_AGAIN);
+        }
+        return Ok(());
+    }
     let Some(raw) = form.required("current_password", errors) else {
         return Ok(());
     };

@@ -184,6 +184,7 @@ pub(crate) async fn create(
         Err(CreateUserError::EmailTaken) => return Err(FieldErrors::single("email", EMAIL_TAKEN)),
         Err(CreateUserError::UsernameTaken) => return Err(FieldErrors::single("username", USERNAME_TAKEN)),
         Err(CreateUserError::Store(e)) => return Err(e.into()),
+        Err(CreateUserError::IdentityTaken) => return Err(ServiceError::Internal("no identity was written".into())),
     }
     tracing::info!(event = "register", outcome = "ok", user_id = %user.id, "account created");
     if start == Start::Registration {

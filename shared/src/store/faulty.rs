@@ -22,11 +22,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::domain::{AuditEntry, AuditPosition, AuditStream, CodePurpose, Email, Group, Permission, User, UserId};
-use crate::domain::{Challenge, Mfa, PasskeyRecord, RecoveryCodes, TotpFactor};
+use crate::domain::{Challenge, Identity, Mfa, PasskeyRecord, RecoveryCodes, TotpFactor};
 use crate::ports::{
     ActivateError, AuditStore, ChallengeStore, ChangeEmailError, CodeRecord, CodeStore, CounterKey, CounterState,
-    CreateUserError, GiveBack, GroupStore, Limiter, MfaStore, PasskeyStore, PermissionStore, Reservation, Rotation,
-    Session, SessionStore, Store, StoreError, StoreResult, UpdateUserError, UserStore,
+    CreateUserError, GiveBack, GroupStore, IdentityStore, Limiter, MfaStore, PasskeyStore, PermissionStore,
+    Reservation, Rotation, Session, SessionStore, Store, StoreError, StoreResult, UpdateUserError, UserStore,
 };
 
 /// Every store operation, by the name of its trait method.
@@ -83,11 +83,18 @@ pub enum Op {
     PutChallenge,
     ReserveChallenge,
     TakeChallenge,
+    GetIdentity,
+    ListIdentities,
+    LinkIdentity,
+    CreateUserWithIdentity,
+    TouchIdentity,
+    UnlinkIdentity,
+    ForgetIdentity,
 }
 
 impl Op {
     /// Every operation.
-    pub const ALL: [Op; 51] = [
+    pub const ALL: [Op; 58] = [
         Op::CreateUser,
         Op::GetUser,
         Op::FindUserByEmail,
@@ -139,6 +146,13 @@ impl Op {
         Op::PutChallenge,
         Op::ReserveChallenge,
         Op::TakeChallenge,
+        Op::GetIdentity,
+        Op::ListIdentities,
+        Op::LinkIdentity,
+        Op::CreateUserWithIdentity,
+        Op::TouchIdentity,
+        Op::UnlinkIdentity,
+        Op::ForgetIdentity,
     ];
 
     /// The trait method's name (`create_user`, `rotate_session`, `hit`, ...).
@@ -195,6 +209,13 @@ impl Op {
             Op::PutChallenge => "put_challenge",
             Op::ReserveChallenge => "reserve_challenge",
             Op::TakeChallenge => "take_challenge",
+            Op::GetIdentity => "get_identity",
+            Op::ListIdentities => "list_identities",
+            Op::LinkIdentity => "link_identity",
+            Op::CreateUserWithIdentity => "create_user_with_identity",
+            Op::TouchIdentity => "touch_identity",
+            Op::UnlinkIdentity => "unlink_identity",
+            Op::ForgetIdentity => "forget_identity",
         }
     }
 
@@ -797,6 +818,42 @@ impl<S: Store + ?Sized> ChallengeStore for FaultyStore<S> {
 
     async fn take_challenge(&self, id: &str, now: i64) -> StoreResult<Option<Challenge>> {
         guarded!(self, Op::TakeChallenge, self.inner.take_challenge(id, now))
+    }
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> IdentityStore for FaultyStore<S> {
+    async fn get_identity(&self, provider: &str, subject: &str) -> StoreResult<Option<Identity>> {
+        guarded!(self, Op::GetIdentity, self.inner.get_identity(provider, subject))
+    }
+
+    async fn list_identities(&self, user: &UserId) -> StoreResult<Vec<Identity>> {
+        guarded!(self, Op::ListIdentities, self.inner.list_identities(user))
+    }
+
+    async fn link_identity(&self, user: &User, identity: &Identity) -> StoreResult<bool> {
+        guarded!(self, Op::LinkIdentity, self.inner.link_identity(user, identity))
+    }
+
+    async fn create_user_with_identity(
+        &self,
+        user: &User,
+        identity: &Identity,
+        now: i64,
+    ) -> Result<(), CreateUserError> {
+        guarded!(self, Op::CreateUserWithIdentity, self.inner.create_user_with_identity(user, identity, now))
+    }
+
+    async fn touch_identity(&self, identity: &Identity, at: i64) -> StoreResult<()> {
+        guarded!(self, Op::TouchIdentity, self.inner.touch_identity(identity, at))
+    }
+
+    async fn unlink_identity(&self, user: &UserId, provider: &str) -> StoreResult<Option<Identity>> {
+        guarded!(self, Op::UnlinkIdentity, self.inner.unlink_identity(user, provider))
+    }
+
+    async fn forget_identity(&self, identity: &Identity) -> StoreResult<bool> {
+        guarded!(self, Op::ForgetIdentity, self.inner.forget_identity(identity))
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::domain::{AuditEntry, AuditPosition, AuditStream};
-use crate::domain::{Challenge, Mfa, PasskeyRecord, RecoveryCodes, TotpFactor};
+use crate::domain::{Challenge, Identity, Mfa, PasskeyRecord, RecoveryCodes, TotpFactor};
 use crate::domain::{CodePurpose, Email, User, UserId};
 use crate::domain::{Group, Permission};
 use crate::ports::{
@@ -15,8 +15,8 @@ use crate::ports::{
     SessionStore, StoreError, StoreResult, UpdateUserError, UserStore, MAX_CODE_ATTEMPTS,
 };
 use crate::ports::{
-    AuditStore, ChallengeStore, CounterKey, CounterState, GiveBack, GroupStore, Limiter, MfaStore, PasskeyStore,
-    PermissionStore,
+    AuditStore, ChallengeStore, CounterKey, CounterState, GiveBack, GroupStore, IdentityStore, Limiter, MfaStore,
+    PasskeyStore, PermissionStore,
 };
 
 #[derive(Clone, Debug)]
@@ -47,6 +47,49 @@ struct State {
     recovery: HashMap<UserId, RecoveryCodes>,
     challenges: HashMap<String, Challenge>,
     passkeys: HashMap<(UserId, String), PasskeyRecord>,
+    /// Provider links: the claims by (provider, subject), the accounts' side by (user, provider).
+    identity_claims: HashMap<(String, String), Identity>,
+    identities: HashMap<(UserId, String), Identity>,
+}
+
+impl State {
+    /// What a new account's write would be refused for (its address or username claimed, its
+    /// id taken).
+    fn check_new_user(&self, user: &User, now: i64) -> Result<(), CreateUserError> {
+        if self.emails.get(user.email.normalised()).is_some_and(|c| c.live(now)) {
+            return Err(CreateUserError::EmailTaken);
+        }
+        if let Some(key) = user.username.as_ref().map(|u| u.key()) {
+            if self.usernames.get(&key).is_some_and(|c| c.live(now)) {
+                return Err(CreateUserError::UsernameTaken);
+            }
+        }
+        if self.users.contains_key(&user.id) {
+            return Err(StoreError("user id collision".into()).into());
+        }
+        Ok(())
+    }
+
+    /// The account and its claims.
+    fn insert_user(&mut self, user: &User) {
+        let claim = Claim { user_id: user.id.clone(), expires_at: user.expires_at };
+        self.emails.insert(user.email.normalised().to_owned(), claim.clone());
+        if let Some(key) = user.username.as_ref().map(|u| u.key()) {
+            self.usernames.insert(key, claim);
+        }
+        self.users.insert(user.id.clone(), user.clone());
+    }
+
+    /// Whether the link can be written (neither the subject nor the account's slot taken).
+    fn identity_free(&self, identity: &Identity) -> bool {
+        !self.identity_claims.contains_key(&(identity.provider.clone(), identity.subject.clone()))
+            && !self.identities.contains_key(&(identity.user_id.clone(), identity.provider.clone()))
+    }
+
+    fn insert_identity(&mut self, identity: &Identity) {
+        self.identity_claims.insert((identity.provider.clone(), identity.subject.clone()), identity.clone());
+        self.identities.insert((identity.user_id.clone(), identity.provider.clone()), identity.clone());
+    }
 }
 
 /// The memory store.
@@ -91,27 +134,11 @@ fn give_back_locked(s: &mut State, refund: &[CounterKey], forget: &[CounterKey])
 impl UserStore for MemoryStore {
     async fn create_user(&self, user: &User, code: Option<&CodeRecord>, now: i64) -> Result<(), CreateUserError> {
         let mut s = self.lock()?;
-        if s.emails.get(user.email.normalised()).is_some_and(|c| c.live(now)) {
-            return Err(CreateUserError::EmailTaken);
-        }
-        let username_key = user.username.as_ref().map(|u| u.key());
-        if let Some(key) = &username_key {
-            if s.usernames.get(key).is_some_and(|c| c.live(now)) {
-                return Err(CreateUserError::UsernameTaken);
-            }
-        }
-        if s.users.contains_key(&user.id) {
-            return Err(StoreError("user id collision".into()).into());
-        }
-        let claim = Claim { user_id: user.id.clone(), expires_at: user.expires_at };
-        s.emails.insert(user.email.normalised().to_owned(), claim.clone());
-        if let Some(key) = username_key {
-            s.usernames.insert(key, claim);
-        }
+        s.check_new_user(user, now)?;
         if let Some(code) = code {
             s.codes.insert((code.user_id.clone(), code.purpose), code.clone());
         }
-        s.users.insert(user.id.clone(), user.clone());
+        s.insert_user(user);
         Ok(())
     }
 
@@ -294,6 +321,8 @@ impl UserStore for MemoryStore {
         s.totp.remove(&user.id);
         s.recovery.remove(&user.id);
         s.passkeys.retain(|(id, _), _| id != &user.id);
+        s.identities.retain(|(id, _), _| id != &user.id);
+        s.identity_claims.retain(|_, i| i.user_id != user.id);
         Ok(())
     }
 
@@ -719,5 +748,82 @@ impl ChallengeStore for MemoryStore {
             return Ok(s.challenges.remove(id));
         }
         Ok(None)
+    }
+}
+
+#[async_trait]
+impl IdentityStore for MemoryStore {
+    async fn get_identity(&self, provider: &str, subject: &str) -> StoreResult<Option<Identity>> {
+        let s = self.lock()?;
+        // The claim as DynamoDB keeps it: who, and since when (the account's side has the rest).
+        Ok(s.identity_claims.get(&(provider.to_owned(), subject.to_owned())).map(|i| Identity {
+            email: None,
+            last_used_at: None,
+            ..i.clone()
+        }))
+    }
+
+    async fn list_identities(&self, user: &UserId) -> StoreResult<Vec<Identity>> {
+        let s = self.lock()?;
+        let mut out: Vec<Identity> = s.identities.values().filter(|i| &i.user_id == user).cloned().collect();
+        out.sort_by(|a, b| a.provider.cmp(&b.provider));
+        Ok(out)
+    }
+
+    async fn link_identity(&self, user: &User, identity: &Identity) -> StoreResult<bool> {
+        let mut s = self.lock()?;
+        if s.users.get(&user.id).map(|u| u.version) != Some(user.version) || !s.identity_free(identity) {
+            return Ok(false);
+        }
+        s.insert_identity(identity);
+        Ok(true)
+    }
+
+    async fn create_user_with_identity(
+        &self,
+        user: &User,
+        identity: &Identity,
+        now: i64,
+    ) -> Result<(), CreateUserError> {
+        let mut s = self.lock()?;
+        s.check_new_user(user, now)?;
+        if !s.identity_free(identity) {
+            return Err(CreateUserError::IdentityTaken);
+        }
+        s.insert_user(user);
+        s.insert_identity(identity);
+        Ok(())
+    }
+
+    async fn touch_identity(&self, identity: &Identity, at: i64) -> StoreResult<()> {
+        let mut s = self.lock()?;
+        if let Some(i) = s.identities.get_mut(&(identity.user_id.clone(), identity.provider.clone())) {
+            if i.subject == identity.subject {
+                i.last_used_at = Some(at);
+            }
+        }
+        Ok(())
+    }
+
+    async fn unlink_identity(&self, user: &UserId, provider: &str) -> StoreResult<Option<Identity>> {
+        let mut s = self.lock()?;
+        let Some(identity) = s.identities.remove(&(user.clone(), provider.to_owned())) else { return Ok(None) };
+        // The claim only while it names this account (as DynamoDB's conditional delete): one
+        // left behind and since taken by another account stays that account's.
+        let k = (identity.provider.clone(), identity.subject.clone());
+        if s.identity_claims.get(&k).is_some_and(|i| &i.user_id == user) {
+            s.identity_claims.remove(&k);
+        }
+        Ok(Some(identity))
+    }
+
+    async fn forget_identity(&self, identity: &Identity) -> StoreResult<bool> {
+        let mut s = self.lock()?;
+        let k = (identity.provider.clone(), identity.subject.clone());
+        if s.identity_claims.get(&k).is_some_and(|i| i.user_id == identity.user_id) {
+            s.identity_claims.remove(&k);
+            return Ok(true);
+        }
+        Ok(false)
     }
 }

@@ -232,6 +232,7 @@ async fn create(args: &Args, role: Role) -> Result<(), Fail> {
             Err(Fail::refused(format!("an account with the email {email} exists already")))
         }
         Err(CreateUserError::UsernameTaken) => Err(Fail::refused("that username is taken")),
+        Err(CreateUserError::IdentityTaken) => Err(Fail::runtime("identity claim conflict without an identity")),
         Err(CreateUserError::Store(e)) => Err(e.into()),
     }
 }
@@ -322,6 +323,7 @@ async fn init_default_admin() -> Result<(), Fail> {
             Ok(())
         }
         Err(CreateUserError::UsernameTaken) => Err(Fail::runtime("username claim conflict without a username")),
+        Err(CreateUserError::IdentityTaken) => Err(Fail::runtime("identity claim conflict without an identity")),
         Err(CreateUserError::Store(e)) => Err(e.into()),
     }
 }
@@ -518,7 +520,7 @@ fn doctor_summary(r: &doctor::Report) -> String {
     let c = &r.scanned;
     let mut out = format!(
         "table {}: {} items in {} scan page{} ({} users, {} email claims, {} username claims, {} codes, {} sessions, \
-         {} rate counters, {} groups, {} permissions, {} audit entries, {} second factors, {} challenges, {} other)\n",
+         {} rate counters, {} groups, {} permissions, {} audit entries, {} second factors, {} challenges, {} identity link items, {} other)\n",
         env::table_name(),
         c.items,
         r.pages,
@@ -534,6 +536,7 @@ fn doctor_summary(r: &doctor::Report) -> String {
         c.audit_entries,
         c.second_factors,
         c.challenges,
+        c.identity_items,
         c.other,
     );
     let by_kind: Vec<String> = r.expired.iter().map(|(k, v)| format!("{k} {v}")).collect();

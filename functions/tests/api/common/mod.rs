@@ -2,6 +2,7 @@
 //! emulator), the capture mailer and a fixed clock.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod idp;
 pub mod passkey;
 
 use std::collections::HashMap;

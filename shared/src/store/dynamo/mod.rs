@@ -12,6 +12,7 @@ mod counters;
 #[cfg(any(feature = "doctor", test))]
 pub mod doctor;
 mod groups;
+mod identities;
 mod mfa;
 mod passkeys;
 mod permissions;

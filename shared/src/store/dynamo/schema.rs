@@ -67,6 +67,10 @@ pub(super) const PASSKEY_PREFIX: &str = "WEBAUTHN#";
 /// A short-lived challenge: `CHALLENGE#<id>` / `CHALLENGE`.
 pub(super) const CHALLENGE_PREFIX: &str = "CHALLENGE#";
 pub(super) const CHALLENGE: &str = "CHALLENGE";
+/// A provider link: the claim `IDENTITY#<provider>#<subject>` / `IDENTITY`, and the account's side
+/// `IDENTITY#<provider>` in its partition.
+pub(super) const IDENTITY_PREFIX: &str = "IDENTITY#";
+pub(super) const IDENTITY: &str = "IDENTITY";
 
 /// The kind of an item, by its table keys alone (what `authctl doctor` counts and checks).
 #[cfg(any(feature = "doctor", test))]
@@ -83,6 +87,7 @@ pub(super) enum ItemKind {
     Audit,
     Mfa,
     Challenge,
+    Identity,
     Other,
 }
 
@@ -96,6 +101,7 @@ impl ItemKind {
                 s if s.starts_with(SESSION_PREFIX) => Self::Session,
                 MFA_TOTP | MFA_RECOVERY => Self::Mfa,
                 s if s.starts_with(PASSKEY_PREFIX) => Self::Mfa,
+                s if s.starts_with(IDENTITY_PREFIX) => Self::Identity,
                 _ => Self::Other,
             }
         } else if pk.starts_with(EMAIL_PREFIX) && sk == EMAIL {
@@ -112,6 +118,8 @@ impl ItemKind {
             Self::Audit
         } else if pk.starts_with(CHALLENGE_PREFIX) && sk == CHALLENGE {
             Self::Challenge
+        } else if pk.starts_with(IDENTITY_PREFIX) && sk == IDENTITY {
+            Self::Identity
         } else {
             Self::Other
         }

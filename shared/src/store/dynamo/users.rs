@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::schema::{
     claim_item, code_sk, code_to_item, email_pk, expired, get_s, group_ids, key, n, s, user_from_item, user_pk,
-    user_to_item, username_pk, EMAIL, LIST_USERS, PROFILE, USERNAME,
+    user_to_item, username_pk, EMAIL, IDENTITY_PREFIX, LIST_USERS, PROFILE, USERNAME,
 };
 use super::{written, DynamoStore, Names, Values, BATCH_GET_MAX, FREE_CLAIM, LIST_QUERY_MAX, LIST_QUERY_MIN};
 use crate::domain::{CodePurpose, Email, User, UserId};
@@ -17,25 +17,11 @@ use crate::ports::{
 #[async_trait]
 impl UserStore for DynamoStore {
     async fn create_user(&self, user: &User, code: Option<&CodeRecord>, now: i64) -> Result<(), CreateUserError> {
-        let free = || (FREE_CLAIM, Names::of(&["expires_at"]), Values::default().with(":now", n(now)));
-        let mut items = vec![
-            self.put(user_to_item(user), Some(("attribute_not_exists(pk)", Names::default(), Values::default())))?,
-            self.put(claim_item(email_pk(&user.email), EMAIL, &user.id, user.expires_at), Some(free()))?,
-        ];
-        if let Some(name) = &user.username {
-            items.push(
-                self.put(claim_item(username_pk(&name.key()), USERNAME, &user.id, user.expires_at), Some(free()))?,
-            );
-        }
+        let mut items = self.new_user_items(user, now)?;
         if let Some(code) = code {
             items.push(self.put(code_to_item(code), None)?);
         }
-        match self.transact(items).await? {
-            Ok(()) => Ok(()),
-            Err(codes) if failed(&codes, 1) => Err(CreateUserError::EmailTaken),
-            Err(codes) if failed(&codes, 2) && user.username.is_some() => Err(CreateUserError::UsernameTaken),
-            Err(codes) => Err(StoreError(format!("create_user cancelled: {}", codes.join(","))).into()),
-        }
+        self.create_user_with(user, items, "create_user").await
     }
 
     async fn get_user(&self, id: &UserId, now: i64) -> StoreResult<Option<User>> {
@@ -359,6 +345,9 @@ impl UserStore for DynamoStore {
                 return Ok(());
             }
         };
+        let sides: Vec<_> =
+            rest.iter().filter(|i| get_s(i, "sk").is_ok_and(|sk| sk.starts_with(IDENTITY_PREFIX))).cloned().collect();
+        self.delete_identity_claims(&user.id, &sides).await;
         let keys =
             rest.iter().map(|i| key(get_s(i, "pk").unwrap_or_default(), &get_s(i, "sk").unwrap_or_default())).collect();
         if let Err(e) = self.batch_delete(keys).await {
@@ -428,12 +417,55 @@ impl UserStore for DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// A new account's items, first in a transaction: the user, its email claim and its username
+    /// claim, each conditional on being new (or an expired claim).
+    pub(super) fn new_user_items(
+        &self,
+        user: &User,
+        now: i64,
+    ) -> StoreResult<Vec<aws_sdk_dynamodb::types::TransactWriteItem>> {
+        let free = || (FREE_CLAIM, Names::of(&["expires_at"]), Values::default().with(":now", n(now)));
+        let mut items = vec![
+            self.put(user_to_item(user), Some(("attribute_not_exists(pk)", Names::default(), Values::default())))?,
+            self.put(claim_item(email_pk(&user.email), EMAIL, &user.id, user.expires_at), Some(free()))?,
+        ];
+        if let Some(name) = &user.username {
+            items.push(
+                self.put(claim_item(username_pk(&name.key()), USERNAME, &user.id, user.expires_at), Some(free()))?,
+            );
+        }
+        Ok(items)
+    }
+
+    /// Writes a new account's transaction (the [`Self::new_user_items`] first): which claim
+    /// was taken when a condition failed (an item after those is the caller's own, reported as
+    /// [`CreateUserError::IdentityTaken`]).
+    pub(super) async fn create_user_with(
+        &self,
+        user: &User,
+        items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+        call: &str,
+    ) -> Result<(), CreateUserError> {
+        let own = if user.username.is_some() { 3 } else { 2 };
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(codes) if failed(&codes, 1) => Err(CreateUserError::EmailTaken),
+            Err(codes) if failed(&codes, 2) && user.username.is_some() => Err(CreateUserError::UsernameTaken),
+            Err(codes) if codes.iter().skip(own).any(|c| c == "ConditionalCheckFailed") => {
+                Err(CreateUserError::IdentityTaken)
+            }
+            Err(codes) => Err(StoreError(format!("{call} cancelled: {}", codes.join(","))).into()),
+        }
+    }
+}
+
 /// Whether the transaction item at `index` failed its condition.
-fn failed(codes: &[String], index: usize) -> bool {
+pub(super) fn failed(codes: &[String], index: usize) -> bool {
     codes.get(index).is_some_and(|c| c == "ConditionalCheckFailed")
 }
 
 /// A condition: the claim belongs to this user.
-fn owned_by(id: &UserId) -> (&'static str, Names, Values) {
+pub(super) fn owned_by(id: &UserId) -> (&'static str, Names, Values) {
     ("#user_id = :uid", Names::of(&["user_id"]), Values::default().with(":uid", s(id.as_str())))
 }

@@ -167,6 +167,8 @@ pub struct Counts {
     pub second_factors: u64,
     /// MFA sign-in steps and WebAuthn ceremonies under way.
     pub challenges: u64,
+    /// Provider links: claims and accounts' sides, two items per link.
+    pub identity_items: u64,
     pub other: u64,
 }
 

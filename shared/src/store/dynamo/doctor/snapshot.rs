@@ -97,6 +97,7 @@ fn label(kind: ItemKind) -> &'static str {
         ItemKind::Audit => "audit entry",
         ItemKind::Mfa => "second factor",
         ItemKind::Challenge => "challenge",
+        ItemKind::Identity => "identity link",
         ItemKind::Other => "other",
     }
 }
@@ -124,6 +125,7 @@ impl Snapshot {
             ItemKind::Audit => self.counts.audit_entries += 1,
             ItemKind::Mfa => self.counts.second_factors += 1,
             ItemKind::Challenge => self.counts.challenges += 1,
+            ItemKind::Identity => self.counts.identity_items += 1,
             ItemKind::Other => self.counts.other += 1,
         }
         let expires_at = match get_opt_n::<i64>(item, "expires_at") {
@@ -166,6 +168,14 @@ impl Snapshot {
             ItemKind::Code | ItemKind::Session | ItemKind::Mfa => {
                 let user = pk.trim_start_matches(USER_PREFIX).to_owned();
                 self.dependents.push((pk.into(), sk.into(), user, kind == ItemKind::Session));
+            }
+            // Either side of a provider link depends on its account: the account's side by its
+            // partition, the claim by the account it names.
+            ItemKind::Identity => {
+                match pk.strip_prefix(USER_PREFIX).map(str::to_owned).or_else(|| get_opt_s(item, "user_id")) {
+                    Some(user) => self.dependents.push((pk.into(), sk.into(), user, false)),
+                    None => bad(self, "identity claim without a user_id".into()),
+                }
             }
             ItemKind::RateCounter | ItemKind::Audit | ItemKind::Challenge | ItemKind::Other => {}
         }

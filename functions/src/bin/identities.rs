@@ -1,0 +1,8 @@
+//! Lambda function `identities`.
+
+use gatehouse_functions::{boot, handlers::identities};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(identities::handler).await
+}

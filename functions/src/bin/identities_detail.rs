@@ -1,0 +1,8 @@
+//! Lambda function `identities_detail`.
+
+use gatehouse_functions::{boot, handlers::identities_detail};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    boot::run(identities_detail::handler).await
+}
