@@ -459,4 +459,3 @@ mod tests {
         assert!(common().len() >= 10_000);
     }
 }
-

@@ -628,7 +628,7 @@ async fn social_sign_in(t: &TestApp, idp: &common::idp::Idp) -> Reply {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_providers_client_secrets_are_read_from_secrets_manager_once_and_fail_closed() {
     let idp = common::idp::Idp::start().await;
-    let (arn, _) = secret(&common::idp::Idp::secrets()).await;
+    let (arn, _) = secret(&idp.secrets()).await;
     // Secrets Manager down: the sign-in fails closed (503), nothing is created.
     let t = spawn_app_social_secret(&idp, &arn).await;
     let outage = secrets_manager_down(&arn);

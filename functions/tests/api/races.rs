@@ -565,7 +565,7 @@ async fn one_passkey_sign_in_per_login_token_however_many_answer_at_once() {
 /// A race app with the local identity provider configured (`corp`), and the provider.
 async fn social_race() -> (Race, common::idp::Idp) {
     let idp = common::idp::Idp::start().await;
-    let (providers, secrets) = (idp.providers(), common::idp::Idp::secrets());
+    let (providers, secrets) = (idp.providers(), idp.secrets());
     let race = Race::new(&[
         ("SOCIAL_PROVIDERS", &providers),
         ("SOCIAL_CLIENT_SECRETS", &secrets),

@@ -22,7 +22,7 @@ const NO_EMAIL: &str = "The provider did not confirm an email address for this a
 
 async fn setup_with(extra: &[(&str, &str)]) -> (TestApp, Idp) {
     let idp = Idp::start().await;
-    let (providers, secrets) = (idp.providers(), Idp::secrets());
+    let (providers, secrets) = (idp.providers(), idp.secrets());
     let mut settings = vec![
         ("SOCIAL_PROVIDERS", providers.as_str()),
         ("SOCIAL_CLIENT_SECRETS", secrets.as_str()),
@@ -492,4 +492,71 @@ async fn an_account_without_a_password_proves_itself_by_a_recent_sign_in() {
     let gone = t.call("DELETE", "/auth/users/me/", Some(json!({})), Some(&access)).await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.body);
     assert!(t.app.store.get_identity("corp", "sub-2").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn apple_gets_a_form_post_and_a_client_secret_signed_by_the_team_key() {
+    let (t, idp) = setup().await;
+    let url = begin(&t, "apple").await;
+    let q: HashMap<String, String> = url::Url::parse(&url).unwrap().query_pairs().into_owned().collect();
+    assert_eq!((q["response_mode"].as_str(), q["scope"].as_str()), ("form_post", "name email"));
+    let (code, state) = idp.authorize(&url, Person::verified("000123.abc", GRACE), Tamper::None, t.clock_now());
+    // Apple's ID token carries no name: the first sign-in's `user` field does.
+    let user = json!({"name": {"firstName": "Grace", "lastName": "Hopper"}, "email": "ignored@example.com"});
+    let body = json!({"code": code, "state": state, "user": user.to_string()});
+    let r = t.post("/auth/o/apple/", body).await;
+    assert_eq!((r.status, &r.body["user"]), (StatusCode::CREATED, &json!(GRACE)), "{}", r.body);
+    // The client secret: an ES256 JWT by the team's key, for Apple, about this client.
+    let (how, secret) = idp.client_auth().last().cloned().unwrap();
+    assert_eq!(how, "post", "Apple's client secret goes in the form");
+    let header = jsonwebtoken::decode_header(&secret).unwrap();
+    assert_eq!((header.alg, header.kid.as_deref()), (jsonwebtoken::Algorithm::ES256, Some("KEY1234567")));
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let key =
+        jsonwebtoken::DecodingKey::from_ec_components(&b64(&idp.apple_public.0), &b64(&idp.apple_public.1)).unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    v.set_audience(&["https://appleid.apple.com"]);
+    v.validate_exp = false;
+    let claims = jsonwebtoken::decode::<Value>(&secret, &key, &v).unwrap().claims;
+    assert_eq!((&claims["iss"], &claims["sub"]), (&json!("TEAM123456"), &json!(common::idp::APPLE_CLIENT)));
+    assert!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap() <= 300);
+    let u = t.user(GRACE).await;
+    assert_eq!((u.first_name.as_str(), u.last_name.as_str()), ("Grace", "Hopper"));
+}
+
+#[tokio::test]
+async fn microsoft_holds_each_token_to_its_own_tenant_and_believes_only_a_verified_domain() {
+    let (t, idp) = setup().await;
+    let tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    let ms = |provider: &'static str, sub: &'static str, extra: Value| {
+        let (t, idp) = (&t, &idp);
+        async move {
+            let url = begin(t, provider).await;
+            let (code, state) = idp.authorize_with(&url, Person::verified(sub, GRACE), extra, t.clock_now());
+            finish(t, provider, &code, &state).await
+        }
+    };
+    // `email_verified` absent, as Microsoft sends it: the address is not believed ...
+    let r = ms("microsoft", "ms-1", json!({"tid": tenant, "email_verified": null})).await;
+    assert_eq!(r.body, refused(NO_EMAIL));
+    // ... unless the tenant owns the domain (the optional claim xms_edov).
+    let r = ms("microsoft", "ms-1", json!({"tid": tenant, "email_verified": null, "xms_edov": true})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // The client secret went as HTTP Basic: the document names no method.
+    assert_eq!(idp.client_auth().last().unwrap(), &("basic".to_owned(), common::idp::CLIENT_SECRET.to_owned()));
+    // A token whose issuer is another tenant's than its `tid`: refused.
+    let url = begin(&t, "microsoft").await;
+    let (code, state) = idp.authorize_with(
+        &url,
+        Person::verified("ms-2", "alan@example.com"),
+        json!({"tid": tenant, "xms_edov": true, "iss": format!("{}/ms/{}/v2.0", idp.base, common::idp::CONSUMERS)}),
+        t.clock_now(),
+    );
+    assert_eq!(finish(&t, "microsoft", &code, &state).await.body, refused(FAILED));
+    // `organizations` refuses personal accounts.
+    let r = ms("msorg", "ms-3", json!({"tid": common::idp::CONSUMERS, "xms_edov": true})).await;
+    assert_eq!(r.body, refused(FAILED));
+    let r = ms("msorg", "ms-1", json!({"tid": tenant, "xms_edov": true})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 }

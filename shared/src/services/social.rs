@@ -328,13 +328,22 @@ pub fn label(app: &App, provider: &str) -> String {
 }
 
 /// `DELETE /auth/users/me/identities/{provider}/`: removes the caller's link to `provider`,
-/// unless it is the last way to sign in (no usable password, no passkey, no other link).
-pub async fn unlink(app: &App, caller: &Caller, provider: &str) -> Result<(), ServiceError> {
+/// unless it is the last way to sign in (no usable password, no passkey, no other link). A
+/// sensitive step, as removing a passkey is: a sign-in within `REAUTH_WINDOW`, or the password
+/// (and the second factor).
+pub async fn unlink(
+    app: &App,
+    caller: &Caller,
+    client: &ClientInfo,
+    form: &Form,
+    provider: &str,
+) -> Result<(), ServiceError> {
     let user = &caller.user;
     let links = app.store.list_identities(&user.id).await?;
     if !links.iter().any(|i| i.provider == provider) {
         return Err(ServiceError::NotFound);
     }
+    super::mfa::step_up(app, caller, client, form).await?;
     let other_way = |links: &[Identity], passkeys: usize| {
         crate::password::usable(&user.password_hash) || passkeys > 0 || links.iter().any(|i| i.provider != provider)
     };

@@ -108,7 +108,8 @@ pub fn allowed_url(url: &str) -> bool {
 }
 
 fn url_setting(name: &str, field: &str, value: Option<String>, default: &str) -> Result<String, ConfigError> {
-    let v = value.unwrap_or_else(|| default.to_owned()).trim_end_matches('/').to_owned();
+    // Kept as given: an issuer is compared exactly (Auth0's ends with `/`).
+    let v = value.unwrap_or_else(|| default.to_owned());
     if !allowed_url(&v) {
         return Err(ConfigError::new(
             VAR,

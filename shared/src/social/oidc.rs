@@ -19,6 +19,21 @@ pub(super) struct Discovery {
     pub authorization_endpoint: String,
     pub token_endpoint: String,
     pub jwks_uri: String,
+    #[serde(default)]
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+}
+
+/// Whether two URLs are on the same host.
+fn same_host(a: &str, b: &str) -> bool {
+    let host = |u: &str| url::Url::parse(u).ok().and_then(|u| u.host_str().map(str::to_owned));
+    host(a).is_some() && host(a) == host(b)
+}
+
+/// RFC 6749's HTTP Basic client authentication: both parts form-urlencoded first.
+fn basic_auth(client_id: &str, secret: &str) -> String {
+    use base64::Engine;
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(client_id), enc(secret))))
 }
 
 /// How far a provider's clock may be from ours.
@@ -83,7 +98,7 @@ impl Federation {
                 return Ok(c.value);
             }
         }
-        let url = format!("{}/.well-known/openid-configuration", provider.issuer);
+        let url = format!("{}/.well-known/openid-configuration", provider.issuer.trim_end_matches('/'));
         let doc: Discovery = self.http.get(&url, &[]).await?.json("discovery document")?;
         let endpoints = [&doc.authorization_endpoint, &doc.token_endpoint, &doc.jwks_uri];
         if endpoints.iter().any(|u| !allowed_url(u)) {
@@ -92,10 +107,11 @@ impl Federation {
                 provider.name
             )));
         }
-        // The document must be the issuer's own (Microsoft's multi-tenant documents name the
-        // tenant as `{tenantid}`, checked per token).
-        let issuer_ok =
-            doc.issuer == provider.issuer || provider.kind == Kind::Microsoft && doc.issuer.contains("{tenantid}");
+        // The document must be the issuer's own. Microsoft's name the tenant by its id (a tenant
+        // configured by domain name or as `consumers`), or as `{tenantid}` for `common` and
+        // `organizations`: any issuer on the host asked, each token then held to it.
+        let issuer_ok = doc.issuer == provider.issuer
+            || provider.kind == Kind::Microsoft && same_host(&doc.issuer, &provider.issuer);
         if !issuer_ok {
             return Err(FederationError::Unavailable(format!(
                 "{}: discovery document of another issuer",
@@ -167,10 +183,17 @@ impl Federation {
             ("client_id", provider.client_id.as_str()),
             ("code_verifier", pending.verifier.as_str()),
         ];
-        if let Some(secret) = &secret {
-            form.push(("client_secret", secret.as_str()));
+        // The client authenticates as the provider allows: in the form when it says so, else with
+        // HTTP Basic (OpenID Connect's default when the document names no method).
+        let by_post = doc.token_endpoint_auth_methods_supported.iter().any(|m| m == "client_secret_post");
+        let mut basic = None;
+        match &secret {
+            Some(secret) if by_post => form.push(("client_secret", secret.as_str())),
+            Some(secret) => basic = Some(basic_auth(&provider.client_id, secret)),
+            None => {}
         }
-        let answer = self.http.post_form(&doc.token_endpoint, &form, &[]).await?;
+        let headers: Vec<(&str, &str)> = basic.iter().map(|b| ("authorization", b.as_str())).collect();
+        let answer = self.http.post_form(&doc.token_endpoint, &form, &headers).await?;
         if (400..500).contains(&answer.status) {
             return Err(refused(format!("token endpoint refused the code: HTTP {}", answer.status)));
         }
@@ -208,11 +231,11 @@ impl Federation {
             .claims;
         let expected_iss = match (provider.kind, &claims.tid) {
             (Kind::Microsoft, Some(tid)) => {
+                // A fixed tenant (by id or domain name) is held by the issuer, which names it.
                 let tenant_ok = match provider.tenant.as_str() {
-                    "common" => true,
                     "consumers" => tid == MICROSOFT_CONSUMERS,
                     "organizations" => tid != MICROSOFT_CONSUMERS,
-                    fixed => tid == fixed,
+                    _ => true,
                 };
                 if !tenant_ok {
                     return Err(refused("the ID token is from a tenant this provider does not accept"));

@@ -25,6 +25,10 @@ pub const CLIENT_SECRET: &str = "corp-secret";
 pub const GITHUB_CLIENT: &str = "gh-client";
 pub const GITHUB_SECRET: &str = "gh-secret";
 pub const REDIRECT: &str = "https://app.example.com/social/callback";
+/// Sign in with Apple's client (a Services ID); its secret is a JWT made with the team's key.
+pub const APPLE_CLIENT: &str = "com.example.web";
+/// Microsoft's personal-accounts tenant.
+pub const CONSUMERS: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 
 /// What the provider says about the account that signs in.
 #[derive(Clone, Debug)]
@@ -75,6 +79,10 @@ pub struct GithubPerson {
 
 #[derive(Clone)]
 struct Grant {
+    /// `/oidc` or `/ms` (Microsoft's multi-tenant issuer): where the token endpoint is.
+    realm: String,
+    /// Claims added to (or replacing) the ID token's.
+    extra: Value,
     redirect_uri: String,
     client_id: String,
     challenge: String,
@@ -95,11 +103,16 @@ struct State {
     /// Codes stay good after an exchange (a provider that does not enforce single use, so that
     /// only Gatehouse's own state guard stands between a replay and a second session).
     reusable_codes: bool,
+    /// How each client authenticated at the token endpoint: ("post" | "basic", client secret).
+    client_auth: Vec<(String, String)>,
 }
 
 pub struct Idp {
     pub base: String,
     state: Arc<Mutex<State>>,
+    /// Apple's team key (PKCS#8 PEM) and its public point (x, y).
+    apple_pem: String,
+    pub apple_public: (Vec<u8>, Vec<u8>),
 }
 
 struct Keys {
@@ -126,6 +139,16 @@ impl Idp {
         let (signing, jwk) = key_pair();
         let (other, _) = key_pair();
         let keys = Arc::new(Keys { signing, other, jwk });
+        let apple = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new()).unwrap();
+        let point = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, apple.as_ref())
+            .unwrap()
+            .public_key()
+            .as_ref()
+            .to_vec();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(apple.as_ref());
+        let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+        let apple_pem = format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n"));
+        let apple_public = (point[1..33].to_vec(), point[33..65].to_vec());
         let (s, b) = (state.clone(), base.clone());
         tokio::spawn(async move {
             loop {
@@ -141,7 +164,7 @@ impl Idp {
                 });
             }
         });
-        Self { base, state }
+        Self { base, state, apple_pem, apple_public }
     }
 
     pub fn issuer(&self) -> String {
@@ -156,23 +179,39 @@ impl Idp {
             "untrusted": {"type": "oidc", "issuer": self.issuer(), "client_id": CLIENT_ID, "trust_email": false},
             "github": {"client_id": GITHUB_CLIENT, "authorize_url": format!("{}/gh/authorize", self.base),
                 "token_url": format!("{}/gh/token", self.base), "api_url": format!("{}/gh/api", self.base)},
+            "apple": {"client_id": APPLE_CLIENT, "team_id": "TEAM123456", "key_id": "KEY1234567", "issuer": self.issuer()},
+            "microsoft": {"client_id": CLIENT_ID, "issuer": format!("{}/ms", self.base)},
+            "msorg": {"type": "microsoft", "tenant": "organizations", "client_id": CLIENT_ID, "issuer": format!("{}/ms", self.base)},
         })
         .to_string()
     }
 
-    pub fn secrets() -> String {
-        json!({"corp": CLIENT_SECRET, "untrusted": CLIENT_SECRET, "github": GITHUB_SECRET}).to_string()
+    /// `SOCIAL_CLIENT_SECRETS` for [`Idp::providers`].
+    pub fn secrets(&self) -> String {
+        json!({"corp": CLIENT_SECRET, "untrusted": CLIENT_SECRET, "github": GITHUB_SECRET, "apple": self.apple_pem,
+            "microsoft": CLIENT_SECRET, "msorg": CLIENT_SECRET})
+        .to_string()
+    }
+
+    /// How clients authenticated at the token endpoint so far: ("post" | "basic", secret).
+    pub fn client_auth(&self) -> Vec<(String, String)> {
+        self.state.lock().unwrap().client_auth.clone()
     }
 
     /// What the provider's login page does for `authorization_url`: a code for `person`,
     /// whose ID token is spoiled as `tamper` says, issued at `now`. Returns (code, state).
     pub fn authorize(&self, authorization_url: &str, person: Person, tamper: Tamper, now: i64) -> (String, String) {
-        self.grant(authorization_url, Some(person), None, tamper, now)
+        self.grant(authorization_url, Some(person), None, tamper, now, json!({}))
+    }
+
+    /// [`Idp::authorize`] with more claims in the ID token (Microsoft's `tid`, `xms_edov` ...).
+    pub fn authorize_with(&self, authorization_url: &str, person: Person, extra: Value, now: i64) -> (String, String) {
+        self.grant(authorization_url, Some(person), None, Tamper::None, now, extra)
     }
 
     /// GitHub's login page: a code for `person`. Returns (code, state).
     pub fn authorize_github(&self, authorization_url: &str, person: GithubPerson) -> (String, String) {
-        self.grant(authorization_url, None, Some(person), Tamper::None, 0)
+        self.grant(authorization_url, None, Some(person), Tamper::None, 0, json!({}))
     }
 
     fn grant(
@@ -182,8 +221,10 @@ impl Idp {
         github: Option<GithubPerson>,
         tamper: Tamper,
         now: i64,
+        extra: Value,
     ) -> (String, String) {
         let url = url::Url::parse(url).unwrap();
+        let realm = if url.path().starts_with("/ms") { "/ms" } else { "/oidc" }.to_owned();
         let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
         assert_eq!(q["response_type"], "code");
         assert_eq!(q["code_challenge_method"], "S256");
@@ -193,6 +234,8 @@ impl Idp {
         s.codes.insert(
             code.clone(),
             Grant {
+                realm,
+                extra,
                 redirect_uri: q["redirect_uri"].clone(),
                 client_id: q["client_id"].clone(),
                 challenge: q["code_challenge"].clone(),
@@ -248,10 +291,18 @@ async fn serve(
             200,
             json!({"issuer": issuer, "authorization_endpoint": format!("{issuer}/authorize"),
                 "token_endpoint": format!("{issuer}/token"), "jwks_uri": format!("{issuer}/jwks"),
-                "id_token_signing_alg_values_supported": ["ES256"]}),
+                "id_token_signing_alg_values_supported": ["ES256"],
+                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"]}),
+        ),
+        // Microsoft's multi-tenant document: the tenant as `{tenantid}`, and no client
+        // authentication method named (so HTTP Basic, OpenID Connect's default).
+        ("GET", "/ms/.well-known/openid-configuration") => reply(
+            200,
+            json!({"issuer": format!("{base}/ms/{{tenantid}}/v2.0"), "authorization_endpoint": format!("{base}/ms/authorize"),
+                "token_endpoint": format!("{base}/ms/token"), "jwks_uri": format!("{issuer}/jwks")}),
         ),
         ("GET", "/oidc/jwks") => reply(200, json!({"keys": [keys.jwk]})),
-        ("POST", "/oidc/token") | ("POST", "/gh/token") => {
+        ("POST", "/oidc/token") | ("POST", "/ms/token") | ("POST", "/gh/token") => {
             let github = path.starts_with("/gh");
             let grant = {
                 let mut s = state.lock().unwrap();
@@ -263,13 +314,35 @@ async fn serve(
                 }
             };
             let Some(g) = grant else { return reply(400, json!({"error": "invalid_grant"})) };
-            let (client, secret) = if github { (GITHUB_CLIENT, GITHUB_SECRET) } else { (CLIENT_ID, CLIENT_SECRET) };
+            // The client's secret, in the form or as HTTP Basic.
+            let basic =
+                auth.strip_prefix("Basic ").and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok());
+            let basic = basic.and_then(|b| String::from_utf8(b).ok()).and_then(|s| {
+                let (id, secret) = s.split_once(':')?;
+                let dec = |v: &str| {
+                    url::form_urlencoded::parse(format!("x={v}").as_bytes()).next().map(|(_, v)| v.into_owned())
+                };
+                Some((dec(id)?, dec(secret)?))
+            });
+            let (how, given) = match (form.get("client_secret"), &basic) {
+                (Some(s), None) => ("post", s.clone()),
+                (None, Some((_, s))) => ("basic", s.clone()),
+                _ => ("none", String::new()),
+            };
+            state.lock().unwrap().client_auth.push((how.to_owned(), given.clone()));
+            let client = form.get("client_id").cloned().or_else(|| basic.as_ref().map(|(id, _)| id.clone()));
+            let secret_ok = match client.as_deref() {
+                Some(GITHUB_CLIENT) => given == GITHUB_SECRET,
+                Some(CLIENT_ID) => given == CLIENT_SECRET,
+                // Apple's secret is a JWT the test checks itself.
+                Some(APPLE_CLIENT) => given.split('.').count() == 3,
+                _ => false,
+            };
             let ok = form.get("grant_type").is_some_and(|v| v == "authorization_code") || github;
             let ok = ok
                 && form.get("redirect_uri") == Some(&g.redirect_uri)
-                && form.get("client_id").map(String::as_str) == Some(client)
-                && g.client_id == client
-                && form.get("client_secret").map(String::as_str) == Some(secret)
+                && client.as_deref() == Some(g.client_id.as_str())
+                && secret_ok
                 && form.get("code_verifier").is_some_and(|v| pkce(v) == g.challenge);
             if !ok {
                 // GitHub answers a bad exchange with 200 and an error field.
@@ -285,9 +358,13 @@ async fn serve(
             }
             let p = g.person.unwrap();
             let t = g.tamper;
+            let own_issuer = match (g.realm.as_str(), g.extra.get("tid").and_then(Value::as_str)) {
+                ("/ms", Some(tid)) => format!("{base}/ms/{tid}/v2.0"),
+                _ => issuer.clone(),
+            };
             let mut claims = json!({
-                "iss": if t == Tamper::Issuer { format!("{base}/elsewhere") } else { issuer.clone() },
-                "sub": p.sub, "aud": if t == Tamper::Audience { "someone-else" } else { CLIENT_ID },
+                "iss": if t == Tamper::Issuer { format!("{base}/elsewhere") } else { own_issuer },
+                "sub": p.sub, "aud": if t == Tamper::Audience { "someone-else" } else { g.client_id.as_str() },
                 "iat": if t == Tamper::FutureIat { g.now + 3600 } else { g.now },
                 "exp": if t == Tamper::Expired { g.now - 120 } else { g.now + 300 },
                 "nonce": if t == Tamper::Nonce { Some("another-nonce".to_owned()) } else { g.nonce },
@@ -298,6 +375,9 @@ async fn serve(
             }
             if t == Tamper::Azp {
                 claims["azp"] = json!("someone-else");
+            }
+            for (k, v) in g.extra.as_object().into_iter().flatten() {
+                claims[k.as_str()] = v.clone();
             }
             let mut header = Header::new(Algorithm::ES256);
             header.kid = Some(if t == Tamper::UnknownKid { "k2" } else { "k1" }.into());
