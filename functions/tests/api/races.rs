@@ -642,3 +642,48 @@ async fn first_sign_ins_of_one_provider_account_at_once_make_one_account() {
         assert!(race.memory.user_count() <= 1, "seed {seed}: {} accounts", race.memory.user_count());
     }
 }
+
+#[tokio::test]
+async fn two_links_removed_at_once_never_leave_an_account_without_a_way_in() {
+    let (race, idp) = social_race().await;
+    // An account made by a provider (no password), with a second provider linked to it.
+    let body = authorized(&race, &idp, common::idp::Person::verified("sub-1", "grace@example.com")).await;
+    let r = race.post("/auth/o/corp/", body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let access = r.body["access"].as_str().unwrap().to_owned();
+    let redirect: String = url::form_urlencoded::byte_serialize(common::idp::REDIRECT.as_bytes()).collect();
+    let r =
+        race.send(request("GET", &format!("/auth/o/github/?redirect_uri={redirect}"), None, None, "203.0.113.7")).await;
+    let person = common::idp::GithubPerson {
+        id: 7,
+        name: "Grace".into(),
+        emails: vec![("grace@example.com".into(), true, true)],
+    };
+    let (code, state) = idp.authorize_github(r.body["authorization_url"].as_str().unwrap(), person);
+    let r = race.post("/auth/o/github/", json!({"code": code, "state": state})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // Each unlink finds the other link there, then both reach the removal together.
+    race.faults.hold(Op::UnlinkIdentity);
+    let tasks: Vec<_> = ["corp", "github"]
+        .iter()
+        .map(|p| {
+            let path = format!("/auth/users/me/identities/{p}/");
+            race.spawn(request("DELETE", &path, Some(json!({})), Some(&access), "198.51.100.9"))
+        })
+        .collect();
+    race.until_parked(Op::UnlinkIdentity, 2).await;
+    race.faults.unhold(Op::UnlinkIdentity);
+    let mut replies = Vec::new();
+    for t in tasks {
+        replies.push(t.await.unwrap());
+    }
+    let user = race.memory.find_user_by_email(&Email::parse("grace@example.com").unwrap(), race.clock.now()).await;
+    let links = race.memory.list_identities(&user.unwrap().unwrap().id).await.unwrap();
+    assert!(!links.is_empty(), "both links removed: {:?}", statuses(&replies));
+    let removed = replies.iter().filter(|r| r.status == StatusCode::NO_CONTENT).count();
+    assert_eq!(links.len() + removed, 2, "a link removed and reported kept, or kept and reported removed");
+    for r in replies.iter().filter(|r| r.status != StatusCode::NO_CONTENT) {
+        let last = json!({"non_field_errors": ["This is the only way left to sign in to this account: set a password first."]});
+        assert_eq!((r.status, &r.body), (StatusCode::BAD_REQUEST, &last));
+    }
+}

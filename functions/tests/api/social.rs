@@ -560,3 +560,23 @@ async fn microsoft_holds_each_token_to_its_own_tenant_and_believes_only_a_verifi
     let r = ms("msorg", "ms-1", json!({"tid": tenant, "xms_edov": true})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 }
+
+#[tokio::test]
+async fn unlinking_after_the_reauth_window_takes_the_password() {
+    let (t, idp) = setup_with(&[("REAUTH_WINDOW", "60")]).await;
+    let (access, _) = t.active_user(GRACE).await;
+    assert_eq!(sign_in(&t, &idp, Person::verified("sub-1", GRACE)).await.status, StatusCode::CREATED);
+    t.clock.advance(61);
+    let path = "/auth/users/me/identities/corp/";
+    let r = t.call("DELETE", path, Some(json!({})), Some(&access)).await;
+    assert_eq!(
+        (r.status, &r.body),
+        (StatusCode::BAD_REQUEST, &json!({"current_password": ["This field is required."]}))
+    );
+    let r = t.call("DELETE", path, Some(json!({"current_password": "not it"})), Some(&access)).await;
+    assert_eq!((r.status, &r.body), (StatusCode::BAD_REQUEST, &json!({"current_password": ["Invalid password."]})));
+    assert!(t.app.store.get_identity("corp", "sub-1").await.unwrap().is_some(), "still linked");
+    let r = t.call("DELETE", path, Some(json!({"current_password": PASSWORD})), Some(&access)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert!(t.app.store.get_identity("corp", "sub-1").await.unwrap().is_none());
+}

@@ -170,6 +170,33 @@ pub struct User {
 }
 
 impl User {
+    /// A new active account with a fresh id, made at `now`: no username, no name, no staff
+    /// rights, groups or permissions, no second factor. Callers set what differs.
+    pub fn new(email: Email, password_hash: String, now: i64) -> Self {
+        Self {
+            id: UserId::generate(),
+            email,
+            username: None,
+            first_name: String::new(),
+            last_name: String::new(),
+            password_hash,
+            is_active: true,
+            is_staff: false,
+            is_superuser: false,
+            groups: Vec::new(),
+            group_ids: Default::default(),
+            date_joined: now,
+            last_login: None,
+            tokens_valid_after: now,
+            version: 1,
+            expires_at: None,
+            deactivated_at: None,
+            user_permissions: Default::default(),
+            mfa_enabled: false,
+            language: None,
+        }
+    }
+
     /// Whether the stored item is past its TTL (DynamoDB deletes lazily, so we check ourselves).
     pub fn is_expired(&self, now: i64) -> bool {
         self.expires_at.is_some_and(|t| t <= now)

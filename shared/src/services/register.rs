@@ -1,6 +1,6 @@
 //! `POST /auth/users/`: create an account, inactive until its emailed link is used.
 
-use crate::domain::{CodePurpose, Email, Password, User, UserId, Username};
+use crate::domain::{CodePurpose, Email, Password, User, Username};
 use crate::mail::{self, Extras};
 use crate::ports::{CreateUserError, EmailKind};
 
@@ -146,30 +146,17 @@ pub(crate) async fn create(
     let s = &app.settings;
     let activate_by_email = start == Start::Registration && s.send_activation_email;
     let mut user = User {
-        id: UserId::generate(),
-        email: r.email,
         username: r.username,
         first_name: r.first_name,
         last_name: r.last_name,
-        password_hash,
         is_active: match start {
             Start::Registration => !activate_by_email,
             Start::Active => true,
             Start::Inactive => false,
         },
-        is_staff: false,
-        is_superuser: false,
-        groups: Vec::new(),
-        group_ids: Default::default(),
-        date_joined: now,
-        last_login: None,
-        tokens_valid_after: now,
-        version: 1,
         expires_at: activate_by_email.then(|| now + s.unactivated_account_lifetime.as_secs() as i64),
-        deactivated_at: None,
-        user_permissions: Default::default(),
-        mfa_enabled: false,
         language: r.language,
+        ..User::new(r.email, password_hash, now)
     };
     shape(&mut user);
     let (token, code) = match activate_by_email {

@@ -288,26 +288,10 @@ async fn account(app: &App, provider: &Provider, profile: &Profile) -> Result<Us
 /// one), the provider's name.
 fn new_account(email: &Email, profile: &Profile, now: i64) -> User {
     User {
-        id: UserId::generate(),
-        email: email.clone(),
-        username: None,
         first_name: profile.first_name.chars().take(150).collect(),
         last_name: profile.last_name.chars().take(150).collect(),
-        password_hash: crate::password::unusable(),
-        is_active: true,
-        is_staff: false,
-        is_superuser: false,
-        groups: Vec::new(),
-        group_ids: Default::default(),
-        date_joined: now,
-        last_login: None,
-        tokens_valid_after: now,
-        version: 1,
-        expires_at: None,
-        deactivated_at: None,
-        user_permissions: Default::default(),
-        mfa_enabled: false,
         language: crate::i18n::asked().map(str::to_owned),
+        ..User::new(email.clone(), crate::password::unusable(), now)
     }
 }
 

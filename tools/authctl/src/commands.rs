@@ -181,26 +181,12 @@ async fn new_user(
     let password_hash = env::hasher()?.hash(password).await.map_err(|e| Fail::runtime(e.to_string()))?;
     let now = now();
     let user = User {
-        id: UserId::generate(),
-        email,
         username,
         first_name,
         last_name,
-        password_hash,
-        is_active: true,
         is_staff: role != Role::User,
         is_superuser: role == Role::Superuser,
-        groups: Vec::new(),
-        group_ids: Default::default(),
-        date_joined: now,
-        last_login: None,
-        tokens_valid_after: now,
-        version: 1,
-        expires_at: None,
-        deactivated_at: None,
-        user_permissions: Default::default(),
-        mfa_enabled: false,
-        language: None,
+        ..User::new(email, password_hash, now)
     };
     Ok(store.create_user(&user, None, now).await.map(|()| user))
 }
