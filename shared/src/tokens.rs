@@ -181,7 +181,7 @@ pub struct Authn {
 }
 
 /// The RFC 8176 values Gatehouse issues.
-pub const AMR_VALUES: [&str; 6] = ["pwd", "otp", "mfa", "hwk", "swk", "fed"];
+pub const AMR_VALUES: [&str; 7] = ["pwd", "otp", "mfa", "hwk", "swk", "user", "fed"];
 
 impl Authn {
     pub fn new(auth_time: i64, amr: &[&'static str]) -> Self {

@@ -458,6 +458,24 @@ async fn login_after_activation_and_confirmation_email() {
 }
 
 #[tokio::test]
+async fn the_sign_in_of_an_activation_carries_the_groups_an_admin_gave_before() {
+    // Staff may put an account in a group before it is activated: the activation's tokens name
+    // it (the group read the function's role must allow).
+    let t = spawn_app(&[("LOGIN_AFTER_ACTIVATION", "true")]);
+    let (uid, token) = t.register("ada@example.com").await;
+    t.make_staff_with("ada@example.com", &[]).await;
+    let r = t.post("/auth/users/activation/", json!({"uid": uid, "token": token})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let claims = t
+        .app
+        .tokens
+        .verify(r.body["access"].as_str().unwrap(), gatehouse_core::tokens::TokenType::Access, t.clock_now())
+        .await
+        .unwrap();
+    assert_eq!(claims.groups, Some(vec!["holds-ada@example.com".to_owned()]));
+}
+
+#[tokio::test]
 async fn the_owner_of_an_address_a_stranger_registered_takes_it_over_by_resetting() {
     let t = spawn_app(&[]);
     // A stranger registers the owner's address with a password of their own.

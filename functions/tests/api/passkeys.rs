@@ -357,3 +357,21 @@ async fn a_wrong_passkey_at_the_second_step_is_audited_and_a_fresh_sign_in_needs
     let r = t.call("PATCH", "/auth/users/me/", Some(json!({"first_name": "Ada"})), Some(&access)).await;
     assert_eq!(r.body["mfa_methods"], json!(["totp", "recovery_code", "webauthn"]));
 }
+
+#[tokio::test]
+async fn a_passkey_sign_in_carries_the_groups_of_the_account() {
+    // The access token names the account's groups (read at sign-in): the one read a group
+    // member's sign-in adds, which the function's role must allow.
+    let t = spawn_app(&[]);
+    let (access, _) = t.active_user(ADA).await;
+    t.make_staff_with(ADA, &[]).await;
+    let mut soft = SoftPasskey::new();
+    register(&t, &access, &mut soft, "phone").await;
+    let (options, token) = login_options(&t).await;
+    let body = json!({"login_token": token, "credential": soft.get(&options, ORIGIN)});
+    let r = t.post("/auth/webauthn/login/", body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let claims =
+        t.app.tokens.verify(r.body["access"].as_str().unwrap(), TokenType::Access, t.clock_now()).await.unwrap();
+    assert_eq!(claims.groups, Some(vec![format!("holds-{ADA}")]));
+}

@@ -580,3 +580,14 @@ async fn unlinking_after_the_reauth_window_takes_the_password() {
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
     assert!(t.app.store.get_identity("corp", "sub-1").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_provider_sign_in_carries_the_groups_of_the_account() {
+    let (t, idp) = setup().await;
+    assert_eq!(sign_in(&t, &idp, Person::verified("sub-1", GRACE)).await.status, StatusCode::CREATED);
+    t.make_staff_with(GRACE, &[]).await;
+    let r = sign_in(&t, &idp, Person::verified("sub-1", GRACE)).await;
+    let claims =
+        t.app.tokens.verify(r.body["access"].as_str().unwrap(), TokenType::Access, t.clock_now()).await.unwrap();
+    assert_eq!(claims.groups, Some(vec![format!("holds-{GRACE}")]));
+}
