@@ -16,7 +16,9 @@ Some operations succeed only with data no schema can describe: an existing id, a
 token or a link from an email. The first, third and fifth positive case of each of them
 (`SEEDED`) are sent with such data, made for it just before: DELETE /auth/users/{id}/ deletes a user registered for it
 (with the staff account's password, as the route asks), DELETE /auth/sessions/{id}/ a second
-session of the staff account; the token routes get tokens of a fresh login; activation, reset
+session of the staff account; registration gets a fresh address and a password the policy takes
+(generated ones are mostly common, numeric or too short, and a generated `language` is mostly
+one Gatehouse does not speak); the token routes get tokens of a fresh login; activation, reset
 confirmation and email-change confirmation get the uid and token of the email a fresh account was
 just sent; set_password, set_email and DELETE /auth/users/me/ run as a fresh account with its
 password; the permission registry's routes get a codename of the right form to register, a
@@ -31,7 +33,15 @@ playing the browser on the dev server's WebAuthn origin, PASSKEY_ORIGIN, default
 http://localhost:3000: PROTOCOL=http and FRONTEND_DOMAIN=localhost:3000 as tools/lib.sh's
 local_env sets them), with the credential made for fresh creation options, the assertion for
 fresh login options, or the id of the passkey to rename or remove; and one seeded case of the
-second step answers it with a passkey. The second seeded case of each operation that issues or
+second step answers it with a passkey. Social sign-in goes through a real provider: the dev
+server's provider SOCIAL_PROVIDER (default `corp`) is an OpenID Connect provider on
+tools/blackbox/fake_providers.py (FAKE_PROVIDERS_URL), which signs in whoever its
+`/control/next` names; `GET /auth/o/{provider}/` gets that provider and an allowed redirect URI
+(SOCIAL_REDIRECT_URI), `POST /auth/o/{provider}/` the `code` and `state` the provider handed to
+that redirect URI for a new person with a verified address (a new account: 201; the second
+seeded case through the cookie, the third for an account with two-step sign-in on: 401
+`mfa_required`), the identities list runs as an account a provider made, and the unlink as an
+account with a password whose provider was linked just before. The second seeded case of each operation that issues or
 reads a refresh token (login, refresh, blacklist, the passkey sign-in, the second step) uses the
 refresh cookie (`X-Gatehouse-Cookie: 1`; refresh and blacklist with the `gatehouse_refresh` cookie
 of a fresh login and an empty body) when the server has JWT_COOKIE on (a login that asks for the
@@ -46,7 +56,8 @@ tools/schemathesis_statuses.py then holds every documented operation to at least
 to its redirect).
 
 Environment: GATEHOUSE_URL (the dev server), MOTO_URL (the emulator), TABLE_NAME; PASSKEY_ORIGIN
-(optional, the origin of the dev server's WEBAUTHN_ORIGINS).
+(optional, the origin of the dev server's WEBAUTHN_ORIGINS); FAKE_PROVIDERS_URL, SOCIAL_PROVIDER
+and SOCIAL_REDIRECT_URI (the sign-in provider, as tools/test.sh configures it).
 """
 
 import base64
@@ -59,6 +70,7 @@ import struct
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -79,6 +91,10 @@ PASSWORD = "schema run: correct horse battery"
 SERIAL = itertools.count(1)
 # The page origin the software passkey signs for: one of the dev server's WEBAUTHN_ORIGINS.
 PASSKEY_ORIGIN = os.environ.get("PASSKEY_ORIGIN", "http://localhost:3000")
+# The sign-in provider (tools/blackbox/fake_providers.py) and the dev server's name for it.
+FAKE_PROVIDERS = os.environ.get("FAKE_PROVIDERS_URL", "").rstrip("/")
+SOCIAL_PROVIDER = os.environ.get("SOCIAL_PROVIDER", "corp")
+SOCIAL_REDIRECT = os.environ.get("SOCIAL_REDIRECT_URI", "http://localhost:3000/callback")
 
 
 def call(method, path, body=None, token=None):
@@ -234,6 +250,10 @@ def staff_login(email=EMAIL):
 def as_user(case, token):
     case.headers = case.headers or {}
     case.headers["Authorization"] = f"Bearer {token}"
+
+
+def seed_register(case):
+    case.body = {"email": fresh_email("registered"), "password": PASSWORD}
 
 
 def seed_delete_user(case):
@@ -431,6 +451,81 @@ def seed_passkey_login(case):
         via_cookie(case)
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+def provider_answer(email, verified=True):
+    """(code, state): what the provider sends the browser back to the redirect URI with, for a
+    sign-in started through the API (GET /auth/o/{provider}/) by a person with this address."""
+    if not FAKE_PROVIDERS:
+        raise RuntimeError("schema run setup: FAKE_PROVIDERS_URL is not set (tools/test.sh starts the fake provider)")
+    person = {"provider": "oidc", "sub": f"schemathesis-{next(SERIAL)}", "email": email,
+              "email_verified": verified, "given_name": "Schema", "family_name": "Run"}
+    req = urllib.request.Request(FAKE_PROVIDERS + "/control/next", data=json.dumps(person).encode(),
+                                 method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        expect("the provider's next identity", resp.status, None, 200)
+    query = urllib.parse.urlencode({"redirect_uri": SOCIAL_REDIRECT})
+    status, body = call("GET", f"/auth/o/{SOCIAL_PROVIDER}/?{query}")
+    expect("a provider sign-in's start", status, body, 200)
+    # The browser at the provider: its answer is a redirect to the redirect URI, read, not followed.
+    try:
+        resp = urllib.request.build_opener(_NoRedirect).open(body["authorization_url"], timeout=30)
+    except urllib.error.HTTPError as e:
+        resp = e
+    with resp:
+        location = resp.headers.get("Location") or ""
+    answer = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
+    if not location.startswith(SOCIAL_REDIRECT) or "code" not in answer or "state" not in answer:
+        raise RuntimeError(f"schema run setup: the provider answered {resp.status} {location!r}")
+    return answer["code"], answer["state"]
+
+
+def provider_sign_in(email):
+    """The tokens of a finished provider sign-in by a person with this (verified) address."""
+    code, state = provider_answer(email)
+    status, body = call("POST", f"/auth/o/{SOCIAL_PROVIDER}/", {"code": code, "state": state})
+    expect(f"a provider sign-in of {email}", status, body, 201)
+    return body
+
+
+def seed_social_start(case):
+    case.path_parameters["provider"] = SOCIAL_PROVIDER
+    case.query = {"redirect_uri": SOCIAL_REDIRECT}
+
+
+def seed_social_login(case):
+    """A new person (201: a new account); the second seeded case through the cookie, the third an
+    account with two-step sign-in on, whose address the provider verified (401 mfa_required)."""
+    nth = POSITIVES.get(label(case), 0)
+    if nth == SEEDED_POSITIVES[2]:
+        email, _, _, _ = enrolled("fed-second-step")
+    else:
+        email = fresh_email("fed")
+    code, state = provider_answer(email)
+    case.path_parameters["provider"] = SOCIAL_PROVIDER
+    case.query = {}
+    case.body = {"code": code, "state": state}
+    if nth == SEEDED_POSITIVES[1]:
+        via_cookie(case)
+
+
+def seed_identities_list(case):
+    """An account a provider made, so that the list's entries meet the document too."""
+    as_user(case, provider_sign_in(fresh_email("fed-lister"))["access"])
+
+
+def seed_identities_unlink(case):
+    """An account with a password, its provider linked just before (a verified address of an
+    active account links): not the last way in, so the unlink succeeds."""
+    email, token = active("fed-unlinker")
+    provider_sign_in(email)
+    as_user(case, token)
+    case.path_parameters["provider"] = SOCIAL_PROVIDER
+
+
 def label(case):
     return f"{case.method.upper()} {case.operation.path}"
 
@@ -535,6 +630,7 @@ def seed_audit(case):
 
 
 SEEDED = {
+    "POST /auth/users/": seed_register,
     "DELETE /auth/users/{id}/": seed_delete_user,
     "DELETE /auth/sessions/{id}/": seed_delete_session,
     "DELETE /auth/users/me/": seed_delete_me,
@@ -570,6 +666,10 @@ SEEDED = {
     "PATCH /auth/webauthn/credentials/{id}/": seed_passkey_rename,
     "DELETE /auth/webauthn/credentials/{id}/": seed_passkey_remove,
     "POST /auth/webauthn/login/": seed_passkey_login,
+    "GET /auth/o/{provider}/": seed_social_start,
+    "POST /auth/o/{provider}/": seed_social_login,
+    "GET /auth/users/me/identities/": seed_identities_list,
+    "DELETE /auth/users/me/identities/{provider}/": seed_identities_unlink,
 }
 # Positive cases seen per operation: the first, third and fifth are seeded (each seed costs a few
 # requests, an account mostly; three 2xx per operation are enough to hold its success answers to

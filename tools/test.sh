@@ -60,16 +60,30 @@ cargo build --quiet -p gatehouse-dev-server -p gatehouse-authctl
 # of every backend, which the Rust tests' tables in the shared one make slow (tens of MB).
 BB_MOTO_PORT=$(free_port)
 start_moto "$BB_MOTO_PORT" .dev/test-moto-blackbox.log
+# The sign-in providers of the social sign-in tests (tools/blackbox/fake_providers.py): an OpenID
+# Connect provider (`corp`, and `untrusted`: the same one, its email_verified never trusted) and a
+# GitHub-like one, on one port.
+FAKE_PORT=$(free_port)
+"$VENV/bin/python" tools/blackbox/fake_providers.py "$FAKE_PORT" > .dev/test-fake-providers.log 2>&1 &
+PIDS+=($!)
+wait_port "$FAKE_PORT" 30 "the fake sign-in providers" || { cat .dev/test-fake-providers.log >&2; exit 1; }
+FAKE="http://127.0.0.1:$FAKE_PORT"
 PORT=$(free_port)
 (
   local_env "$BB_MOTO_PORT"
-  export TABLE_NAME="blackbox-$PORT" ARGON2_MEMORY_KIB=1024 ARGON2_ITERATIONS=1 RATE_REGISTER_IP=1000/1h RATE_CONFIRM_IP=1000/1h
+  export TABLE_NAME="blackbox-$PORT" ARGON2_MEMORY_KIB=1024 ARGON2_ITERATIONS=1 RATE_REGISTER_IP=1000/1h RATE_CONFIRM_IP=1000/1h \
+    RATE_SOCIAL_IP=1000/1h SOCIAL_REDIRECT_URIS=http://localhost:3000/callback \
+    SOCIAL_CLIENT_SECRETS='{"corp": "corp-secret", "github": "gh-secret", "untrusted": "corp-secret"}' \
+    SOCIAL_PROVIDERS='{"corp": {"type": "oidc", "issuer": "'"$FAKE"'/oidc", "client_id": "gatehouse-test"},
+      "untrusted": {"type": "oidc", "issuer": "'"$FAKE"'/oidc", "client_id": "gatehouse-test", "trust_email": false},
+      "github": {"type": "github", "client_id": "gh-client", "authorize_url": "'"$FAKE"'/github/login/oauth/authorize",
+        "token_url": "'"$FAKE"'/github/login/oauth/access_token", "api_url": "'"$FAKE"'/github/api"}}'
   exec target/debug/gatehouse-dev-server --create-table --dev-key .dev/test-jwt-ed25519.pem --port "$PORT"
 ) > .dev/test-dev-server.log 2>&1 &
 PIDS+=($!)
 wait_port "$PORT" 60 "the dev server" || { cat .dev/test-dev-server.log >&2; exit 1; }
 GATEHOUSE_URL="http://127.0.0.1:$PORT" MOTO_URL="http://127.0.0.1:$BB_MOTO_PORT" TABLE_NAME="blackbox-$PORT" \
-  DJANGO_DUMP="$ROOT/.dev/django" AUTHCTL="$ROOT/target/debug/authctl" \
+  DJANGO_DUMP="$ROOT/.dev/django" AUTHCTL="$ROOT/target/debug/authctl" FAKE_PROVIDERS_URL="$FAKE" \
   "$VENV/bin/pytest" -q tools/blackbox
 
 # The account pages walked in headless Chromium (Selenium, Debian's chromium and chromedriver;
@@ -91,7 +105,14 @@ bash tools/browser/run.sh
 # links; tools/schemathesis.toml fails the run on the missing_auth and missing_test_data
 # warnings; and tools/schemathesis_statuses.py then requires a 2xx from every operation (`GET /`:
 # its redirect). The cookie transport is on, so its answers are checked against the document too.
+# Social sign-in has one provider, `corp`, on a fake OpenID Connect provider of the run's own
+# (tools/blackbox/fake_providers.py), through which the hooks sign in for real.
 log "schemathesis against the dev server (infra/openapi.json)"
+ST_FAKE_PORT=$(free_port)
+"$VENV/bin/python" tools/blackbox/fake_providers.py "$ST_FAKE_PORT" > .dev/test-schemathesis-fake-providers.log 2>&1 &
+PIDS+=($!)
+wait_port "$ST_FAKE_PORT" 30 "the fake sign-in provider" || { cat .dev/test-schemathesis-fake-providers.log >&2; exit 1; }
+ST_FAKE="http://127.0.0.1:$ST_FAKE_PORT"
 ST_PORT=$(free_port)
 (
   local_env "$MOTO_PORT"
@@ -99,7 +120,9 @@ ST_PORT=$(free_port)
     EMAIL_COOLDOWN=0 RATE_LOGIN_FAILURES_IP=off RATE_REGISTER_IP=off RATE_RESEND_IP=off RATE_RESET_IP=off \
     RATE_CONFIRM_IP=off RATE_SET_EMAIL_IP=off RATE_LOGIN_FAILURES_ACCOUNT=off CODE_GUESS_BUDGET=off \
     RATE_PASSKEY_OPTIONS_IP=off JWT_COOKIE=true \
-    LOGIN_LOCKOUT_THRESHOLD=1000 LOGIN_LOCKOUT_MAX=1s
+    LOGIN_LOCKOUT_THRESHOLD=1000 LOGIN_LOCKOUT_MAX=1s \
+    RATE_SOCIAL_IP=off SOCIAL_REDIRECT_URIS=http://localhost:3000/callback SOCIAL_CLIENT_SECRETS='{"corp": "corp-secret"}' \
+    SOCIAL_PROVIDERS='{"corp": {"type": "oidc", "issuer": "'"$ST_FAKE"'/oidc", "client_id": "gatehouse-test", "label": "Corp SSO"}}'
   exec target/debug/gatehouse-dev-server --create-table --dev-key .dev/test-jwt-ed25519.pem --port "$ST_PORT"
 ) > .dev/test-schemathesis-server.log 2>&1 &
 PIDS+=($!)
@@ -107,6 +130,7 @@ wait_port "$ST_PORT" 60 "the dev server" || { cat .dev/test-schemathesis-server.
 mkdir -p .dev/schemathesis
 rm -f .dev/schemathesis/statuses.log
 GATEHOUSE_URL="http://127.0.0.1:$ST_PORT" MOTO_URL="http://127.0.0.1:$MOTO_PORT" TABLE_NAME="schemathesis-$ST_PORT" \
+  FAKE_PROVIDERS_URL="$ST_FAKE" SOCIAL_PROVIDER=corp SOCIAL_REDIRECT_URI=http://localhost:3000/callback \
   SCHEMATHESIS_HOOKS=tools/schemathesis_hooks.py HYPOTHESIS_STORAGE_DIRECTORY=.dev/hypothesis \
   SCHEMATHESIS_STATUS_LOG=.dev/schemathesis/statuses.log \
   "$VENV/bin/schemathesis" --config-file tools/schemathesis.toml run infra/openapi.json \

@@ -687,3 +687,22 @@ async fn two_links_removed_at_once_never_leave_an_account_without_a_way_in() {
         assert_eq!((r.status, &r.body), (StatusCode::BAD_REQUEST, &last));
     }
 }
+
+#[tokio::test]
+async fn a_first_provider_sign_in_that_takes_a_while_still_gets_tokens_its_account_accepts() {
+    let (race, idp) = social_race().await;
+    // A registration never activated, which the sign-in replaces.
+    let r = race.post("/auth/users/", json!({"email": "grace@example.com", "password": PASSWORD})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let body = authorized(&race, &idp, common::idp::Person::verified("sub-1", "grace@example.com")).await;
+    // The clock moves on while the old account is removed (a slow store, a retry).
+    race.faults.hold(Op::DeleteUser);
+    let task = race.spawn(request("POST", "/auth/o/corp/", Some(body), None, "198.51.100.9"));
+    race.until_parked(Op::DeleteUser, 1).await;
+    race.clock.advance(5);
+    race.faults.unhold(Op::DeleteUser);
+    let r = task.await.unwrap();
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let me = race.send(request("GET", "/auth/users/me/", None, r.body["access"].as_str(), "198.51.100.9")).await;
+    assert_eq!(me.status, StatusCode::OK, "the new account refused its own first token: {}", me.body);
+}

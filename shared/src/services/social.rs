@@ -169,6 +169,9 @@ pub async fn complete(
         Err(e) => return Err(unavailable(e)),
     };
     let user = account(app, provider, &profile).await?;
+    // After the provider's answer and the account's writes: a token issued before the account's
+    // `tokens_valid_after` (a new account's creation) would be refused.
+    let now = app.now();
     if !user.is_active {
         tracing::info!(event = "social", outcome = "inactive", provider = %provider.name, user_id = %user.id);
         super::audit::record(app, super::audit::Event::new("login.inactive").to(&user.id)).await;
