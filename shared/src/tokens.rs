@@ -443,7 +443,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::domain::{Email, UserId};
+    use crate::domain::Email;
     use crate::Settings;
 
     const NOW: i64 = 1_800_000_000;
@@ -516,26 +516,8 @@ mod tests {
 
     fn user() -> User {
         User {
-            id: UserId::generate(),
-            email: Email::parse("ada@example.com").unwrap(),
-            username: None,
-            first_name: String::new(),
-            last_name: String::new(),
-            password_hash: String::new(),
-            is_active: true,
-            is_staff: false,
-            is_superuser: false,
             groups: vec!["editors".into()],
-            group_ids: Default::default(),
-            date_joined: NOW,
-            last_login: None,
-            tokens_valid_after: NOW,
-            version: 1,
-            expires_at: None,
-            deactivated_at: None,
-            user_permissions: Default::default(),
-            mfa_enabled: false,
-            language: None,
+            ..User::new(Email::parse("ada@example.com").unwrap(), String::new(), NOW)
         }
     }
 

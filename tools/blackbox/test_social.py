@@ -11,7 +11,6 @@ gh-secret) and `untrusted` (the same OpenID Connect provider with trust_email fa
 redirect URI http://localhost:3000/callback.
 """
 
-import base64
 import json
 import os
 import re
@@ -24,6 +23,7 @@ import pytest
 from test_django_import import AUTHCTL, authctl
 from test_flow import BASE, PASSWORD, active_login, activation_link, call, item, promote, ses_messages_to, unique_email
 from test_mfa import enrol
+from test_passkeys import claims, me
 
 FAKE = os.environ.get("FAKE_PROVIDERS_URL", "").rstrip("/")
 REDIRECT = "http://localhost:3000/callback"
@@ -117,17 +117,6 @@ def signed_in(provider, **identity):
     status, body = sign_in(provider, **identity)
     assert status == 201, (status, body)
     assert set(body) == {"access", "refresh", "user"}, body
-    return body
-
-
-def claims(token):
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-
-
-def me(access):
-    status, body, _ = call("GET", "/auth/users/me/", token=access)
-    assert status == 200, body
     return body
 
 

@@ -244,29 +244,8 @@ impl User {
     #[cfg(any(test, feature = "test-util"))]
     #[allow(clippy::expect_used)]
     pub fn fixture(email: &str) -> User {
-        User {
-            id: UserId::generate(),
-            email: Email::parse(email).expect("a fixture's email is valid"),
-            username: None,
-            first_name: String::new(),
-            last_name: String::new(),
-            password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
-                .into(),
-            is_active: true,
-            is_staff: false,
-            is_superuser: false,
-            groups: Vec::new(),
-            group_ids: Default::default(),
-            date_joined: 0,
-            last_login: None,
-            tokens_valid_after: 0,
-            version: 1,
-            expires_at: None,
-            deactivated_at: None,
-            user_permissions: Default::default(),
-            mfa_enabled: false,
-            language: None,
-        }
+        let hash = "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+        User::new(Email::parse(email).expect("a fixture's email is valid"), hash.into(), 0)
     }
 }
 
