@@ -591,3 +591,23 @@ async fn a_provider_sign_in_carries_the_groups_of_the_account() {
         t.app.tokens.verify(r.body["access"].as_str().unwrap(), TokenType::Access, t.clock_now()).await.unwrap();
     assert_eq!(claims.groups, Some(vec![format!("holds-{GRACE}")]));
 }
+
+#[tokio::test]
+async fn without_activation_emails_an_existing_account_is_never_linked() {
+    // Registration proves no address here: whoever registered grace@ first may not be Grace.
+    let (t, idp) = setup_with(&[("SEND_ACTIVATION_EMAIL", "false")]).await;
+    let r = t.post("/auth/users/", json!({"email": GRACE, "password": PASSWORD})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert!(t.user(GRACE).await.is_active, "active at once, its address unproven");
+    let r = sign_in(&t, &idp, Person::verified("sub-1", GRACE)).await;
+    assert_eq!(
+        (r.status, &r.body),
+        (
+            StatusCode::BAD_REQUEST,
+            &refused("An account with this email address exists already: sign in to it with its password.")
+        )
+    );
+    assert!(t.app.store.get_identity("corp", "sub-1").await.unwrap().is_none());
+    // A new address still makes an account.
+    assert_eq!(sign_in(&t, &idp, Person::verified("sub-2", "alan@example.com")).await.status, StatusCode::CREATED);
+}

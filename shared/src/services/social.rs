@@ -24,6 +24,8 @@ pub const NO_VERIFIED_EMAIL: &str = "The provider did not confirm an email addre
 pub const LINKED_ELSEWHERE: &str = "This account is already linked to another account of this provider.";
 pub const LAST_WAY: &str = "This is the only way left to sign in to this account: set a password first.";
 pub const REDIRECT_NOT_ALLOWED: &str = "This redirect URI is not allowed.";
+pub const ADDRESS_NOT_PROVEN: &str =
+    "An account with this email address exists already: sign in to it with its password.";
 /// Linking or creating races with another writer: tries before giving up (503).
 const TRIES: usize = 3;
 
@@ -244,6 +246,12 @@ async fn account(app: &App, provider: &Provider, profile: &Profile) -> Result<Us
                     }
                     Err(CreateUserError::Store(e)) => return Err(e.into()),
                 }
+            }
+            // Registration that sends no activation email leaves addresses unproven: an active
+            // account may have been made with someone else's address, waiting for its owner to
+            // sign in through a provider and so hand it over. Never linked then.
+            Some(user) if user.is_active && !app.settings.send_activation_email => {
+                return Err(refusal(ADDRESS_NOT_PROVEN));
             }
             Some(user) if user.is_active => {
                 if app.store.link_identity(&user, &identity(&user.id)).await? {
