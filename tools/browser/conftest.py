@@ -34,7 +34,7 @@ import uuid
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -340,6 +340,20 @@ CONTRACT_ROLES = {"status": "status", "form-error": "alert"}
 BENIGN_CONSOLE = re.compile(r"Failed to load resource: the server responded with a status of 4\d\d|favicon\.ico")
 
 
+
+# What ChromeDriver answers when the condition read the page while it was being replaced (a
+# navigation to a provider and back): not an answer, so the wait looks again.
+NAVIGATING = ("unhandled inspector error", "target frame detached", "No node with given id", "Cannot find context")
+
+
+def _while_navigating(cond, driver):
+    try:
+        return cond(driver)
+    except WebDriverException as e:
+        if any(m in (e.msg or "") for m in NAVIGATING):
+            return False
+        raise
+
 class Page:
     """One test's view of the browser: navigation, the DOM contract's ids, waits, the axe checks,
     the screenshots, and what the console said."""
@@ -371,7 +385,7 @@ class Page:
         try:
             # (An element the page replaced while the condition read it: look again.)
             wait = WebDriverWait(self.d, timeout, poll_frequency=0.05, ignored_exceptions=(StaleElementReferenceException,))
-            return wait.until(cond)
+            return wait.until(functools.partial(_while_navigating, cond))
         except TimeoutException:
             self.drain_console()
             raise AssertionError(
