@@ -71,6 +71,18 @@ def _actions(actions):
     return "".join(f"                  - {a}\n" for a in sorted(actions))
 
 
+def _conditional(comment, condition, sid, actions, resource):
+    """A statement granted only under a template condition (`!If [condition, statement, NoValue]`)."""
+    return (
+        f"              # {comment}\n"
+        f"              - !If\n                - {condition}\n"
+        f"                - Sid: {sid}\n                  Effect: Allow\n                  Action:\n"
+        + "".join(f"                    - {a}\n" for a in sorted(actions))
+        + f"                  Resource: !Ref {resource}\n"
+        "                - !Ref AWS::NoValue\n"
+    )
+
+
 def statements(binary, log_group, uses, aws):
     """The YAML of a role's statements (indented for the template) from the evidence."""
     eddsa, _ = required(binary, uses, aws, hs256=False, configuration_set=False)
@@ -99,13 +111,9 @@ def statements(binary, log_group, uses, aws):
         out += "                Resource: !Ref CodeKeySecret\n"
     social_secret = {a for a, k in hs256 if k == "social-secret"}
     if social_secret:
-        out += (
-            "              # The providers' client secrets, when they are in Secrets Manager.\n"
-            "              - !If\n                - HasSocialSecrets\n"
-            "                - Sid: SocialClientSecrets\n                  Effect: Allow\n                  Action:\n"
-            + "".join(f"                    - {a}\n" for a in sorted(social_secret))
-            + "                  Resource: !Ref SocialClientSecretsArn\n"
-            "                - !Ref AWS::NoValue\n"
+        out += _conditional(
+            "The providers' client secrets, when they are in Secrets Manager.",
+            "HasSocialSecrets", "SocialClientSecrets", social_secret, "SocialClientSecretsArn",
         )
     secret_always = {a for a, k in eddsa if k == "secret"}
     secret_hs256 = {a for a, k in hs256 if k == "secret"}
@@ -113,13 +121,8 @@ def statements(binary, log_group, uses, aws):
         out += "              - Sid: SigningKey\n                Effect: Allow\n                Action:\n" + _actions(secret_always)
         out += "                Resource: !Ref JwtSigningKeySecretArn\n"
     elif secret_hs256:
-        out += (
-            "              # HS256: the secret that signs also verifies.\n"
-            "              - !If\n                - IsHs256\n"
-            "                - Sid: SigningKey\n                  Effect: Allow\n                  Action:\n"
-            + "".join(f"                    - {a}\n" for a in sorted(secret_hs256))
-            + "                  Resource: !Ref JwtSigningKeySecretArn\n"
-            "                - !Ref AWS::NoValue\n"
+        out += _conditional(
+            "HS256: the secret that signs also verifies.", "IsHs256", "SigningKey", secret_hs256, "JwtSigningKeySecretArn"
         )
     return out
 
