@@ -86,7 +86,7 @@ pub fn error(e: &ServiceError) -> Response<Body> {
             json(StatusCode::UNAUTHORIZED, &body)
         }
         ServiceError::NotFound => not_found(),
-        ServiceError::Throttled(secs) => {
+        ServiceError::Throttled(secs) | ServiceError::Congested(secs) => {
             let mut r = detail(
                 StatusCode::TOO_MANY_REQUESTS,
                 &format!("Request was throttled. Expected available in {secs} seconds."),

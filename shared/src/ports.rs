@@ -54,8 +54,26 @@ impl Clock for FixedClock {
 
 /// A store failure that is not the caller's fault (throttling, network, service error).
 #[derive(Debug, thiserror::Error)]
-#[error("store unavailable: {0}")]
-pub struct StoreError(pub String);
+#[error("store unavailable: {message}")]
+pub struct StoreError {
+    pub message: String,
+    /// DynamoDB refused the call for the request rate on its items (a hot key: one item takes
+    /// about 1,000 writes and 3,000 reads a second), after the SDK's own retries. The caller
+    /// answers 429 instead of 503: whoever floods one key is told to slow down, and nothing of
+    /// the request happened.
+    pub throttled: bool,
+}
+
+impl StoreError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), throttled: false }
+    }
+
+    /// A call refused for the request rate on its items (see [`StoreError::throttled`]).
+    pub fn throttled(message: impl Into<String>) -> Self {
+        Self { message: message.into(), throttled: true }
+    }
+}
 
 pub type StoreResult<T> = Result<T, StoreError>;
 

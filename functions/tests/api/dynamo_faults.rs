@@ -144,6 +144,74 @@ async fn a_throttled_registration_writes_nothing_and_the_retry_creates_one_accou
     assert_eq!(t.mail.sent().len(), 1);
 }
 
+/// A flood from one address keeps its rate counter hot: DynamoDB throttles that item (and only
+/// it). The flooder gets 429 after the SDK's retries, then no call at all for the rest of the
+/// window; nothing is written; everyone else registers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_rate_counter_is_429_for_its_address_and_costs_no_more_calls() {
+    let t = spawn_app_dynamo(&[("RATE_REGISTER_IP", "1000/1h")]).await;
+    let flooder = "198.51.100.77";
+    let fault = Fault::arm(json!({
+        "target": "DynamoDB_20120810.UpdateItem", "contains": format!("RATE#register#{flooder}"), "count": 1000,
+        "status": 400, "code": "ProvisionedThroughputExceededException",
+    }));
+    for i in 0..3 {
+        let body = json!({"email": format!("flood{i}@example.com"), "password": PASSWORD});
+        let r = t.post_from(flooder, "/auth/users/", body).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+        assert_eq!(r.body["code"], "throttled");
+        assert!(!r.body.to_string().contains("Throughput"), "{}", r.body);
+    }
+    assert_eq!(fault.seen(), SDK_MAX_ATTEMPTS, "the SDK's attempts for the first request, none after");
+    assert_eq!(count_items(&t, "USER#", "PROFILE").await, 0);
+    let other =
+        t.post_from("192.0.2.10", "/auth/users/", json!({"email": "ada@example.com", "password": PASSWORD})).await;
+    assert_eq!(other.status, StatusCode::CREATED, "{}", other.body);
+    assert_eq!(count_items(&t, "USER#", "PROFILE").await, 1);
+}
+
+/// A rate counter costs one write per request: the ADD, not a failed conditional write first
+/// (billed too, and the hot item's write rate doubled).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_counter_hit_is_one_write() {
+    let t = spawn_app_dynamo(&[("RATE_REGISTER_IP", "1000/1h")]).await;
+    let ip = "192.0.2.111";
+    let watch = Fault::arm(json!({
+        "target": "DynamoDB_20120810.UpdateItem", "contains": format!("RATE#register#{ip}"), "count": 0,
+        "status": 400, "code": "ValidationException",
+    }));
+    for i in 0..3 {
+        let body = json!({"email": format!("one-write{i}@example.com"), "password": PASSWORD});
+        assert_eq!(t.post_from(ip, "/auth/users/", body).await.status, StatusCode::CREATED);
+    }
+    assert_eq!((watch.seen(), watch.fired()), (3, 0));
+}
+
+/// A login's reservation is one transaction over its counters; DynamoDB cancels it with
+/// `ThrottlingError` for the hot one. That login is refused with 429, opens no session, and an
+/// account elsewhere logs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_cancelled_for_throttling_is_429_and_opens_no_session() {
+    let t = spawn_app_dynamo(&[("RATE_LOGIN_FAILURES_IP", "100/1h")]).await;
+    t.active_user("victim@example.com").await;
+    t.active_user("ada@example.com").await;
+    let sessions = || async {
+        let items = t.dynamo.as_ref().unwrap().scan_prefix("USER#").await.unwrap();
+        items.iter().filter(|i| i["sk"].as_s().unwrap().starts_with("SESSION#")).count()
+    };
+    let before = sessions().await;
+    let fault = Fault::arm(json!({
+        "target": TRANSACT_WRITE, "contains": "RATE#login_account#victim@example.com", "count": 1000,
+        "status": 400, "code": "TransactionCanceledException", "reasons": ["None", "ThrottlingError", "None"],
+    }));
+    let r = t.post("/auth/jwt/create/", json!({"email": "victim@example.com", "password": PASSWORD})).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert_eq!(fault.fired(), 1, "not retried as a conflict would be");
+    assert_eq!(sessions().await, before);
+    let ok = t.post("/auth/jwt/create/", json!({"email": "ada@example.com", "password": PASSWORD})).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_conflict_is_retried_by_the_store_itself() {
     let t = spawn_app_dynamo(&[]).await;

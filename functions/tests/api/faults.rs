@@ -1040,3 +1040,126 @@ async fn admin_users_routes_answer_a_failure_at_each_store_call_with_503_and_wri
         }
     }
 }
+
+// ---- hot keys: a flood at one key -----------------------------------------------------------
+
+/// The 429 a flooder gets: the documented throttle body and a Retry-After, no internal text.
+#[track_caller]
+fn assert_throttled(r: &Reply) {
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert_eq!(r.body["code"], "throttled", "{}", r.body);
+    assert!(r.headers.contains_key("retry-after"));
+    let text = r.body.to_string();
+    for leak in [INJECTED, "Throughput", "hot", "dynamodb"] {
+        assert!(!text.contains(leak), "{leak} leaked: {text}");
+    }
+}
+
+const FLOODER: &str = "198.51.100.66";
+
+#[tokio::test]
+async fn a_throttled_ip_counter_answers_429_to_its_ip_and_nobody_else_is_refused() {
+    let r = rig(&[("RATE_REGISTER_IP", "1000/1h")]);
+    r.store.throttle_key(FLOODER);
+    let flood = r.post_from(FLOODER, "/auth/users/", register_body("flood@example.com")).await;
+    assert_throttled(&flood);
+    assert_eq!(r.store.calls(Op::CreateUser), 0, "nothing of the request happened");
+    assert!(r.stored("flood@example.com").await.is_none());
+    // Everyone else, on other counters, registers as usual.
+    let other = r.post_from("192.0.2.10", "/auth/users/", register_body("ada@example.com")).await;
+    assert_eq!(other.status, StatusCode::CREATED, "{}", other.body);
+    r.assert_consistent(1).await;
+}
+
+#[tokio::test]
+async fn a_spent_ip_budget_stops_costing_writes_until_its_window_ends() {
+    // Window of one minute starting at T0's minute.
+    let r = rig(&[("RATE_REGISTER_IP", "3/1m")]);
+    for i in 0..3 {
+        let ok = r.post_from(FLOODER, "/auth/users/", register_body(&format!("u{i}@example.com"))).await;
+        assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
+    }
+    let first = r.post_from(FLOODER, "/auth/users/", register_body("u3@example.com")).await;
+    assert_throttled(&first);
+    assert_eq!(r.store.calls(Op::Hit), 4, "the fourth request learnt the budget was spent");
+    for i in 0..50 {
+        assert_throttled(&r.post_from(FLOODER, "/auth/users/", register_body(&format!("f{i}@example.com"))).await);
+    }
+    assert_eq!(r.store.calls(Op::Hit), 4, "no write to a counter known to be spent");
+    // The counter itself says the same: spent, and not written to since.
+    let (counter, end) =
+        throttle::ip_window("register", FLOODER, gatehouse_core::config::Rate { limit: 3, window: 60 }, r.now());
+    let state = r.memory.read(std::slice::from_ref(&counter), r.now()).await.unwrap();
+    assert_eq!(state[0].count, 4);
+    // Another address is counted as usual meanwhile.
+    let other = r.post_from("192.0.2.10", "/auth/users/", register_body("ada@example.com")).await;
+    assert_eq!(other.status, StatusCode::CREATED);
+    assert_eq!(r.store.calls(Op::Hit), 5);
+    // Once the window ends, the flooder's requests are counted (and served) again.
+    r.clock.set(end);
+    let again = r.post_from(FLOODER, "/auth/users/", register_body("later@example.com")).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert_eq!(r.store.calls(Op::Hit), 6);
+    r.assert_consistent(5).await;
+}
+
+#[tokio::test]
+async fn a_login_flood_at_one_account_answers_429_there_and_others_log_in() {
+    let r = rig(&[]);
+    r.active_user("victim@example.com").await;
+    r.active_user("ada@example.com").await;
+    // The account's failure budget (RATE_LOGIN_FAILURES_ACCOUNT) is the counter every attempt
+    // at it, from any address, reads and writes.
+    r.store.throttle_key("victim@example.com");
+    let sessions = r.store.calls(Op::CreateSession);
+    for ip in [FLOODER, "192.0.2.10"] {
+        let body = json!({"email": "victim@example.com", "password": "guess"});
+        assert_throttled(&r.post_from(ip, "/auth/jwt/create/", body).await);
+    }
+    assert_eq!(r.store.calls(Op::CreateSession), sessions, "no session opened");
+    let ok = r.post("/auth/jwt/create/", json!({"email": "ada@example.com", "password": PASSWORD})).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    // Once DynamoDB serves the key again, the owner logs in.
+    r.store.heal();
+    let owner = r.post("/auth/jwt/create/", json!({"email": "victim@example.com", "password": PASSWORD})).await;
+    assert_eq!(owner.status, StatusCode::OK, "{}", owner.body);
+}
+
+#[tokio::test]
+async fn a_reset_flood_at_one_address_answers_as_for_any_address_and_sends_nothing() {
+    let r = rig(&[("EMAIL_COOLDOWN", "60s"), ("TIMING_FLOOR", "0s")]);
+    r.active_user("victim@example.com").await;
+    let before = r.sent_kinds("victim@example.com").len();
+    // The address's email cooldown is the hot item: a 429 here would tell that it has an account.
+    r.store.throttle_key("victim@example.com");
+    let known = r.post("/auth/users/reset_password/", json!({"email": "victim@example.com"})).await;
+    let unknown = r.post("/auth/users/reset_password/", json!({"email": "nobody@example.com"})).await;
+    assert_eq!((known.status, &known.body), (unknown.status, &unknown.body));
+    assert_eq!(known.status, StatusCode::NO_CONTENT);
+    assert_eq!(r.sent_kinds("victim@example.com").len(), before, "no email while the address is hot");
+    assert_eq!(r.store.failures(Op::TakeCooldown), 1, "the cooldown was what DynamoDB refused");
+    r.store.heal();
+    assert_eq!(
+        r.post("/auth/users/reset_password/", json!({"email": "victim@example.com"})).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(r.sent_kinds("victim@example.com").last(), Some(&EmailKind::PasswordReset));
+}
+
+#[tokio::test]
+async fn a_hot_account_counter_refuses_a_password_check_without_ending_the_owners_session() {
+    let r = rig(&[]);
+    let (access, _) = r.active_user("victim@example.com").await;
+    let victim = r.stored("victim@example.com").await.unwrap();
+    assert_eq!(r.sessions(&victim).await, 1);
+    // A flood of logins at the account from elsewhere makes its failure budget hot: the owner's
+    // own password check is refused for now, but that is no verdict on the owner's session.
+    r.store.throttle_key("victim@example.com");
+    let body = json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD});
+    let refused = r.call("POST", "/auth/users/set_password/", Some(body.clone()), Some(&access)).await;
+    assert_throttled(&refused);
+    assert_eq!(r.sessions(&victim).await, 1, "the session stays");
+    r.store.heal();
+    let done = r.call("POST", "/auth/users/set_password/", Some(body), Some(&access)).await;
+    assert_eq!(done.status, StatusCode::NO_CONTENT, "{}", done.body);
+}

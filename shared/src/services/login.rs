@@ -55,8 +55,8 @@ pub async fn login(
     // reserved in each before the password is verified.
     let guard = throttle::PasswordGuard::new(app, &email, client.ip.as_deref(), now);
     let (user, states) = match Email::parse(&email) {
-        Ok(e) => app.store.find_user_for_login(&e, &guard.counters(), now).await?,
-        Err(_) => (None, app.store.read(&guard.counters(), now).await?),
+        Ok(e) => app.store.find_user_for_login(&e, &guard.counters(), now).await.map_err(throttle::limiter_err)?,
+        Err(_) => (None, app.store.read(&guard.counters(), now).await.map_err(throttle::limiter_err)?),
     };
     guard.reserve(app, &states, now).await?;
     let ok = app.hasher.verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await;

@@ -46,6 +46,8 @@ pub struct App {
     pub keys: Arc<dyn SecretKeys>,
     /// The sign-in providers' client, discovery documents and keys (social sign-in).
     pub federation: Arc<crate::social::Federation>,
+    /// IP budgets this container saw spent, until their windows end (no more writes to them).
+    pub spent: throttle::SpentBudgets,
 }
 
 /// Why an app could not be assembled.
@@ -88,6 +90,7 @@ impl App {
             tokens: TokenService::new(&settings, keys.clone()),
             keys,
             federation: Arc::new(crate::social::Federation::new()),
+            spent: throttle::SpentBudgets::default(),
             settings,
             store,
             mailer,
@@ -156,6 +159,11 @@ pub enum ServiceError {
     /// Too many requests; retry after this many seconds.
     #[error("throttled for {0} s")]
     Throttled(u64),
+    /// DynamoDB throttled a rate counter of this request (a flood at its IP or account makes the
+    /// item hot): answered as [`ServiceError::Throttled`], without its verdict that a budget is
+    /// spent (see `throttle::limiter_err`).
+    #[error("rate counter congested, retry after {0} s")]
+    Congested(u64),
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -164,7 +172,7 @@ pub enum ServiceError {
 
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
-        Self::Unavailable(e.0)
+        Self::Unavailable(e.message)
     }
 }
 

@@ -1,11 +1,29 @@
 //! Throttling: per-IP budgets, per-account login lockout (Cognito-style doubling), and a
 //! cooldown between emails to one address. All state lives in atomic counters with TTLs.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use crate::config::Rate;
 use crate::policy;
-use crate::ports::{CounterKey, CounterState, GiveBack, Reservation};
+use crate::ports::{CounterKey, CounterState, GiveBack, Reservation, StoreError};
 
 use super::{App, ServiceError};
+
+/// How long a caller whose rate counter DynamoDB throttled is asked to wait.
+pub const CONGESTED_RETRY_AFTER: u64 = 1;
+
+/// A limiter call's failure: 429 ([`ServiceError::Congested`]) when DynamoDB throttled it, for
+/// the counters it names are this request's own (its IP, its account) and a flood at them is
+/// what makes one item hot; 503 otherwise. Fails closed for that key, and only for it: other
+/// keys live on other partitions and are served as usual.
+pub fn limiter_err(e: StoreError) -> ServiceError {
+    if e.throttled {
+        tracing::warn!(event = "throttle", outcome = "hot_key", error = %e.message);
+        return ServiceError::Congested(CONGESTED_RETRY_AFTER);
+    }
+    e.into()
+}
 
 /// The counter of `scope` for `key` (an IP, an account) in the fixed window of `rate` holding
 /// `now`, and that window's end. The slot names the window, so a counter never outlives it.
@@ -19,6 +37,12 @@ fn window(scope: &'static str, key: &str, secs: i64, now: i64) -> (CounterKey, i
 }
 
 /// Counts one request against the caller's IP budget; 429 once the budget is spent.
+///
+/// A flood from one address lands on one counter item, and DynamoDB serves about 1,000 writes a
+/// second to one item. So once this container has seen the budget spent, it answers 429 without
+/// writing to the counter again until its window ends (a window's count only grows, so the
+/// answer cannot change); and a write DynamoDB throttles answers 429 too, and is remembered the
+/// same way. Nothing assumes one container: each one writes until it sees the budget spent.
 pub async fn spend_ip(
     app: &App,
     scope: &'static str,
@@ -28,12 +52,61 @@ pub async fn spend_ip(
     let (Some(rate), Some(ip)) = (rate, ip) else { return Ok(()) };
     let now = app.now();
     let (counter, end) = ip_window(scope, ip, rate, now);
-    let state = app.store.hit(&counter, end, now).await?;
+    if app.spent.holds(&counter, now) {
+        tracing::info!(event = "throttle", scope, outcome = "ip_budget_spent", known = true);
+        return Err(ServiceError::Throttled(policy::retry_after(end, now)));
+    }
+    let state = match app.store.hit(&counter, end, now).await {
+        Ok(state) => state,
+        Err(e) if e.throttled => {
+            app.spent.remember(counter, end, now);
+            return Err(limiter_err(e));
+        }
+        Err(e) => return Err(e.into()),
+    };
     if policy::over_budget(state.count, rate.limit) {
         tracing::info!(event = "throttle", scope, outcome = "ip_budget_spent");
+        app.spent.remember(counter, end, now);
         return Err(ServiceError::Throttled(policy::retry_after(end, now)));
     }
     Ok(())
+}
+
+/// The IP budgets ([`spend_ip`]) one container has seen spent, each until its window ends: a
+/// cache of what the counters already said, bounded so a flood of addresses cannot grow it.
+#[derive(Default)]
+pub struct SpentBudgets(Mutex<HashMap<CounterKey, i64>>);
+
+impl SpentBudgets {
+    /// At most this many budgets are remembered; past it, the ended ones are dropped first, then
+    /// all (forgetting only costs a write each).
+    pub const CAPACITY: usize = 4096;
+
+    /// Whether `counter`'s budget is known spent at `now`.
+    pub fn holds(&self, counter: &CounterKey, now: i64) -> bool {
+        self.0.lock().map(|m| m.get(counter).is_some_and(|end| now < *end)).unwrap_or(false)
+    }
+
+    /// Remembers `counter` spent until `end`.
+    pub fn remember(&self, counter: CounterKey, end: i64, now: i64) {
+        let Ok(mut m) = self.0.lock() else { return };
+        if m.len() >= Self::CAPACITY {
+            m.retain(|_, e| now < *e);
+            if m.len() >= Self::CAPACITY {
+                m.clear();
+            }
+        }
+        m.insert(counter, end);
+    }
+
+    /// How many budgets are remembered.
+    pub fn len(&self) -> usize {
+        self.0.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// The account a login names: the normalised address when it parses, the lower-cased text
@@ -105,7 +178,7 @@ impl PasswordGuard {
     /// [`PasswordGuard::reserve`] (for a signed-in account, whose address needs no lookup).
     pub async fn reserved(app: &App, login: &str, ip: Option<&str>, now: i64) -> Result<Self, ServiceError> {
         let guard = Self::new(app, login, ip, now);
-        let states = app.store.read(&guard.counters(), now).await?;
+        let states = app.store.read(&guard.counters(), now).await.map_err(limiter_err)?;
         guard.reserve(app, &states, now).await?;
         Ok(guard)
     }
@@ -149,7 +222,7 @@ impl PasswordGuard {
             });
             ends.push(*end);
         }
-        match app.store.reserve(&reservations, now).await? {
+        match app.store.reserve(&reservations, now).await.map_err(limiter_err)? {
             Ok(()) => Ok(()),
             Err(i) => {
                 tracing::info!(event = "login", outcome = "reservation_refused", scope = reservations[i].counter.scope);

@@ -258,6 +258,8 @@ struct FaultState {
     failures: HashMap<Op, u64>,
     scheduler: Option<Arc<Scheduler>>,
     holds: HashMap<Op, Arc<Hold>>,
+    /// Counter keys DynamoDB throttles ([`Faults::throttle_key`]).
+    hot_keys: Vec<String>,
 }
 
 /// A gate parking the calls of one operation (see [`Faults::hold`]).
@@ -409,9 +411,31 @@ impl Faults {
         self.lock().holds.get(&op).cloned()
     }
 
+    /// Every limiter call touching a counter of `key` (an IP, an account) fails as DynamoDB
+    /// throttles a hot item ([`StoreError::throttled`]), before reaching the inner store; calls
+    /// on other counters pass. Until [`Faults::heal`].
+    pub fn throttle_key(&self, key: &str) {
+        self.lock().hot_keys.push(key.to_owned());
+    }
+
+    /// The throttling error of a limiter call of `op` on `counters`, when one is hot (counted as
+    /// a call and a failure of `op`).
+    fn hot<'a>(&self, op: Op, mut counters: impl Iterator<Item = &'a CounterKey>) -> Option<StoreError> {
+        let mut s = self.lock();
+        let hot = counters.find(|c| s.hot_keys.contains(&c.key))?;
+        *s.calls.entry(op).or_insert(0) += 1;
+        *s.failures.entry(op).or_insert(0) += 1;
+        Some(StoreError::throttled(format!(
+            "{INJECTED}: {op}: ProvisionedThroughputExceededException: the counter {} {} is hot",
+            hot.scope, hot.key
+        )))
+    }
+
     /// Disarms every fault (the counts stay).
     pub fn heal(&self) {
-        self.lock().rules.clear();
+        let mut s = self.lock();
+        s.rules.clear();
+        s.hot_keys.clear();
     }
 
     /// Calls of `op` so far, failed or not.
@@ -461,7 +485,7 @@ impl Faults {
     }
 
     fn error(op: Op) -> StoreError {
-        StoreError(format!(
+        StoreError::new(format!(
             "{INJECTED}: {op}: ProvisionedThroughputExceededException: Throughput exceeded for table gatehouse-prod-users"
         ))
     }
@@ -551,6 +575,9 @@ impl<S: Store + ?Sized> UserStore for FaultyStore<S> {
         counters: &[CounterKey],
         now: i64,
     ) -> StoreResult<(Option<User>, Vec<CounterState>)> {
+        if let Some(e) = self.faults.hot(Op::FindUserForLogin, counters.iter()) {
+            return Err(e);
+        }
         guarded!(self, Op::FindUserForLogin, self.inner.find_user_for_login(email, counters, now))
     }
 
@@ -665,26 +692,44 @@ impl<S: Store + ?Sized> SessionStore for FaultyStore<S> {
 #[async_trait]
 impl<S: Store + ?Sized> Limiter for FaultyStore<S> {
     async fn hit(&self, counter: &CounterKey, expires_at: i64, now: i64) -> StoreResult<CounterState> {
+        if let Some(e) = self.faults.hot(Op::Hit, std::iter::once(counter)) {
+            return Err(e);
+        }
         guarded!(self, Op::Hit, self.inner.hit(counter, expires_at, now))
     }
 
     async fn read(&self, counters: &[CounterKey], now: i64) -> StoreResult<Vec<CounterState>> {
+        if let Some(e) = self.faults.hot(Op::Read, counters.iter()) {
+            return Err(e);
+        }
         guarded!(self, Op::Read, self.inner.read(counters, now))
     }
 
     async fn clear(&self, counter: &CounterKey) -> StoreResult<()> {
+        if let Some(e) = self.faults.hot(Op::Clear, std::iter::once(counter)) {
+            return Err(e);
+        }
         guarded!(self, Op::Clear, self.inner.clear(counter))
     }
 
     async fn reserve(&self, reservations: &[Reservation], now: i64) -> StoreResult<Result<(), usize>> {
+        if let Some(e) = self.faults.hot(Op::Reserve, reservations.iter().map(|r| &r.counter)) {
+            return Err(e);
+        }
         guarded!(self, Op::Reserve, self.inner.reserve(reservations, now))
     }
 
     async fn give_back(&self, refund: &[CounterKey], forget: &[CounterKey]) -> StoreResult<()> {
+        if let Some(e) = self.faults.hot(Op::GiveBack, refund.iter().chain(forget)) {
+            return Err(e);
+        }
         guarded!(self, Op::GiveBack, self.inner.give_back(refund, forget))
     }
 
     async fn take_cooldown(&self, counter: &CounterKey, until: i64, now: i64) -> StoreResult<bool> {
+        if let Some(e) = self.faults.hot(Op::TakeCooldown, std::iter::once(counter)) {
+            return Err(e);
+        }
         guarded!(self, Op::TakeCooldown, self.inner.take_cooldown(counter, until, now))
     }
 }
@@ -874,7 +919,7 @@ mod tests {
         assert!(store.hit(&counter(), 100, 1).await.is_err());
         assert!(store.read(&[counter()], 1).await.is_ok());
         let e = store.hit(&counter(), 100, 1).await.unwrap_err();
-        assert!(e.0.starts_with(INJECTED), "{e}");
+        assert!(e.message.starts_with(INJECTED), "{e}");
         // Refused calls never reached the inner store.
         assert_eq!(store.hit(&counter(), 100, 1).await.unwrap().count, 1);
         assert_eq!((faults.calls(Op::Hit), faults.failures(Op::Hit)), (3, 2));

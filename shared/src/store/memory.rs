@@ -65,7 +65,7 @@ impl State {
             }
         }
         if self.users.contains_key(&user.id) {
-            return Err(StoreError("user id collision".into()).into());
+            return Err(StoreError::new("user id collision").into());
         }
         Ok(())
     }
@@ -104,7 +104,7 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> StoreResult<MutexGuard<'_, State>> {
-        self.state.lock().map_err(|_| StoreError("memory store lock poisoned".into()))
+        self.state.lock().map_err(|_| StoreError::new("memory store lock poisoned"))
     }
 
     /// Number of users stored, expired or not (for tests).
@@ -389,7 +389,7 @@ impl SessionStore for MemoryStore {
         let mut s = self.lock()?;
         if let Some(at) = last_login {
             let Some(user) = s.users.get_mut(&session.user_id) else {
-                return Err(StoreError("user vanished during login".into()));
+                return Err(StoreError::new("user vanished during login"));
             };
             user.last_login = Some(at);
         }

@@ -1238,7 +1238,7 @@ async fn write_user(store: DynamoStore, user: User) -> Result<Written, StoreErro
             "the username {:?} is another Gatehouse account's (usernames are unique case-insensitively)",
             user.username.as_ref().map(|u| u.as_str()).unwrap_or_default()
         ))),
-        Err(CreateUserError::IdentityTaken) => Err(StoreError("identity claim conflict without an identity".into())),
+        Err(CreateUserError::IdentityTaken) => Err(StoreError::new("identity claim conflict without an identity")),
         Err(CreateUserError::Store(e)) => Err(e),
     }
 }

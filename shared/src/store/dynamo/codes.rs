@@ -95,7 +95,7 @@ impl CodeStore for DynamoStore {
         match result {
             Ok(out) => match out.attributes {
                 Some(item) => Ok(Some(code_from_item(user, purpose, &item)?)),
-                None => Err(StoreError("UpdateItem returned no attributes".into())),
+                None => Err(StoreError::new("UpdateItem returned no attributes")),
             },
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(None),
             Err(e) => Err(store_err(e)),

@@ -62,40 +62,48 @@ impl DynamoStore {
 #[async_trait]
 impl Limiter for DynamoStore {
     async fn hit(&self, counter: &CounterKey, expires_at: i64, now: i64) -> StoreResult<CounterState> {
-        // An expired counter still in the table starts again from one.
-        let fresh = self
-            .client()
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(counter_key(counter)))
-            .update_expression("SET #count = :one, #last_at = :now, #expires_at = :exp")
-            .condition_expression("attribute_not_exists(pk) OR #expires_at <= :now")
-            .set_expression_attribute_names(Names::of(&["count", "last_at", "expires_at"]).0)
-            .set_expression_attribute_values(
-                Values::default().with(":one", n(1)).with(":now", n(now)).with(":exp", n(expires_at)).0,
-            )
-            .send()
-            .await;
-        match fresh {
-            Ok(_) => return Ok(CounterState { count: 1, last_at: now }),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {}
-            Err(e) => return Err(store_err(e)),
+        // One write in the usual case (a hot counter is a throttling risk, and every write is
+        // billed, a failed conditional one too): the ADD, on a counter that is absent or live. A
+        // counter past its `expires_at` that TTL has not removed yet fails the condition and is
+        // started again from one, unless a concurrent hit did that first (then it is added to).
+        let names = || Names::of(&["count", "last_at", "expires_at"]).0;
+        let values = || Values::default().with(":one", n(1)).with(":now", n(now)).with(":exp", n(expires_at)).0;
+        for _ in 0..2 {
+            let added = self
+                .client()
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(counter_key(counter)))
+                .update_expression("ADD #count :one SET #last_at = :now, #expires_at = :exp")
+                .condition_expression("attribute_not_exists(pk) OR #expires_at > :now")
+                .set_expression_attribute_names(names())
+                .set_expression_attribute_values(values())
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+                .send()
+                .await;
+            match added {
+                Ok(out) => return Ok(out.attributes.as_ref().map(counter_state).unwrap_or_default()),
+                Err(e) if e.code() == Some("ConditionalCheckFailedException") => {}
+                Err(e) => return Err(store_err(e)),
+            }
+            let restarted = self
+                .client()
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(counter_key(counter)))
+                .update_expression("SET #count = :one, #last_at = :now, #expires_at = :exp")
+                .condition_expression("#expires_at <= :now")
+                .set_expression_attribute_names(names())
+                .set_expression_attribute_values(values())
+                .send()
+                .await;
+            match restarted {
+                Ok(_) => return Ok(CounterState { count: 1, last_at: now }),
+                Err(e) if e.code() == Some("ConditionalCheckFailedException") => {}
+                Err(e) => return Err(store_err(e)),
+            }
         }
-        let out = self
-            .client()
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(counter_key(counter)))
-            .update_expression("ADD #count :one SET #last_at = :now, #expires_at = :exp")
-            .set_expression_attribute_names(Names::of(&["count", "last_at", "expires_at"]).0)
-            .set_expression_attribute_values(
-                Values::default().with(":one", n(1)).with(":now", n(now)).with(":exp", n(expires_at)).0,
-            )
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(store_err)?;
-        Ok(out.attributes.as_ref().map(counter_state).unwrap_or_default())
+        Err(StoreError::new("hit: the counter kept changing"))
     }
 
     async fn read(&self, counters: &[CounterKey], now: i64) -> StoreResult<Vec<CounterState>> {
@@ -151,7 +159,7 @@ impl Limiter for DynamoStore {
             Ok(()) => Ok(Ok(())),
             Err(codes) => match codes.iter().position(|c| c == "ConditionalCheckFailed") {
                 Some(i) => Ok(Err(i)),
-                None => Err(StoreError(format!("reserve cancelled: {}", codes.join(",")))),
+                None => Err(StoreError::new(format!("reserve cancelled: {}", codes.join(",")))),
             },
         }
     }

@@ -86,7 +86,7 @@ impl IdentityStore for DynamoStore {
     async fn get_identity(&self, provider: &str, subject: &str) -> StoreResult<Option<Identity>> {
         let Some(item) = self.get(claim_pk(provider, subject), IDENTITY).await? else { return Ok(None) };
         let user_id = UserId::parse(&get_s(&item, "user_id")?)
-            .ok_or_else(|| StoreError("identity claim user id malformed".into()))?;
+            .ok_or_else(|| StoreError::new("identity claim user id malformed"))?;
         Ok(Some(Identity {
             provider: provider.to_owned(),
             subject: subject.to_owned(),

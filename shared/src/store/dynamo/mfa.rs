@@ -205,9 +205,9 @@ fn challenge_from_item(id: &str, item: &Item) -> StoreResult<Challenge> {
     let kind = get_s(item, "kind")?;
     Ok(Challenge {
         id: id.to_owned(),
-        kind: ChallengeKind::parse(&kind).ok_or_else(|| StoreError(format!("stored challenge kind {kind:?}")))?,
+        kind: ChallengeKind::parse(&kind).ok_or_else(|| StoreError::new(format!("stored challenge kind {kind:?}")))?,
         user_id: match get_opt_s(item, "user_id") {
-            Some(raw) => Some(UserId::parse(&raw).ok_or_else(|| StoreError("stored user id malformed".into()))?),
+            Some(raw) => Some(UserId::parse(&raw).ok_or_else(|| StoreError::new("stored user id malformed"))?),
             None => None,
         },
         data: get_opt_s(item, "data").unwrap_or_default(),

@@ -99,7 +99,7 @@ impl DynamoStore {
             // A token per attempt of ours: the SDK's own retries of the attempt (after a 5xx, a
             // dropped connection or an attempt timeout) reuse it, so a transaction that committed
             // but whose reply was lost answers success instead of failing its own conditions.
-            let token = crate::secrets::random_id().map_err(|e| StoreError(format!("random: {e}")))?;
+            let token = crate::secrets::random_id().map_err(|e| StoreError::new(format!("random: {e}")))?;
             let result = self
                 .client()
                 .transact_write_items()
@@ -116,16 +116,19 @@ impl DynamoStore {
                 other => return Err(store_err(other)),
             };
             let TransactWriteItemsError::TransactionCanceledException(cancelled) = service else {
-                return Err(StoreError(format!("TransactWriteItems: {}", service.code().unwrap_or("unknown"))));
+                return Err(StoreError::new(format!("TransactWriteItems: {}", service.code().unwrap_or("unknown"))));
             };
             let codes: Vec<String> =
                 cancelled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect();
             if codes.iter().any(|c| c == "ConditionalCheckFailed") {
                 return Ok(Err(codes));
             }
+            if codes.iter().any(|c| c == "ThrottlingError" || c == "ProvisionedThroughputExceeded") {
+                return Err(StoreError::throttled(format!("transaction cancelled: {}", codes.join(","))));
+            }
             let conflict = codes.iter().any(|c| c == "TransactionConflict");
             if !conflict || attempt >= CONFLICT_RETRIES {
-                return Err(StoreError(format!("transaction cancelled: {}", codes.join(","))));
+                return Err(StoreError::new(format!("transaction cancelled: {}", codes.join(","))));
             }
             attempt += 1;
             tokio::time::sleep(backoff(attempt)).await;
@@ -230,7 +233,7 @@ impl DynamoStore {
                         tokio::time::sleep(backoff(attempt + 1)).await;
                     }
                     Some(rest) if !rest.is_empty() => {
-                        return Err(StoreError("BatchWriteItem left items unprocessed".into()))
+                        return Err(StoreError::throttled("BatchWriteItem left items unprocessed"))
                     }
                     _ => break,
                 }
@@ -261,7 +264,8 @@ impl DynamoStore {
                 _ => return Ok(found),
             }
         }
-        Err(StoreError("BatchGetItem left keys unprocessed".into()))
+        // DynamoDB leaves keys unprocessed when their partitions are over their read rate.
+        Err(StoreError::throttled("BatchGetItem left keys unprocessed"))
     }
 
     /// The items of `keys`, in the order of `keys` (None where absent): consistent BatchGetItems of
@@ -407,11 +411,21 @@ where
         SdkError::DispatchFailure(_) => "dispatch failure".to_owned(),
         other => format!("{other}"),
     };
-    StoreError(format!("dynamodb: {detail}"))
+    let message = format!("dynamodb: {detail}");
+    if THROTTLING_CODES.contains(&code.as_str()) {
+        return StoreError::throttled(message);
+    }
+    StoreError::new(message)
 }
 
+/// The error codes with which DynamoDB refuses a call for its request rate: on an item or
+/// partition (`ProvisionedThroughputExceededException`, `ThrottlingException`) or on the
+/// account (`RequestLimitExceeded`). The SDK has retried them by then.
+const THROTTLING_CODES: [&str; 3] =
+    ["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"];
+
 fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    StoreError(format!("dynamodb request build: {e}"))
+    StoreError::new(format!("dynamodb request build: {e}"))
 }
 
 /// Expression attribute names, built fluently.

@@ -187,7 +187,7 @@ pub(super) fn listed(mut item: Item) -> Item {
 pub(super) fn get_s(item: &Item, k: &str) -> StoreResult<String> {
     match item.get(k) {
         Some(AttributeValue::S(v)) => Ok(v.clone()),
-        _ => Err(StoreError(format!("item attribute {k} missing or not a string"))),
+        _ => Err(StoreError::new(format!("item attribute {k} missing or not a string"))),
     }
 }
 pub(super) fn get_opt_s(item: &Item, k: &str) -> Option<String> {
@@ -199,14 +199,14 @@ pub(super) fn get_opt_s(item: &Item, k: &str) -> Option<String> {
 pub(super) fn get_opt_n<T: std::str::FromStr>(item: &Item, k: &str) -> StoreResult<Option<T>> {
     match item.get(k) {
         Some(AttributeValue::N(v)) => {
-            v.parse().map(Some).map_err(|_| StoreError(format!("item attribute {k} is not a number")))
+            v.parse().map(Some).map_err(|_| StoreError::new(format!("item attribute {k} is not a number")))
         }
         None | Some(AttributeValue::Null(_)) => Ok(None),
-        _ => Err(StoreError(format!("item attribute {k} is not a number"))),
+        _ => Err(StoreError::new(format!("item attribute {k} is not a number"))),
     }
 }
 pub(super) fn get_n<T: std::str::FromStr>(item: &Item, k: &str) -> StoreResult<T> {
-    get_opt_n(item, k)?.ok_or_else(|| StoreError(format!("item attribute {k} missing")))
+    get_opt_n(item, k)?.ok_or_else(|| StoreError::new(format!("item attribute {k} missing")))
 }
 pub(super) fn get_bool(item: &Item, k: &str) -> bool {
     matches!(item.get(k), Some(AttributeValue::Bool(true)))
@@ -256,10 +256,10 @@ pub(super) fn user_to_item(u: &User) -> Item {
 }
 
 pub(super) fn user_from_item(item: &Item) -> StoreResult<User> {
-    let id = UserId::parse(&get_s(item, "id")?).ok_or_else(|| StoreError("stored user id malformed".into()))?;
-    let email = Email::parse(&get_s(item, "email")?).map_err(|_| StoreError("stored email malformed".into()))?;
+    let id = UserId::parse(&get_s(item, "id")?).ok_or_else(|| StoreError::new("stored user id malformed"))?;
+    let email = Email::parse(&get_s(item, "email")?).map_err(|_| StoreError::new("stored email malformed"))?;
     let username = match get_opt_s(item, "username") {
-        Some(u) => Some(Username::parse(&u).map_err(|_| StoreError("stored username malformed".into()))?),
+        Some(u) => Some(Username::parse(&u).map_err(|_| StoreError::new("stored username malformed"))?),
         None => None,
     };
     let groups = match item.get("groups") {
@@ -483,11 +483,11 @@ pub(super) fn audit_item(e: &AuditEntry, stream: &AuditStream) -> Item {
 pub(super) fn audit_from_item(item: &Item) -> StoreResult<AuditEntry> {
     let user = |k: &str| -> StoreResult<Option<UserId>> {
         get_opt_s(item, k)
-            .map(|v| UserId::parse(&v).ok_or_else(|| StoreError(format!("audit attribute {k} is not a user id"))))
+            .map(|v| UserId::parse(&v).ok_or_else(|| StoreError::new(format!("audit attribute {k} is not a user id"))))
             .transpose()
     };
     let changes = match get_opt_s(item, "changes") {
-        Some(text) => serde_json::from_str(&text).map_err(|e| StoreError(format!("audit changes: {e}")))?,
+        Some(text) => serde_json::from_str(&text).map_err(|e| StoreError::new(format!("audit changes: {e}")))?,
         None => serde_json::Value::Null,
     };
     Ok(AuditEntry {

@@ -46,7 +46,7 @@ impl SessionStore for DynamoStore {
             Err(codes) => codes,
         };
         if codes.len() <= own || codes.iter().take(own).any(|c| c != "None") {
-            return Err(StoreError(format!("create_session cancelled: {}", codes.join(","))));
+            return Err(StoreError::new(format!("create_session cancelled: {}", codes.join(","))));
         }
         // A counter to refund was gone (its window over, or lifted by a reset): the session is
         // written without the give-back, which then skips what is missing.

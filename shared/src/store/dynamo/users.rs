@@ -38,8 +38,7 @@ impl UserStore for DynamoStore {
         if expired(&claim, now) {
             return Ok(None);
         }
-        let id =
-            UserId::parse(&get_s(&claim, "user_id")?).ok_or_else(|| StoreError("claim user id malformed".into()))?;
+        let id = UserId::parse(&get_s(&claim, "user_id")?).ok_or_else(|| StoreError::new("claim user id malformed"))?;
         self.get_user(&id, now).await
     }
 
@@ -54,7 +53,7 @@ impl UserStore for DynamoStore {
         let user = match claim {
             Some(item) if !expired(&item, now) => {
                 let id = UserId::parse(&get_s(&item, "user_id")?)
-                    .ok_or_else(|| StoreError("claim user id malformed".into()))?;
+                    .ok_or_else(|| StoreError::new("claim user id malformed"))?;
                 self.get_user(&id, now).await?
             }
             _ => {
@@ -332,7 +331,7 @@ impl UserStore for DynamoStore {
             return Err(if failed(&codes, 0) {
                 UpdateUserError::Conflict
             } else {
-                StoreError(format!("delete_user cancelled: {}", codes.join(","))).into()
+                StoreError::new(format!("delete_user cancelled: {}", codes.join(","))).into()
             });
         }
         // The rest of the partition (codes, sessions) is unreachable now; remove it too. The
@@ -455,7 +454,7 @@ impl DynamoStore {
             Err(codes) if codes.iter().skip(own).any(|c| c == "ConditionalCheckFailed") => {
                 Err(CreateUserError::IdentityTaken)
             }
-            Err(codes) => Err(StoreError(format!("{call} cancelled: {}", codes.join(","))).into()),
+            Err(codes) => Err(StoreError::new(format!("{call} cancelled: {}", codes.join(","))).into()),
         }
     }
 }
