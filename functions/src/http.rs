@@ -175,7 +175,7 @@ pub fn reply(outcome: Result<Response<Body>, Reject>) -> Response<Body> {
 /// `LANGUAGE_CODE` (see README "Languages").
 pub fn language(app: &gatehouse_core::App, req: &Request) -> i18n::Language {
     let asked = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
-    match asked.and_then(|h| i18n::Catalogs::get().negotiate(h)) {
+    match asked.and_then(i18n::negotiate) {
         Some(code) => i18n::Language { code, asked: true },
         None => i18n::Language { code: app.settings.language_code, asked: false },
     }

@@ -413,12 +413,11 @@ impl Settings {
                 }
             },
             language_code: {
-                let catalogs = crate::i18n::Catalogs::get();
                 let raw = env.get("LANGUAGE_CODE").unwrap_or(crate::i18n::SOURCE);
-                catalogs.known(raw).ok_or_else(|| {
+                crate::i18n::known(raw).ok_or_else(|| {
                     ConfigError::new(
                         "LANGUAGE_CODE",
-                        format!("not a language Gatehouse speaks (it speaks {})", catalogs.languages().join(", ")),
+                        format!("not a language Gatehouse speaks (it speaks {})", crate::i18n::languages().join(", ")),
                     )
                 })?
             },

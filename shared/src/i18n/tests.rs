@@ -139,3 +139,17 @@ fn error_bodies_translate_messages_never_codes_or_field_names() {
     assert_eq!(body["groups"]["0"][0], "Une liste d’éléments est attendue.");
     assert_eq!(body["non_field_errors"][0], "Les deux mots de passe ne correspondent pas.");
 }
+
+#[test]
+fn the_unparsed_language_list_is_the_parsed_catalogs_own() {
+    // languages(), known() and negotiate() answer from the catalogs' names, without parsing them
+    // (a cold start's settings check and every Accept-Language): they must agree with the parse.
+    let parsed = Catalogs::get();
+    assert_eq!(languages(), parsed.languages().as_slice());
+    for lang in ["fr", "FR", "fr_CA", "en", "xx", " fr "] {
+        assert_eq!(known(lang), parsed.known(lang), "{lang}");
+    }
+    for header in ["fr-CA,fr;q=0.9,en;q=0.8", "de, *", "en-GB;q=0.2, fr;q=0.3", "", "pt"] {
+        assert_eq!(negotiate(header), parsed.negotiate(header), "{header}");
+    }
+}

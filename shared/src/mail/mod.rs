@@ -131,7 +131,7 @@ pub struct Extras {
 
 /// The language of `user`'s emails: the one stored on the account, else `LANGUAGE_CODE`.
 pub fn language<'a>(settings: &'a Settings, user: &User) -> &'a str {
-    user.language.as_deref().and_then(|l| i18n::Catalogs::get().known(l)).unwrap_or(settings.language_code)
+    user.language.as_deref().and_then(|l| i18n::known(l)).unwrap_or(settings.language_code)
 }
 
 /// A built-in template in `lang`: each `[[text]]` is a message of the catalog (its msgid is the
@@ -139,7 +139,6 @@ pub fn language<'a>(settings: &'a Settings, user: &User) -> &'a str {
 /// its translation, or by the text itself in English or when the language lacks it. Values are
 /// filled in afterwards, by [`fill`]: a translation never sees them.
 fn localize(template: &str, lang: &str) -> String {
-    let catalogs = i18n::Catalogs::get();
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some((before, after)) = rest.split_once("[[") {
@@ -153,7 +152,7 @@ fn localize(template: &str, lang: &str) -> String {
             out.push_str(text);
         } else {
             let msgid = braces_to_python(&text.split_whitespace().collect::<Vec<_>>().join(" "));
-            match catalogs.gettext(lang, &msgid) {
+            match i18n::Catalogs::get().gettext(lang, &msgid) {
                 std::borrow::Cow::Owned(t) => out.push_str(python_to_braces(&t).as_deref().unwrap_or(text)),
                 std::borrow::Cow::Borrowed(_) => out.push_str(text),
             }

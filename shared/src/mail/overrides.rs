@@ -316,7 +316,7 @@ impl EmailTemplates {
                 env.add_template_owned(name, source.clone()).map_err(|e| template_error(file, &e))?;
             }
             // The same file in every other language Gatehouse speaks (its trans texts translated).
-            for lang in crate::i18n::Catalogs::get().languages().into_iter().skip(1) {
+            for lang in crate::i18n::languages().iter().skip(1) {
                 let source =
                     django_to_jinja_in(&raw, lang).map_err(|(line, why)| format!("{rel} line {line}: {why}"))?;
                 for name in [variant(file, lang), format!("{}{HTML_VARIANT}", variant(file, lang))] {
@@ -366,7 +366,7 @@ impl EmailTemplates {
             if !present.contains(&true) {
                 return Err(format!("{file}: defines none of the blocks {}", BLOCKS.join(", ")));
             }
-            for lang in crate::i18n::Catalogs::get().languages().into_iter().skip(1) {
+            for lang in crate::i18n::languages().iter().skip(1) {
                 for (block, _) in BLOCKS.iter().zip(present).filter(|(_, p)| *p) {
                     let name = variant(file, lang);
                     let name = if *block == "html_body" { format!("{name}{HTML_VARIANT}") } else { name };

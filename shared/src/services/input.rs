@@ -80,7 +80,7 @@ impl Form {
         if raw.is_empty() {
             return Some(None);
         }
-        match crate::i18n::Catalogs::get().known(&raw) {
+        match crate::i18n::known(&raw) {
             Some(code) => Some(Some(code.to_owned())),
             None => {
                 errors.add("language", format!("\"{raw}\" is not a valid choice."));

@@ -54,7 +54,7 @@ pub fn preview(settings: &Settings, kind: Option<&str>, query: Option<&str>) -> 
         .into_iter()
         .flat_map(|q| q.split('&'))
         .find_map(|pair| pair.strip_prefix("lang="))
-        .and_then(|l| gatehouse_core::i18n::Catalogs::get().known(l));
+        .and_then(|l| gatehouse_core::i18n::known(l));
     let name = |k: EmailKind| format!("{k:?}");
     let wanted = kind.map(|k| k.trim_matches('/').replace('_', "").to_ascii_lowercase()).filter(|k| !k.is_empty());
     let Some(wanted) = wanted else {
