@@ -40,19 +40,39 @@ if ! command -v valgrind > /dev/null && command -v apt-get > /dev/null; then
     || log "valgrind could not be installed: instructions to the first poll will not be counted"
 fi
 
-# The floor must be built exactly as the functions are.
+# The floor and the argon2id timer must be built exactly as the functions are: the same
+# [profile.release], the same per-package overrides of dependencies (argon2, blake2), and each of
+# the bench's own packages (bench-hello, bench-harness: the LTO roots) as the functions' binaries'
+# package (gatehouse-lambdas).
 "$BENCH_VENV/bin/python" - <<'PY'
 import sys, tomllib
 main = tomllib.load(open("Cargo.toml", "rb"))["profile"]["release"]
 bench = tomllib.load(open("tools/bench/Cargo.toml", "rb"))["profile"]["release"]
-if main != bench:
-    sys.exit(f"[profile.release] differs: Cargo.toml {main} vs tools/bench/Cargo.toml {bench}; make them equal")
+
+def split(profile, own_prefix):
+    packages = dict(profile.get("package", {}))
+    own = {name: packages.pop(name) for name in list(packages) if name.startswith(own_prefix)}
+    return {k: v for k, v in profile.items() if k != "package"}, own, packages
+
+main_base, main_own, main_deps = split(main, "gatehouse-")
+bench_base, bench_own, bench_deps = split(bench, "bench-")
+roots = main_own.get("gatehouse-lambdas", {})
+problems = []
+if main_base != bench_base:
+    problems.append(f"[profile.release]: Cargo.toml {main_base} vs tools/bench/Cargo.toml {bench_base}")
+if main_deps != bench_deps:
+    problems.append(f"dependency overrides: Cargo.toml {main_deps} vs tools/bench/Cargo.toml {bench_deps}")
+for name in ("bench-hello", "bench-harness"):
+    if bench_own.get(name, {}) != roots:
+        problems.append(f"[profile.release.package.{name}] {bench_own.get(name, {})} vs gatehouse-lambdas' {roots}")
+if problems:
+    sys.exit("tools/bench/Cargo.toml's release profile differs from the functions': " + "; ".join(problems))
 PY
 
 start=$(date +%s)
 if [ "${BENCH_SKIP_BUILD:-}" != 1 ]; then
   log "building the functions and the dev server (release)"
-  cargo build --release --quiet -p gatehouse-functions -p gatehouse-dev-server -p gatehouse-authctl
+  cargo build --release --quiet -p gatehouse-lambdas -p gatehouse-dev-server -p gatehouse-authctl
   log "building the hello-world floor and the bench harness (release, same profile)"
   cargo build --release --quiet --manifest-path tools/bench/Cargo.toml
   if [ "${BENCH_SKIP_ARM64:-}" != 1 ]; then
@@ -61,7 +81,7 @@ if [ "${BENCH_SKIP_BUILD:-}" != 1 ]; then
       rustup target add aarch64-unknown-linux-gnu
     fi
     log "cargo lambda build --release --arm64 (bootstrap sizes)"
-    PATH="$BENCH_VENV/bin:$PATH" cargo lambda build --release --arm64 -p gatehouse-functions
+    PATH="$BENCH_VENV/bin:$PATH" cargo lambda build --release --arm64 -p gatehouse-lambdas
   fi
 fi
 if [ "${BENCH_SKIP_BUILD:-}" != 1 ]; then export BENCH_BUILD_S=$(( $(date +%s) - start )); fi

@@ -14,7 +14,7 @@ if command -v rustup > /dev/null && ! rustup target list --installed | grep -qx 
 fi
 export PATH="$VENV/bin:$PATH"
 log "cargo lambda build --release --arm64 (every function; a long LTO build)"
-cargo lambda build --release --arm64 -p gatehouse-functions
+cargo lambda build --release --arm64 -p gatehouse-lambdas
 log "bootstrap sizes (target/lambda/<function>/bootstrap)"
 for f in target/lambda/*/bootstrap; do
   printf '%8d KiB  %s\n' "$(( $(stat -c %s "$f") / 1024 ))" "$(basename "$(dirname "$f")")"

@@ -42,8 +42,9 @@ fi
 # made in the emulator from the template. About 15 s. A failure here is reported at the end, so
 # that the steps after it still run.
 log "deploy rehearsal: SAM transform + every function binary under a Runtime API stand-in"
-# The binaries are those nextest just built for the integration tests (target/debug/<binary>); a
-# separate `cargo build --bins` would rebuild them with another feature set, for nothing.
+# The binaries are those nextest just built for the integration tests (target/debug/<binary>:
+# gatehouse-lambdas' tests/mains.rs has cargo build them); a separate `cargo build --bins` would
+# rebuild them with another feature set, for nothing.
 INFRA_STATUS=0
 # Its own emulator (tools/infra starts one when MOTO_URL is unset): the shared one holds every
 # table of the Rust tests by now, and reading its SES mail (/moto-api/data.json) means dumping them.

@@ -20,4 +20,4 @@ mkdir -p .dev
   printf 'JWT_SIGNING_KEY="%s"\n' "$(awk '{printf "%s\\n", $0}' .dev/jwt-ed25519.pem)"
 } > .dev/lambda.env
 export PATH="$VENV/bin:$PATH"
-exec cargo lambda watch --env-file .dev/lambda.env -p gatehouse-functions "$@"
+exec cargo lambda watch --env-file .dev/lambda.env -p gatehouse-lambdas "$@"

@@ -25,35 +25,55 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 /// JSON logs (CloudWatch-friendly) on standard output, level from `RUST_LOG` (default `info`).
 /// Never request bodies.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = std::env::var("RUST_LOG").ok().and_then(|v| log_filter(&v)).unwrap_or_else(|| {
+        tracing_subscriber::filter::Targets::new().with_default(tracing_subscriber::filter::LevelFilter::INFO)
+    });
     let _ = tracing_subscriber::util::SubscriberInitExt::try_init(log_subscriber(filter, std::io::stdout));
 }
 
-/// The subscriber every function logs through: one JSON object a line, filtered by `filter`,
-/// written to `writer` (standard output when deployed; a buffer in the tests that read the logs).
+/// `RUST_LOG` read as a list of `level` and `target=level` directives (`info`,
+/// `warn,gatehouse_core=debug`), as EnvFilter reads them: a target matches the targets it begins,
+/// empty directives are skipped, and none at all logs nothing. `None` when a directive is not one
+/// of those (EnvFilter's span and field directives included): the caller then logs at `info`.
+/// Targets, not EnvFilter, so that the binaries do not carry EnvFilter's regex engine
+/// (regex-automata, regex-syntax): its tables and panic locations are pointers the dynamic loader
+/// relocates at every cold start.
+pub fn log_filter(spec: &str) -> Option<tracing_subscriber::filter::Targets> {
+    let directives: Vec<&str> = spec.split(',').filter(|d| !d.is_empty()).collect();
+    if directives.is_empty() {
+        return Some(tracing_subscriber::filter::Targets::new());
+    }
+    if directives.iter().any(|d| d.contains('[')) {
+        return None; // a span or field directive, which Targets would take for a target's name
+    }
+    directives.join(",").parse().ok()
+}
+
+/// The subscriber every function logs through: one JSON object a line, filtered by `filter` (a
+/// [`log_filter`], or any filtering layer: the tests use EnvFilter), written to `writer` (standard
+/// output when deployed; a buffer in the tests that read the logs).
 ///
 /// Whatever `filter` allows, the TRACE events of other crates are dropped: at that level
 /// lambda_runtime logs each raw invocation event (request bodies with their passwords, the
 /// `Authorization` header) and the AWS SDK each DynamoDB response body (password hashes, code
-/// MACs). Our own crates log nothing at TRACE.
-pub fn log_subscriber<W>(filter: tracing_subscriber::EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+/// MACs). Our own crates log nothing at TRACE. (Release builds leave TRACE out of every crate at
+/// compile time: functions/Cargo.toml.)
+pub fn log_subscriber<F, W>(filter: F, writer: W) -> impl tracing::Subscriber + Send + Sync
 where
+    F: tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
     use tracing_subscriber::layer::SubscriberExt;
     let no_foreign_trace = tracing_subscriber::filter::filter_fn(|meta| {
         *meta.level() < tracing::Level::TRACE || meta.target().starts_with("gatehouse")
     });
-    tracing_subscriber::fmt()
+    let json = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(false)
         .with_target(false)
         .without_time()
-        .with_writer(writer)
-        .finish()
-        .with(no_foreign_trace)
+        .with_writer(writer);
+    tracing_subscriber::registry().with(filter).with(no_foreign_trace).with(json)
 }
 
 /// Runs one handler as a Lambda function behind an HTTP API (payload format 2.0). A
@@ -201,5 +221,28 @@ mod tests {
         assert_eq!(budget(ms(Duration::from_secs(10)), now), Some(Duration::from_millis(9_500)));
         assert_eq!(budget(ms(Duration::from_millis(300)), now), Some(Duration::ZERO));
         assert_eq!(budget(ms(Duration::ZERO) - 5_000, now), Some(Duration::ZERO), "past deadlines");
+    }
+
+    #[test]
+    fn rust_log_is_read_as_env_filter_reads_levels_and_targets() {
+        use tracing::Level;
+        let on = |spec: &str, target: &str, level: Level| log_filter(spec).map(|f| f.would_enable(target, &level));
+        assert_eq!(on("info", "gatehouse_core::services", Level::INFO), Some(true));
+        assert_eq!(on("info", "aws_smithy_runtime::client", Level::DEBUG), Some(false));
+        assert_eq!(on("DEBUG", "h2::proto", Level::DEBUG), Some(true), "levels in any case");
+        let mixed = "warn,gatehouse_core=debug";
+        assert_eq!(on(mixed, "gatehouse_core::services::login", Level::DEBUG), Some(true), "a target's prefix");
+        assert_eq!(on(mixed, "aws_config", Level::INFO), Some(false));
+        assert_eq!(on(mixed, "aws_config", Level::WARN), Some(true));
+        assert_eq!(on("gatehouse_core=debug", "aws_config", Level::ERROR), Some(false), "no level: other targets off");
+        assert_eq!(on("info,", "x", Level::INFO), Some(true), "empty directives skipped");
+        assert_eq!(on("", "x", Level::ERROR), Some(false), "nothing at all: nothing logged");
+        assert_eq!(on("off", "x", Level::ERROR), Some(false));
+        assert!(log_filter("[request]=debug").is_none(), "span directives: the caller falls back to info");
+        assert!(log_filter("gatehouse_core[{user}]=debug").is_none(), "field directives too");
+        assert!(
+            log_filter("info,loud").is_some_and(|f| f.would_enable("loud", &Level::TRACE)),
+            "a bare target: all of it"
+        );
     }
 }

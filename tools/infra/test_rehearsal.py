@@ -18,7 +18,7 @@ For each parameter set (samconfig.toml's dev and prod, and dev with HS256):
 Each binary's stdout/stderr goes to .dev/rehearsal/<set>/<binary>.log; a failure quotes the tail.
 
 Needs the emulator: MOTO_URL (tools/test.sh sets it); without it, one is started here. Needs the
-binaries: `cargo build -p gatehouse-functions --bins`.
+binaries: `cargo build -p gatehouse-lambdas --bins`.
 """
 
 from __future__ import annotations
@@ -323,7 +323,7 @@ class Stack:
                 props["LoggingConfig"]["LogGroup"], region, props.get("Handler", "bootstrap")))
             env["AWS_ENDPOINT_URL"] = self.moto_url  # the one addition: AWS is the emulator
             path = BIN / binary
-            assert path.exists(), f"{path} missing: run `cargo build -p gatehouse-functions --bins`"
+            assert path.exists(), f"{path} missing: run `cargo build -p gatehouse-lambdas --bins`"
             self.expected_env[binary] = env
             self.functions[binary] = LambdaProcess(
                 binary, path, env, self.logs / f"{binary}.log", self.resolver.get_att(logical_id, "Arn"),

@@ -61,7 +61,7 @@ fn route_table_equals_the_template_http_api_events() {
 
 #[test]
 fn every_binary_has_a_function_and_an_event() {
-    let mut binaries: BTreeSet<String> = std::fs::read_dir(root("functions/src/bin"))
+    let mut binaries: BTreeSet<String> = std::fs::read_dir(root("functions/lambdas/src/bin"))
         .unwrap()
         .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
         .collect();

@@ -322,7 +322,7 @@ fn alarms_cover_api_5xx_and_every_function() {
         })
     };
     let functions = of_type(&t, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), std::fs::read_dir(root("functions/src/bin")).unwrap().count());
+    assert_eq!(functions.len(), std::fs::read_dir(root("functions/lambdas/src/bin")).unwrap().count());
     let mut function_alarms = BTreeSet::new();
     for (name, _) in &functions {
         let errors = watched(name, "Errors").unwrap_or_else(|| panic!("no alarm on {name}'s Errors"));
