@@ -24,6 +24,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import cost
+import tlsproxy
 from stack import LIMITS, Stack, free_port, git_rev, log, pct, stop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,9 +44,17 @@ LAT_S, LAT_WARM = (1.0, 0.3) if QUICK else (3.0, 0.5)
 THR_S, THR_WARM = (1.5, 0.5) if QUICK else (5.0, 1.0)
 TIMING_BLOCKS, TIMING_PER_BLOCK = (2, 8) if QUICK else (5, 16)
 OVERHEAD_BLOCKS, OVERHEAD_PER_BLOCK = (2, 5) if QUICK else (4, 12)
+COST_RUNS = 3 if QUICK else 10  # new accounts taken through every action the cost model prices
 ARGON2 = {"m": 19456, "t": 2, "p": 1}  # Gatehouse's defaults (OWASP); djoser is set to the same
 MIB = 1024 * 1024
 NO_CA = "jwt_verify, empty SSL_CERT_DIR"
+# Cold starts that call DynamoDB, started again with DynamoDB behind TLS (bench/tlsproxy.py in
+# front of the emulator), as in Lambda: the first response then includes building the SDK's HTTPS
+# client, loading the root certificates it trusts (SSL_CERT_FILE) and the first TLS handshake.
+TLS_FNS = ["users_me", "sessions"]
+TLS_VARIANTS = [("ca", "TLS, local CA only"), ("roots", "TLS, system roots + local CA")]
+# The platform's CA bundle (Debian, then Amazon Linux / RHEL): what the SDK loads in Lambda.
+SYSTEM_ROOTS = [Path("/etc/ssl/certs/ca-certificates.crt"), Path("/etc/pki/tls/certs/ca-bundle.crt")]
 # LIMITS (stack.py) raise the rate limits out of reach for the load, timing and cold-start runs;
 # the call counts run with the defaults.
 
@@ -63,8 +73,8 @@ STACK = Stack(WORK)
 start, stop_all, wait_port = STACK.start, STACK.stop_all, STACK.wait_port
 
 
-def call(base: str, method: str, path: str, body=None, token: str | None = None):
-    """One HTTP request; returns (status, parsed JSON or None)."""
+def send(base: str, method: str, path: str, body=None, token: str | None = None) -> tuple[int, int, bytes]:
+    """One HTTP request; returns (status, the request body's length, the response body)."""
     headers = {}
     data = None
     if body is not None:
@@ -78,10 +88,21 @@ def call(base: str, method: str, path: str, body=None, token: str | None = None)
             status, text = resp.status, resp.read()
     except urllib.error.HTTPError as e:
         status, text = e.code, e.read()
+    return status, len(data or b""), text
+
+
+def parsed(text: bytes):
+    """A response body's JSON, or None."""
     try:
-        return status, (json.loads(text) if text else None)
+        return json.loads(text) if text else None
     except ValueError:
-        return status, None
+        return None
+
+
+def call(base: str, method: str, path: str, body=None, token: str | None = None):
+    """One HTTP request; returns (status, parsed JSON or None)."""
+    status, _, text = send(base, method, path, body, token)
+    return status, parsed(text)
 
 
 def harness(cmd: str, spec: dict, name: str) -> dict:
@@ -153,7 +174,7 @@ def login(base: str, email: str) -> dict:
 # ---------------------------------------------------------------- measurements
 
 def functions() -> list[str]:
-    return sorted(p.stem for p in (ROOT / "functions" / "src" / "bin").glob("*.rs"))
+    return sorted(p.stem for p in (ROOT / "functions" / "lambdas" / "src" / "bin").glob("*.rs"))
 
 
 def sizes(fns: list[str]) -> dict:
@@ -170,35 +191,44 @@ def sizes(fns: list[str]) -> dict:
 
 
 def argon2_times() -> dict:
-    runs = 5 if QUICK else 20
-    rust = json.loads(
-        subprocess.run(
-            [str(HARNESS), "argon2", str(ARGON2["m"]), str(ARGON2["t"]), str(ARGON2["p"]), str(runs)],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
+    """argon2id as the functions hash (bench-harness, built as they are) and with argon2-cffi (C, what
+    djoser hashes with), in alternating rounds so both meet the same load on the machine."""
+    rounds, per_round = (2, 3) if QUICK else (5, 5)
     from argon2 import low_level  # argon2-cffi, what Django's Argon2PasswordHasher uses
 
-    py = []
-    for i in range(runs + 1):
-        t0 = time.perf_counter()
-        low_level.hash_secret(
-            b"correct horse battery staple",
-            i.to_bytes(16, "little"),
-            time_cost=ARGON2["t"],
-            memory_cost=ARGON2["m"],
-            parallelism=ARGON2["p"],
-            hash_len=32,
-            type=low_level.Type.ID,
+    kept, alloc, py = [], [], []
+    for r in range(rounds):
+        rust = json.loads(
+            subprocess.run(
+                [str(HARNESS), "argon2", str(ARGON2["m"]), str(ARGON2["t"]), str(ARGON2["p"]), str(per_round)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
         )
-        py.append((time.perf_counter() - t0) * 1000)
+        kept += [s / 1000 for s in rust["samples_us"]]
+        alloc += [s / 1000 for s in rust.get("alloc_samples_us", [])]
+        for i in range(per_round + 1):
+            t0 = time.perf_counter()
+            low_level.hash_secret(
+                b"correct horse battery staple",
+                (r * 100 + i).to_bytes(16, "little"),
+                time_cost=ARGON2["t"],
+                memory_cost=ARGON2["m"],
+                parallelism=ARGON2["p"],
+                hash_len=32,
+                type=low_level.Type.ID,
+            )
+            if i:  # the first of a round warms the memory up, as the harness's own warm-up does
+                py.append((time.perf_counter() - t0) * 1000)
     return {
-        "gatehouse_ms": med([s / 1000 for s in rust["samples_us"]]),
-        "alloc_ms": med([s / 1000 for s in rust.get("alloc_samples_us", [])]),
-        "argon2_cffi_ms": med(py[1:]),
-        "runs": runs,
+        "gatehouse_ms": med(kept),
+        "alloc_ms": med(alloc),
+        "argon2_cffi_ms": med(py),
+        "gatehouse_min_ms": min(kept),
+        "argon2_cffi_min_ms": min(py),
+        "runs": len(kept),
+        "rounds": rounds,
     }
 
 
@@ -213,6 +243,13 @@ class Calls:
 
     def read(self) -> dict:
         return call(self.moto, "GET", "/_bench/calls")[1] or {}
+
+
+def emailed_link(base: str, email: str) -> tuple[str, str]:
+    """The uid and token of the link in the last email the dev server sent to `email`."""
+    _, mails = call(base, "GET", "/_dev/emails?to=" + email)
+    parts = (mails or [{}])[-1].get("link", "").rstrip("/").split("/")
+    return parts[-2], parts[-1]
 
 
 def count_calls(base: str, moto: str) -> tuple[dict, dict]:
@@ -230,22 +267,17 @@ def count_calls(base: str, moto: str) -> tuple[dict, dict]:
         results[label] = {"status": status, "dynamodb": dynamo, "other": other, "route": f"{method} {path}"}
         return status, resp
 
-    def link(email: str) -> tuple[str, str]:
-        _, mails = call(base, "GET", "/_dev/emails?to=" + email)
-        parts = (mails or [{}])[-1].get("link", "").rstrip("/").split("/")
-        return parts[-2], parts[-1]
-
     # The user the cold-start events act as (events/*.json, with PASSWORD for their password).
     status, body = call(base, "POST", "/auth/users/", {"email": "ada@example.com", "password": PASSWORD})
     if status != 201:
         sys.exit(f"registering ada@example.com for the cold-start events: {status} {body}")
-    uid, token = link("ada@example.com")
+    uid, token = emailed_link(base, "ada@example.com")
     call(base, "POST", "/auth/users/activation/", {"uid": uid, "token": token})
 
     email = f"calls-{secrets.token_hex(4)}@bench.example.com"
     counted("register", "POST", "/auth/users/", {"email": email, "password": PASSWORD})
     counted("resend_activation", "POST", "/auth/users/resend_activation/", {"email": email})
-    uid, token = link(email)
+    uid, token = emailed_link(base, email)
     counted("activation", "POST", "/auth/users/activation/", {"uid": uid, "token": token})
     status, tokens = counted("jwt/create", "POST", "/auth/jwt/create/", {"email": email, "password": PASSWORD})
     if status != 200:
@@ -312,23 +344,75 @@ def cold_starts(fns: list[str], moto_port: int, secret: str, table: str, access:
         **LIMITS,
     }
     # Diagnostic, not a target: jwt_verify again with SSL_CERT_DIR pointing at an empty folder
-    # (the CA bundle file is still read), to show what scanning /etc/ssl/certs at init costs.
+    # (rustls-native-certs then reads that folder and nothing else), to show whether init reads
+    # the system's root certificates.
     empty = WORK / "empty-cert-dir"
     empty.mkdir(exist_ok=True)
     diag = dict(next(b for b in binaries if b["name"] == "jwt_verify"))
-    diag.update(name=NO_CA, log=str(WORK / "cold-empty-cert-dir.log"), env={"SSL_CERT_DIR": str(empty)})
+    diag.update(name=NO_CA, env={"SSL_CERT_DIR": str(empty)})
     binaries.append(diag)
+    proxy, tls = tls_binaries(binaries, moto_port)
     for b in binaries:
-        (WORK / f"cold-{b['name']}.log").write_text("")
+        b["log"] = str(WORK / f"cold-{re.sub(r'[^A-Za-z0-9_]+', '-', b['name'])}.log")
+        Path(b["log"]).write_text("")
     res = harness(
         "coldstart",
         {"runs": COLD_RUNS, "timeout_s": 20, "aws_upstream": f"127.0.0.1:{moto_port}", "env": env, "binaries": binaries},
         "coldstart",
     )
+    if proxy:
+        stop(proxy)
     for b in binaries:
         res["results"][b["name"]]["event"] = b["event_source"]
-    res["instructions"], res["relocation_instructions"] = init_instructions([b for b in binaries if b["name"] != NO_CA], env)
+    res["tls"] = tls
+    measured = [b for b in binaries if b["name"] in fns or b["name"] == "hello"]
+    res["instructions"], res["relocation_instructions"] = init_instructions(measured, env)
+    res["relative_relocations"] = {b["name"]: relative_relocations(b["path"]) for b in measured}
     return res
+
+
+def relative_relocations(path: str) -> int | None:
+    """The relative relocations the dynamic loader applies to the binary at every start (readelf)."""
+    readelf = shutil.which("readelf")
+    if not readelf:
+        return None
+    out = subprocess.run([readelf, "-rW", path], capture_output=True, text=True).stdout
+    return sum(1 for line in out.splitlines() if "_RELATIVE" in line)
+
+
+def tls_name(fn: str, variant: str) -> str:
+    return f"{fn}, {dict(TLS_VARIANTS)[variant]}"
+
+
+def tls_binaries(binaries: list[dict], moto_port: int) -> tuple[subprocess.Popen | None, dict]:
+    """Adds the TLS_FNS again with DynamoDB behind a TLS proxy to the emulator, once per
+    TLS_VARIANTS: SSL_CERT_FILE holding only the proxy's CA, or the system bundle with that CA
+    appended (rustls-native-certs reads SSL_CERT_FILE instead of the platform's store; the gap
+    between the two is what loading the system's roots costs a first request). DynamoDB's endpoint
+    is set with AWS_ENDPOINT_URL_DYNAMODB, which the SDK prefers to the harness's AWS_ENDPOINT_URL.
+    Returns the proxy and what was set up (for the report)."""
+    fns = [fn for fn in TLS_FNS if any(b["name"] == fn for b in binaries)]
+    system = next((p for p in SYSTEM_ROOTS if p.exists()), None)
+    if not fns or system is None:
+        log(f"first response over TLS not measured: {'no CA bundle in ' + ', '.join(map(str, SYSTEM_ROOTS)) if fns else 'none of ' + ', '.join(TLS_FNS) + ' built'}")
+        return None, {}
+    pki = tlsproxy.certs(WORK / "tls")
+    roots = WORK / "tls" / "system-roots-and-ca.pem"
+    roots.write_bytes(system.read_bytes().rstrip(b"\n") + b"\n" + pki["ca"].read_bytes())
+    files = {"ca": pki["ca"], "roots": roots}
+    port = free_port()
+    proxy = start("tls-proxy", [sys.executable, str(OUT / "tlsproxy.py"), str(WORK / "tls"), str(port),
+                                f"127.0.0.1:{moto_port}"], dict(os.environ))
+    wait_port(port, 30, "the TLS proxy", proxy, "tls-proxy")
+    for fn in fns:
+        base = next(b for b in binaries if b["name"] == fn)
+        for variant, _ in TLS_VARIANTS:
+            b = dict(base)
+            b.update(name=tls_name(fn, variant), env={"AWS_ENDPOINT_URL_DYNAMODB": f"https://127.0.0.1:{port}",
+                                                      "SSL_CERT_FILE": str(files[variant])})
+            binaries.append(b)
+    count = lambda p: p.read_bytes().count(b"-----BEGIN CERTIFICATE-----")
+    return proxy, {"functions": fns, "system_bundle": str(system), "roots_certs": count(roots)}
 
 
 def init_instructions(binaries: list[dict], env: dict[str, str]) -> tuple[dict, dict]:
@@ -498,6 +582,98 @@ def timing_safety(base: str, email: str, name: str, with_reset: bool) -> dict:
     return out
 
 
+def cost_inputs(base: str, moto: str, server: subprocess.Popen, log_path: Path, log_level: str) -> dict:
+    """What the cost model (bench/cost.py) measures: COST_RUNS new accounts, each taken through
+    every action it prices (cost.ACTIONS), one request at a time, on a dev server over the emulator
+    logging at `log_level` (the template's). Per request: the server's CPU time (every thread's, from
+    /proc/<pid>/task/*/schedstat), the log lines a function would write too (the dev server's own
+    request line and its printed emails left out), the DynamoDB calls with the items each read and
+    wrote and their sizes (the emulator records them), the SES calls, and the body sizes."""
+    calls = Calls(moto)
+    samples: dict[str, list[dict]] = {action: [] for action, _, _ in cost.ACTIONS}
+    offset = log_path.stat().st_size
+
+    def measured(action: str, method: str, path: str, body=None, token=None):
+        nonlocal offset
+        calls.reset()
+        call(moto, "POST", "/_bench/items")
+        cpu = cpu_ns(server.pid)
+        t0 = time.perf_counter()
+        status, sent, answer = send(base, method, path, body, token)
+        wall_ms = (time.perf_counter() - t0) * 1000
+        cpu_ms = sum(n - cpu.get(tid, 0) for tid, n in cpu_ns(server.pid).items()) / 1e6
+        if status >= 300:
+            sys.exit(f"cost inputs: {action} answered {status}: {answer[:300]!r}")
+        lines, offset = function_log_lines(log_path, offset)
+        samples[action].append({
+            "status": status,
+            "cpu_ms": cpu_ms,
+            "wall_ms": wall_ms,
+            "log_lines": [len(line) for line in lines],
+            "dynamodb": call(moto, "GET", "/_bench/items")[1] or [],
+            "ses": calls.read().get("POST /v2/email/outbound-emails", 0),
+            "request_bytes": sent,
+            "response_bytes": len(answer),
+        })
+        return parsed(answer)
+
+    for i in range(COST_RUNS):
+        email = f"cost-{secrets.token_hex(4)}-{i}@bench.example.com"
+        measured("register", "POST", "/auth/users/", {"email": email, "password": PASSWORD})
+        uid, token = emailed_link(base, email)
+        measured("activation", "POST", "/auth/users/activation/", {"uid": uid, "token": token})
+        tokens = measured("jwt/create", "POST", "/auth/jwt/create/", {"email": email, "password": PASSWORD})
+        measured("jwt/verify", "POST", "/auth/jwt/verify/", {"token": tokens["access"]})
+        measured("users/me GET", "GET", "/auth/users/me/", token=tokens["access"])
+        rotated = measured("jwt/refresh", "POST", "/auth/jwt/refresh/", {"refresh": tokens["refresh"]})
+        measured("jwt/blacklist", "POST", "/auth/jwt/blacklist/", {"refresh": rotated.get("refresh", tokens["refresh"])})
+        measured("reset_password", "POST", "/auth/users/reset_password/", {"email": email})
+        uid, token = emailed_link(base, email)
+        measured("reset_password_confirm", "POST", "/auth/users/reset_password_confirm/",
+                 {"uid": uid, "token": token, "new_password": PASSWORD + "-renewed"})
+    call(moto, "DELETE", "/_bench/items")  # recording reads moto's table around every request: off for the load
+    return {"runs": COST_RUNS, "log_level": log_level, "samples": samples, "peak_rss_kib": peak_rss_kib(server.pid)}
+
+
+def cpu_ns(pid: int) -> dict[str, int]:
+    """CPU time of each thread of `pid` so far (ns). A thread that ends between two readings was
+    idle (tokio's blocking threads end after 10 s without work): leaving it out loses nothing."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out[task.name] = int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def peak_rss_kib(pid: int) -> int | None:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return None
+
+
+def function_log_lines(path: Path, offset: int) -> tuple[list[bytes], int]:
+    """The whole log lines written to `path` from `offset` on that a function writes too (the JSON
+    lines of the shared subscriber, without the dev server's own `request` line), and the offset
+    after them."""
+    with path.open("rb") as f:
+        f.seek(offset)
+        data = f.read()
+    end = data.rfind(b"\n") + 1
+    lines = []
+    for raw in data[:end].splitlines():
+        try:
+            fields = json.loads(raw).get("fields", {})
+        except (ValueError, AttributeError):
+            continue  # the printed emails
+        if fields.get("message") == "request" and "route" in fields:
+            continue
+        lines.append(raw)
+    return lines, offset + end
+
+
 # ---------------------------------------------------------------- report
 
 def machine() -> str:
@@ -556,26 +732,34 @@ def report(r: dict) -> str:
     def mark(ok: bool) -> str:
         return "**met**" if ok else "**missed**"
 
+    # The cold-start target is judged on the instructions callgrind counts from exec to the first
+    # poll: the same on every run, where the wall-clock ratio moved across the target from one run
+    # to the next with the load on the machine. The times are shown beside them.
     ins = r["coldstart"].get("instructions", {})
     ins_ratio = {fn: ins[fn] / ins["hello"] for fn in fns if ins.get(fn) and ins.get("hello")}
-    ins_note = ""
-    if ins_ratio:
-        worst_ins = max(ins_ratio, key=ins_ratio.get)
-        ins_note = (
-            f"; instructions to the first poll (callgrind, not moved by load): {fmt(min(ins_ratio.values()), 2)}–"
-            f"{fmt(ins_ratio[worst_ins], 2)} × the floor's {fmt(ins['hello'], 0)}"
-        )
+    uncounted = [fn for fn in fns if fn not in ins_ratio]
+    wall = (
+        f"wall clock (median of {r['coldstart']['runs']}, moves with the load on the machine: information): floor "
+        f"{fmt(floor, 2)} ms, worst `{worst_fn}` {fmt(med(cs[worst_fn]['next_ms']), 2)} ms = "
+        f"{fmt(cold_ratio[worst_fn], 2)} ×, best {fmt(min(cold_ratio.values()), 2)} ×"
+    )
 
     add("## Targets")
     add("")
     add("| target | measured (this run) | |")
     add("|---|---|---|")
-    add(
-        f"| cold start of every function ≤ 1.5 × the hello-world floor (first poll, median of {r['coldstart']['runs']}) "
-        f"| floor {fmt(floor, 2)} ms; worst `{worst_fn}` {fmt(med(cs[worst_fn]['next_ms']), 2)} ms = "
-        f"{fmt(cold_ratio[worst_fn], 2)} × floor; best {fmt(min(cold_ratio.values()), 2)} ×{ins_note} "
-        f"| {mark(max(cold_ratio.values()) <= 1.5)} |"
-    )
+    cold_target = "cold start of every function ≤ 1.5 × the hello-world floor (instructions from exec to the first poll, callgrind)"
+    if ins_ratio and not uncounted:
+        worst_ins = max(ins_ratio, key=ins_ratio.get)
+        add(
+            f"| {cold_target} | floor {fmt(ins['hello'], 0)}; worst `{worst_ins}` {fmt(ins[worst_ins], 0)} = "
+            f"{fmt(ins_ratio[worst_ins], 2)} × floor; best {fmt(min(ins_ratio.values()), 2)} ×; {wall} "
+            f"| {mark(ins_ratio[worst_ins] <= 1.5)} |"
+        )
+    else:
+        why = ("valgrind not found" if not ins else "no count for " + ", ".join(f"`{f}`" for f in uncounted)
+               + " (did not reach the first poll under callgrind, or the floor has none)")
+        add(f"| {cold_target} | not measured: {why}; {wall} | **not measured** |")
     add(
         f"| no network call at init | {init_conns} connection(s) to the AWS endpoint before the first poll, "
         f"over {len(fns) * r['coldstart']['runs']} starts | {mark(init_conns == 0)} |"
@@ -602,6 +786,13 @@ def report(r: dict) -> str:
             f"= {fmt(thr_ratio(sc), 1)} ×; on the emulator {fmt(thr_ratio(sc, 'emulator'), 1)} × "
             f"| {mark(thr_ratio(sc) >= 20)} |"
         )
+    a2 = r["argon2"]
+    ratio = a2["gatehouse_ms"] / a2["argon2_cffi_ms"]
+    add(
+        f"| argon2id hash ≤ 1.05 × argon2-cffi's (same run, alternating rounds) | {fmt(a2['gatehouse_ms'], 2)} ms vs "
+        f"{fmt(a2['argon2_cffi_ms'], 2)} ms = {fmt(ratio, 2)} × (minima {fmt(a2['gatehouse_min_ms'], 2)} vs "
+        f"{fmt(a2['argon2_cffi_min_ms'], 2)} ms) | {mark(ratio <= 1.05)} |"
+    )
     add(
         f"| login overhead beyond the hash ≤ 10 % (memory store) | login {fmt(ov['login_ms'], 2)} ms − hash "
         f"{fmt(ov['hash_ms'], 2)} ms = {fmt(ov['overhead_ms'], 2)} ms = {fmt(ov['overhead_pct'], 1)} %; on the "
@@ -620,6 +811,7 @@ def report(r: dict) -> str:
     if not r["reset_password_available"]:
         add("| reset_password: existing vs unknown email | not measured: `POST /auth/users/reset_password/` answered 404 "
             "(the route does not exist yet) | **not measured** |")
+    add(cost.target_row(r["cost"]))
     add("")
 
     lines.extend(findings(r))
@@ -638,12 +830,15 @@ def report(r: dict) -> str:
     add("")
     add(
         "Instructions to the first poll are counted by callgrind (valgrind) in a separate start of each binary "
-        "whose first poll is refused: unlike the times, they do not move with the load on the machine."
+        "whose first poll is refused: unlike the times, they do not move with the load on the machine, so the "
+        "target is judged on them (the wall-clock ratio has landed on either side of 1.5 × from one run to the "
+        "next). They count user-space work only (the dynamic loader included, the kernel's exec and page "
+        "faults not), so their ratio is not the time ratio."
     )
     add("")
     add(
-        "| function | first poll (ms) | × floor | instructions to first poll | × floor | first response (ms) | statuses "
-        "| AWS conns at init | arm64 bootstrap | x86_64 binary |"
+        "| function | instructions to first poll | × floor (target ≤ 1.5) | first poll (ms) | × floor (wall clock) "
+        "| first response (ms) | statuses | AWS conns at init | arm64 bootstrap | x86_64 binary |"
     )
     add("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
     floor_ins = ins.get("hello")
@@ -653,14 +848,15 @@ def report(r: dict) -> str:
         s = r["sizes"]["hello (floor)" if fn == "hello" else "jwt_verify" if fn == NO_CA else fn]
         name = {"hello": "hello-world floor", NO_CA: "*diagnostic:* `jwt_verify` with `SSL_CERT_DIR` empty"}.get(fn, f"`{fn}`")
         add(
-            f"| {name} | {fmt(med(c['next_ms']), 2)} | {fmt(med(c['next_ms']) / floor, 2)} | "
-            f"{fmt(n, 0) if n else '–'} | {fmt(n / floor_ins, 2) if n and floor_ins else '–'} | "
+            f"| {name} | {fmt(n, 0) if n else '–'} | {fmt(n / floor_ins, 2) if n and floor_ins else '–'} | "
+            f"{fmt(med(c['next_ms']), 2)} | {fmt(med(c['next_ms']) / floor, 2)} | "
             f"{fmt(med(c['response_ms']), 2)} | {', '.join(f'{k}×{v}' for k, v in c['statuses'].items()) or '–'}"
             f"{' ⚠ ' + '; '.join(c['failures']) if c['failures'] else ''} | "
             f"{c['init_connections'] if fn != 'hello' else '–'} | "
             f"{fmt(s['arm64'] / MIB, 2) + ' MiB' if s['arm64'] else '–'} | {fmt(s['x86_64'] / MIB, 2)} MiB |"
         )
     add("")
+    lines.extend(tls_section(r))
 
     # --- calls
     add("## 3. DynamoDB calls per action")
@@ -771,7 +967,55 @@ def report(r: dict) -> str:
         add("")
         add("`reset_password` was not measured: `POST /auth/users/reset_password/` answered 404 in this run.")
     add("")
+    lines.extend(cost.section(r["cost"]))
     return "\n".join(lines)
+
+
+def tls_figures(r: dict) -> dict:
+    """Per function of the TLS rows: median first response over plain HTTP and per TLS variant (ms)."""
+    cs, tls = r["coldstart"]["results"], r["coldstart"].get("tls") or {}
+    out = {}
+    for fn in tls.get("functions", []):
+        rows = {"plain": cs[fn]} | {v: cs[tls_name(fn, v)] for v, _ in TLS_VARIANTS}
+        out[fn] = {k: med(c["response_ms"]) for k, c in rows.items()} | {"rows": rows}
+    return out
+
+
+def tls_section(r: dict) -> list[str]:
+    tls = r["coldstart"].get("tls") or {}
+    figs = tls_figures(r)
+    if not figs:
+        return ["### First response over TLS", "", "Not measured in this run (no CA bundle found, or none of "
+                + ", ".join(f"`{f}`" for f in TLS_FNS) + " built).", ""]
+    out = [
+        "### First response over TLS",
+        "",
+        f"What a user waits for on a cold function that calls DynamoDB in Lambda, where DynamoDB is reached over "
+        f"HTTPS: the same functions started again (interleaved with the rows above, {r['coldstart']['runs']} starts "
+        "each) with DynamoDB behind a TLS proxy to the emulator (bench/tlsproxy.py: a throwaway RSA-2048 root, "
+        "intermediate and server certificate, the shape of the chain DynamoDB presents). The first response then "
+        "includes building the SDK's HTTPS client, loading the roots it trusts and the first TLS handshake "
+        "(the proxy's half of it included, as DynamoDB's would be). The roots come from `SSL_CERT_FILE`, which "
+        "rustls-native-certs reads instead of the platform's store: only the proxy's CA, or the system bundle "
+        f"(`{tls['system_bundle']}`) with it appended, {tls['roots_certs']} certificates; the gap between the two "
+        "is what loading the system's roots costs the first request. Medians (ms).",
+        "",
+        "| function | first poll | first response, plain HTTP | TLS, local CA only | TLS, system roots + local CA "
+        "| TLS over plain (client + handshake) | system roots over one CA | statuses (plain / CA / roots) |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for fn, f in figs.items():
+        rows = f["rows"]
+        statuses = " / ".join(
+            (", ".join(f"{k}×{v}" for k, v in c["statuses"].items()) or "–")
+            + (" ⚠ " + "; ".join(c["failures"]) if c["failures"] else "") for c in rows.values()
+        )
+        out.append(
+            f"| `{fn}` | {fmt(med(rows['plain']['next_ms']), 2)} | {fmt(f['plain'], 2)} | {fmt(f['ca'], 2)} | "
+            f"{fmt(f['roots'], 2)} | {fmt(f['ca'] - f['plain'], 2)} | {fmt(f['roots'] - f['ca'], 2)} | {statuses} |"
+        )
+    out.append("")
+    return out
 
 
 def findings(r: dict) -> list[str]:
@@ -783,21 +1027,43 @@ def findings(r: dict) -> list[str]:
     worst = max(med(cs[f]["next_ms"]) for f in fns)
     best = min(med(cs[f]["next_ms"]) for f in fns)
     verify, no_ca = med(cs["jwt_verify"]["next_ms"]), med(cs[NO_CA]["next_ms"])
-    ratio = worst / floor
-    verdict = f"{'within' if ratio <= 1.5 else 'above'} the 1.5 × target (worst {fmt(ratio, 2)} ×)"
+    ins = r["coldstart"].get("instructions", {})
+    counted = [ins[f] for f in fns if ins.get(f)]
+    if counted and ins.get("hello") and len(counted) == len(fns):
+        lo, hi = min(counted) / ins["hello"], max(counted) / ins["hello"]
+        verdict = (
+            f"counted by callgrind, every function runs {fmt(min(counted) / 1e6, 2)}–{fmt(max(counted) / 1e6, 2)} M "
+            f"instructions from exec to its first poll, {fmt(lo, 2)}–{fmt(hi, 2)} × the floor's "
+            f"{fmt(ins['hello'] / 1e6, 2)} M: {'within' if hi <= 1.5 else 'above'} the 1.5 × target. In wall-clock "
+            f"time (information) every function reaches its first poll in {fmt(best, 2)}–{fmt(worst, 2)} ms, the floor "
+            f"in {fmt(floor, 2)} ms ({fmt(best / floor, 2)}–{fmt(worst / floor, 2)} ×): the time ratio is smaller than "
+            "the instruction ratio (the kernel's exec and page faults, not counted, weigh on both alike) and moves "
+            "with the load on the machine"
+        )
+    else:
+        verdict = (
+            f"every function reaches its first poll in {fmt(best, 2)}–{fmt(worst, 2)} ms, the floor in {fmt(floor, 2)} ms "
+            f"({fmt(worst / floor, 2)} × at worst); the instructions to the first poll, on which the target is judged, "
+            "were not counted"
+        )
     # The diagnostic row tells whether init still reads the system certificate store: with
     # SSL_CERT_DIR pointing at an empty folder that reading costs nothing, so a gap between the two
     # rows is what it costs.
     gap = verify - no_ca
-    ins, reloc = r["coldstart"].get("instructions", {}), r["coldstart"].get("relocation_instructions", {})
+    reloc = r["coldstart"].get("relocation_instructions", {})
+    nrel = r["coldstart"].get("relative_relocations", {})
     reloc_note = ""
     if all(k in ins and k in reloc for k in ("hello", "jwt_verify")) and ins["jwt_verify"] and ins["hello"]:
         extra = ins["jwt_verify"] - ins["hello"]
         extra_reloc = reloc["jwt_verify"] - reloc["hello"]
+        counts = (f"; {fmt(nrel['jwt_verify'], 0)} relative relocations vs the floor's {fmt(nrel['hello'], 0)}"
+                  if nrel.get("jwt_verify") is not None and nrel.get("hello") is not None else "")
         reloc_note = (
-            f" Counted by callgrind, `jwt_verify` runs {fmt(extra, 0)} more instructions to its first poll than the floor, "
+            f" `jwt_verify` runs {fmt(extra, 0)} more instructions to its first poll than the floor, "
             f"{fmt(100 * extra_reloc / extra, 0)} % of them in the dynamic loader relocating the larger binary "
-            f"({fmt(reloc['jwt_verify'], 0)} vs {fmt(reloc['hello'], 0)})."
+            f"({fmt(reloc['jwt_verify'], 0)} vs {fmt(reloc['hello'], 0)}{counts}: pointers in vtables, panic locations, "
+            "format strings and tracing's metadata, patched at every start because the binary is position-independent; "
+            "the packed form, DT_RELR, needs glibc 2.36 and Lambda's provided.al2023 has 2.34)."
         )
     if abs(gap) <= max(0.1 * no_ca, 0.25):
         certs = (
@@ -807,18 +1073,35 @@ def findings(r: dict) -> list[str]:
         )
     else:
         certs = (
-            f"The same `jwt_verify` binary with `SSL_CERT_DIR` pointing at an empty folder (the CA bundle file is still "
-            f"read) starts in {fmt(no_ca, 2)} ms ({fmt(no_ca / floor, 2)} × floor): reading the system root certificates "
-            f"at init costs about {fmt(gap, 2)} ms of the {fmt(verify - floor, 2)} ms above the floor."
+            f"The same `jwt_verify` binary with `SSL_CERT_DIR` pointing at an empty folder (then the only place the "
+            f"roots are read from) starts in {fmt(no_ca, 2)} ms ({fmt(no_ca / floor, 2)} × floor): reading the system root "
+            f"certificates at init costs about {fmt(gap, 2)} ms of the {fmt(verify - floor, 2)} ms above the floor."
         )
     out.append(
-        f"- **Cold start.** Every function reaches its first poll in {fmt(best, 2)}–{fmt(worst, 2)} ms, the floor in "
-        f"{fmt(floor, 2)} ms: {verdict}. {certs} What remains above the floor goes with the larger binary "
-        f"({fmt(r['sizes']['jwt_verify']['x86_64'] / MIB, 1)} MiB vs {fmt(r['sizes']['hello (floor)']['x86_64'] / MIB, 1)} "
-        "MiB to load), the JSON log subscriber, reading the settings and the SDK configuration."
-        f"{reloc_note} No function opened a connection before its first poll; the first response of a function that "
-        "calls AWS includes building its client."
+        f"- **Cold start.** {verdict[0].upper() + verdict[1:]}. {certs} What remains above the floor goes with the larger "
+        f"binary ({fmt(r['sizes']['jwt_verify']['x86_64'] / MIB, 1)} MiB vs "
+        f"{fmt(r['sizes']['hello (floor)']['x86_64'] / MIB, 1)} MiB to load), the JSON log subscriber, reading the "
+        f"settings and the SDK configuration.{reloc_note} No function opened a connection before its first poll; the "
+        "first response of a function that calls AWS includes building its client."
     )
+    figs = tls_figures(r)
+    if figs:
+        per = "; ".join(
+            f"`{fn}` {fmt(f['plain'], 1)} ms over plain HTTP, {fmt(f['ca'], 1)} ms over TLS trusting one CA, "
+            f"{fmt(f['roots'], 1)} ms trusting the system's roots too" for fn, f in figs.items()
+        )
+        def span(values: list[float]) -> str:
+            lo, hi = fmt(min(values), 1), fmt(max(values), 1)
+            return lo if lo == hi else f"{lo} to {hi}"
+
+        roots = [f["roots"] - f["ca"] for f in figs.values()]
+        tls_cost = [f["ca"] - f["plain"] for f in figs.values()]
+        out.append(
+            f"- **First response over TLS.** As in Lambda, with DynamoDB behind TLS: {per}. Building the HTTPS client "
+            f"and the first handshake add {span(tls_cost)} ms; trusting the {r['coldstart']['tls']['roots_certs']} "
+            f"system roots instead of one certificate changes that by {span(roots)} ms (medians of separate starts: "
+            "a difference of a few ms either way is within their noise)."
+        )
     a = r["argon2"]
     lat = {sc: r["load"]["memory"][sc]["latency"]["p50_ms"] / r["load"]["djoser"][sc]["latency"]["p50_ms"]
            for sc in ("create", "register") if r["load"]["djoser"][sc]["latency"]["p50_ms"]}
@@ -850,6 +1133,7 @@ def findings(r: dict) -> list[str]:
         "- **Emulator rows.** moto answers one request at a time in Python, so routes that touch DynamoDB are "
         "bounded by it there (a few ms per call); the memory-store rows show Gatehouse's own cost."
     )
+    out.append(cost.finding(r["cost"]))
     out.append("")
     return out
 
@@ -867,18 +1151,24 @@ def chart(r: dict, path: Path) -> None:
     fns = r["functions"]
     cs = r["coldstart"]["results"]
     floor = med(cs["hello"]["next_ms"])
-    fig, axes = plt.subplots(2, 4, figsize=(24, 13))
+    fig, axes = plt.subplots(3, 4, figsize=(24, 19))
     for ax in axes[0]:
         ax.tick_params(axis="y", labelsize=8)
     fig.suptitle(f"Gatehouse make bench — {r['date']} — {r['machine']}", fontsize=11)
 
+    # The target is judged on callgrind's instructions (bars); the wall-clock ratio (dots) moves
+    # with the load on the machine and is shown beside them.
     ax = axes[0][0]
-    names = ["hello-world floor", "jwt_verify, SSL_CERT_DIR empty (diag.)"] + fns
-    vals = [floor, med(cs[NO_CA]["next_ms"])] + [med(cs[f]["next_ms"]) for f in fns]
-    ax.barh(names, vals, color=["grey", "silver"] + ["tab:blue"] * len(fns))
-    ax.axvline(1.5 * floor, color="red", ls="--", label="target 1.5 × floor")
-    ax.set_xlabel("ms to first poll of the Runtime API (median)")
-    ax.set_title("1. Cold start")
+    ins = r["coldstart"].get("instructions", {})
+    names = ["hello-world floor"] + fns
+    if ins.get("hello"):
+        ax.barh(names, [(ins.get(f) or 0) / ins["hello"] for f in ["hello"] + fns],
+                color=["grey"] + ["tab:blue"] * len(fns), label="instructions to first poll (callgrind): judged")
+    ax.scatter([med(cs[f]["next_ms"]) / floor for f in ["hello"] + fns], names, color="black", s=12, zorder=3,
+               label=f"wall clock, median of {r['coldstart']['runs']} (information)")
+    ax.axvline(1.5, color="red", ls="--", label="target 1.5 × floor")
+    ax.set_xlabel("× the hello-world floor, from exec to the first poll of the Runtime API")
+    ax.set_title("1. Cold start" + ("" if ins.get("hello") else " (instructions not counted)"))
     ax.invert_yaxis()
     ax.legend(loc="lower right", fontsize=8)
 
@@ -968,7 +1258,28 @@ def chart(r: dict, path: Path) -> None:
     ax.set_xlabel("ms")
     ax.set_title("6. Timing: existing vs unknown email")
 
-    fig.tight_layout()
+    cost.chart(axes[2][0], axes[2][1], r["cost"])
+    ax = axes[2][2]
+    figs = tls_figures(r)
+    if figs:
+        kinds = [("plain", "plain HTTP (emulator)", "silver"), ("ca", "TLS, local CA only", "tab:cyan"),
+                 ("roots", f"TLS, system roots ({r['coldstart']['tls']['roots_certs']}) + local CA", "tab:blue")]
+        yy = np.arange(len(figs))
+        for i, (k, label, color) in enumerate(kinds):
+            vals = [f[k] for f in figs.values()]
+            ax.barh(yy + (i - 1) * 0.27, vals, 0.27, label=label, color=color)
+            for y, v in zip(yy, vals):
+                ax.text(v, y + (i - 1) * 0.27, f" {v:.1f}", va="center", fontsize=7)
+        ax.set_yticks(yy, list(figs), fontsize=8)
+        ax.invert_yaxis()
+        ax.legend(fontsize=8, loc="lower right")
+        ax.set_xlabel(f"ms from spawn to the first response (median of {r['coldstart']['runs']})")
+        ax.set_title("1. First response of a cold function calling DynamoDB: plain HTTP vs TLS")
+    else:
+        ax.axis("off")
+    axes[2][3].axis("off")
+
+    fig.tight_layout(rect=(0, 0, 1, 0.98))
     fig.savefig(path, dpi=90)
 
 
@@ -1024,6 +1335,14 @@ def main() -> None:
     r["coldstart"] = cold_starts(fns, moto_port, secret, table_a, ada.get("access", "none"))
     stop(dev_a)
 
+    log(f"cost model: {COST_RUNS} new accounts through every priced action, at the template's log level")
+    table_c = f"bench-cost-{secrets.token_hex(3)}"
+    level = cost.template()["log_level"]
+    env_c = gatehouse_env(base_env, secret, TABLE_NAME=table_c, RUST_LOG=level, **LIMITS, **aws)
+    dev_c_url, dev_c = start_dev_server("dev-cost", env_c, memory=False)
+    r["cost_inputs"] = cost_inputs(dev_c_url, moto_url, dev_c, WORK / "dev-cost.log", level)
+    stop(dev_c)
+
     log("starting the servers for the load runs")
     table_b = f"bench-load-{secrets.token_hex(3)}"
     quiet = {"SEND_ACTIVATION_EMAIL": "false", **LIMITS}
@@ -1074,6 +1393,7 @@ def main() -> None:
 
     stop_all()
     r["bench_s"] = time.time() - t_start
+    r["cost"] = cost.model(r["cost_inputs"], cost.prices(), cost.template())
 
     body = report(r)
     head = [

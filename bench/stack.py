@@ -95,7 +95,7 @@ LIMITS = {
     "LOGIN_LOCKOUT_THRESHOLD": "1000",
 }
 
-RUST_SOURCES = ["shared", "functions", "tools/dev-server", "tools/authctl", "Cargo.toml", "Cargo.lock"]
+RUST_SOURCES = ["shared", "functions", "tools/dev-server", "tools/authctl", "Cargo.toml", "Cargo.lock", ".cargo"]
 
 
 def git_rev() -> str:

@@ -10,6 +10,11 @@ usage: python tools/emulator.py PORT
 Opt-in for `make bench`: with GATEHOUSE_EMULATOR_COUNT_CALLS=1 it also counts the requests it
 serves, by DynamoDB operation (the X-Amz-Target header) or "METHOD /path" for others (SES v2):
 GET /_bench/calls returns the counts since the last reset, DELETE /_bench/calls resets them.
+With it, POST /_bench/items starts recording, for each DynamoDB request, the items it read and
+wrote with their sizes by DynamoDB's rules (attribute names and values, before and after the
+request, and each global secondary index's entry), what bench/cost.py turns into read and write
+request units; GET /_bench/items returns the records since the last POST, DELETE /_bench/items
+stops recording. Recording is off until asked for: it reads moto's table around every request.
 Without the variable nothing changes.
 
 Fault injection, for tests (functions/tests/api/dynamo_faults.rs): the control path /_fault arms
@@ -32,6 +37,7 @@ through.
     GET    /_fault        -> every fault;  DELETE /_fault/N, DELETE /_fault: disarm
 """
 
+import base64
 import io
 import itertools
 import json
@@ -41,6 +47,8 @@ import sys
 import threading
 import time
 
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
 
@@ -51,7 +59,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
     app = DomainDispatcherApplication(create_backend_app)
-    lock = threading.Lock()
+    # Reentrant: the item recording (counting) holds it around a request that one_at_a_time then takes.
+    lock = threading.RLock()
 
     def one_at_a_time(environ, start_response):
         with lock:
@@ -65,23 +74,236 @@ def main() -> None:
 
 
 def counting(inner, lock):
-    """Wraps the app: counts each request (under the same lock) and serves /_bench/calls."""
+    """Wraps the app: counts each request (under the same lock) and serves /_bench/calls; while
+    recording, records the items each DynamoDB request touches (served at /_bench/items)."""
     counts = {}
+    records = []
+    recording = threading.Event()
+
+    def bench(start_response, body):
+        data = json.dumps(body, sort_keys=True).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
 
     def app(environ, start_response):
-        if environ.get("PATH_INFO") == "/_bench/calls":
+        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+        if path == "/_bench/calls":
             with lock:
-                body = json.dumps(counts, sort_keys=True).encode()
-                if environ.get("REQUEST_METHOD") == "DELETE":
+                body = dict(counts)
+                if method == "DELETE":
                     counts.clear()
-            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-            return [body]
-        key = environ.get("HTTP_X_AMZ_TARGET") or f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
+            return bench(start_response, body)
+        if path == "/_bench/items":
+            with lock:
+                body = list(records)
+                if method in ("POST", "DELETE"):
+                    records.clear()
+                if method == "POST":
+                    recording.set()
+                elif method == "DELETE":
+                    recording.clear()
+            return bench(start_response, body)
+        key = environ.get("HTTP_X_AMZ_TARGET") or f"{method} {path}"
         with lock:
             counts[key] = counts.get(key, 0) + 1
+        if recording.is_set() and key.startswith("DynamoDB_20120810."):
+            return recorded(inner, lock, records, key.split(".", 1)[1], environ, start_response)
         return inner(environ, start_response)
 
     return app
+
+
+def recorded(inner, lock, records, op, environ, start_response):
+    """Serves one DynamoDB request with the items it names read from moto's tables just before and
+    just after it, under the lock that serialises the requests, and records their sizes."""
+    body = read_body(environ)
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    request = json.loads(body or b"{}")
+    status = []
+
+    def capture(code, headers, exc_info=None):
+        status.append(int(code.split(" ", 1)[0]))
+        return start_response(code, headers, exc_info)
+
+    with lock:
+        try:
+            touched = touched_items(op, request)
+            before = [stored(table, key) for table, _, key in touched]
+        except KeyError:  # no such table, or a key without its attributes: moto answers the error
+            touched, before = [], []
+        out = list(inner(environ, capture))
+        after = [stored(table, key) for table, _, key in touched]
+        record = {"op": op, "status": status[0] if status else None, "consistent": consistent_read(op, request),
+                  "items": []}
+        for (table, act, key), old, new in zip(touched, before, after):
+            record["items"].append({
+                "act": act,
+                "item": label(table, key),
+                "before": item_size(old) if old is not None else None,
+                "after": item_size(new) if new is not None else None,
+                "index": {name: change for name in gsi_names(table)
+                          if (change := index_change(table, name, old, new))[0] != "none"},
+            })
+        if op in ("Query", "Scan"):
+            answer = json.loads(b"".join(out) or b"{}")
+            record["index_name"] = request.get("IndexName")
+            record["returned"] = [item_size(i) for i in answer.get("Items", [])]
+        records.append(record)
+    return out
+
+
+def touched_items(op, request):
+    """(table, act, key) for every item a DynamoDB request reads or writes by key. Query and Scan
+    name none: what they read is taken from their answer."""
+    out = []
+
+    def key_of(table, item):
+        t = table_of(table)
+        return {a: item[a] for a in t.table_key_attrs if a in item}
+
+    name = request.get("TableName")
+    if op == "GetItem":
+        out.append((name, "get", request["Key"]))
+    elif op == "PutItem":
+        out.append((name, "put", key_of(name, request["Item"])))
+    elif op in ("UpdateItem", "DeleteItem"):
+        out.append((name, op[:-4].lower(), request["Key"]))
+    elif op == "BatchGetItem":
+        for table, spec in request.get("RequestItems", {}).items():
+            out += [(table, "get", k) for k in spec.get("Keys", [])]
+    elif op == "BatchWriteItem":
+        for table, writes in request.get("RequestItems", {}).items():
+            for w in writes:
+                if "PutRequest" in w:
+                    out.append((table, "put", key_of(table, w["PutRequest"]["Item"])))
+                else:
+                    out.append((table, "delete", w["DeleteRequest"]["Key"]))
+    elif op in ("TransactWriteItems", "TransactGetItems"):
+        for entry in request.get("TransactItems", []):
+            (kind, spec), = entry.items()
+            key = key_of(spec["TableName"], spec["Item"]) if kind == "Put" else spec["Key"]
+            act = {"Put": "put", "Update": "update", "Delete": "delete", "ConditionCheck": "check", "Get": "get"}[kind]
+            out.append((spec["TableName"], act, key))
+    return out
+
+
+def consistent_read(op, request):
+    """Whether a read asks for a strongly consistent read (None for writes)."""
+    if op == "BatchGetItem":
+        specs = request.get("RequestItems", {}).values()
+        return all(spec.get("ConsistentRead", False) for spec in specs)
+    if op in ("GetItem", "Query", "Scan"):
+        return bool(request.get("ConsistentRead", False))
+    return None
+
+
+def table_of(name):
+    for account in dynamodb_backends.values():
+        for backend in account.values():
+            if name in backend.tables:
+                return backend.tables[name]
+    raise KeyError(name)
+
+
+def stored(table, key):
+    """The item with this key as DynamoDB JSON, or None."""
+    t = table_of(table)
+    range_key = DynamoType(key[t.range_key_attr]) if t.range_key_attr else None
+    item = t.get_item(DynamoType(key[t.hash_key_attr]), range_key)
+    return item.to_json()["Attributes"] if item is not None else None
+
+
+def gsi_names(table):
+    return [i.name for i in table_of(table).global_indexes]
+
+
+def gsi(table, name):
+    index = next(i for i in table_of(table).global_indexes if i.name == name)
+    return index, [k["AttributeName"] for k in index.schema]
+
+
+def index_entry(table, name, item):
+    """The entry of global secondary index `name` for `item` (its projection), or None when the
+    item lacks the index's keys."""
+    if item is None:
+        return None
+    index, keys = gsi(table, name)
+    if any(k not in item for k in keys):
+        return None
+    kind = index.projection.get("ProjectionType", "ALL")
+    if kind == "ALL":
+        return dict(item)
+    kept = set(table_of(table).table_key_attrs) | set(keys) | set(index.projection.get("NonKeyAttributes", []) if kind == "INCLUDE" else [])
+    return {a: v for a, v in item.items() if a in kept}
+
+
+def index_change(table, name, old, new):
+    """[what the write did to the index entry, its size before, its size after]: "none", "put",
+    "delete", "update" (same index key) or "move" (index key changed: a delete and a put)."""
+    a, b = index_entry(table, name, old), index_entry(table, name, new)
+    size = lambda e: item_size(e) if e is not None else None
+    if a == b:
+        change = "none"
+    elif a is None:
+        change = "put"
+    elif b is None:
+        change = "delete"
+    else:
+        keys = gsi(table, name)[1]
+        change = "update" if all(a[k] == b[k] for k in keys) else "move"
+    return [change, size(a), size(b)]
+
+
+def label(table, key):
+    """The kind of an item, from its key: each key's leading upper-case segments (`USER#…/PROFILE`,
+    `AUDIT#USER#…/…`), the rest (ids, addresses, dates) elided."""
+    parts = []
+    for attr in table_of(table).table_key_attrs:
+        value = next(iter(key[attr].values()))
+        kept = []
+        for segment in str(value).split("#"):
+            if not segment.isupper() or not segment.replace("_", "").isalpha():
+                kept.append("…")
+                break
+            kept.append(segment)
+        parts.append("#".join(kept))
+    return "/".join(parts)
+
+
+def item_size(item):
+    """An item's size by DynamoDB's rules: the UTF-8 bytes of each attribute's name plus its value's."""
+    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
+
+
+def value_size(value):
+    (kind, v), = value.items()
+    if kind == "S":
+        return len(v.encode())
+    if kind == "N":
+        return number_size(v)
+    if kind == "B":
+        return len(base64.b64decode(v))
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(s.encode()) for s in v)
+    if kind == "NS":
+        return sum(number_size(n) for n in v)
+    if kind == "BS":
+        return sum(len(base64.b64decode(b)) for b in v)
+    if kind == "L":  # 3 bytes for the list, 1 per element
+        return 3 + sum(1 + value_size(e) for e in v)
+    if kind == "M":  # 3 bytes for the map, 1 per element, and the element names
+        return 3 + sum(1 + len(k.encode()) + value_size(e) for k, e in v.items())
+    raise ValueError(f"unknown attribute type {kind}")
+
+
+def number_size(text):
+    """1 byte per two significant digits, plus 1 (leading and trailing zeros do not count)."""
+    mantissa = text.lower().split("e", 1)[0].lstrip("+-").replace(".", "")
+    significant = mantissa.strip("0") or "0"
+    return (len(significant) + 1) // 2 + 1
 
 
 def respond(start_response, status, body, headers=()):
