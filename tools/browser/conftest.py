@@ -490,11 +490,17 @@ class Page:
         want = f"{name}-view"
 
         def only(d):
-            return all(
-                (self.by_id(v) is not None and (self.by_id(v).get_attribute("hidden") is None) == (v == want))
-                for v in views
-                if self.exists(v) or v == want
-            ) and self.shown(want)
+            # Each view looked up once: between two lookups the page may be replaced (a navigation
+            # to a provider and back), and a view found a moment ago then reads as missing.
+            for v in views:
+                el = self.by_id(v)
+                if el is None:
+                    if v == want:
+                        return False
+                    continue
+                if (el.get_attribute("hidden") is None) != (v == want):
+                    return False
+            return self.shown(want)
 
         self.wait(only, f"#{want} to be the view shown", timeout)
         return self.by_id(want)
