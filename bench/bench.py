@@ -921,10 +921,11 @@ def report(r: dict) -> str:
     add(
         f"argon2id m={ARGON2['m']} KiB, t={ARGON2['t']}, p={ARGON2['p']} (Gatehouse's defaults; djoser set to the same): "
         f"{fmt(a['gatehouse_ms'], 2)} ms per hash with the Rust `argon2` crate built with the functions' release profile "
-        f"(`opt-level = \"z\"`) and its working memory kept between hashes, as Gatehouse hashes; "
+        f"(the binaries, the LTO root, and `argon2`/`blake2` at `opt-level = 3`, every other crate at `\"z\"`) and its "
+        f"working memory kept between hashes, as Gatehouse hashes; "
         f"{fmt(a.get('alloc_ms'), 2)} ms allocating that memory for every hash (the crate's own `hash_password`, what "
-        f"Gatehouse did before); {fmt(a['argon2_cffi_ms'], 2)} ms with argon2-cffi (djoser's hasher). Medians of {a['runs']}, "
-        "the two Rust ways interleaved."
+        f"Gatehouse did before); {fmt(a['argon2_cffi_ms'], 2)} ms with argon2-cffi (djoser's hasher). Medians of {a['runs']} "
+        f"each, in {a.get('rounds', 1)} alternating rounds of the two (the two Rust ways interleaved within a round)."
     )
     add("")
     add("Login overhead: successful `POST /auth/jwt/create/` requests interleaved at random with local hashes "
@@ -1107,7 +1108,7 @@ def findings(r: dict) -> list[str]:
            for sc in ("create", "register") if r["load"]["djoser"][sc]["latency"]["p50_ms"]}
     out.append(
         f"- **argon2id.** One hash at m={ARGON2['m']}, t={ARGON2['t']}, p={ARGON2['p']} takes {fmt(a['gatehouse_ms'], 1)} ms as "
-        f"the functions hash (Rust `argon2` crate, `opt-level = \"z\"`, working memory kept between hashes; "
+        f"the functions hash (Rust `argon2` crate at `opt-level = 3` in binaries built at 3, working memory kept between hashes; "
         f"{fmt(a.get('alloc_ms'), 1)} ms allocating it per hash) and {fmt(a['argon2_cffi_ms'], 1)} ms with argon2-cffi (C). "
         "The hash dominates `jwt/create` and `register`: their p50 on the memory store is "
         + " and ".join(f"{fmt(v, 2)} × djoser's ({sc})" for sc, v in lat.items())
