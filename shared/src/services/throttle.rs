@@ -98,15 +98,6 @@ impl SpentBudgets {
         }
         m.insert(counter, end);
     }
-
-    /// How many budgets are remembered.
-    pub fn len(&self) -> usize {
-        self.0.lock().map(|m| m.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// The account a login names: the normalised address when it parses, the lower-cased text
