@@ -4,20 +4,16 @@
 
 use crate::{keys, mail, ports, store, App, Settings};
 
-/// Builds the AWS SDK configuration from the environment (credential chain, region, and
-/// `AWS_ENDPOINT_URL` for the local emulator). Once per cold start.
-pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_loader().load().await
-}
-
-/// The loader [`aws_config`] uses, for callers that add settings of their own before loading.
+/// Builds the AWS SDK configuration of the tools (authctl, the dev server) from the environment
+/// through `aws_config`'s loader: the whole credential chain (profiles, SSO excepted, web
+/// identity, ECS, instance metadata), the region chain and `AWS_ENDPOINT_URL` for the local
+/// emulator. The functions build theirs without the loader: [`functions_sdk_config`].
 ///
-/// When the environment holds credentials (as it always does in Lambda) only the environment is
-/// asked: the default chain would build an STS client for web identity at init, which loads the
-/// system root certificates before the first request. Likewise a region in `AWS_REGION` (always
-/// set in Lambda) is taken as it is: the default region chain would build an instance-metadata
-/// client it never calls, about a tenth of a function's work before its first poll.
-fn aws_loader() -> aws_config::ConfigLoader {
+/// When the environment holds credentials only the environment is asked: the default chain would
+/// build an STS client for web identity, which loads the system root certificates before the
+/// first request. Likewise a region in `AWS_REGION` is taken as it is: the default region chain
+/// would build an instance-metadata client it never calls.
+pub async fn aws_config() -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
         loader = loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
@@ -25,20 +21,52 @@ fn aws_loader() -> aws_config::ConfigLoader {
     if let Some(region) = std::env::var("AWS_REGION").ok().filter(|r| !r.trim().is_empty()) {
         loader = loader.region(aws_config::Region::new(region));
     }
-    loader
+    loader.load().await
 }
 
 /// The app over DynamoDB and SES, configured from the environment. No network call is made
 /// here: clients connect on first use. The error is one line naming the bad variable.
 pub async fn app_from_env() -> Result<App, String> {
     let settings = Settings::from_env().map_err(|e| e.to_string())?;
-    app_over_aws(settings, &functions_sdk_config().await)
+    app_over_aws(settings, &functions_sdk_config()?)
 }
 
-/// The SDK configuration of the Lambda functions: [`aws_config()`]'s, with [`sdk_timeouts`] and
-/// [`sdk_retries`] given to the loader (so it does not look for its own in the environment).
-pub async fn functions_sdk_config() -> aws_config::SdkConfig {
-    aws_loader().timeout_config(sdk_timeouts()).retry_config(sdk_retries()).load().await
+/// The SDK configuration of the Lambda functions, built from the environment Lambda gives every
+/// function and nothing else: `AWS_REGION`, the execution role's credentials in
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, `AWS_ENDPOINT_URL` when
+/// set (the local emulator), and [`sdk_timeouts`] and [`sdk_retries`].
+///
+/// It does not go through `aws_config`'s loader. The loader looks in a dozen environment
+/// variables and the shared config files for settings Lambda never sets, and it keeps the whole
+/// default credential chain (profiles, web identity through an STS client, ECS, instance metadata)
+/// linked into every binary, where the dynamic loader relocates it at each cold start.
+/// A missing variable is a configuration error naming it: outside Lambda, export credentials
+/// into the environment (e.g. `aws configure export-credentials --format env`).
+pub fn functions_sdk_config() -> Result<aws_config::SdkConfig, String> {
+    functions_sdk_config_from(|name| std::env::var(name).ok())
+}
+
+fn functions_sdk_config_from(var: impl Fn(&str) -> Option<String>) -> Result<aws_config::SdkConfig, String> {
+    let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+    let region = set("AWS_REGION").ok_or("AWS_REGION is not set: the functions' AWS region")?;
+    for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+        if set(name).is_none() {
+            return Err(format!(
+                "{name} is not set: the functions take their AWS credentials from the environment, as Lambda gives them"
+            ));
+        }
+    }
+    let credentials = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
+    let mut builder = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(credentials))
+        .timeout_config(sdk_timeouts())
+        .retry_config(sdk_retries());
+    if let Some(endpoint) = set("AWS_ENDPOINT_URL") {
+        builder = builder.endpoint_url(endpoint);
+    }
+    Ok(builder.build())
 }
 
 /// Timeouts of the functions' AWS calls. Without them only connecting is bounded (3.1 s): a
@@ -129,21 +157,71 @@ mod tests {
     use super::LazyClient;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    #[tokio::test]
-    async fn the_functions_sdk_config_takes_region_and_credentials_from_the_environment_with_our_policies() {
-        // nextest runs every test in a process of its own, so these variables reach no other test.
-        std::env::set_var("AWS_REGION", "eu-west-3");
-        std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "secret");
-        let sdk = super::functions_sdk_config().await;
+    fn lambda_env(name: &str) -> Option<String> {
+        let value = match name {
+            "AWS_REGION" => "eu-west-3",
+            "AWS_ACCESS_KEY_ID" => "AKIDEXAMPLE",
+            "AWS_SECRET_ACCESS_KEY" => "secret",
+            "AWS_SESSION_TOKEN" => "token",
+            _ => return None,
+        };
+        Some(value.to_string())
+    }
+
+    #[test]
+    fn the_functions_sdk_config_takes_region_and_credentials_from_the_environment_with_our_policies() {
+        let sdk = super::functions_sdk_config_from(lambda_env).unwrap();
         assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-3"));
         assert!(sdk.credentials_provider().is_some());
-        let retry = sdk.retry_config().map(|r| (r.max_attempts(), r.initial_backoff(), r.max_backoff()));
-        assert_eq!(retry, Some((3, std::time::Duration::from_millis(50), std::time::Duration::from_secs(1))));
+        assert_eq!(sdk.endpoint_url(), None, "no endpoint set: the service's own");
         let timeouts =
             sdk.timeout_config().map(|t| (t.connect_timeout(), t.operation_attempt_timeout(), t.operation_timeout()));
         let secs = |s| Some(std::time::Duration::from_secs(s));
         assert_eq!(timeouts, Some((secs(1), secs(2), secs(5))));
+        // What the clients are built with: the policies survive the client's own defaults.
+        for retry in [
+            aws_sdk_dynamodb::Config::from(&sdk).retry_config().cloned(),
+            aws_sdk_sesv2::Config::from(&sdk).retry_config().cloned(),
+            aws_sdk_secretsmanager::Config::from(&sdk).retry_config().cloned(),
+        ] {
+            let retry = retry.map(|r| (r.max_attempts(), r.initial_backoff(), r.max_backoff()));
+            assert_eq!(retry, Some((3, std::time::Duration::from_millis(50), std::time::Duration::from_secs(1))));
+        }
+        assert_eq!(aws_sdk_dynamodb::Config::from(&sdk).region().map(|r| r.as_ref()), Some("eu-west-3"));
+    }
+
+    #[tokio::test]
+    async fn the_functions_credentials_are_the_environments() {
+        use aws_sdk_dynamodb::config::ProvideCredentials;
+        // nextest runs every test in a process of its own, so these variables reach no other test.
+        for name in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+            std::env::set_var(name, lambda_env(name).unwrap());
+        }
+        let sdk = super::functions_sdk_config().unwrap();
+        let credentials = sdk.credentials_provider().unwrap().provide_credentials().await.unwrap();
+        assert_eq!(credentials.access_key_id(), "AKIDEXAMPLE");
+        assert_eq!(credentials.session_token(), Some("token"));
+    }
+
+    #[test]
+    fn the_emulators_endpoint_is_taken_from_aws_endpoint_url() {
+        let env = |name: &str| match name {
+            "AWS_ENDPOINT_URL" => Some("http://127.0.0.1:4566".to_string()),
+            _ => lambda_env(name),
+        };
+        let sdk = super::functions_sdk_config_from(env).unwrap();
+        assert_eq!(sdk.endpoint_url(), Some("http://127.0.0.1:4566"));
+    }
+
+    #[test]
+    fn a_missing_region_or_credential_is_a_configuration_error_naming_it() {
+        for missing in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            let env = |name: &str| if name == missing { Some("  ".to_string()) } else { lambda_env(name) };
+            let error = super::functions_sdk_config_from(env).unwrap_err();
+            assert!(error.starts_with(&format!("{missing} is not set")), "{error}");
+        }
+        let no_token = |name: &str| if name == "AWS_SESSION_TOKEN" { None } else { lambda_env(name) };
+        assert!(super::functions_sdk_config_from(no_token).is_ok(), "long-term keys need no session token");
     }
 
     static BUILT: AtomicUsize = AtomicUsize::new(0);
