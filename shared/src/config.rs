@@ -225,13 +225,22 @@ impl std::fmt::Debug for Settings {
 }
 
 impl Settings {
-    /// Reads the process environment.
+    /// Reads the process environment (a variable whose name or value is not UTF-8 counts as not
+    /// set). Looked up in a list, not a hash map: at every cold start a few dozen variables are
+    /// read, and hashing each name cost more than comparing lengths.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_map(&std::env::vars().collect())
+        let vars: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+            .collect();
+        Self::from_lookup(&|name| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()))
     }
 
-    /// Reads settings from a map of variables (the environment, or a test's map).
+    /// Reads settings from a map of variables (a test's, or a tool's).
     pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| vars.get(name).map(String::as_str))
+    }
+
+    fn from_lookup<'a>(vars: &'a dyn Fn(&str) -> Option<&'a str>) -> Result<Self, ConfigError> {
         let env = Env(vars);
         let jwt_algorithm = match env.get("JWT_ALGORITHM").unwrap_or("EdDSA") {
             "EdDSA" => JwtAlgorithm::EdDsa,
@@ -537,7 +546,7 @@ impl Settings {
         }
         match crate::site::api_domain() {
             // Nothing explicit to refuse: only the defaults' rules apply.
-            Some(domain) => webauthn(&Env(&HashMap::new()), &self.protocol, &domain).unwrap_or_default(),
+            Some(domain) => webauthn(&Env(&|_| None), &self.protocol, &domain).unwrap_or_default(),
             None => (String::new(), Vec::new()),
         }
     }
@@ -628,11 +637,11 @@ fn webauthn(
 const MINUTE: u64 = 60;
 const DAY: u64 = 86_400;
 
-struct Env<'a>(&'a HashMap<String, String>);
+struct Env<'a>(&'a dyn Fn(&str) -> Option<&'a str>);
 
 impl Env<'_> {
     fn get(&self, var: &'static str) -> Option<&str> {
-        self.0.get(var).map(|v| v.trim()).filter(|v| !v.is_empty())
+        (self.0)(var).map(str::trim).filter(|v| !v.is_empty())
     }
 
     fn required(&self, var: &'static str) -> Result<&str, ConfigError> {
@@ -724,6 +733,23 @@ mod tests {
             Err(e) => e.var,
             Ok(_) => "accepted",
         }
+    }
+
+    #[test]
+    fn the_process_environment_is_read_and_a_value_that_is_not_utf8_counts_as_unset() {
+        use std::os::unix::ffi::OsStrExt;
+        // nextest runs every test in a process of its own, so these variables reach no other test.
+        for (name, value) in base() {
+            std::env::set_var(name, value);
+        }
+        std::env::set_var("TABLE_NAME", "  users-prod ");
+        std::env::set_var("JWT_ISSUER", std::ffi::OsStr::from_bytes(b"bad\xff"));
+        let s = Settings::from_env().unwrap();
+        assert_eq!(s.table_name, "users-prod", "trimmed");
+        assert_eq!(s.email_from, "no-reply@example.com");
+        assert_eq!(s.jwt_issuer, "gatehouse", "the default, not a panic");
+        std::env::set_var("ACCESS_TOKEN_LIFETIME", "never");
+        assert_eq!(Settings::from_env().unwrap_err().var, "ACCESS_TOKEN_LIFETIME");
     }
 
     #[test]
