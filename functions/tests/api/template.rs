@@ -50,7 +50,13 @@ const LOCAL_ONLY: &[(&str, &str)] = &[
 ];
 
 /// README rows that are not template variables, and why.
-const README_ONLY: &[(&str, &str)] = &[("AWS_ENDPOINT_URL", "local only: points the SDK at the emulator")];
+const README_ONLY: &[(&str, &str)] = &[
+    ("AWS_ENDPOINT_URL", "local only: points the SDK at the emulator"),
+    ("AWS_REGION", "set by Lambda; read by shared/src/aws.rs, not by the settings"),
+    ("AWS_ACCESS_KEY_ID", "set by Lambda (the execution role's credentials); read by shared/src/aws.rs"),
+    ("AWS_SECRET_ACCESS_KEY", "set by Lambda; read by shared/src/aws.rs"),
+    ("AWS_SESSION_TOKEN", "set by Lambda; read by the SDK's environment credential provider"),
+];
 
 /// Every variable `Settings::from_map` reads: the first argument of its readers (`env.get("X")`,
 /// `env.flag("X", ..)`, `url("X", ..)`, `ConfigError::new("X", ..)` ...) in shared/src/config.rs,
