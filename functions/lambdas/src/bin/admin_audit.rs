@@ -2,7 +2,7 @@
 
 use gatehouse_functions::{boot, handlers::admin_audit};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     boot::run(admin_audit::handler).await
 }

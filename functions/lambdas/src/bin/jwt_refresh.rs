@@ -2,7 +2,7 @@
 
 use gatehouse_functions::{boot, handlers::jwt_refresh};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     boot::run(jwt_refresh::handler).await
 }

@@ -2,7 +2,7 @@
 
 use gatehouse_functions::{boot, handlers::mfa_recovery_codes};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     boot::run(mfa_recovery_codes::handler).await
 }

@@ -2,7 +2,7 @@
 
 use gatehouse_functions::{boot, handlers::mfa_totp_confirm};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     boot::run(mfa_totp_confirm::handler).await
 }

@@ -2,7 +2,7 @@
 
 use gatehouse_functions::{boot, handlers::set_email_confirm};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     boot::run(set_email_confirm::handler).await
 }

@@ -2,7 +2,7 @@
 
 use gatehouse_functions::{boot, handlers::users_me_has};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     boot::run(users_me_has::handler).await
 }
