@@ -8,7 +8,8 @@ use std::path::Path;
 
 /// What `src/bin/<function>.rs` holds. A current-thread runtime: Lambda gives a function one
 /// event at a time and the hash runs on the blocking pool either way, and not starting a worker
-/// thread per core takes about 60,000 instructions (7 %) off every cold start (make bench).
+/// thread per core takes about 60,000 instructions (7 %) off every cold start (counted by hand
+/// with callgrind on `jwt_verify`: 908 k before, 847 k after).
 fn main_of(function: &str) -> String {
     format!(
         "//! Lambda function `{function}`.\n\
